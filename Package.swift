@@ -1,0 +1,39 @@
+// swift-tools-version: 6.1
+// HalfPipe: reduced-precision vision inference in Swift. See shared/design.md for the architecture.
+import PackageDescription
+
+let package = Package(
+    name: "HalfPipe",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "halfpipe", targets: ["halfpipe"]),
+        .library(name: "Tensors", targets: ["Tensors"]),
+        .library(name: "ONNX", targets: ["ONNX"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    ],
+    targets: [
+        // ISA-specific inner loops (F16C/AVX2, NEON) with run-time dispatch and portable fallbacks.
+        .target(name: "CKernels"),
+        // zlib from the system (Debian: zlib1g-dev), for deflated .npz members.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Tensors", dependencies: ["CKernels", "CZlib"]),
+        .target(
+            name: "ONNX",
+            dependencies: ["Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Generated/README.md"]
+        ),
+        .executableTarget(
+            name: "halfpipe",
+            dependencies: ["Tensors", "ONNX", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(name: "halfpipe-bench", dependencies: ["Tensors", "ONNX"], path: "bench/Sources/halfpipe-bench"),
+        .executableTarget(name: "halfpipe-fuzz-loader", dependencies: ["ONNX"], path: "Tests/Fuzz/LoaderFuzzer"),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Tensors"]),
+        .testTarget(name: "HalfPipeCLITests", dependencies: ["halfpipe"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

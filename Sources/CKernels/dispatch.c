@@ -1,0 +1,42 @@
+// Run-time choice of kernel: cpuid once, then every call goes to the best loop the CPU can run.
+#include "internal.h"
+
+static HPKernelISA detect(void) {
+#ifdef HP_HAVE_X86_KERNELS
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) return HPKernelISAX86F16CAVX2;
+#endif
+    return HPKernelISAPortable;
+}
+
+HPKernelISA hp_best_isa(void) {
+    // Racing first calls compute the same answer; the int store is atomic on every target we build.
+    static volatile int cached = -1;
+    if (cached < 0) cached = (int)detect();
+    return (HPKernelISA)cached;
+}
+
+const char *hp_isa_name(HPKernelISA isa) {
+    switch (isa) {
+    case HPKernelISAX86F16CAVX2: return "x86-64 avx2+f16c";
+    default: return "portable";
+    }
+}
+
+// A requested level above what the CPU has is lowered, so a caller can never hit an illegal instruction.
+static inline int use_x86(HPKernelISA isa) {
+    return isa == HPKernelISAX86F16CAVX2 && hp_best_isa() == HPKernelISAX86F16CAVX2;
+}
+
+#ifdef HP_HAVE_X86_KERNELS
+#define DISPATCH(name, ...) do { if (use_x86(isa)) { name##_avx2(__VA_ARGS__); return; } name##_portable(__VA_ARGS__); } while (0)
+#else
+#define DISPATCH(name, ...) do { (void)isa; name##_portable(__VA_ARGS__); } while (0)
+#endif
+
+void hp_f32_to_f16(HPKernelISA isa, const float *s, uint16_t *d, size_t n) { DISPATCH(hp_f32_to_f16, s, d, n); }
+void hp_f16_to_f32(HPKernelISA isa, const uint16_t *s, float *d, size_t n) { DISPATCH(hp_f16_to_f32, s, d, n); }
+void hp_f32_to_bf16(HPKernelISA isa, const float *s, uint16_t *d, size_t n) { DISPATCH(hp_f32_to_bf16, s, d, n); }
+void hp_bf16_to_f32(HPKernelISA isa, const uint16_t *s, float *d, size_t n) { DISPATCH(hp_bf16_to_f32, s, d, n); }
+void hp_u8_to_f16(HPKernelISA isa, const uint8_t *s, uint16_t *d, size_t n, float scale, float bias) { DISPATCH(hp_u8_to_f16, s, d, n, scale, bias); }
+void hp_u8_to_f32(HPKernelISA isa, const uint8_t *s, float *d, size_t n, float scale, float bias) { DISPATCH(hp_u8_to_f32, s, d, n, scale, bias); }

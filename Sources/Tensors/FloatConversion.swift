@@ -1,0 +1,66 @@
+import CKernels
+
+/// Element-type conversions at memory speed: F16C/AVX2 where the CPU has it (chosen at run time),
+/// the portable loop elsewhere, spread over the cores for large tensors. Bit-exact with numpy's
+/// `astype` (ml_dtypes for bfloat16) in every path.
+public enum FloatConversion {
+    /// The instruction-set level the kernels use on this CPU.
+    public static var isa: String { String(cString: hp_isa_name(hp_best_isa())) }
+
+    /// Converts float32 values to float16 bit patterns. `source` and `destination` have equal counts.
+    public static func float32ToFloat16(_ source: UnsafeBufferPointer<Float>, _ destination: UnsafeMutableBufferPointer<UInt16>, portableOnly: Bool = false) {
+        precondition(source.count == destination.count, "conversion buffers differ in length")
+        let isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
+        let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
+        ParallelChunks.run(count: source.count) { r in
+            hp_f32_to_f16(isa, src.value.baseAddress! + r.lowerBound, dst.value.baseAddress! + r.lowerBound, r.count)
+        }
+    }
+
+    public static func float16ToFloat32(_ source: UnsafeBufferPointer<UInt16>, _ destination: UnsafeMutableBufferPointer<Float>, portableOnly: Bool = false) {
+        precondition(source.count == destination.count, "conversion buffers differ in length")
+        let isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
+        let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
+        ParallelChunks.run(count: source.count) { r in
+            hp_f16_to_f32(isa, src.value.baseAddress! + r.lowerBound, dst.value.baseAddress! + r.lowerBound, r.count)
+        }
+    }
+
+    public static func float32ToBFloat16(_ source: UnsafeBufferPointer<Float>, _ destination: UnsafeMutableBufferPointer<UInt16>, portableOnly: Bool = false) {
+        precondition(source.count == destination.count, "conversion buffers differ in length")
+        let isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
+        let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
+        ParallelChunks.run(count: source.count) { r in
+            hp_f32_to_bf16(isa, src.value.baseAddress! + r.lowerBound, dst.value.baseAddress! + r.lowerBound, r.count)
+        }
+    }
+
+    public static func bfloat16ToFloat32(_ source: UnsafeBufferPointer<UInt16>, _ destination: UnsafeMutableBufferPointer<Float>, portableOnly: Bool = false) {
+        precondition(source.count == destination.count, "conversion buffers differ in length")
+        let isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
+        let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
+        ParallelChunks.run(count: source.count) { r in
+            hp_bf16_to_f32(isa, src.value.baseAddress! + r.lowerBound, dst.value.baseAddress! + r.lowerBound, r.count)
+        }
+    }
+
+    /// `destination[i] = float16(Float(source[i]) * scale + bias)`, e.g. scale 1/255 for images.
+    public static func uint8ToFloat16(_ source: UnsafeBufferPointer<UInt8>, _ destination: UnsafeMutableBufferPointer<UInt16>, scale: Float, bias: Float = 0, portableOnly: Bool = false) {
+        precondition(source.count == destination.count, "conversion buffers differ in length")
+        let isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
+        let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
+        ParallelChunks.run(count: source.count) { r in
+            hp_u8_to_f16(isa, src.value.baseAddress! + r.lowerBound, dst.value.baseAddress! + r.lowerBound, r.count, scale, bias)
+        }
+    }
+
+    /// `destination[i] = Float(source[i]) * scale + bias`.
+    public static func uint8ToFloat32(_ source: UnsafeBufferPointer<UInt8>, _ destination: UnsafeMutableBufferPointer<Float>, scale: Float, bias: Float = 0, portableOnly: Bool = false) {
+        precondition(source.count == destination.count, "conversion buffers differ in length")
+        let isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
+        let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
+        ParallelChunks.run(count: source.count) { r in
+            hp_u8_to_f32(isa, src.value.baseAddress! + r.lowerBound, dst.value.baseAddress! + r.lowerBound, r.count, scale, bias)
+        }
+    }
+}

@@ -1,0 +1,68 @@
+/// Tensor-level element-type conversion built on `FloatConversion`'s kernels.
+extension Tensor {
+    /// A copy of this tensor with elements of `target` type.
+    ///
+    /// Supported: float32 ⇄ float16, float32 ⇄ bfloat16, float16/bfloat16 → float32 via the fast
+    /// kernels; float64 and the integer types → float32/float16/bfloat16 (through float32); uint8 →
+    /// float16/float32 use `uint8Scale`. Converting to the same type returns `self`.
+    public func converted(to target: DType, uint8Scale: Float = 1) throws(TensorError) -> Tensor {
+        if target == dtype { return self }
+        var out = try Tensor(dtype: target, shape: shape, zeroed: false)
+        switch (dtype, target) {
+        case (.float32, .float16), (.float32, .bfloat16):
+            withUnsafeBytes { src in
+                out.withUnsafeMutableBytes { dst in
+                    let s = src.bindMemory(to: Float.self), d = dst.bindMemory(to: UInt16.self)
+                    if target == .float16 { FloatConversion.float32ToFloat16(s, d) } else { FloatConversion.float32ToBFloat16(s, d) }
+                }
+            }
+        case (.float16, .float32), (.bfloat16, .float32):
+            withUnsafeBytes { src in
+                out.withUnsafeMutableBytes { dst in
+                    let s = src.bindMemory(to: UInt16.self), d = dst.bindMemory(to: Float.self)
+                    if dtype == .float16 { FloatConversion.float16ToFloat32(s, d) } else { FloatConversion.bfloat16ToFloat32(s, d) }
+                }
+            }
+        case (.uint8, .float16), (.uint8, .float32):
+            withUnsafeBytes { src in
+                out.withUnsafeMutableBytes { dst in
+                    let s = src.bindMemory(to: UInt8.self)
+                    if target == .float16 {
+                        FloatConversion.uint8ToFloat16(s, dst.bindMemory(to: UInt16.self), scale: uint8Scale)
+                    } else {
+                        FloatConversion.uint8ToFloat32(s, dst.bindMemory(to: Float.self), scale: uint8Scale)
+                    }
+                }
+            }
+        case (.float16, .bfloat16), (.bfloat16, .float16):
+            return try converted(to: .float32).converted(to: target)
+        case (_, .float32) where dtype.isComputable:
+            let values = try floatValues()
+            out = try Tensor(shape: shape, elements: values)
+        case (_, .float16), (_, .bfloat16):
+            return try converted(to: .float32).converted(to: target)
+        default:
+            throw .unsupported("conversion from \(dtype) to \(target)")
+        }
+        return out
+    }
+
+    /// Every element as a Float (float64 and 64-bit integers round to nearest), for statistics and checks.
+    public func floatValues() throws(TensorError) -> [Float] {
+        switch dtype {
+        case .float32: return try elements(as: Float.self)
+        case .float16, .bfloat16: return try converted(to: .float32).elements(as: Float.self)
+        case .float64: return try elements(as: Double.self).map(Float.init)
+        case .int8: return try elements(as: Int8.self).map(Float.init)
+        case .int16: return try elements(as: Int16.self).map(Float.init)
+        case .int32: return try elements(as: Int32.self).map(Float.init)
+        case .int64: return try elements(as: Int64.self).map(Float.init)
+        case .uint8: return try elements(as: UInt8.self).map(Float.init)
+        case .uint16: return try elements(as: UInt16.self).map(Float.init)
+        case .uint32: return try elements(as: UInt32.self).map(Float.init)
+        case .uint64: return try elements(as: UInt64.self).map(Float.init)
+        case .bool: return try elements(as: Bool.self).map { $0 ? 1 : 0 }
+        default: throw .unsupported("reading \(dtype) elements as numbers")
+        }
+    }
+}
