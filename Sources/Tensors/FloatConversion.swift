@@ -64,3 +64,10 @@ public enum FloatConversion {
         }
     }
 }
+
+extension FloatConversion {
+    /// `value` rounded to the nearest float16 and back (round to nearest even), for range checks.
+    public static func roundTripFloat16(_ value: Float) -> Float { hp_f16_to_f32_scalar(hp_f32_to_f16_scalar(value)) }
+    /// `value` rounded to the nearest bfloat16 and back.
+    public static func roundTripBFloat16(_ value: Float) -> Float { hp_bf16_to_f32_scalar(hp_f32_to_bf16_scalar(value)) }
+}

@@ -1,0 +1,49 @@
+import ArgumentParser
+import ONNX
+import Tensors
+
+/// The `halfpipe` command: reduced-precision vision inference, one subcommand per job.
+@main
+struct HalfPipe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "halfpipe",
+        abstract: "Make vision models fast through reduced precision (FP16, BF16, INT8).",
+        discussion: """
+            Exit codes: 0 success, 1 a failed check, 2 bad usage or bad input.
+            """,
+        version: "0.1.0",
+        subcommands: [Inspect.self]
+    )
+
+    /// Runs the command, mapping every failure to a one-line message and the exit codes of the
+    /// design (2 for bad usage or input) instead of ArgumentParser's defaults.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let error as ONNXError {
+            fail(error.description)
+        } catch let error as TensorError {
+            fail(error.description)
+        } catch let error as CLIError {
+            fail(error.description)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success || error is ExitCode { exit(withError: error) }
+            // Usage errors: ArgumentParser's message (with usage), then our exit code 2.
+            printStandardError(fullMessage(for: error))
+            exit(withError: ExitCode(2))
+        }
+    }
+
+    static func fail(_ message: String) -> Never {
+        printStandardError("halfpipe: error: \(message)")
+        exit(withError: ExitCode(2))
+    }
+}
+
+/// Bad input the command line itself detects.
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
