@@ -8,7 +8,10 @@ for every .cache/material/onnx-tests/node/*/model.onnx, propagates element types
 graph node by node the way the Swift side does, and compares the result with each graph
 output's declared element type. As a second, broader check it also compares every value that
 onnx's own shape inference types (intermediate values of the "_expanded" function bodies too).
-Exit status 1 if any inferred type differs from the declared one.
+Third, it checks the sameTypeInputs groups: for every node whose rule has groups (subgraphs of
+If/Loop/Scan included), all present inputs of a group whose element types onnx shape inference
+knows must have the same element type.
+Exit status 1 if any inferred type differs from the declared one, or any group is violated.
 """
 import glob
 import os
@@ -31,7 +34,9 @@ DTYPE_CASES = [
 CODE = {case: raw for raw, case in enumerate(DTYPE_CASES, start=1)}
 
 KEY_RE = re.compile(r'^    "([^"]+)": \[$')
-RULE_RE = re.compile(r"^        OperatorTypeRule\(sinceVersion: (\d+), outputs: \[(.*)\]\),$")
+RULE_RE = re.compile(r"^        OperatorTypeRule\(sinceVersion: (\d+), outputs: \[([^\[\]]*)\]"
+                     r"(?:, sameTypeInputs: \[((?:\[[-\d, ]+\](?:, )?)+)\])?\),$")
+GROUP_RE = re.compile(r"\[([-\d, ]+)\]")
 OUTPUT_RES = [
     (re.compile(r"\.input\((\d+)\)"), lambda m: ("input", int(m[1]))),
     (re.compile(r"\.fixed\(\.(\w+)\)"), lambda m: ("fixed", CODE[m[1]])),
@@ -43,7 +48,7 @@ OUTPUT_RES = [
 
 
 def parse_table(path):
-    """{key: [(since_version, [rule tuple, ...]), ...]} from the generated Swift source."""
+    """{key: [(since_version, [rule tuple, ...], [group, ...]), ...]} from the generated Swift source."""
     table, key = {}, None
     for line in open(path, encoding="utf-8"):
         line = line.rstrip("\n")
@@ -60,10 +65,35 @@ def parse_table(path):
                         break
                 else:
                     sys.exit(f"check-type-rules: cannot parse {rest!r}")
-            table[key].append((int(m[1]), rules))
+            groups = [parse_group(g, line) for g in GROUP_RE.findall(m[3] or "")]
+            table[key].append((int(m[1]), rules, groups))
         elif not (line in ("", "    ],", "]") or line.startswith(("//", "let generatedOperatorTypeRules"))):
             sys.exit(f"check-type-rules: unexpected line {line!r}")  # parse strictly, never skip rules
     return table
+
+
+def parse_group(text, line):
+    """[0, 1, 2] or [0, -1] (-1: "and every later actual input too"), validated strictly."""
+    group = [int(x) for x in text.split(", ")]
+    positions = group[:-1] if group[-1] == -1 else group
+    if (not positions or any(p < 0 for p in positions) or positions != sorted(set(positions))
+            or len(group) < 2):
+        sys.exit(f"check-type-rules: bad sameTypeInputs group {text!r} in {line!r}")
+    return group
+
+
+def group_positions(group, input_count):
+    """Actual input positions a group covers on a node with `input_count` inputs."""
+    if group[-1] == -1:
+        return group[:-1] + list(range(group[-2] + 1, input_count))
+    return [p for p in group if p < input_count]
+
+
+def rules_for(table, opsets, node):
+    """(rules, groups) of the newest rule version <= the model's opset for the node's domain, or None."""
+    domain = node.domain or "ai.onnx"
+    versions = [e for e in table.get(f"{domain}:{node.op_type}", []) if e[0] <= opsets.get(domain, 0)]
+    return max(versions)[1:] if versions else None
 
 
 def constant_type(node):
@@ -104,8 +134,8 @@ def infer(model, table):
             for name in node.output:
                 env[name] = (constant_type(node), "Constant without value")
             continue
-        versions = [(v, r) for v, r in table.get(f"{domain}:{node.op_type}", []) if v <= opsets.get(domain, 0)]
-        rules = max(versions)[1] if versions else None
+        found = rules_for(table, opsets, node)
+        rules = found[0] if found else None
         attrs = {a.name: a for a in node.attribute}
         for j, name in enumerate(node.output):
             if not name:
@@ -140,11 +170,50 @@ def shape_inferred_types(model):
             if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type}
 
 
+def check_groups(model, table, counts, violations, test):
+    """Checks every node's sameTypeInputs groups against onnx shape inference's element types."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    except Exception:
+        counts["models shape inference failed"] += 1
+        return
+    opsets = {(o.domain or "ai.onnx"): o.version for o in inferred.opset_import}
+
+    def walk(graph, outer):
+        types = dict(outer)  # a subgraph sees the enclosing scopes' values
+        for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
+            if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type:
+                types[vi.name] = vi.type.tensor_type.elem_type
+        for init in graph.initializer:
+            types[init.name] = init.data_type
+        for node in graph.node:
+            found = rules_for(table, opsets, node)
+            for group in (found[1] if found else []):
+                present = [p for p in group_positions(group, len(node.input)) if node.input[p]]
+                known = {p: types[node.input[p]] for p in present if node.input[p] in types}
+                if len(present) < 2:
+                    counts["groups with < 2 inputs present"] += 1
+                elif len(known) < 2:
+                    counts["groups with < 2 known types"] += 1
+                else:
+                    counts["checked"] += 1
+                    if len(set(known.values())) > 1:
+                        counts["violations"] += 1
+                        violations[node.op_type].append(f"{test}:{node.name or node.output[0]} {group} {known}")
+            for attr in node.attribute:
+                for sub in ([attr.g] if attr.type == onnx.AttributeProto.GRAPH else
+                            attr.graphs if attr.type == onnx.AttributeProto.GRAPHS else []):
+                    walk(sub, types)
+
+    walk(inferred.graph, {})
+
+
 def main():
     table = parse_table(sys.argv[1] if len(sys.argv) > 1 else TABLE_PATH)
     paths = sorted(glob.glob(TESTS_GLOB))
     outputs, values = Counter(), Counter()
     unknown_causes, mismatches, value_mismatches = Counter(), defaultdict(list), defaultdict(list)
+    group_counts, group_violations = Counter(), defaultdict(list)
     for path in paths:
         model = onnx.load(path, load_external_data=False)
         test = os.path.basename(os.path.dirname(path))
@@ -168,8 +237,11 @@ def main():
             values["unknown" if code is None else "matched" if code == declared else "mismatched"] += 1
             if code is not None and code != declared:
                 value_mismatches[producer.get(name, "?")].append(f"{test}:{name} {code}!={declared}")
+        check_groups(model, table, group_counts, group_violations, test)
 
-    print(f"table: {len(table)} ops, {sum(len(v) for v in table.values())} versions; {len(paths)} test models")
+    grouped = sum(bool(e[2]) for v in table.values() for e in v)
+    print(f"table: {len(table)} ops, {sum(len(v) for v in table.values())} versions "
+          f"({grouped} with sameTypeInputs groups); {len(paths)} test models")
     total = sum(outputs.values())
     print(f"declared graph outputs: {total}: matched {outputs['matched']}, "
           f"unknown {outputs['unknown']}, mismatched {outputs['mismatched']}")
@@ -178,11 +250,18 @@ def main():
     print("unknown graph outputs, by where the unknown began:")
     for cause, n in unknown_causes.most_common():
         print(f"  {n:5}  {cause}")
-    for title, found in (("graph-output", mismatches), ("shape-inference", value_mismatches)):
+    print(f"sameTypeInputs groups on nodes: checked {group_counts['checked']}, "
+          f"violations {group_counts['violations']}; not checkable: "
+          f"{group_counts['groups with < 2 inputs present']} with < 2 inputs present, "
+          f"{group_counts['groups with < 2 known types']} with < 2 known element types"
+          + (f"; shape inference failed on {group_counts['models shape inference failed']} models"
+             if group_counts["models shape inference failed"] else ""))
+    for title, found in (("graph-output", mismatches), ("shape-inference", value_mismatches),
+                         ("sameTypeInputs group", group_violations)):
         print(f"{title} mismatches by op: {sorted(found) or 'none'}")
         for op, cases in sorted(found.items()):
             print(f"  {op}: {len(cases)}, e.g. {cases[:3]}")
-    sys.exit(1 if mismatches or value_mismatches else 0)
+    sys.exit(1 if mismatches or value_mismatches or group_violations else 0)
 
 
 if __name__ == "__main__":

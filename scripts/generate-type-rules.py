@@ -7,7 +7,8 @@ Run from the repository root with the project venv (it pins onnx):
 
 For every version of every operator in every domain the installed onnx knows, the Swift table
 says how each formal output's element type follows from the node: copied from an input, fixed,
-read from an int attribute, or `.special` (hand-written code in Swift). The output is sorted so
+read from an int attribute, or `.special` (hand-written code in Swift); and which inputs one
+type constraint binds to a single element type (`sameTypeInputs`, see same_type_inputs). The output is sorted so
 reruns give byte-identical files, and it is written atomically so a failed run never leaves a
 half-written file. scripts/check-type-rules.py verifies the table against the ONNX node tests.
 """
@@ -149,6 +150,44 @@ def output_rule(schema, output_index):
     return attribute_rule(schema) or ".special"
 
 
+def same_type_inputs(schema):
+    """Groups of actual input positions that one type constraint binds to one element type.
+
+    Formal inputs with the same constraint name as type_str (Conv's X, W, B: "T") must have equal
+    element types. A group lists actual positions, ascending; a homogeneous variadic formal input
+    can only be listed when it is the last formal input, by its first position followed by the
+    marker -1 ("and every later actual input too"). Groups are left out when the constraint
+    allows non-tensor types (we compare tensor element types only), when a variadic input that is
+    not last belongs to them (positions unknown), and when they bind fewer than two inputs.
+    Heterogeneous variadic inputs bind nothing, so they never join a group.
+    """
+    constraints = {c.type_param_str: list(c.allowed_type_strs) for c in schema.type_constraints}
+    members = {}  # type_str -> [formal index, ...]
+    for index, formal in enumerate(schema.inputs):
+        if formal.type_str not in constraints:
+            continue  # a literal type such as "tensor(int64)", not a type variable
+        if is_variadic(formal) and not formal.is_homogeneous:
+            continue
+        members.setdefault(formal.type_str, []).append(index)
+    last = len(schema.inputs) - 1
+    groups = []
+    for type_str, indices in members.items():
+        if not all(t.startswith("tensor(") for t in constraints[type_str]):
+            continue
+        # Formal index == actual position only while no variadic input comes earlier.
+        if any(is_variadic(p) for p in schema.inputs[:max(indices)]):
+            continue
+        group = list(indices)
+        if is_variadic(schema.inputs[indices[-1]]):
+            if indices[-1] != last:
+                continue
+            group.append(-1)
+        if len(group) >= 2:
+            groups.append(group)
+    groups.sort()
+    return groups
+
+
 def table_key(schema):
     return f"{schema.domain or 'ai.onnx'}:{schema.name}"
 
@@ -158,10 +197,10 @@ def build_table():
     table = {}
     for schema in defs.get_all_schemas_with_history():
         rules = [output_rule(schema, i) for i in range(len(schema.outputs))]
-        table.setdefault(table_key(schema), []).append((schema.since_version, rules))
+        table.setdefault(table_key(schema), []).append((schema.since_version, rules, same_type_inputs(schema)))
     for versions in table.values():
         versions.sort()
-        if len({v for v, _ in versions}) != len(versions):
+        if len({v for v, _, _ in versions}) != len(versions):
             sys.exit("generate-type-rules: duplicate schema version")
     return table
 
@@ -177,8 +216,12 @@ def render(table):
     ]
     for key in sorted(table):
         lines.append(f'    "{key}": [')
-        for version, outputs in table[key]:
-            lines.append(f"        OperatorTypeRule(sinceVersion: {version}, outputs: [{', '.join(outputs)}]),")
+        for version, outputs, groups in table[key]:
+            # sameTypeInputs defaults to [] in Swift: omitted when empty, so most lines stay short.
+            same = ""
+            if groups:
+                same = ", sameTypeInputs: [" + ", ".join(f"[{', '.join(map(str, g))}]" for g in groups) + "]"
+            lines.append(f"        OperatorTypeRule(sinceVersion: {version}, outputs: [{', '.join(outputs)}]{same}),")
         lines.append("    ],")
     lines += ["]", ""]
     return "\n".join(lines)
@@ -202,9 +245,10 @@ def main():
     table = build_table()
     write_atomically(OUT_PATH, render(table))
     versions = sum(len(v) for v in table.values())
-    special = sum(r == ".special" for v in table.values() for _, rs in v for r in rs)
+    special = sum(r == ".special" for v in table.values() for _, rs, _ in v for r in rs)
+    grouped = sum(bool(gs) for v in table.values() for _, _, gs in v)
     print(f"wrote {os.path.relpath(OUT_PATH, ROOT)}: {len(table)} ops, {versions} versions, "
-          f"{special} .special outputs")
+          f"{special} .special outputs, {grouped} versions with sameTypeInputs groups")
 
 
 if __name__ == "__main__":

@@ -22,9 +22,17 @@ extension Model {
     /// Parses a serialized ModelProto; `path` names it in errors.
     public static func decode(_ data: Data, path: String) throws(ONNXError) -> Onnx_ModelProto {
         guard !data.isEmpty else { throw .malformed(path: path, reason: "the file is empty") }
-        let proto: Onnx_ModelProto
+        var proto: Onnx_ModelProto
         do {
-            proto = try Onnx_ModelProto(serializedBytes: data)
+            // Weights stay in the (mapped) file; only the rest goes through protobuf.
+            if let (skeleton, raw) = WeightSplice.split(data),
+               let decoded = try? Onnx_ModelProto(serializedBytes: skeleton),
+               decoded.graph.initializer.count == raw.count {
+                proto = decoded
+                for (i, r) in raw.enumerated() { if let r { proto.graph.initializer[i].rawData = r } }
+            } else {
+                proto = try Onnx_ModelProto(serializedBytes: data)
+            }
         } catch {
             throw .malformed(path: path, reason: "protobuf decoding failed (\(error)); the file is truncated, corrupt or of another type")
         }
@@ -76,8 +84,15 @@ extension Model {
         } else if ExternalData.inlineBytes(proto) > ExternalDataPolicy.embedLimit {
             throw .unsupported("\(path): the model holds over 2 GB of tensors, more than a protobuf file can; save with external data")
         }
-        let bytes = try Self.serialize(proto, what: path)
-        do { try FileBytes.writeAtomically(bytes, to: path) } catch { throw .io(path: path, reason: Self.reason(error)) }
+        let chunks: [Data]
+        do {
+            chunks = try WeightSplice.chunks(proto) ?? [try Self.serialize(proto, what: path)]
+        } catch let error as ONNXError {
+            throw error
+        } catch {
+            throw .unsupported("\(path): cannot serialize (\(error))")
+        }
+        do { try FileBytes.writeAtomically(chunks: chunks, to: path) } catch { throw .io(path: path, reason: Self.reason(error)) }
     }
 
     private static func serialize(_ proto: Onnx_ModelProto, what: String) throws(ONNXError) -> Data {

@@ -3,33 +3,90 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-/// Whole-file reads and atomic writes, with errors that name the file.
+/// Whole-file reads and atomic writes, with errors that name the file. This is the one place
+/// that calls the POSIX file API; every failure becomes a `TensorError.io` with errno's text.
 public enum FileBytes {
-    /// Reads a file; large files are memory-mapped rather than copied.
+    /// Reads a file. Regular files are memory-mapped: bytes are read from disk only when touched,
+    /// so loading a 1 GB model costs nothing until its weights are used. (A file truncated while
+    /// mapped would fault; HalfPipe itself only ever replaces files by rename, never in place.)
     public static func read(_ path: String) throws(TensorError) -> Data {
+        if let mapped = map(path) { return mapped }
         do {
-            return try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
+            return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         } catch {
-            throw .io(path: path, reason: readableReason(error, verb: "cannot read"))
+            // Not mappable (a pipe, /proc): read it instead, and report that attempt's error.
+            do {
+                return try Data(contentsOf: URL(fileURLWithPath: path))
+            } catch {
+                throw .io(path: path, reason: readableReason(error, verb: "cannot read"))
+            }
         }
     }
 
     /// Writes to a temporary file beside `path`, then renames it, so a failure leaves nothing half written.
     public static func writeAtomically(_ data: Data, to path: String) throws(TensorError) {
-        do {
-            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw .io(path: path, reason: readableReason(error, verb: "cannot write"))
+        try writeAtomically(chunks: [data], to: path)
+    }
+
+    /// Writes the concatenation of `chunks` atomically, straight from their buffers (no joining copy).
+    public static func writeAtomically(chunks: [Data], to path: String) throws(TensorError) {
+        let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io(path: path, reason: "cannot write: \(errnoText())") }
+        var failure: String?
+        outer: for chunk in chunks {
+            let error: String? = chunk.withUnsafeBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let n = write(fd, raw.baseAddress! + offset, min(raw.count - offset, 1 << 30))
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        return errnoText()
+                    }
+                    offset += n
+                }
+                return nil
+            }
+            if let error { failure = error; break outer }
+        }
+        if close(fd) != 0 && failure == nil { failure = errnoText() }
+        if failure == nil && rename(temporary, path) != 0 { failure = errnoText() }
+        if let failure {
+            unlink(temporary)
+            throw .io(path: path, reason: "cannot write: \(failure)")
         }
     }
+
+    /// Maps a regular file read-only with its pages populated up front: one bulk mapping costs far
+    /// less than faulting 4 KB pages one by one later (24,000 faults for a 100 MB model).
+    private static func map(_ path: String) -> Data? {
+        #if os(Linux)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0 else { return nil }
+        let size = Int(info.st_size)
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), base != MAP_FAILED else { return nil }
+        return Data(bytesNoCopy: base, count: size, deallocator: .custom { pointer, count in munmap(pointer, count) })
+        #else
+        return nil
+        #endif
+    }
+
+    private static func errnoText() -> String { String(cString: strerror(errno)) }
 
     static func readableReason(_ error: any Error, verb: String) -> String {
         if let e = error as? CocoaError {
             switch e.code {
             case .fileReadNoSuchFile, .fileNoSuchFile: return "\(verb): no such file"
             case .fileReadNoPermission, .fileWriteNoPermission: return "\(verb): permission denied"
-            case .fileWriteOutOfSpace: return "\(verb): no space left on device"
             default: break
             }
         }

@@ -19,7 +19,7 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 1, outputs: [.special]),
     ],
     "ai.onnx.ml:FeatureVectorizer": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.fixed(.float32)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.fixed(.float32)], sameTypeInputs: [[0, -1]]),
     ],
     "ai.onnx.ml:Imputer": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
@@ -79,7 +79,7 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 1, outputs: [.special]),
     ],
     "ai.onnx.preview:FlexAttention": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
     ],
     "ai.onnx:Abs": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
@@ -95,18 +95,18 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
     ],
     "ai.onnx:Add": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 14, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 14, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:AffineGrid": [
         OperatorTypeRule(sinceVersion: 20, outputs: [.input(0)]),
     ],
     "ai.onnx:And": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.fixed(.bool)]),
-        OperatorTypeRule(sinceVersion: 7, outputs: [.fixed(.bool)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 7, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:ArgMax": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.fixed(.int64)]),
@@ -137,8 +137,8 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
     ],
     "ai.onnx:Attention": [
-        OperatorTypeRule(sinceVersion: 23, outputs: [.input(0), .input(0), .input(2), .input(0)]),
-        OperatorTypeRule(sinceVersion: 24, outputs: [.input(0), .input(0), .input(2), .input(0)]),
+        OperatorTypeRule(sinceVersion: 23, outputs: [.input(0), .input(0), .input(2), .input(0)], sameTypeInputs: [[0, 1, 4], [2, 5]]),
+        OperatorTypeRule(sinceVersion: 24, outputs: [.input(0), .input(0), .input(2), .input(0)], sameTypeInputs: [[0, 1, 4], [2, 5]]),
     ],
     "ai.onnx:AveragePool": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
@@ -149,12 +149,12 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
     ],
     "ai.onnx:BatchNormalization": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0), .input(0), .input(0), .input(0), .input(0)]),
-        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0), .input(0), .input(0), .input(0), .input(0)]),
-        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0), .input(0), .input(0), .input(0), .input(0)]),
-        OperatorTypeRule(sinceVersion: 9, outputs: [.input(0), .input(0), .input(0), .input(0), .input(0)]),
-        OperatorTypeRule(sinceVersion: 14, outputs: [.input(0), .input(3), .input(3)]),
-        OperatorTypeRule(sinceVersion: 15, outputs: [.input(0), .input(3), .input(3)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0), .input(0), .input(0), .input(0), .input(0)], sameTypeInputs: [[0, 1, 2, 3, 4]]),
+        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0), .input(0), .input(0), .input(0), .input(0)], sameTypeInputs: [[0, 1, 2, 3, 4]]),
+        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0), .input(0), .input(0), .input(0), .input(0)], sameTypeInputs: [[0, 1, 2, 3, 4]]),
+        OperatorTypeRule(sinceVersion: 9, outputs: [.input(0), .input(0), .input(0), .input(0), .input(0)], sameTypeInputs: [[0, 1, 2, 3, 4]]),
+        OperatorTypeRule(sinceVersion: 14, outputs: [.input(0), .input(3), .input(3)], sameTypeInputs: [[0, 1, 2], [3, 4]]),
+        OperatorTypeRule(sinceVersion: 15, outputs: [.input(0), .input(3), .input(3)], sameTypeInputs: [[1, 2], [3, 4]]),
     ],
     "ai.onnx:Bernoulli": [
         OperatorTypeRule(sinceVersion: 15, outputs: [.attributeOrInput("dtype", 0)]),
@@ -164,19 +164,19 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 26, outputs: [.attribute("to", default: nil)]),
     ],
     "ai.onnx:BitShift": [
-        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:BitwiseAnd": [
-        OperatorTypeRule(sinceVersion: 18, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 18, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:BitwiseNot": [
         OperatorTypeRule(sinceVersion: 18, outputs: [.input(0)]),
     ],
     "ai.onnx:BitwiseOr": [
-        OperatorTypeRule(sinceVersion: 18, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 18, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:BitwiseXor": [
-        OperatorTypeRule(sinceVersion: 18, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 18, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:BlackmanWindow": [
         OperatorTypeRule(sinceVersion: 17, outputs: [.attribute("output_datatype", default: .float32)]),
@@ -201,7 +201,7 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 25, outputs: [.input(1)]),
     ],
     "ai.onnx:CausalConvWithState": [
-        OperatorTypeRule(sinceVersion: 27, outputs: [.input(0), .input(0)]),
+        OperatorTypeRule(sinceVersion: 27, outputs: [.input(0), .input(0)], sameTypeInputs: [[0, 1, 2, 3]]),
     ],
     "ai.onnx:Ceil": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
@@ -217,9 +217,9 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
     "ai.onnx:Clip": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
         OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 12, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
+        OperatorTypeRule(sinceVersion: 12, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
     ],
     "ai.onnx:Col2Im": [
         OperatorTypeRule(sinceVersion: 18, outputs: [.input(0)]),
@@ -229,10 +229,10 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)]),
     ],
     "ai.onnx:Concat": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 4, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
+        OperatorTypeRule(sinceVersion: 4, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
+        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
     ],
     "ai.onnx:ConcatFromSequence": [
         OperatorTypeRule(sinceVersion: 11, outputs: [.special]),
@@ -258,17 +258,17 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 25, outputs: [.special]),
     ],
     "ai.onnx:Conv": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
+        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
+        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
     ],
     "ai.onnx:ConvInteger": [
-        OperatorTypeRule(sinceVersion: 10, outputs: [.fixed(.int32)]),
+        OperatorTypeRule(sinceVersion: 10, outputs: [.fixed(.int32)], sameTypeInputs: [[0, 2], [1, 3]]),
     ],
     "ai.onnx:ConvTranspose": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
+        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
+        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
     ],
     "ai.onnx:Cos": [
         OperatorTypeRule(sinceVersion: 7, outputs: [.input(0)]),
@@ -290,8 +290,8 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 20, outputs: [.input(0)]),
     ],
     "ai.onnx:DeformConv": [
-        OperatorTypeRule(sinceVersion: 19, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 19, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2, 3, 4]]),
+        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2, 3, 4]]),
     ],
     "ai.onnx:DepthToSpace": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
@@ -299,24 +299,24 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
     ],
     "ai.onnx:DequantizeLinear": [
-        OperatorTypeRule(sinceVersion: 10, outputs: [.fixed(.float32)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.fixed(.float32)]),
-        OperatorTypeRule(sinceVersion: 19, outputs: [.input(1)]),
-        OperatorTypeRule(sinceVersion: 21, outputs: [.input(1)]),
-        OperatorTypeRule(sinceVersion: 23, outputs: [.special]),
-        OperatorTypeRule(sinceVersion: 24, outputs: [.special]),
-        OperatorTypeRule(sinceVersion: 25, outputs: [.special]),
+        OperatorTypeRule(sinceVersion: 10, outputs: [.fixed(.float32)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.fixed(.float32)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 19, outputs: [.input(1)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 21, outputs: [.input(1)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 23, outputs: [.special], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 24, outputs: [.special], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 25, outputs: [.special], sameTypeInputs: [[0, 2]]),
     ],
     "ai.onnx:Det": [
         OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)]),
         OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
     ],
     "ai.onnx:Div": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 14, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 14, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:Dropout": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0), .input(0)]),
@@ -331,7 +331,7 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 11, outputs: [.fixed(.uint8), .fixed(.float32), .fixed(.uint8)]),
     ],
     "ai.onnx:Einsum": [
-        OperatorTypeRule(sinceVersion: 12, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 12, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
     ],
     "ai.onnx:Elu": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
@@ -339,11 +339,11 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
     ],
     "ai.onnx:Equal": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.fixed(.bool)]),
-        OperatorTypeRule(sinceVersion: 7, outputs: [.fixed(.bool)]),
-        OperatorTypeRule(sinceVersion: 11, outputs: [.fixed(.bool)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.fixed(.bool)]),
-        OperatorTypeRule(sinceVersion: 19, outputs: [.fixed(.bool)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 7, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 11, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 19, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:Erf": [
         OperatorTypeRule(sinceVersion: 9, outputs: [.input(0)]),
@@ -378,11 +378,11 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
     ],
     "ai.onnx:GRU": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0), .input(0)]),
-        OperatorTypeRule(sinceVersion: 3, outputs: [.input(0), .input(0)]),
-        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0), .input(0)]),
-        OperatorTypeRule(sinceVersion: 14, outputs: [.input(0), .input(0)]),
-        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0), .input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0), .input(0)], sameTypeInputs: [[0, 1, 2, 3, 5]]),
+        OperatorTypeRule(sinceVersion: 3, outputs: [.input(0), .input(0)], sameTypeInputs: [[0, 1, 2, 3, 5]]),
+        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0), .input(0)], sameTypeInputs: [[0, 1, 2, 3, 5]]),
+        OperatorTypeRule(sinceVersion: 14, outputs: [.input(0), .input(0)], sameTypeInputs: [[0, 1, 2, 3, 5]]),
+        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0), .input(0)], sameTypeInputs: [[0, 1, 2, 3, 5]]),
     ],
     "ai.onnx:Gather": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
@@ -402,12 +402,12 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 20, outputs: [.input(0)]),
     ],
     "ai.onnx:Gemm": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 9, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
+        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
+        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
+        OperatorTypeRule(sinceVersion: 9, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
+        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
     ],
     "ai.onnx:GlobalAveragePool": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
@@ -423,14 +423,14 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
     ],
     "ai.onnx:Greater": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.fixed(.bool)]),
-        OperatorTypeRule(sinceVersion: 7, outputs: [.fixed(.bool)]),
-        OperatorTypeRule(sinceVersion: 9, outputs: [.fixed(.bool)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.fixed(.bool)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 7, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 9, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:GreaterOrEqual": [
-        OperatorTypeRule(sinceVersion: 12, outputs: [.fixed(.bool)]),
-        OperatorTypeRule(sinceVersion: 16, outputs: [.fixed(.bool)]),
+        OperatorTypeRule(sinceVersion: 12, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 16, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:GridSample": [
         OperatorTypeRule(sinceVersion: 16, outputs: [.input(0)]),
@@ -438,8 +438,8 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
     ],
     "ai.onnx:GroupNormalization": [
-        OperatorTypeRule(sinceVersion: 18, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 21, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 18, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
+        OperatorTypeRule(sinceVersion: 21, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
     ],
     "ai.onnx:HammingWindow": [
         OperatorTypeRule(sinceVersion: 17, outputs: [.attribute("output_datatype", default: .float32)]),
@@ -487,9 +487,9 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 20, outputs: [.fixed(.uint8)]),
     ],
     "ai.onnx:InstanceNormalization": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
+        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
+        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
     ],
     "ai.onnx:IsInf": [
         OperatorTypeRule(sinceVersion: 10, outputs: [.fixed(.bool)]),
@@ -505,13 +505,13 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
     ],
     "ai.onnx:LSTM": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0), .input(0), .input(0)]),
-        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0), .input(0), .input(0)]),
-        OperatorTypeRule(sinceVersion: 14, outputs: [.input(0), .input(0), .input(0)]),
-        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0), .input(0), .input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0), .input(0), .input(0)], sameTypeInputs: [[0, 1, 2, 3, 5, 6, 7]]),
+        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0), .input(0), .input(0)], sameTypeInputs: [[0, 1, 2, 3, 5, 6, 7]]),
+        OperatorTypeRule(sinceVersion: 14, outputs: [.input(0), .input(0), .input(0)], sameTypeInputs: [[0, 1, 2, 3, 5, 6, 7]]),
+        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0), .input(0), .input(0)], sameTypeInputs: [[0, 1, 2, 3, 5, 6, 7]]),
     ],
     "ai.onnx:LayerNormalization": [
-        OperatorTypeRule(sinceVersion: 17, outputs: [.input(0), .attribute("stash_type", default: .float32), .attribute("stash_type", default: .float32)]),
+        OperatorTypeRule(sinceVersion: 17, outputs: [.input(0), .attribute("stash_type", default: .float32), .attribute("stash_type", default: .float32)], sameTypeInputs: [[0, 1, 2]]),
     ],
     "ai.onnx:LeakyRelu": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
@@ -519,17 +519,17 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 16, outputs: [.input(0)]),
     ],
     "ai.onnx:Less": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.fixed(.bool)]),
-        OperatorTypeRule(sinceVersion: 7, outputs: [.fixed(.bool)]),
-        OperatorTypeRule(sinceVersion: 9, outputs: [.fixed(.bool)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.fixed(.bool)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 7, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 9, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:LessOrEqual": [
-        OperatorTypeRule(sinceVersion: 12, outputs: [.fixed(.bool)]),
-        OperatorTypeRule(sinceVersion: 16, outputs: [.fixed(.bool)]),
+        OperatorTypeRule(sinceVersion: 12, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 16, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:LinearAttention": [
-        OperatorTypeRule(sinceVersion: 27, outputs: [.input(0), .special]),
+        OperatorTypeRule(sinceVersion: 27, outputs: [.input(0), .special], sameTypeInputs: [[0, 1, 2, 4, 5]]),
     ],
     "ai.onnx:Log": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
@@ -564,19 +564,19 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
     ],
     "ai.onnx:MatMul": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 9, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 9, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:MatMulInteger": [
-        OperatorTypeRule(sinceVersion: 10, outputs: [.fixed(.int32)]),
+        OperatorTypeRule(sinceVersion: 10, outputs: [.fixed(.int32)], sameTypeInputs: [[0, 2], [1, 3]]),
     ],
     "ai.onnx:Max": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 8, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 12, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
+        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
+        OperatorTypeRule(sinceVersion: 8, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
+        OperatorTypeRule(sinceVersion: 12, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
     ],
     "ai.onnx:MaxPool": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
@@ -587,48 +587,48 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 22, outputs: [.input(0), .fixed(.int64)]),
     ],
     "ai.onnx:MaxRoiPool": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:MaxUnpool": [
-        OperatorTypeRule(sinceVersion: 9, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 9, outputs: [.input(0)], sameTypeInputs: [[1, 2]]),
+        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)], sameTypeInputs: [[1, 2]]),
+        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)], sameTypeInputs: [[1, 2]]),
     ],
     "ai.onnx:Mean": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 8, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
+        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
+        OperatorTypeRule(sinceVersion: 8, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
     ],
     "ai.onnx:MeanVarianceNormalization": [
         OperatorTypeRule(sinceVersion: 9, outputs: [.input(0)]),
         OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
     ],
     "ai.onnx:MelWeightMatrix": [
-        OperatorTypeRule(sinceVersion: 17, outputs: [.attribute("output_datatype", default: .float32)]),
+        OperatorTypeRule(sinceVersion: 17, outputs: [.attribute("output_datatype", default: .float32)], sameTypeInputs: [[0, 1, 2], [3, 4]]),
     ],
     "ai.onnx:Min": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 8, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 12, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
+        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
+        OperatorTypeRule(sinceVersion: 8, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
+        OperatorTypeRule(sinceVersion: 12, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
     ],
     "ai.onnx:Mish": [
         OperatorTypeRule(sinceVersion: 18, outputs: [.input(0)]),
         OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
     ],
     "ai.onnx:Mod": [
-        OperatorTypeRule(sinceVersion: 10, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 10, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:Mul": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 14, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 14, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:Multinomial": [
         OperatorTypeRule(sinceVersion: 7, outputs: [.attribute("dtype", default: .int32)]),
@@ -640,9 +640,9 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
     ],
     "ai.onnx:NegativeLogLikelihoodLoss": [
-        OperatorTypeRule(sinceVersion: 12, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 12, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
     ],
     "ai.onnx:NonMaxSuppression": [
         OperatorTypeRule(sinceVersion: 10, outputs: [.fixed(.int64)]),
@@ -671,47 +671,47 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 18, outputs: [.fixed(.bool)]),
     ],
     "ai.onnx:Or": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.fixed(.bool)]),
-        OperatorTypeRule(sinceVersion: 7, outputs: [.fixed(.bool)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 7, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:PRelu": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 9, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 16, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 9, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 16, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:Pad": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
         OperatorTypeRule(sinceVersion: 2, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 18, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 19, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 21, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 23, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 24, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 25, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 18, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 19, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 21, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 23, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 24, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 25, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
     ],
     "ai.onnx:Pow": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
         OperatorTypeRule(sinceVersion: 12, outputs: [.input(0)]),
         OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
         OperatorTypeRule(sinceVersion: 15, outputs: [.input(0)]),
     ],
     "ai.onnx:QLinearConv": [
-        OperatorTypeRule(sinceVersion: 10, outputs: [.input(7)]),
+        OperatorTypeRule(sinceVersion: 10, outputs: [.input(7)], sameTypeInputs: [[0, 2], [3, 5]]),
     ],
     "ai.onnx:QLinearMatMul": [
-        OperatorTypeRule(sinceVersion: 10, outputs: [.input(7)]),
-        OperatorTypeRule(sinceVersion: 21, outputs: [.input(7)]),
+        OperatorTypeRule(sinceVersion: 10, outputs: [.input(7)], sameTypeInputs: [[0, 2], [3, 5]]),
+        OperatorTypeRule(sinceVersion: 21, outputs: [.input(7)], sameTypeInputs: [[0, 2], [1, 4, 6], [3, 5]]),
     ],
     "ai.onnx:QuantizeLinear": [
         OperatorTypeRule(sinceVersion: 10, outputs: [.special]),
         OperatorTypeRule(sinceVersion: 13, outputs: [.special]),
-        OperatorTypeRule(sinceVersion: 19, outputs: [.special]),
-        OperatorTypeRule(sinceVersion: 21, outputs: [.special]),
+        OperatorTypeRule(sinceVersion: 19, outputs: [.special], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 21, outputs: [.special], sameTypeInputs: [[0, 1]]),
         OperatorTypeRule(sinceVersion: 23, outputs: [.special]),
         OperatorTypeRule(sinceVersion: 24, outputs: [.special]),
         OperatorTypeRule(sinceVersion: 25, outputs: [.special]),
@@ -720,10 +720,10 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 23, outputs: [.input(1)]),
     ],
     "ai.onnx:RNN": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0), .input(0)]),
-        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0), .input(0)]),
-        OperatorTypeRule(sinceVersion: 14, outputs: [.input(0), .input(0)]),
-        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0), .input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0), .input(0)], sameTypeInputs: [[0, 1, 2, 3, 5]]),
+        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0), .input(0)], sameTypeInputs: [[0, 1, 2, 3, 5]]),
+        OperatorTypeRule(sinceVersion: 14, outputs: [.input(0), .input(0)], sameTypeInputs: [[0, 1, 2, 3, 5]]),
+        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0), .input(0)], sameTypeInputs: [[0, 1, 2, 3, 5]]),
     ],
     "ai.onnx:RandomNormal": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.attribute("dtype", default: .float32)]),
@@ -742,8 +742,8 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 22, outputs: [.attributeOrInput("dtype", 0)]),
     ],
     "ai.onnx:Range": [
-        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 27, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
+        OperatorTypeRule(sinceVersion: 27, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
     ],
     "ai.onnx:Reciprocal": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
@@ -844,19 +844,19 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 10, outputs: [.input(0)]),
     ],
     "ai.onnx:RoiAlign": [
-        OperatorTypeRule(sinceVersion: 10, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 16, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 10, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 16, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:RotaryEmbedding": [
-        OperatorTypeRule(sinceVersion: 23, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 23, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
     ],
     "ai.onnx:Round": [
         OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)]),
         OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
     ],
     "ai.onnx:STFT": [
-        OperatorTypeRule(sinceVersion: 17, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 17, outputs: [.input(0)], sameTypeInputs: [[0, 2], [1, 3]]),
     ],
     "ai.onnx:Scan": [
         OperatorTypeRule(sinceVersion: 8, outputs: [.special]),
@@ -870,20 +870,20 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 25, outputs: [.special]),
     ],
     "ai.onnx:Scatter": [
-        OperatorTypeRule(sinceVersion: 9, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 9, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
     ],
     "ai.onnx:ScatterElements": [
-        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 16, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 18, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 16, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 18, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
     ],
     "ai.onnx:ScatterND": [
-        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 16, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 18, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 16, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 18, outputs: [.input(0)], sameTypeInputs: [[0, 2]]),
     ],
     "ai.onnx:Selu": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
@@ -894,7 +894,7 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 11, outputs: [.special]),
     ],
     "ai.onnx:SequenceConstruct": [
-        OperatorTypeRule(sinceVersion: 11, outputs: [.special]),
+        OperatorTypeRule(sinceVersion: 11, outputs: [.special], sameTypeInputs: [[0, -1]]),
     ],
     "ai.onnx:SequenceEmpty": [
         OperatorTypeRule(sinceVersion: 11, outputs: [.special]),
@@ -952,9 +952,9 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
     ],
     "ai.onnx:Slice": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 10, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 10, outputs: [.input(0)], sameTypeInputs: [[1, 2, 3, 4]]),
+        OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)], sameTypeInputs: [[1, 2, 3, 4]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)], sameTypeInputs: [[1, 2, 3, 4]]),
     ],
     "ai.onnx:Softmax": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
@@ -962,8 +962,8 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
     ],
     "ai.onnx:SoftmaxCrossEntropyLoss": [
-        OperatorTypeRule(sinceVersion: 12, outputs: [.input(0), .input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0), .input(0)]),
+        OperatorTypeRule(sinceVersion: 12, outputs: [.input(0), .input(0)], sameTypeInputs: [[0, 2]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0), .input(0)], sameTypeInputs: [[0, 2]]),
     ],
     "ai.onnx:Softplus": [
         OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
@@ -978,7 +978,7 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
     ],
     "ai.onnx:Split": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
         OperatorTypeRule(sinceVersion: 2, outputs: [.input(0)]),
         OperatorTypeRule(sinceVersion: 11, outputs: [.input(0)]),
         OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
@@ -1003,7 +1003,7 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 25, outputs: [.input(0)]),
     ],
     "ai.onnx:StringConcat": [
-        OperatorTypeRule(sinceVersion: 20, outputs: [.fixed(.string)]),
+        OperatorTypeRule(sinceVersion: 20, outputs: [.fixed(.string)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:StringNormalizer": [
         OperatorTypeRule(sinceVersion: 10, outputs: [.fixed(.string)]),
@@ -1012,17 +1012,17 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 20, outputs: [.fixed(.string), .fixed(.int64)]),
     ],
     "ai.onnx:Sub": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 14, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 7, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 14, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:Sum": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 8, outputs: [.input(0)]),
-        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
+        OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
+        OperatorTypeRule(sinceVersion: 8, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
+        OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)], sameTypeInputs: [[0, -1]]),
     ],
     "ai.onnx:Swish": [
         OperatorTypeRule(sinceVersion: 24, outputs: [.input(0)]),
@@ -1037,7 +1037,7 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
     ],
     "ai.onnx:TensorScatter": [
-        OperatorTypeRule(sinceVersion: 24, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 24, outputs: [.input(0)], sameTypeInputs: [[0, 1]]),
     ],
     "ai.onnx:TfIdfVectorizer": [
         OperatorTypeRule(sinceVersion: 9, outputs: [.fixed(.float32)]),
@@ -1047,7 +1047,7 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 22, outputs: [.input(0)]),
     ],
     "ai.onnx:Tile": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.input(0)], sameTypeInputs: [[0, 1, 2]]),
         OperatorTypeRule(sinceVersion: 6, outputs: [.input(0)]),
         OperatorTypeRule(sinceVersion: 13, outputs: [.input(0)]),
     ],
@@ -1087,11 +1087,11 @@ let generatedOperatorTypeRules: [String: [OperatorTypeRule]] = [
         OperatorTypeRule(sinceVersion: 10, outputs: [.input(0)]),
     ],
     "ai.onnx:Where": [
-        OperatorTypeRule(sinceVersion: 9, outputs: [.input(1)]),
-        OperatorTypeRule(sinceVersion: 16, outputs: [.input(1)]),
+        OperatorTypeRule(sinceVersion: 9, outputs: [.input(1)], sameTypeInputs: [[1, 2]]),
+        OperatorTypeRule(sinceVersion: 16, outputs: [.input(1)], sameTypeInputs: [[1, 2]]),
     ],
     "ai.onnx:Xor": [
-        OperatorTypeRule(sinceVersion: 1, outputs: [.fixed(.bool)]),
-        OperatorTypeRule(sinceVersion: 7, outputs: [.fixed(.bool)]),
+        OperatorTypeRule(sinceVersion: 1, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
+        OperatorTypeRule(sinceVersion: 7, outputs: [.fixed(.bool)], sameTypeInputs: [[0, 1]]),
     ],
 ]
