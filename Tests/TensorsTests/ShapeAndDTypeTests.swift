@@ -13,7 +13,7 @@ import Tensors
         #expect(scalar.rank == 0 && scalar.elementCount == 1 && scalar.description == "scalar")
         #expect(try Shape([3, 0, 2]).elementCount == 0)
         #expect(try Shape([0, Int.max, 2]).elementCount == 0)  // empty, however large the other axes
-        #expect(Shape([2, 3]) == [2, 3])
+        #expect(try Shape([2, 3]) == [2, 3])
     }
 
     @Test(arguments: [[-1], [2, -3], [0, -1], [Int.min]])
