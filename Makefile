@@ -36,8 +36,6 @@ bench-kernels: material
 
 # libFuzzer over the model loader (needs clang's fuzzer runtime, shipped with the Swift toolchain).
 fuzz: material
-	swift build -c release --product halfpipe-fuzz-loader --scratch-path .build-fuzz \
-	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING
 	@bash scripts/fuzz-loader.sh $(FUZZ_SECONDS)
 
 clean:

@@ -3,6 +3,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-180}
+# gold crashes linking libFuzzer into Swift binaries; the toolchain's own lld links them fine.
+lld="$(dirname "$(readlink -f "$(command -v swiftc)")")/ld.lld"
+[ -x "$lld" ] || { echo "fuzz: no ld.lld beside swiftc ($lld)" >&2; exit 1; }
+mkdir -p .build-fuzz
+printf '{"schemaVersion": "1.0", "linker": {"path": "%s"}}\n' "$lld" > .build-fuzz/toolset.json
+swift build -c release --product halfpipe-fuzz-loader --scratch-path .build-fuzz --toolset .build-fuzz/toolset.json \
+  -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING 2>&1 | { grep -v warning || true; } | tail -2
 corpus=.cache/fuzz-corpus
 mkdir -p "$corpus" .cache/fuzz-crashes
 if [ -z "$(ls -A "$corpus")" ]; then

@@ -171,6 +171,13 @@ public struct TypeInference {
 }
 
 extension Model {
+    /// Ops whose outputs are sequences or optionals: a tensor declaration would be wrong for them.
+    /// (Control-flow outputs are skipped too: their kind follows the body.)
+    static let nonTensorProducers: Set<String> = [
+        "SequenceConstruct", "SequenceEmpty", "SequenceInsert", "SequenceErase", "SplitToSequence",
+        "Optional", "SequenceMap",
+    ]
+
     /// Adds a `value_info` declaration for every intermediate value whose element type is inferred
     /// but not declared, and fills undeclared element types of graph outputs. Returns how many.
     @discardableResult
@@ -184,7 +191,7 @@ extension Model {
             }
             var declared = Set(graph.inputs.map(\.name) + graph.outputs.map(\.name) + graph.valueInfo.map(\.name))
             declared.formUnion(graph.initializers.map(\.name))
-            for node in graph.nodes {
+            for node in graph.nodes where !Self.nonTensorProducers.contains(node.opType) && node.subgraphs.isEmpty {
                 for o in node.outputs where !o.isEmpty && !declared.contains(o) {
                     guard let t = types[o] else { continue }
                     graph.valueInfo.append(ValueInfo(name: o, elementType: t, shape: nil))

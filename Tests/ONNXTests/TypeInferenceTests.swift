@@ -60,6 +60,18 @@ import Tensors
         #expect(Validator.validate(model).isEmpty)
     }
 
+    @Test func fillingMissingTypesKeepsEveryNodeTestValid() throws {
+        var filled = 0, failures: [String] = []
+        for test in try TestMaterial.nodeTestDirectories() {
+            let model = try Model.load(contentsOf: test.appendingPathComponent("model.onnx").path)
+            filled += model.fillMissingTypes()
+            let issues = Validator.validate(model)
+            if !issues.isEmpty { failures.append("\(test.lastPathComponent): \(issues.prefix(2))") }
+        }
+        #expect(filled > 1000)
+        #expect(failures.isEmpty, "\(failures.prefix(10).joined(separator: "\n"))")
+    }
+
     @Test func specialRulesFollowAttributesAndSubgraphs() throws {
         let graph = Graph(name: "g", inputs: [ValueInfo(name: "x", elementType: .float32, shape: [.fixed(2)])])
         graph.nodes = [

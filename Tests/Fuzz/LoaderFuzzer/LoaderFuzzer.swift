@@ -18,10 +18,23 @@ func exercise(_ bytes: Data) {
 }
 
 #if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
-    exercise(Data(bytes: data, count: size))
-    return 0
+/// libFuzzer's entry for programs that bring their own `main` (SwiftPM links every executable's
+/// `main` to `<module>_main`, so libFuzzer's own `main` is never pulled in).
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> Int32
+) -> Int32
+
+@_cdecl("halfpipe_fuzz_loader_main")
+public func fuzzerMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    var count = argc
+    var arguments = argv
+    return LLVMFuzzerRunDriver(&count, &arguments) { data, size in
+        exercise(size == 0 ? Data() : Data(bytes: data!, count: size))
+        return 0
+    }
 }
 #else
 @main
