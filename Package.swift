@@ -31,7 +31,7 @@ let package = Package(
         ),
         .executableTarget(name: "halfpipe-bench", dependencies: ["Tensors", "ONNX"], path: "bench/Sources/halfpipe-bench"),
         .executableTarget(name: "halfpipe-fuzz-loader", dependencies: ["ONNX"], path: "Tests/Fuzz/LoaderFuzzer"),
-        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors", "CKernels"]),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Tensors"]),
         .testTarget(name: "HalfPipeCLITests", dependencies: ["halfpipe"]),
     ],

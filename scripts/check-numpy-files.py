@@ -5,10 +5,13 @@ check-numpy-files.py DIR
 DIR/expectations.json lists what the Swift test wrote:
   {"npy": [{"file", "descr", "shape", "fortran", "bytes" | "strings"}],
    "npz": [{"file", "compressed", "members": [{"name", "descr", "shape", "bytes" | "strings"}]}]}
+"descr" is the header's literal descr ("<V2" for bfloat16, as numpy.save writes ml_dtypes arrays);
 "bytes" is the hex of the elements in C order, little-endian; "strings" the hex of each element.
 Every file is loaded with numpy (allow_pickle=False) and compared exactly; npz archives are also
 CRC-checked by zipfile. Exits 1 listing every difference, 0 with a one-line summary.
 """
+import ast
+import io
 import json
 import os
 import sys
@@ -20,7 +23,7 @@ problems = []
 
 
 def check_array(where, arr, e, fortran=None):
-    if arr.dtype.str != e["descr"]:
+    if arr.dtype != np.dtype(e["descr"]):  # a '<V2' header loads as dtype '|V2': compare dtypes
         problems.append(f"{where}: dtype {arr.dtype.str!r}, HalfPipe meant {e['descr']!r}")
         return
     if list(arr.shape) != e["shape"]:
@@ -49,18 +52,21 @@ def check_array(where, arr, e, fortran=None):
                         f"{len(got)} bytes read, {len(want)} meant")
 
 
-def check_header(where, path, fortran):
-    with open(path, "rb") as f:
-        version = np.lib.format.read_magic(f)
-        read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-        if read_header is None:
-            problems.append(f"{where}: format version {version}; numpy.save writes 1.0 (2.0 for huge headers)")
-            return
-        _, fortran_order, _ = read_header(f)
-        if f.tell() % 64 != 0:
-            problems.append(f"{where}: data starts at byte {f.tell()}, not on a 64-byte boundary")
-        if fortran_order != fortran:
-            problems.append(f"{where}: header says fortran_order={fortran_order}, meant {fortran}")
+def check_npy(where, raw, e, fortran):
+    """The header as numpy.save writes it (version, literal dict, 64-byte alignment), then the data."""
+    f = io.BytesIO(raw)
+    version = np.lib.format.read_magic(f)
+    if version != (1, 0):
+        problems.append(f"{where}: format version {version}; numpy.save writes 1.0 for headers this small")
+        return
+    length = int.from_bytes(f.read(2), "little")
+    header = ast.literal_eval(f.read(length).decode("latin1"))
+    if (10 + length) % 64 != 0:
+        problems.append(f"{where}: data starts at byte {10 + length}, not on a 64-byte boundary")
+    want = {"descr": e["descr"], "fortran_order": fortran, "shape": tuple(e["shape"])}
+    if header != want:
+        problems.append(f"{where}: header {header}, meant {want}")
+    check_array(where, np.load(io.BytesIO(raw), allow_pickle=False), e, fortran)
 
 
 def main():
@@ -73,8 +79,8 @@ def main():
     for e in spec.get("npy", []):
         path = os.path.join(root, e["file"])
         try:
-            check_header(e["file"], path, e["fortran"])
-            check_array(e["file"], np.load(path, allow_pickle=False), e, e["fortran"])
+            with open(path, "rb") as f:
+                check_npy(e["file"], f.read(), e, e["fortran"])
         except Exception as exc:  # numpy refusing the file is exactly what we test for
             problems.append(f"{e['file']}: numpy cannot load it: {type(exc).__name__}: {exc}")
         files += 1
@@ -89,13 +95,15 @@ def main():
                 want = {zipfile.ZIP_DEFLATED if a["compressed"] else zipfile.ZIP_STORED}
                 if kinds != want:
                     problems.append(f"{a['file']}: compression {kinds}, meant {want}")
+                for m in a["members"]:
+                    check_npy(f"{a['file']}:{m['name']}.npy", z.read(m["name"] + ".npy"), m, False)
             with np.load(path, allow_pickle=False) as npz:
                 names = [m["name"] for m in a["members"]]
                 if list(npz.files) != names:
                     problems.append(f"{a['file']}: members {npz.files}, meant {names}")
                 for m in a["members"]:
                     if m["name"] in npz.files:
-                        check_array(f"{a['file']}:{m['name']}", npz[m["name"]], m)
+                        check_array(f"{a['file']}:{m['name']} via np.load", npz[m["name"]], m)
         except Exception as exc:
             problems.append(f"{a['file']}: numpy cannot load it: {type(exc).__name__}: {exc}")
         files += 1

@@ -67,11 +67,45 @@ float hp_f16_to_f32_scalar(uint16_t h) {
 uint16_t hp_f32_to_bf16_scalar(float value) {
     uint32_t f = bits_of(value);
     if ((f & 0x7fffffffu) > 0x7f800000u) {
-        // NaN: truncate the payload and force the quiet bit so it cannot become Inf (ml_dtypes).
-        return (uint16_t)((f >> 16) | 0x0040u);
+        // NaN: ml_dtypes (Eigen's float_to_bfloat16_rtne) returns the canonical quiet NaN with the
+        // sign kept and the payload dropped: 0x7FC0 / 0xFFC0. Keeping the top payload bits (as for
+        // float16) disagrees with ml_dtypes' astype, e.g. 0x7FA00000 -> 0x7FC0, not 0x7FE0.
+        return (uint16_t)(((f >> 16) & 0x8000u) | 0x7fc0u);
     }
     uint32_t bias = 0x7fffu + ((f >> 16) & 1u);
     return (uint16_t)((f + bias) >> 16);
+}
+
+uint16_t hp_f64_to_f16_scalar(double value) {
+    uint64_t d;
+    memcpy(&d, &value, 8);
+    uint16_t sign = (uint16_t)((d >> 48) & 0x8000u);
+    uint64_t exp = d & 0x7ff0000000000000ull;
+    uint64_t mant = d & 0x000fffffffffffffull;
+    if (exp >= 0x40f0000000000000ull) {     // |x| >= 2^16: overflow, Inf or NaN
+        if (exp == 0x7ff0000000000000ull && mant != 0) {
+            uint16_t h = (uint16_t)(0x7c00u + (mant >> 42));  // NaN: top payload bits, still a NaN
+            if (h == 0x7c00u) h++;
+            return sign + h;
+        }
+        return sign + 0x7c00u;
+    }
+    if (exp <= 0x3f00000000000000ull) {     // below 2^-14: float16 subnormal or zero
+        if (exp < 0x3e60000000000000ull) return sign;  // below half the smallest subnormal
+        // value = m * 2^(e-1075) and a subnormal is h * 2^-24, so h = m >> (1051 - e), rounded
+        // to nearest even on the bits shifted out.
+        uint32_t shift = 1051u - (uint32_t)(exp >> 52);  // e in [998, 1008]: shift in [43, 53]
+        uint64_t m = 0x0010000000000000ull + mant;
+        uint64_t rem = m & ((1ull << shift) - 1), half = 1ull << (shift - 1);
+        uint64_t h = m >> shift;
+        if (rem > half || (rem == half && (h & 1u))) h++;
+        return (uint16_t)(sign + h);
+    }
+    // Normal: rebias the exponent, round the mantissa to 10 bits (a carry may reach Inf, correctly).
+    uint64_t h = ((exp - 0x3f00000000000000ull) >> 42) + (mant >> 42);
+    uint64_t rem = mant & 0x3ffffffffffull;
+    if (rem > 0x20000000000ull || (rem == 0x20000000000ull && (h & 1u))) h++;
+    return (uint16_t)(sign + h);
 }
 
 float hp_bf16_to_f32_scalar(uint16_t bits) { return float_of((uint32_t)bits << 16); }

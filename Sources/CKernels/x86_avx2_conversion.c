@@ -70,12 +70,13 @@ HP_AVX2 void hp_f16_to_f32_avx2(const uint16_t *src, float *dst, size_t n) {
     for (; i < n; i++) dst[i] = hp_f16_to_f32_scalar(src[i]);
 }
 
-// bfloat16 = the upper half of float32 rounded to nearest even; NaN keeps its top bits, made quiet.
+// bfloat16 = the upper half of float32 rounded to nearest even; every NaN becomes ±0x7FC0 (ml_dtypes).
 HP_AVX2 static inline __m128i f32x8_to_bf16(__m256 v) {
     __m256i u = _mm256_castps_si256(v);
     __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
     __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
-    __m256i nan_bits = _mm256_or_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x0040));
+    __m256i nan_bits = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x8000)),
+                                       _mm256_set1_epi32(0x7fc0));
     __m256i is_nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
     __m256i r = _mm256_blendv_epi8(rounded, nan_bits, is_nan);
     // Pack the low 16 bits of each 32-bit lane (values fit in 16 bits, so unsigned saturation is exact).

@@ -39,20 +39,16 @@ public struct FP16Risks: Codable, Sendable {
     init(model: Model, constants: [ConstantTensor]) throws(ONNXError) {
         for constant in constants {
             guard let dtype = constant.dtype, dtype == .float32 || dtype == .float64 else { continue }
-            let values = try TensorCodec.decode(constant.proto).floatValuesAsDouble()
-            var over = 0, under = 0, inexact = 0, allIntegers = true
-            var maxAbs = 0.0, maxInexact = 0.0
-            for v in values {
-                let a = abs(v)
-                if a.isNaN { continue }
-                maxAbs = max(maxAbs, a)
-                if a > Self.float16Max { over += 1 }
-                if a != 0 && a < Self.tinyThreshold { under += 1 }
-                if v.rounded() != v { allIntegers = false } else if a > Self.exactIntegerLimit && a <= Self.float16Max && Double(FloatConversion.roundTripFloat16(Float(a))) != a {
-                    inexact += 1
-                    maxInexact = max(maxInexact, a)
-                }
+            let tensor = try TensorCodec.decode(constant.proto)
+            var stats = ValueStatistics()
+            // Scan the buffer in place: a copy per weight tensor would double peak memory.
+            if dtype == .float64 {
+                tensor.withUnsafeBufferPointer(as: Double.self) { for v in $0 { stats.add(v) } }
+            } else {
+                tensor.withUnsafeBufferPointer(as: Float.self) { for v in $0 { stats.add(Double(v)) } }
             }
+            let (over, under, inexact, allIntegers, maxAbs, maxInexact) =
+                (stats.overflow, stats.underflow, stats.inexact, stats.allIntegers, stats.maxAbs, stats.maxInexact)
             largestAbs = max(largestAbs, maxAbs)
             let make = { (count: Int, largest: Double) in
                 TensorRisk(tensor: constant.name, elementType: dtype.name, consumers: constant.consumers, count: count, largestAbs: largest)
@@ -78,12 +74,23 @@ public struct FP16Risks: Codable, Sendable {
     }
 }
 
-extension Tensor {
-    /// Elements of a float32/float64 tensor as Double.
-    func floatValuesAsDouble() throws(ONNXError) -> [Double] {
-        do {
-            if dtype == .float64 { return try elements(as: Double.self) }
-            return try floatValues().map(Double.init)
-        } catch { throw .tensor(name: "", reason: "\(error)") }
+/// Running counts of the values of one tensor that float16 cannot represent.
+private struct ValueStatistics {
+    var overflow = 0, underflow = 0, inexact = 0
+    var allIntegers = true
+    var maxAbs = 0.0, maxInexact = 0.0
+
+    mutating func add(_ v: Double) {
+        let a = abs(v)
+        if a.isNaN { return }
+        maxAbs = max(maxAbs, a)
+        if a > FP16Risks.float16Max { overflow += 1 }
+        if a != 0 && a < FP16Risks.tinyThreshold { underflow += 1 }
+        if v.rounded() != v {
+            allIntegers = false
+        } else if a > FP16Risks.exactIntegerLimit && a <= FP16Risks.float16Max && Double(FloatConversion.roundTripFloat16(Float(a))) != a {
+            inexact += 1
+            maxInexact = max(maxInexact, a)
+        }
     }
 }

@@ -10,6 +10,7 @@ public enum FloatConversion {
     /// Converts float32 values to float16 bit patterns. `source` and `destination` have equal counts.
     public static func float32ToFloat16(_ source: UnsafeBufferPointer<Float>, _ destination: UnsafeMutableBufferPointer<UInt16>, portableOnly: Bool = false) {
         precondition(source.count == destination.count, "conversion buffers differ in length")
+        if source.isEmpty { return }  // an empty buffer may have no base address to unwrap
         let isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
         let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
         ParallelChunks.run(count: source.count) { r in
@@ -19,6 +20,7 @@ public enum FloatConversion {
 
     public static func float16ToFloat32(_ source: UnsafeBufferPointer<UInt16>, _ destination: UnsafeMutableBufferPointer<Float>, portableOnly: Bool = false) {
         precondition(source.count == destination.count, "conversion buffers differ in length")
+        if source.isEmpty { return }  // an empty buffer may have no base address to unwrap
         let isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
         let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
         ParallelChunks.run(count: source.count) { r in
@@ -28,6 +30,7 @@ public enum FloatConversion {
 
     public static func float32ToBFloat16(_ source: UnsafeBufferPointer<Float>, _ destination: UnsafeMutableBufferPointer<UInt16>, portableOnly: Bool = false) {
         precondition(source.count == destination.count, "conversion buffers differ in length")
+        if source.isEmpty { return }  // an empty buffer may have no base address to unwrap
         let isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
         let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
         ParallelChunks.run(count: source.count) { r in
@@ -37,6 +40,7 @@ public enum FloatConversion {
 
     public static func bfloat16ToFloat32(_ source: UnsafeBufferPointer<UInt16>, _ destination: UnsafeMutableBufferPointer<Float>, portableOnly: Bool = false) {
         precondition(source.count == destination.count, "conversion buffers differ in length")
+        if source.isEmpty { return }  // an empty buffer may have no base address to unwrap
         let isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
         let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
         ParallelChunks.run(count: source.count) { r in
@@ -47,6 +51,7 @@ public enum FloatConversion {
     /// `destination[i] = float16(Float(source[i]) * scale + bias)`, e.g. scale 1/255 for images.
     public static func uint8ToFloat16(_ source: UnsafeBufferPointer<UInt8>, _ destination: UnsafeMutableBufferPointer<UInt16>, scale: Float, bias: Float = 0, portableOnly: Bool = false) {
         precondition(source.count == destination.count, "conversion buffers differ in length")
+        if source.isEmpty { return }  // an empty buffer may have no base address to unwrap
         let isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
         let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
         ParallelChunks.run(count: source.count) { r in
@@ -57,6 +62,7 @@ public enum FloatConversion {
     /// `destination[i] = Float(source[i]) * scale + bias`.
     public static func uint8ToFloat32(_ source: UnsafeBufferPointer<UInt8>, _ destination: UnsafeMutableBufferPointer<Float>, scale: Float, bias: Float = 0, portableOnly: Bool = false) {
         precondition(source.count == destination.count, "conversion buffers differ in length")
+        if source.isEmpty { return }  // an empty buffer may have no base address to unwrap
         let isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
         let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
         ParallelChunks.run(count: source.count) { r in

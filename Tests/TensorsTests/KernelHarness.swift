@@ -84,6 +84,29 @@ extension Kernel {
     }
 }
 
+extension Kernel {
+    /// numpy's input repeated to `count` elements (starting `sourceOffset` elements into an aligned
+    /// buffer) and numpy's output repeated alike, for the large-buffer runs.
+    func tiledReference(count n: Int, sourceOffset so: Int) throws
+        -> (source: AlignedBuffer, expected: AlignedBuffer, input: Data, caseCount: Int, scale: Float, bias: Float) {
+        let (input, output, scale, bias) = try referenceCase()
+        let caseCount = input.count / sourceSize
+        let src = AlignedBuffer(bytes: (n + so + 8) * sourceSize), want = AlignedBuffer(bytes: n * destinationSize)
+        var filled = 0
+        while filled < n {
+            let k = min(caseCount, n - filled)
+            input.withUnsafeBytes {
+                src.raw.baseAddress!.advanced(by: (so + filled) * sourceSize).copyMemory(from: $0.baseAddress!, byteCount: k * sourceSize)
+            }
+            output.withUnsafeBytes {
+                want.raw.baseAddress!.advanced(by: filled * destinationSize).copyMemory(from: $0.baseAddress!, byteCount: k * destinationSize)
+            }
+            filled += k
+        }
+        return (src, want, input, caseCount, scale, bias)
+    }
+}
+
 /// "0x…" of element `i` of a little-endian byte image with `size`-byte elements.
 func hexElement(_ bytes: Data, size: Int) -> (Int) -> String {
     { i in

@@ -53,20 +53,11 @@ import Tensors
     /// at misaligned destinations (the streaming prologue), compared with numpy and the portable loop.
     @Test(arguments: Kernel.allCases)
     func largeBuffersMatchNumpyAndThePortableLoop(kernel: Kernel) throws {
-        let (input, expected, scale, bias) = try kernel.referenceCase()
         let n = 3_000_017
         let (ss, ds) = (kernel.sourceSize, kernel.destinationSize)
-        let caseCount = input.count / ss
-        // Tile numpy's input and output; offsets shift the destination off its 64-byte alignment.
+        // Offsets shift source and destination off their 64-byte alignment.
         for (so, dOff) in [(0, 0), (1, 3)] {
-            let src = AlignedBuffer(bytes: (n + 8) * ss), want = AlignedBuffer(bytes: n * ds)
-            var filled = 0
-            while filled < n {
-                let k = min(caseCount, n - filled)
-                input.withUnsafeBytes { src.raw.baseAddress!.advanced(by: (so + filled) * ss).copyMemory(from: $0.baseAddress!, byteCount: k * ss) }
-                expected.withUnsafeBytes { want.raw.baseAddress!.advanced(by: filled * ds).copyMemory(from: $0.baseAddress!, byteCount: k * ds) }
-                filled += k
-            }
+            let (src, want, input, caseCount, scale, bias) = try kernel.tiledReference(count: n, sourceOffset: so)
             let wantBytes = UnsafeRawBufferPointer(want.raw)
             for path in KernelPath.allCases {
                 let dst = AlignedBuffer(bytes: (n + 8) * ds)

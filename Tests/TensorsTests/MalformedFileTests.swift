@@ -82,7 +82,8 @@ import Tensors
 
     static func readNPZ(_ bytes: Data, in dir: URL, _ name: String = "t.npz") throws -> [(name: String, tensor: Tensor)] {
         let path = dir.appendingPathComponent(name).path
-        try bytes.write(to: URL(fileURLWithPath: path))
+        // Replaced by rename, never rewritten in place: FileBytes maps files it reads.
+        try bytes.write(to: URL(fileURLWithPath: path), options: .atomic)
         return try NPZ.read(contentsOf: path)
     }
 

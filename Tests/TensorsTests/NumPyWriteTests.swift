@@ -6,7 +6,7 @@ import Tensors
 /// deflated) for every dtype, and numpy itself (scripts/check-numpy-files.py) must read back
 /// exactly what was meant. HalfPipe's own reader must agree too.
 @Suite struct NumPyWriteTests {
-    /// numpy's `dtype.str` for what HalfPipe writes (bfloat16 has no numpy dtype: an opaque '<V2').
+    /// The header descr numpy.save writes for each type (bfloat16: '<V2', as for ml_dtypes arrays).
     static let descr: [DType: String] = [
         .float32: "<f4", .float16: "<f2", .bfloat16: "<V2", .float64: "<f8", .int8: "|i1", .int16: "<i2",
         .int32: "<i4", .int64: "<i8", .uint8: "|u1", .uint16: "<u2", .uint32: "<u4", .uint64: "<u8",
@@ -117,6 +117,22 @@ import Tensors
         let t = try Tensor(shape: [1], elements: [Float(1)])
         #expect(throws: TensorError.self) { try NPZ.write([("a", t), ("a", t)], to: "/tmp/never-written.npz") }
         #expect(throws: TensorError.self) { try NPY.write(t, to: "/nonexistent-dir/\(UUID().uuidString)/x.npy") }
+        let longName = String(repeating: "n", count: 70_000)
+        #expect(throws: TensorError.self) { try NPZ.write([(longName, t)], to: "/tmp/never-written-\(UUID().uuidString).npz") }
+    }
+
+    /// The checker must be able to fail: one wrong byte in an expectation is reported.
+    @Test func numpyCheckerCatchesADifference() throws {
+        try MalformedFileTests.withTemporaryDirectory { dir in
+            let t = try Tensor(shape: [2, 2], elements: [1, 2, 3, 4] as [Int16])
+            try NPY.write(t, to: dir.appendingPathComponent("x.npy").path, fortranOrder: true)
+            var e = Self.expectation(t)
+            e["bytes"] = "0100020003000500"
+            let spec = try JSONSerialization.data(withJSONObject: ["npy": [e.merging(["file": "x.npy", "fortran": true]) { a, _ in a }]])
+            try spec.write(to: dir.appendingPathComponent("expectations.json"))
+            let (status, output) = try runPython("check-numpy-files.py", [dir.path])
+            #expect(status == 1 && output.contains("x.npy: 1 elements differ"), "\(output)")
+        }
     }
 }
 

@@ -20,7 +20,8 @@ enum Reference {
         let path: String
         var description: String {
             "numpy reference data missing: \(path) — run `make test`, or "
-                + "`.venv/bin/python scripts/make-reference-data.py .cache/reference` in the package root"
+                + "`.venv/bin/python scripts/make-reference-data.py .cache/reference` in the package root "
+                + "(HALFPIPE_REFERENCE, when set, names another folder)"
         }
     }
 

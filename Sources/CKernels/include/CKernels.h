@@ -2,8 +2,9 @@
 // portable fallback and run-time dispatch. Translation only: no policy, no allocation, no threads.
 //
 // Every conversion matches numpy's `astype` bit for bit (ml_dtypes for bfloat16): round to nearest
-// even, overflow to ±Inf, subnormals exact, NaN sign and upper payload bits kept (numpy does not
-// quiet signalling NaNs; the hardware does, so the SIMD paths patch NaN lanes back).
+// even, overflow to ±Inf, subnormals exact. float16 NaNs keep their sign and upper payload bits
+// (numpy does not quiet signalling NaNs; the hardware does, so the SIMD paths patch NaN lanes
+// back); bfloat16 NaNs become the quiet NaN 0x7FC0 with the sign kept, as ml_dtypes does.
 #ifndef HALFPIPE_CKERNELS_H
 #define HALFPIPE_CKERNELS_H
 
@@ -40,6 +41,8 @@ uint16_t hp_f32_to_f16_scalar(float value);
 float hp_f16_to_f32_scalar(uint16_t bits);
 uint16_t hp_f32_to_bf16_scalar(float value);
 float hp_bf16_to_f32_scalar(uint16_t bits);
+/// float64 -> float16 rounded once, as numpy's astype does (float64 -> float32 -> float16 rounds twice).
+uint16_t hp_f64_to_f16_scalar(double value);
 
 #ifdef __cplusplus
 }

@@ -56,18 +56,22 @@ public enum NPY {
         }
     }
 
+    /// numpy drops only trailing NULs (bytes) / U+0000 (unicode): a NUL inside a string is data
+    /// (`b"a\x00b"` stays three bytes), so this must not stop at the first one.
     private static func decodeString(_ cell: UnsafeRawBufferPointer, kind: NPYDescriptor.Kind, bigEndian: Bool, width: Int) -> [UInt8] {
         if case .bytes = kind {
-            let end = cell.firstIndex(of: 0) ?? cell.count
+            var end = cell.count
+            while end > 0 && cell[end - 1] == 0 { end -= 1 }
             return Array(cell[0..<end])
         }
-        var scalars = String.UnicodeScalarView()
-        for i in 0..<width {
+        var values: [UInt32] = (0..<width).map { i in
             var v = UInt32(0)
             for b in 0..<4 { v |= UInt32(cell[i * 4 + b]) << (bigEndian ? 8 * (3 - b) : 8 * b) }
-            if v == 0 { break }
-            scalars.append(Unicode.Scalar(v) ?? "\u{FFFD}")
+            return v
         }
+        while values.last == 0 { values.removeLast() }
+        var scalars = String.UnicodeScalarView()
+        for v in values { scalars.append(Unicode.Scalar(v) ?? "\u{FFFD}") }
         return Array(String(scalars).utf8)
     }
 

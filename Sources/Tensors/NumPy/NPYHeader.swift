@@ -86,7 +86,9 @@ struct NPYHeader: Equatable {
         let tuple = shape.count == 1 ? "(\(dims),)" : "(\(dims))"
         let dict = "{'descr': '\(descriptor.string)', 'fortran_order': \(fortranOrder ? "True" : "False"), 'shape': \(tuple), }"
         var body = Array(dict.utf8)
-        let v1 = body.count + 1 + 10 <= 65535 + 10
+        // Version 1.0 stores the padded length in 16 bits; checking the unpadded length let padding
+        // push it past 65535 and trap in UInt8(n >> 8).
+        let v1 = (10 + body.count + 1 + 63) / 64 * 64 - 10 <= 65535
         let prefix = v1 ? 10 : 12
         let total = ((prefix + body.count + 1 + 63) / 64) * 64
         body += [UInt8](repeating: 0x20, count: total - prefix - body.count - 1) + [0x0a]

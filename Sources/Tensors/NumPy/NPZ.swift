@@ -24,6 +24,10 @@ public enum NPZ {
         var entries: [(name: String, bytes: Data)] = []
         for (name, tensor) in arrays {
             guard seen.insert(name).inserted else { throw .unsupported("two arrays named '\(name)' in \(path)") }
+            // zip stores name lengths in 16 bits; a longer name trapped in the archive writer.
+            guard name.utf8.count + 4 <= 0xFFFF else {
+                throw .unsupported("array name of \(name.utf8.count) bytes in \(path); zip member names hold at most 65,531 plus '.npy'")
+            }
             entries.append((name + ".npy", try NPY.encode(tensor)))
         }
         try FileBytes.writeAtomically(ZipArchive.build(entries, compressed: compressed), to: path)

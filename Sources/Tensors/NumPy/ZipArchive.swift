@@ -39,15 +39,16 @@ struct ZipArchive {
         var count = Int(r.u16(eocd + 10))
         var cdSize = Int(r.u32(eocd + 12))
         var cdOffset = Int(r.u32(eocd + 16))
-        // zip64: a locator just before the EOCD points at the zip64 end record.
+        // zip64: a locator just before the EOCD points at the zip64 end record. Its 64-bit fields
+        // come from the file: convert them exactly and compare by subtraction, so hostile values
+        // (past Int.max, or sums that overflow) are errors rather than traps.
         if eocd >= 20, r.u32(eocd - 20) == 0x0706_4b50 {
-            let z = Int(r.u64(eocd - 20 + 8))
-            guard z >= 0, z + 56 <= data.count, r.u32(z) == 0x0606_4b50 else { throw fail("broken zip64 end record") }
-            count = Int(r.u64(z + 32))
-            cdSize = Int(r.u64(z + 40))
-            cdOffset = Int(r.u64(z + 48))
+            guard let z = Int(exactly: r.u64(eocd - 20 + 8)), z <= data.count - 56, r.u32(z) == 0x0606_4b50,
+                  let c = Int(exactly: r.u64(z + 32)), let s = Int(exactly: r.u64(z + 40)), let o = Int(exactly: r.u64(z + 48))
+            else { throw fail("broken zip64 end record") }
+            (count, cdSize, cdOffset) = (c, s, o)
         }
-        guard cdOffset >= 0, cdSize >= 0, cdOffset + cdSize <= data.count, count >= 0 else {
+        guard cdOffset <= data.count, cdSize <= data.count - cdOffset else {
             throw fail("central directory lies outside the file (truncated archive?)")
         }
         var members: [Member] = []
@@ -66,11 +67,18 @@ struct ZipArchive {
             let extraEnd = e + extraLen
             while e + 4 <= extraEnd {
                 let id = r.u16(e), len = Int(r.u16(e + 2))
+                // A field longer than the entry's extra area used to read past the end of the file.
+                guard e + 4 + len <= extraEnd else { throw fail("member \(name): extra field runs past its directory entry") }
                 if id == 0x0001 {
                     var q = e + 4
-                    if usize == 0xFFFF_FFFF, q + 8 <= e + 4 + len { usize = Int(r.u64(q)); q += 8 }
-                    if csize == 0xFFFF_FFFF, q + 8 <= e + 4 + len { csize = Int(r.u64(q)); q += 8 }
-                    if offset == 0xFFFF_FFFF, q + 8 <= e + 4 + len { offset = Int(r.u64(q)); q += 8 }
+                    func next() throws(TensorError) -> Int {
+                        guard let v = Int(exactly: r.u64(q)) else { throw fail("member \(name): zip64 size or offset is impossible") }
+                        q += 8
+                        return v
+                    }
+                    if usize == 0xFFFF_FFFF, q + 8 <= e + 4 + len { usize = try next() }
+                    if csize == 0xFFFF_FFFF, q + 8 <= e + 4 + len { csize = try next() }
+                    if offset == 0xFFFF_FFFF, q + 8 <= e + 4 + len { offset = try next() }
                 }
                 e += 4 + len
             }
@@ -84,9 +92,10 @@ struct ZipArchive {
     func contents(of member: Member) throws(TensorError) -> Data {
         let r = ByteReader(data)
         let h = member.localHeaderOffset
-        guard h >= 0, h + 30 <= data.count, r.u32(h) == 0x0403_4b50 else { throw fail("member \(member.name): bad local header") }
+        // Subtractions, not sums: offsets and sizes may be anything up to Int.max (zip64).
+        guard h >= 0, h <= data.count - 30, r.u32(h) == 0x0403_4b50 else { throw fail("member \(member.name): bad local header") }
         let start = h + 30 + Int(r.u16(h + 26)) + Int(r.u16(h + 28))
-        guard member.compressedSize >= 0, start + member.compressedSize <= data.count else {
+        guard member.compressedSize >= 0, start <= data.count, member.compressedSize <= data.count - start else {
             throw fail("member \(member.name) is truncated")
         }
         let range = (data.startIndex + start)..<(data.startIndex + start + member.compressedSize)
@@ -96,6 +105,11 @@ struct ZipArchive {
             guard member.compressedSize == member.size else { throw fail("member \(member.name): stored sizes disagree") }
             body = data.subdata(in: range)
         case 8:
+            // Deflate expands at most 1032:1. A bigger claim is corrupt, and would otherwise allocate
+            // it (up to 4 GB from a 32-bit field, unbounded from zip64) before inflating anything.
+            guard member.size <= member.compressedSize * 1032 + 1024 else {
+                throw fail("member \(member.name) claims \(member.size) bytes from \(member.compressedSize) deflated bytes (corrupt archive)")
+            }
             body = try data[range].withUnsafeBytes { raw in
                 Result { () throws(TensorError) -> Data in try Deflate.inflate(raw, expectedSize: member.size, member: "\(path):\(member.name)") }
             }.get()
