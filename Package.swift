@@ -33,7 +33,7 @@ let package = Package(
         .executableTarget(name: "halfpipe-fuzz-loader", dependencies: ["ONNX"], path: "Tests/Fuzz/LoaderFuzzer"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "CKernels"]),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Tensors"]),
-        .testTarget(name: "HalfPipeCLITests", dependencies: ["halfpipe"]),
+        .testTarget(name: "HalfPipeCLITests", dependencies: ["halfpipe"], exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v6]
 )
