@@ -9,64 +9,43 @@ public enum FloatConversion {
 
     /// Converts float32 values to float16 bit patterns. `source` and `destination` have equal counts.
     public static func float32ToFloat16(_ source: UnsafeBufferPointer<Float>, _ destination: UnsafeMutableBufferPointer<UInt16>, portableOnly: Bool = false) {
-        precondition(source.count == destination.count, "conversion buffers differ in length")
-        if source.isEmpty { return }  // an empty buffer may have no base address to unwrap
-        let isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
-        let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
-        ParallelChunks.run(count: source.count) { r in
-            hp_f32_to_f16(isa, src.value.baseAddress! + r.lowerBound, dst.value.baseAddress! + r.lowerBound, r.count)
-        }
+        convert(source, destination, portableOnly) { isa, s, d, n in hp_f32_to_f16(isa, s, d, n) }
     }
 
     public static func float16ToFloat32(_ source: UnsafeBufferPointer<UInt16>, _ destination: UnsafeMutableBufferPointer<Float>, portableOnly: Bool = false) {
-        precondition(source.count == destination.count, "conversion buffers differ in length")
-        if source.isEmpty { return }  // an empty buffer may have no base address to unwrap
-        let isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
-        let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
-        ParallelChunks.run(count: source.count) { r in
-            hp_f16_to_f32(isa, src.value.baseAddress! + r.lowerBound, dst.value.baseAddress! + r.lowerBound, r.count)
-        }
+        convert(source, destination, portableOnly) { isa, s, d, n in hp_f16_to_f32(isa, s, d, n) }
     }
 
     public static func float32ToBFloat16(_ source: UnsafeBufferPointer<Float>, _ destination: UnsafeMutableBufferPointer<UInt16>, portableOnly: Bool = false) {
-        precondition(source.count == destination.count, "conversion buffers differ in length")
-        if source.isEmpty { return }  // an empty buffer may have no base address to unwrap
-        let isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
-        let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
-        ParallelChunks.run(count: source.count) { r in
-            hp_f32_to_bf16(isa, src.value.baseAddress! + r.lowerBound, dst.value.baseAddress! + r.lowerBound, r.count)
-        }
+        convert(source, destination, portableOnly) { isa, s, d, n in hp_f32_to_bf16(isa, s, d, n) }
     }
 
     public static func bfloat16ToFloat32(_ source: UnsafeBufferPointer<UInt16>, _ destination: UnsafeMutableBufferPointer<Float>, portableOnly: Bool = false) {
-        precondition(source.count == destination.count, "conversion buffers differ in length")
-        if source.isEmpty { return }  // an empty buffer may have no base address to unwrap
-        let isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
-        let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
-        ParallelChunks.run(count: source.count) { r in
-            hp_bf16_to_f32(isa, src.value.baseAddress! + r.lowerBound, dst.value.baseAddress! + r.lowerBound, r.count)
-        }
+        convert(source, destination, portableOnly) { isa, s, d, n in hp_bf16_to_f32(isa, s, d, n) }
     }
 
     /// `destination[i] = float16(Float(source[i]) * scale + bias)`, e.g. scale 1/255 for images.
     public static func uint8ToFloat16(_ source: UnsafeBufferPointer<UInt8>, _ destination: UnsafeMutableBufferPointer<UInt16>, scale: Float, bias: Float = 0, portableOnly: Bool = false) {
-        precondition(source.count == destination.count, "conversion buffers differ in length")
-        if source.isEmpty { return }  // an empty buffer may have no base address to unwrap
-        let isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
-        let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
-        ParallelChunks.run(count: source.count) { r in
-            hp_u8_to_f16(isa, src.value.baseAddress! + r.lowerBound, dst.value.baseAddress! + r.lowerBound, r.count, scale, bias)
-        }
+        convert(source, destination, portableOnly) { isa, s, d, n in hp_u8_to_f16(isa, s, d, n, scale, bias) }
     }
 
     /// `destination[i] = Float(source[i]) * scale + bias`.
     public static func uint8ToFloat32(_ source: UnsafeBufferPointer<UInt8>, _ destination: UnsafeMutableBufferPointer<Float>, scale: Float, bias: Float = 0, portableOnly: Bool = false) {
+        convert(source, destination, portableOnly) { isa, s, d, n in hp_u8_to_f32(isa, s, d, n, scale, bias) }
+    }
+
+    /// Runs one kernel over equal-length buffers, split across cores when large.
+    private static func convert<Source, Destination>(
+        _ source: UnsafeBufferPointer<Source>, _ destination: UnsafeMutableBufferPointer<Destination>, _ portableOnly: Bool,
+        _ kernel: @escaping (HPKernelISA, UnsafePointer<Source>, UnsafeMutablePointer<Destination>, Int) -> Void
+    ) {
         precondition(source.count == destination.count, "conversion buffers differ in length")
         if source.isEmpty { return }  // an empty buffer may have no base address to unwrap
         let isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
-        let src = UncheckedSendable(source), dst = UncheckedSendable(destination)
+        let work = UncheckedSendable((source.baseAddress!, destination.baseAddress!, kernel))
         ParallelChunks.run(count: source.count) { r in
-            hp_u8_to_f32(isa, src.value.baseAddress! + r.lowerBound, dst.value.baseAddress! + r.lowerBound, r.count, scale, bias)
+            let (src, dst, kernel) = work.value
+            kernel(isa, src + r.lowerBound, dst + r.lowerBound, r.count)
         }
     }
 }
