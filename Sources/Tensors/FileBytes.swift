@@ -40,7 +40,16 @@ public enum FileBytes {
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .io(path: path, reason: "cannot write: \(errnoText())") }
         var failure: String?
-        outer: for chunk in chunks {
+        #if os(Linux)
+        // Reserving the whole size at once spares the filesystem allocating block by block, and
+        // turns "disk full" into an error before any byte is written.
+        let total = chunks.reduce(0) { $0 + $1.count }
+        if total > 1 << 20 {
+            let status = posix_fallocate(fd, 0, off_t(total))
+            if status != 0 && status != EOPNOTSUPP && status != EINVAL { failure = String(cString: strerror(status)) }
+        }
+        #endif
+        outer: for chunk in chunks where failure == nil {
             let error: String? = chunk.withUnsafeBytes { raw in
                 var offset = 0
                 while offset < raw.count {
