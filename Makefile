@@ -5,7 +5,14 @@ RELEASE_BIN := .build/release/halfpipe
 DEMO_MODEL := .cache/material/models/rapidocr/ch_PP-OCRv4_det_infer.onnx
 FUZZ_SECONDS ?= 180
 
-.PHONY: setup material reference build demo test bench-kernels fuzz clean
+STATIC_BIN := .build-static/release/halfpipe
+# swift-protobuf 1.39's BinaryDelimited.swift imports full Foundation, which would drag 50 MB of
+# Foundation and ICU data into the static binary although nothing we call needs it: drop that
+# autolink. If our own code ever uses a Foundation-only API, this link fails and says which.
+STATIC_FLAGS := $(foreach lib,Foundation FoundationInternationalization,-Xswiftc -Xfrontend -Xswiftc -disable-autolink-library -Xswiftc -Xfrontend -Xswiftc $(lib))
+STATIC_LIMIT_MB := 60
+
+.PHONY: setup material reference build static demo test bench-kernels fuzz clean
 
 setup:
 	@bash scripts/setup.sh
@@ -20,6 +27,13 @@ reference: material
 build:
 	swift build -c release --product halfpipe
 
+# The statically linked binary that travels to the GPU machine (which has no Swift toolchain).
+static:
+	swift build -c release --static-swift-stdlib --product halfpipe --scratch-path .build-static $(STATIC_FLAGS)
+	@size=$$(stat -c %s $(STATIC_BIN)); echo "static binary: $(STATIC_BIN) $$((size / 1000000)) MB"; \
+	  [ $$size -lt $$(($(STATIC_LIMIT_MB) * 1000000)) ] || { echo "static binary over $(STATIC_LIMIT_MB) MB" >&2; exit 1; }
+	@$(STATIC_BIN) inspect $(DEMO_MODEL) --json > /dev/null && echo "static binary runs"
+
 # The main job on a bundled real model (grows with each issue): for now, inspect the PP-OCRv4
 # text detector and show the FP16 risks a conversion must handle.
 demo: material build
@@ -28,6 +42,7 @@ demo: material build
 test: reference
 	swift build --build-tests
 	swift test --skip-build
+	$(MAKE) --no-print-directory static
 
 # float32→float16 vs memcpy and numpy; model load/save vs Python onnx. Last line: JSON.
 bench-kernels: material
@@ -39,4 +54,4 @@ fuzz: material
 	@bash scripts/fuzz-loader.sh $(FUZZ_SECONDS)
 
 clean:
-	rm -rf .build .build-fuzz
+	rm -rf .build .build-fuzz .build-static

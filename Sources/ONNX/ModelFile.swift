@@ -77,7 +77,7 @@ extension Model {
             if ExternalData.inlineBytes(proto) > ExternalDataPolicy.embedLimit { separate = (Self.defaultDataFileName(path), 1024) }
         }
         if let separate {
-            guard !separate.file.contains("/") else { throw .unsupported("external data file '\(separate.file)' must be a plain file name beside the model") }
+            guard !separate.file.contains(Character("/")) else { throw .unsupported("external data file '\(separate.file)' must be a plain file name beside the model") }
             let blob = try ExternalData.externalize(&proto, location: separate.file, threshold: separate.threshold)
             let dataPath = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(separate.file).path
             do { try FileBytes.writeAtomically(blob, to: dataPath) } catch { throw .io(path: dataPath, reason: Self.reason(error)) }
