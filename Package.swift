@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "halfpipe", targets: ["halfpipe"]),
         .library(name: "Tensors", targets: ["Tensors"]),
         .library(name: "ONNX", targets: ["ONNX"]),
+        .library(name: "ONNXRuntime", targets: ["ONNXRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -25,14 +26,17 @@ let package = Package(
             dependencies: ["Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Generated/README.md"]
         ),
+        // ONNX Runtime's C API, loaded with dlopen at run time (from the onnxruntime wheel).
+        .target(name: "ONNXRuntime", dependencies: ["Tensors"]),
         .executableTarget(
             name: "halfpipe",
-            dependencies: ["Tensors", "ONNX", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Tensors", "ONNX", "ONNXRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "halfpipe-bench", dependencies: ["Tensors", "ONNX"], path: "bench/Sources/halfpipe-bench"),
         .executableTarget(name: "halfpipe-fuzz-loader", dependencies: ["ONNX"], path: "Tests/Fuzz/LoaderFuzzer"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "CKernels"]),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Tensors"]),
+        .testTarget(name: "ONNXRuntimeTests", dependencies: ["ONNXRuntime", "Tensors", "ONNX"]),
         .testTarget(name: "HalfPipeCLITests", dependencies: ["halfpipe"], exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v6]

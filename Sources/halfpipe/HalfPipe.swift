@@ -1,5 +1,6 @@
 import ArgumentParser
 import ONNX
+import ONNXRuntime
 import Tensors
 
 /// The `halfpipe` command: reduced-precision vision inference, one subcommand per job.
@@ -12,7 +13,7 @@ struct HalfPipe: ParsableCommand {
             Exit codes: 0 success, 1 a failed check, 2 bad usage or bad input.
             """,
         version: "0.1.0",
-        subcommands: [Inspect.self]
+        subcommands: [Inspect.self, Run.self]
     )
 
     /// Runs the command, mapping every failure to a one-line message and the exit codes of the
@@ -24,6 +25,8 @@ struct HalfPipe: ParsableCommand {
         } catch let error as ONNXError {
             fail(error.description)
         } catch let error as TensorError {
+            fail(error.description)
+        } catch let error as ORTError {
             fail(error.description)
         } catch let error as CLIError {
             fail(error.description)

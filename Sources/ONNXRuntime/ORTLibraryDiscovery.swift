@@ -1,0 +1,66 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Where `libonnxruntime.so` can be: the places a Python install of the `onnxruntime` wheel puts it.
+enum ORTLibraryDiscovery {
+    static let environmentVariable = "HALFPIPE_ORT_LIBRARY"
+
+    static func find(explicitPath: String?) throws(ORTError) -> String {
+        let files = FileManager.default
+        if let explicitPath {
+            guard files.fileExists(atPath: explicitPath) else {
+                throw ORTError(code: .libraryUnavailable, message: "no such file", operation: "loading ONNX Runtime from \(explicitPath)")
+            }
+            return explicitPath
+        }
+        let environment = ProcessInfo.processInfo.environment
+        if let path = environment[environmentVariable], !path.isEmpty {
+            guard files.fileExists(atPath: path) else {
+                throw ORTError(code: .libraryUnavailable, message: "\(environmentVariable)=\(path): no such file", operation: "loading ONNX Runtime")
+            }
+            return path
+        }
+        // The project's .venv (from the working directory or beside the binary's build folder),
+        // then the active virtual/conda environment, then user and system site-packages.
+        var prefixes = [files.currentDirectoryPath + "/.venv"]
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent()
+        var up = executable
+        for _ in 0..<4 { prefixes.append(up.path + "/.venv"); up = up.deletingLastPathComponent() }
+        for key in ["VIRTUAL_ENV", "CONDA_PREFIX"] { if let p = environment[key] { prefixes.append(p) } }
+        if let home = environment["HOME"] {
+            prefixes.append(home + "/.local")
+            if let versions = try? files.contentsOfDirectory(atPath: home + "/.pyenv/versions") {
+                prefixes += versions.sorted().map { home + "/.pyenv/versions/" + $0 }
+            }
+        }
+        prefixes += ["/usr/local", "/usr"]
+        for prefix in prefixes {
+            if let found = libraryUnder(prefix: prefix) { return found }
+        }
+        throw ORTError(
+            code: .libraryUnavailable,
+            message: "libonnxruntime.so not found (looked in \(environmentVariable), ./.venv, $VIRTUAL_ENV, $CONDA_PREFIX, ~/.local, pyenv, /usr/local, /usr). "
+                + "Install it with `python3 -m pip install onnxruntime` (or run `make setup` in the HalfPipe folder), "
+                + "or point \(environmentVariable) or --ort-library at libonnxruntime.so",
+            operation: "loading ONNX Runtime")
+    }
+
+    /// `PREFIX/lib/python3.*/site-packages/onnxruntime/capi/libonnxruntime.so*`, newest Python first.
+    static func libraryUnder(prefix: String) -> String? {
+        let files = FileManager.default
+        for lib in ["lib", "lib64"] {
+            guard let pythons = try? files.contentsOfDirectory(atPath: "\(prefix)/\(lib)") else { continue }
+            for python in pythons.filter({ $0.hasPrefix("python3") }).sorted().reversed() {
+                for packages in ["site-packages", "dist-packages"] {
+                    let capi = "\(prefix)/\(lib)/\(python)/\(packages)/onnxruntime/capi"
+                    guard let names = try? files.contentsOfDirectory(atPath: capi) else { continue }
+                    if let name = names.filter({ $0.hasPrefix("libonnxruntime.so") }).sorted().last { return capi + "/" + name }
+                }
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,157 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Tensors
+
+/// A model loaded into ONNX Runtime. Owns its ORT session; inputs are passed to ORT without a copy
+/// (ORT reads our tensors' buffers), outputs are copied once into our tensors.
+public final class ORTSession: Session, @unchecked Sendable {
+    let library: ORTLibrary
+    private let handle: ORTHandle
+    public let inputs: [TensorDescription]
+    public let outputs: [TensorDescription]
+    /// Which model, for errors ("model.onnx" or "<bytes>").
+    public let source: String
+
+    /// Loads the model file at `path`.
+    public convenience init(contentsOf path: String, options: SessionOptions = SessionOptions()) throws(ORTError) {
+        let library = try ORTLibrary.load(explicitPath: options.libraryPath)
+        let sessionOptions = try SessionOptionsHandle(library: library, options: options, model: path)
+        var session: ORTHandle?
+        try library.api.check(library.api.createSession(library.env, path, sessionOptions.handle, &session), "creating a session from \(path)")
+        try self.init(library: library, handle: session!, source: path)
+    }
+
+    /// Loads a model from its serialized bytes (e.g. a model HalfPipe just rewrote in memory).
+    public convenience init(serialized model: Data, options: SessionOptions = SessionOptions(), name: String = "<model bytes>") throws(ORTError) {
+        let library = try ORTLibrary.load(explicitPath: options.libraryPath)
+        let sessionOptions = try SessionOptionsHandle(library: library, options: options, model: name)
+        var session: ORTHandle?
+        let status = model.withUnsafeBytes { raw in
+            library.api.createSessionFromArray(library.env, raw.baseAddress, raw.count, sessionOptions.handle, &session)
+        }
+        try library.api.check(status, "creating a session from \(name)")
+        try self.init(library: library, handle: session!, source: name)
+    }
+
+    private init(library: ORTLibrary, handle: ORTHandle, source: String) throws(ORTError) {
+        self.library = library
+        self.handle = handle
+        self.source = source
+        do {
+            inputs = try Self.describe(library, handle, input: true)
+            outputs = try Self.describe(library, handle, input: false)
+        } catch {
+            library.api.releaseSession(handle)
+            throw error
+        }
+    }
+
+    deinit { library.api.releaseSession(handle) }
+
+    /// Runs the model. Every input must be given with its declared element type and a shape that
+    /// fits the declared one; outputs come back by name (all of them, or those in `outputNames`).
+    public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] { try run(feeds, outputNames: nil) }
+
+    public func run(_ feeds: [String: Tensor], outputNames: [String]?) throws(ORTError) -> [String: Tensor] {
+        try checkFeeds(feeds)
+        let wanted = outputNames ?? outputs.map(\.name)
+        for name in wanted where !outputs.contains(where: { $0.name == name }) {
+            throw ORTError(code: .badInput, message: "the model has no output '\(name)' (outputs: \(outputs.map(\.name).joined(separator: ", ")))", operation: "running \(source)")
+        }
+        let ordered = inputs.compactMap { d in feeds[d.name].map { (d.name, $0) } }
+        let values = ORTValueList(library)
+        defer { values.releaseAll() }
+        var results: [ORTHandle?] = Array(repeating: nil, count: wanted.count)
+        defer { for r in results { if let r { library.api.releaseValue(r) } } }
+        try ORTValues.withInputValues(ordered.map(\.1), library: library, into: values) { (inputValues) throws(ORTError) in
+            try CStrings.with(ordered.map(\.0)) { (inputNames) throws(ORTError) in
+                try CStrings.with(wanted) { (outputNamePointers) throws(ORTError) in
+                    let status = inputValues.withUnsafeBufferPointer { inputBuffer in
+                        results.withUnsafeMutableBufferPointer { outputBuffer in
+                            library.api.run(handle, nil, inputNames, inputBuffer.baseAddress, ordered.count, outputNamePointers, wanted.count, outputBuffer.baseAddress)
+                        }
+                    }
+                    try library.api.check(status, "running \(source)")
+                }
+            }
+        }
+        var out: [String: Tensor] = [:]
+        for (name, value) in zip(wanted, results) {
+            out[name] = try ORTValues.tensor(from: value!, library: library, name: name)
+        }
+        return out
+    }
+
+    /// Rejects missing, unknown and mistyped inputs with a message naming them, before ORT does.
+    private func checkFeeds(_ feeds: [String: Tensor]) throws(ORTError) {
+        let operation = "running \(source)"
+        for name in feeds.keys where !inputs.contains(where: { $0.name == name }) {
+            throw ORTError(code: .badInput, message: "the model has no input '\(name)' (inputs: \(inputs.map(\.description).joined(separator: "; ")))", operation: operation)
+        }
+        for input in inputs {
+            guard let tensor = feeds[input.name] else {
+                throw ORTError(code: .badInput, message: "input '\(input.name)' is missing; the model wants \(input)", operation: operation)
+            }
+            if let expected = input.elementType, expected != tensor.dtype {
+                throw ORTError(code: .badInput, message: "input '\(input.name)' is \(tensor.dtype) but the model wants \(input)", operation: operation)
+            }
+            let dims = tensor.shape.dimensions
+            let fits = dims.count == input.dimensions.count && zip(dims, input.dimensions).allSatisfy { $1 == nil || $0 == $1 }
+            if input.elementType != nil && !fits {
+                throw ORTError(code: .badInput, message: "input '\(input.name)' has shape \(tensor.shape) but the model wants \(input)", operation: operation)
+            }
+        }
+    }
+
+    private static func describe(_ library: ORTLibrary, _ session: ORTHandle, input: Bool) throws(ORTError) -> [TensorDescription] {
+        let api = library.api
+        var count = 0
+        try api.check((input ? api.sessionGetInputCount : api.sessionGetOutputCount)(session, &count), "reading the model's \(input ? "inputs" : "outputs")")
+        var result: [TensorDescription] = []
+        for i in 0..<count {
+            var namePointer: UnsafeMutablePointer<CChar>?
+            try api.check((input ? api.sessionGetInputName : api.sessionGetOutputName)(session, i, library.allocator, &namePointer), "reading a name")
+            let name = String(cString: namePointer!)
+            _ = api.allocatorFree(library.allocator, namePointer)
+            var typeInfo: ORTHandle?
+            try api.check((input ? api.sessionGetInputTypeInfo : api.sessionGetOutputTypeInfo)(session, i, &typeInfo), "reading the type of '\(name)'")
+            defer { api.releaseTypeInfo(typeInfo) }
+            var tensorInfo: ORTHandle?
+            try api.check(api.castTypeInfoToTensorInfo(typeInfo, &tensorInfo), "reading the type of '\(name)'")
+            guard let tensorInfo else {
+                result.append(TensorDescription(name: name, elementType: nil, dimensions: [], symbols: []))
+                continue
+            }
+            let (dtype, dims, symbols) = try ORTValues.typeAndShape(tensorInfo, api: api, name: name)
+            result.append(TensorDescription(name: name, elementType: dtype, dimensions: dims.map { $0 < 0 ? nil : Int($0) }, symbols: symbols))
+        }
+        return result
+    }
+}
+
+/// Owns an OrtSessionOptions while a session is created.
+private final class SessionOptionsHandle {
+    let handle: ORTHandle
+    let library: ORTLibrary
+
+    init(library: ORTLibrary, options: SessionOptions, model: String) throws(ORTError) {
+        self.library = library
+        let api = library.api
+        var h: ORTHandle?
+        try api.check(api.createSessionOptions(&h), "creating session options")
+        handle = h!
+        try api.check(api.setGraphOptimizationLevel(handle, options.optimizationLevel.rawValue), "setting the optimization level")
+        try api.check(api.setIntraOpNumThreads(handle, Int32(options.intraOpThreads)), "setting the thread count")
+        if let path = options.optimizedModelPath {
+            try api.check(api.setOptimizedModelFilePath(handle, path), "setting the optimized model path")
+        }
+        for provider in options.executionProviders {
+            try ExecutionProviders.append(provider, to: handle, library: library)
+        }
+    }
+
+    deinit { library.api.releaseSessionOptions(handle) }
+}

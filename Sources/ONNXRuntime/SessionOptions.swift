@@ -1,0 +1,43 @@
+/// How an ONNX Runtime session is built. A value: copy it, change it, build another session.
+public struct SessionOptions: Sendable, Equatable {
+    public enum OptimizationLevel: Int32, Sendable, CaseIterable {
+        case disabled = 0, basic = 1, extended = 2, layout = 3, all = 99
+    }
+
+    /// An execution provider, tried in the order given; the CPU is always there as the fallback.
+    public enum ExecutionProvider: Sendable, Equatable, CustomStringConvertible {
+        case cpu
+        /// NVIDIA GPUs through ORT's CUDA provider (needs the `onnxruntime-gpu` wheel).
+        case cuda(device: Int = 0, options: [String: String] = [:])
+        /// Any provider the loaded library registers by name (XNNPACK, OpenVINO, …).
+        case named(String, options: [String: String] = [:])
+
+        public var description: String {
+            switch self {
+            case .cpu: "CPU"
+            case .cuda(let device, _): "CUDA:\(device)"
+            case .named(let name, _): name
+            }
+        }
+
+        /// Parses `cpu`, `cuda`, `cuda:1`, or a provider name.
+        public init(parsing text: String) {
+            let lower = text.lowercased()
+            if lower == "cpu" { self = .cpu }
+            else if lower == "cuda" { self = .cuda() }
+            else if lower.hasPrefix("cuda:"), let d = Int(lower.dropFirst(5)) { self = .cuda(device: d) }
+            else { self = .named(text) }
+        }
+    }
+
+    public var optimizationLevel: OptimizationLevel = .all
+    /// Threads for one operator; 0 lets ORT choose (one per core).
+    public var intraOpThreads: Int = 0
+    public var executionProviders: [ExecutionProvider] = [.cpu]
+    /// Where ORT writes the model as it optimised it, if wanted.
+    public var optimizedModelPath: String?
+    /// An explicit libonnxruntime.so (else discovery: HALFPIPE_ORT_LIBRARY, .venv, site-packages).
+    public var libraryPath: String?
+
+    public init() {}
+}

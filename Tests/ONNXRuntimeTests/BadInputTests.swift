@@ -1,0 +1,77 @@
+import Foundation
+import ONNX
+import Testing
+import Tensors
+@testable import ONNXRuntime
+
+/// Every misuse is an `ORTError` with a message that names the input, never a crash.
+@Suite struct ORTBadInputTests {
+    let classifier = "models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx"
+
+    private func session() throws -> ORTSession { try ORTSession(contentsOf: try TestMaterial.path(classifier)) }
+
+    @Test func missingModel() {
+        #expect { try ORTSession(contentsOf: "/nonexistent/model.onnx") } throws: { ($0 as? ORTError)?.code == .noSuchFile }
+    }
+
+    @Test func corruptModel() {
+        #expect { try ORTSession(serialized: Data("not a model".utf8)) } throws: { ($0 as? ORTError)?.code == .invalidProtobuf }
+    }
+
+    @Test func missingInput() throws {
+        #expect { try session().run([:]) } throws: { error in
+            guard let e = error as? ORTError else { return false }
+            return e.code == .badInput && e.message.contains("input 'x' is missing")
+        }
+    }
+
+    @Test func unknownInput() throws {
+        let x = try Tensor(dtype: .float32, shape: [1, 3, 48, 192])
+        #expect { try session().run(["x": x, "y": x]) } throws: { ($0 as? ORTError)?.message.contains("no input 'y'") == true }
+    }
+
+    @Test func wrongElementType() throws {
+        let x = try Tensor(dtype: .float16, shape: [1, 3, 48, 192])
+        #expect { try session().run(["x": x]) } throws: { ($0 as? ORTError)?.message.contains("is float16 but the model wants x: float") == true }
+    }
+
+    @Test func wrongShape() throws {
+        let x = try Tensor(dtype: .float32, shape: [1, 4, 48, 192])
+        #expect { try session().run(["x": x]) } throws: { ($0 as? ORTError)?.message.contains("has shape 1x4x48x192") == true }
+    }
+
+    @Test func unavailableProviderNamesTheWheel() throws {
+        var options = SessionOptions()
+        options.executionProviders = [.cuda()]
+        #expect { try ORTSession(contentsOf: try TestMaterial.path(classifier), options: options) } throws: { error in
+            guard let e = error as? ORTError else { return false }
+            return e.code == .epFail && e.message.contains("onnxruntime-gpu")
+        }
+        options.executionProviders = [.named("NoSuchProvider")]
+        #expect(throws: ORTError.self) { try ORTSession(contentsOf: try TestMaterial.path(classifier), options: options) }
+    }
+
+    @Test func missingLibrarySaysHowToInstall() {
+        #expect { try ORTLibrary.load(explicitPath: "/nonexistent/libonnxruntime.so") } throws: { ($0 as? ORTError)?.code == .libraryUnavailable }
+    }
+
+    /// float16, bfloat16, bool, int64 and strings survive a trip through ORT unchanged.
+    @Test func everyElementTypeRoundTripsThroughIdentity() throws {
+        var generator = SeededGenerator(seed: 7)
+        for dtype: DType in [.float32, .float16, .bfloat16, .float64, .int8, .int16, .int32, .int64, .uint8, .uint16, .uint32, .uint64, .bool, .string] {
+            let input = try Tensor.random(dtype: dtype, shape: [2, 3], generator: &generator)
+            var proto = Onnx_ModelProto()
+            proto.irVersion = 10
+            var opset = Onnx_OperatorSetIdProto()
+            opset.version = 21
+            proto.opsetImport = [opset]
+            let model = Model(proto: proto)
+            model.graph = Graph(name: "identity", nodes: [Node(opType: "Identity", inputs: ["x"], outputs: ["y"])],
+                                inputs: [ValueInfo(name: "x", elementType: dtype, shape: [.fixed(2), .fixed(3)])],
+                                outputs: [ValueInfo(name: "y", elementType: dtype, shape: [.fixed(2), .fixed(3)])])
+            let session = try ORTSession(serialized: try model.serialized(), name: "identity-\(dtype)")
+            let output = try #require(try session.run(["x": input])["y"])
+            #expect(output.bitwiseEquals(input), "\(dtype) changed through ORT Identity")
+        }
+    }
+}

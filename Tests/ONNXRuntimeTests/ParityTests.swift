@@ -1,0 +1,110 @@
+import Foundation
+import ONNX
+import Testing
+import Tensors
+@testable import ONNXRuntime
+
+/// Our binding must behave exactly like Python onnxruntime: bit-identical outputs on the real
+/// models, and the same verdict on every ONNX node test.
+@Suite(.serialized) struct ParityTests {
+    @Test func loadsTheWheelsLibrary() throws {
+        let library = try ORTLibrary.load()
+        #expect(library.version == "1.31.1")
+        #expect(library.path.contains(".venv"))
+    }
+
+    @Test func realModelOutputsAreBitIdenticalToPythonORT() throws {
+        let models = try TestMaterial.realModels.filter { !$0.contains("common_old") }.map { try TestMaterial.path($0) }
+        let dir = try TestMaterial.temporaryDirectory("ort-reference")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (status, output) = try TestMaterial.runPython("ort-reference.py", ["models", dir.path] + models)
+        try #require(status == 0, "\(output)")
+        var options = SessionOptions()
+        options.intraOpThreads = 1
+        for (i, model) in models.enumerated() {
+            let feed = try NPZ.read(contentsOf: dir.appendingPathComponent("\(i).feed.npz").path)
+            let expected = try NPZ.read(contentsOf: dir.appendingPathComponent("\(i).out.npz").path)
+            let session = try ORTSession(contentsOf: model, options: options)
+            let outputs = try session.run(Dictionary(uniqueKeysWithValues: feed.map { ($0.name, $0.tensor) }))
+            #expect(outputs.count == expected.count)
+            for (name, tensor) in expected {
+                let ours = try #require(outputs[name], "\(model): no output \(name)")
+                #expect(ours.bitwiseEquals(tensor), "\(model): output \(name) differs from Python onnxruntime")
+            }
+        }
+    }
+
+    @Test func nodeTestVerdictsMatchPythonORT() throws {
+        let nodeDir = try TestMaterial.path("onnx-tests/node")
+        let json = FileManager.default.temporaryDirectory.appendingPathComponent("ort-node-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: json) }
+        let (status, output) = try TestMaterial.runPython("ort-reference.py", ["nodetests", nodeDir, json.path])
+        try #require(status == 0, "\(output)")
+        let python = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: json))
+        var ours: [String: String] = [:]
+        var options = SessionOptions()
+        options.intraOpThreads = 1
+        for test in try TestMaterial.nodeTestDirectories() {
+            ours[test.lastPathComponent] = NodeTestRunner.verdict(test, options: options)
+        }
+        // Python's binding cannot feed numpy arrays of ml_dtypes types (bfloat16, float8, int4, …);
+        // those tests are a Python-side run error whatever ORT would do, so they are reported apart.
+        let mlDtypes: Set<DType> = [.bfloat16, .float8e4m3fn, .float8e4m3fnuz, .float8e5m2, .float8e5m2fnuz, .uint4, .int4, .float4e2m1, .float8e8m0, .uint2, .int2]
+        var pythonCannotFeed = Set<String>()
+        for test in try TestMaterial.nodeTestDirectories() where python[test.lastPathComponent] == "run-error" {
+            let model = try Model.load(contentsOf: test.appendingPathComponent("model.onnx").path)
+            if (model.graph.inputs + model.graph.outputs).contains(where: { $0.elementType.map(mlDtypes.contains) ?? false }) {
+                pythonCannotFeed.insert(test.lastPathComponent)
+            }
+        }
+        let compared = python.keys.filter { !pythonCannotFeed.contains($0) }
+        let differing = compared.sorted().filter { python[$0] != ours[$0] }
+        let counts = Dictionary(grouping: compared.map { ours[$0] ?? "-" }, by: { $0 }).mapValues(\.count)
+        let extra = Dictionary(grouping: pythonCannotFeed.map { ours[$0] ?? "-" }, by: { $0 }).mapValues(\.count)
+        print("node tests, verdicts through our binding: \(counts.sorted { $0.key < $1.key }) on \(compared.count) tests Python can feed; Python: \(output.trimmingCharacters(in: .whitespacesAndNewlines)); \(pythonCannotFeed.count) ml_dtypes tests only we can feed: \(extra.sorted { $0.key < $1.key })")
+        let summary = "\(differing.count) verdicts differ: " + differing.prefix(20).map { "\($0): ours \(ours[$0] ?? "-"), python \(python[$0] ?? "-")" }.joined(separator: "; ")
+        #expect(differing.isEmpty, Comment(rawValue: summary))
+        #expect(counts["pass"] == python.values.filter { $0 == "pass" }.count)
+    }
+}
+
+/// Runs one ONNX node test through our binding, with the verdict rules of scripts/ort-reference.py.
+enum NodeTestRunner {
+    static func verdict(_ test: URL, options: SessionOptions) -> String {
+        guard let session = try? ORTSession(contentsOf: test.appendingPathComponent("model.onnx").path, options: options) else { return "load-error" }
+        let data = test.appendingPathComponent("test_data_set_0")
+        guard let inputs = try? tensors(in: data, prefix: "input_"), let expected = try? tensors(in: data, prefix: "output_") else { return "run-error" }
+        var feed: [String: Tensor] = [:]
+        for (description, tensor) in zip(session.inputs, inputs) { feed[description.name] = tensor }
+        guard let outputs = try? session.run(feed) else { return "run-error" }
+        guard outputs.count == expected.count else { return "mismatch" }
+        for (description, want) in zip(session.outputs, expected) {
+            guard let got = outputs[description.name], close(got, want) else { return "mismatch" }
+        }
+        return "pass"
+    }
+
+    static func tensors(in folder: URL, prefix: String) throws -> [Tensor] {
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasPrefix(prefix) && $0.hasSuffix(".pb") }
+        let sorted = names.sorted { Int($0.dropFirst(prefix.count).dropLast(3))! < Int($1.dropFirst(prefix.count).dropLast(3))! }
+        return try sorted.map { name in
+            let proto = try Onnx_TensorProto(serializedBytes: Data(contentsOf: folder.appendingPathComponent(name)))
+            return try TensorCodec.decode(proto)
+        }
+    }
+
+    /// numpy's allclose(rtol 1e-3, atol 1e-7, equal_nan) for floats; exact for everything else.
+    static func close(_ got: Tensor, _ want: Tensor) -> Bool {
+        guard got.shape == want.shape else { return false }
+        guard want.dtype.isFloatingPoint, got.dtype == want.dtype, let g = try? got.floatValues(), let w = try? want.floatValues() else {
+            return got.bitwiseEquals(want)
+        }
+        for (a, b) in zip(g, w) {
+            if a.isNaN || b.isNaN { if a.isNaN != b.isNaN { return false }; continue }
+            if a == b { continue }
+            if a.isInfinite || b.isInfinite { return false }  // numpy: only equal infinities are close
+            if !(abs(Double(a) - Double(b)) <= 1e-7 + 1e-3 * abs(Double(b))) { return false }
+        }
+        return true
+    }
+}
