@@ -12,7 +12,7 @@ STATIC_BIN := .build-static/release/halfpipe
 STATIC_FLAGS := $(foreach lib,Foundation FoundationInternationalization,-Xswiftc -Xfrontend -Xswiftc -disable-autolink-library -Xswiftc -Xfrontend -Xswiftc $(lib))
 STATIC_LIMIT_MB := 60
 
-.PHONY: setup material reference build static demo test bench-kernels fuzz clean
+.PHONY: setup material reference build static demo test bench-kernels bench-ort fuzz clean
 
 setup:
 	@bash scripts/setup.sh
@@ -48,6 +48,10 @@ test: reference
 bench-kernels: material
 	swift build -c release --product halfpipe-bench
 	@bash bench/kernels.sh
+
+# Our ONNX Runtime binding vs Python onnxruntime on a small model at batch 1. Last line: JSON.
+bench-ort: material build
+	@bash bench/ort.sh
 
 # libFuzzer over the model loader (needs clang's fuzzer runtime, shipped with the Swift toolchain).
 fuzz: material

@@ -9,7 +9,7 @@ import Tensors
 /// (ORT reads our tensors' buffers), outputs are copied once into our tensors.
 public final class ORTSession: Session, @unchecked Sendable {
     let library: ORTLibrary
-    private let handle: ORTHandle
+    let handle: ORTHandle
     public let inputs: [TensorDescription]
     public let outputs: [TensorDescription]
     /// Which model, for errors ("model.onnx" or "<bytes>").
@@ -86,7 +86,7 @@ public final class ORTSession: Session, @unchecked Sendable {
     }
 
     /// Rejects missing, unknown and mistyped inputs with a message naming them, before ORT does.
-    private func checkFeeds(_ feeds: [String: Tensor]) throws(ORTError) {
+    func checkFeeds(_ feeds: [String: Tensor]) throws(ORTError) {
         let operation = "running \(source)"
         for name in feeds.keys where !inputs.contains(where: { $0.name == name }) {
             throw ORTError(code: .badInput, message: "the model has no input '\(name)' (inputs: \(inputs.map(\.description).joined(separator: "; ")))", operation: operation)

@@ -19,7 +19,7 @@ struct FeedOptions: ParsableArguments {
     var shapes: [String] = []
 
     /// The feed for a model with inputs `wanted`.
-    func feeds(for wanted: [TensorDescription]) throws -> [String: Tensor] {
+    func feeds(for wanted: [TensorDescription], batch: Int? = nil, forceRandom: Bool = false) throws -> [String: Tensor] {
         var feeds: [String: Tensor] = [:]
         if let feedArchive {
             for (name, tensor) in try NPZ.read(contentsOf: feedArchive) { feeds[name] = tensor }
@@ -36,7 +36,7 @@ struct FeedOptions: ParsableArguments {
             guard wanted.contains(where: { $0.name == name }) else { throw CLIError("--shape \(spec): the model has no input '\(name)' (inputs: \(wanted.map(\.name).joined(separator: ", ")))") }
             shapeOverrides[name] = dims.map { $0! }
         }
-        guard random else { return feeds }
+        guard random || forceRandom else { return feeds }
         var generator = SeededGenerator(seed: seed)
         for input in wanted where feeds[input.name] == nil {
             guard let dtype = input.elementType else { throw CLIError("input '\(input.name)' is not a tensor; --random cannot make it") }
@@ -46,7 +46,7 @@ struct FeedOptions: ParsableArguments {
             } else if input.dimensions.allSatisfy({ $0 != nil }) {
                 dims = input.dimensions.map { $0! }
             } else if input.dimensions.dropFirst().allSatisfy({ $0 != nil }) {
-                dims = [1] + input.dimensions.dropFirst().map { $0! }  // only the batch is symbolic: batch 1
+                dims = [batch ?? 1] + input.dimensions.dropFirst().map { $0! }  // only the batch is symbolic
             } else {
                 throw CLIError("input \(input) has symbolic dimensions; give them with --shape \(input.name)=" + input.dimensions.map { $0.map(String.init) ?? "N" }.joined(separator: "x"))
             }

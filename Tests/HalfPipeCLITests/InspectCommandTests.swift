@@ -46,7 +46,7 @@ import Testing
     }
 
     @Test func helpMatchesGoldenText() throws {
-        for (arguments, golden) in [(["--help"], "halfpipe-help.txt"), (["inspect", "--help"], "inspect-help.txt"), (["run", "--help"], "run-help.txt")] {
+        for (arguments, golden) in [(["--help"], "halfpipe-help.txt"), (["inspect", "--help"], "inspect-help.txt"), (["run", "--help"], "run-help.txt"), (["bench", "--help"], "bench-help.txt")] {
             let r = try CLI.run(arguments)
             #expect(r.status == 0)
             let expected = try String(contentsOf: CLI.packageRoot.appendingPathComponent("Tests/HalfPipeCLITests/Golden/\(golden)"), encoding: .utf8)

@@ -108,3 +108,24 @@ enum NodeTestRunner {
         return true
     }
 }
+
+/// The I/O binding gives exactly what a plain run gives, run after run, into the same buffers.
+@Suite struct IOBindingTests {
+    @Test func boundOutputsEqualPlainRunOutputs() throws {
+        let session = try ORTSession(contentsOf: try TestMaterial.path("models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx"))
+        var generator = SeededGenerator(seed: 3)
+        let feed = ["x": try Tensor.random(dtype: .float32, shape: [2, 3, 48, 192], generator: &generator)]
+        let plain = try session.run(feed)
+        let binding = try ORTIOBinding(session: session, inputs: feed, outputShapes: plain.mapValues(\.shape))
+        for _ in 0..<3 {
+            try binding.run()
+            for (name, tensor) in plain { #expect(binding.outputs[name]?.bitwiseEquals(tensor) == true, "\(name)") }
+        }
+    }
+
+    @Test func missingOutputShapeIsAnError() throws {
+        let session = try ORTSession(contentsOf: try TestMaterial.path("models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx"))
+        let feed = ["x": try Tensor(dtype: .float32, shape: [1, 3, 48, 192])]
+        #expect(throws: ORTError.self) { try ORTIOBinding(session: session, inputs: feed, outputShapes: [:]) }
+    }
+}

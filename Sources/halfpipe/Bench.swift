@@ -1,0 +1,113 @@
+import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import ONNXRuntime
+import Tensors
+
+/// `halfpipe bench MODEL`: latency percentiles, throughput and peak memory of one model.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure a model's latency (p50/p90/p99), throughput and peak memory.",
+        discussion: """
+            Inputs are random (fixed seed) unless given; a symbolic batch dimension takes --batch.
+            Examples:
+              halfpipe bench model.onnx --batch 8 --threads 2
+              halfpipe bench model.onnx --shape x=1x3x640x640 --runs 200 --json
+            """
+    )
+
+    @Argument(help: "The ONNX model file.")
+    var model: String
+
+    @Option(help: "Batch size for a symbolic first dimension.")
+    var batch = 1
+
+    @Option(help: "Unmeasured runs first.")
+    var warmup = 10
+
+    @Option(help: "Measured runs.")
+    var runs = 100
+
+    @Flag(help: "Run through an I/O binding (outputs pre-allocated once, no copies per run).")
+    var binding = false
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    @OptionGroup var feed: FeedOptions
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        guard batch >= 1, runs >= 1, warmup >= 0 else { throw ValidationError("--batch and --runs must be ≥ 1, --warmup ≥ 0") }
+    }
+
+    func run() throws {
+        let session = try ORTSession(contentsOf: model, options: try runtime.sessionOptions())
+        let feeds = try feed.feeds(for: session.inputs, batch: batch, forceRandom: true)
+        var step: () throws -> Void = { _ = try session.run(feeds) }
+        if binding {
+            // One plain run tells the output shapes to pre-allocate.
+            let shapes = try session.run(feeds).mapValues(\.shape)
+            let bound = try ORTIOBinding(session: session, inputs: feeds, outputShapes: shapes)
+            step = { try bound.run() }
+        }
+        for _ in 0..<warmup { try step() }
+        let clock = ContinuousClock()
+        var times: [Double] = []
+        times.reserveCapacity(runs)
+        for _ in 0..<runs {
+            let d = try clock.measure(step)
+            times.append(Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15)
+        }
+        let report = BenchReport(model: model, batch: batch, threads: runtime.threads, binding: binding, milliseconds: times)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print("inference: \(format(report.p50Ms)) ms p50, \(format(report.p90Ms)) p90, \(format(report.p99Ms)) p99 (\(runs) runs after \(warmup) warm-up)")
+            print("throughput: \(format(report.throughputPerSecond)) items/s at batch \(batch); peak memory \(report.peakMemoryMB) MB")
+        }
+    }
+
+    private func format(_ v: Double) -> String { String(Double((v * 100).rounded()) / 100) }
+}
+
+/// What `bench` measured; the JSON form of its report.
+struct BenchReport: Codable {
+    var model: String
+    var batch: Int
+    var threads: Int
+    var binding: Bool
+    var runs: Int
+    var meanMs: Double
+    var p50Ms: Double
+    var p90Ms: Double
+    var p99Ms: Double
+    var throughputPerSecond: Double
+    var peakMemoryMB: Int
+
+    init(model: String, batch: Int, threads: Int, binding: Bool, milliseconds: [Double]) {
+        let sorted = milliseconds.sorted()
+        func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int((p * Double(sorted.count - 1)).rounded()))] }
+        self.model = model
+        self.batch = batch
+        self.threads = threads
+        self.binding = binding
+        runs = sorted.count
+        meanMs = sorted.reduce(0, +) / Double(sorted.count)
+        p50Ms = percentile(0.5)
+        p90Ms = percentile(0.9)
+        p99Ms = percentile(0.99)
+        throughputPerSecond = Double(batch) * 1000 / meanMs
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        peakMemoryMB = Int(usage.ru_maxrss) / 1024  // Linux reports kilobytes
+    }
+}
