@@ -21,6 +21,8 @@ public final class ORTLibrary: @unchecked Sendable {
     public var version: String { api.versionString }
 
     private static let loaded = Mutex<[String: ORTLibrary]>([:])
+    /// Sessions alive on this library; the environment is released at exit only when none are.
+    let liveSessions = Atomic<Int>(0)
 
     /// Finds and loads ORT: `explicitPath`, else `HALFPIPE_ORT_LIBRARY`, else the project's `.venv`,
     /// else the active Python's site-packages.
@@ -30,6 +32,7 @@ public final class ORTLibrary: @unchecked Sendable {
             if let library = cache[path] { return .success(library) }
             do {
                 let library = try ORTLibrary(path: path)
+                if cache.isEmpty { atexit { ORTLibrary.releaseEnvironmentsAtExit() } }
                 cache[path] = library
                 return .success(library)
             } catch let error as ORTError {
@@ -39,6 +42,19 @@ public final class ORTLibrary: @unchecked Sendable {
             }
         }
         return try result.get()
+    }
+
+    /// ORT's environment owns its thread pools. Left alive at exit, those threads race the C++
+    /// static destructors (valgrind shows reads of freed memory); released here, they are joined
+    /// first. Only when no session is alive: releasing under a live session is undefined.
+    private static func releaseEnvironmentsAtExit() {
+        loaded.withLock { cache in
+            for library in cache.values where library.liveSessions.load(ordering: .acquiring) == 0 {
+                library.api.releaseMemoryInfo(library.cpuMemoryInfo)
+                library.api.releaseEnv(library.env)
+            }
+            cache.removeAll()
+        }
     }
 
     private init(path: String) throws(ORTError) {

@@ -40,16 +40,21 @@ public final class ORTSession: Session, @unchecked Sendable {
         self.library = library
         self.handle = handle
         self.source = source
+        library.liveSessions.add(1, ordering: .releasing)
         do {
             inputs = try Self.describe(library, handle, input: true)
             outputs = try Self.describe(library, handle, input: false)
         } catch {
             library.api.releaseSession(handle)
+            library.liveSessions.subtract(1, ordering: .releasing)
             throw error
         }
     }
 
-    deinit { library.api.releaseSession(handle) }
+    deinit {
+        library.api.releaseSession(handle)
+        library.liveSessions.subtract(1, ordering: .releasing)
+    }
 
     /// Runs the model. Every input must be given with its declared element type and a shape that
     /// fits the declared one; outputs come back by name (all of them, or those in `outputNames`).
