@@ -21,24 +21,28 @@ struct ComparisonStatistics {
     var nonFinite = NonFiniteCounts()
     /// |a − b| of the finite pairs (order unspecified), for the median and p99.
     private var errors: [Double] = []
+    /// Errors before this index are ≤ every error after it (left by an earlier selection), so a
+    /// later, higher quantile selects only in the rest: p99 after the median scans half the data.
+    private var settled = 0
 
     static let blockLength = 1 << 16
 
     init() {}
 
-    init<T: BinaryFloatingPoint>(_ a: UnsafeBufferPointer<T>, _ b: UnsafeBufferPointer<T>, _ rule: ComparisonTolerance) {
+    init<T: BinaryFloatingPoint & Sendable>(_ a: UnsafeBufferPointer<T>, _ b: UnsafeBufferPointer<T>, _ rule: ComparisonTolerance) {
         let count = min(a.count, b.count)
         let blocks = (count + Self.blockLength - 1) / Self.blockLength
         var partials = [ComparisonStatistics](repeating: ComparisonStatistics(), count: blocks)
         // Excluded (non-finite) positions hold -1 and are dropped before the quantiles.
-        var errors = [Double](repeating: 0, count: count)
-        partials.withUnsafeMutableBufferPointer { partials in
-            errors.withUnsafeMutableBufferPointer { errors in
-                let work = UncheckedSendable((partials, errors))
-                let body = { (block: Int) in
+        // Every position is written by exactly one block, so the buffer needs no zero fill.
+        var errors = [Double](unsafeUninitializedCapacity: count) { errors, initialized in
+            partials.withUnsafeMutableBufferPointer { partials in
+                // Each block writes only its own partial and its own range of errors.
+                let work = UncheckedSendable((a, b, partials, errors))
+                let body: @Sendable (Int) -> Void = { block in
+                    let (a, b, partials, errors) = work.value
                     let start = block * Self.blockLength
-                    let range = start..<min(count, start + Self.blockLength)
-                    work.value.0[block].accumulate(a, b, range, rule, errorsOut: work.value.1)
+                    partials[block].accumulate(a, b, start..<min(count, start + Self.blockLength), rule, errorsOut: errors)
                 }
                 if blocks > 1 && ParallelChunks.coreCount > 1 {
                     DispatchQueue.concurrentPerform(iterations: blocks, execute: body)
@@ -46,6 +50,7 @@ struct ComparisonStatistics {
                     for block in 0..<blocks { body(block) }
                 }
             }
+            initialized = count
         }
         for partial in partials { merge(partial) }
         if finitePairs < count { errors.removeAll { $0 < 0 } }
@@ -109,8 +114,11 @@ struct ComparisonStatistics {
         let position = q * Double(errors.count - 1)
         let lower = Int(position.rounded(.down))
         let fraction = position - Double(lower)
+        let start = lower >= settled ? settled : 0
+        settled = lower + 1
         return errors.withUnsafeMutableBufferPointer { values in
-            let low = Self.select(lower, in: values)
+            let rest = UnsafeMutableBufferPointer(rebasing: values[start...])
+            let low = Self.select(lower - start, in: rest)
             guard fraction > 0, lower + 1 < values.count else { return low }
             // After selection everything past `lower` is ≥ low: the next order statistic is their minimum.
             var high = values[lower + 1]

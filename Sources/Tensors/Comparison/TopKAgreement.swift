@@ -1,9 +1,9 @@
 /// Whether two score tensors pick the same classes: for classifier-like outputs, a small elementwise
 /// error matters less than a changed answer.
 ///
-/// The last axis is the class axis; every other position is one row. Computed for shapes `[C]`,
-/// `[N, C]` and `[N, 1, …, 1, C]` with C ≥ 2; a feature map (`[1, 1, 256, 256]`) is not a classifier
-/// and gets none.
+/// The last axis is the class axis; every other position is one row. Computed for shapes `[N, C]`
+/// and `[N, 1, …, 1, C]` with C ≥ 2; a feature map (`[1, 1, 256, 256]`) is not a classifier and gets
+/// none, nor does a bare vector (`[C]`: more often a bias or a parameter than a score row).
 public struct TopKAgreement: Codable, Sendable, Equatable {
     public var rows: Int
     public var classes: Int
@@ -21,7 +21,7 @@ public struct TopKAgreement: Codable, Sendable, Equatable {
 
     /// Whether `shape` is one this statistic is meaningful for.
     public static func appliesTo(_ shape: Shape) -> Bool {
-        guard let classes = shape.dimensions.last, classes >= 2 else { return false }
+        guard shape.rank >= 2, let classes = shape.dimensions.last, classes >= 2 else { return false }
         return shape.dimensions.dropFirst().dropLast().allSatisfy { $0 == 1 }
     }
 

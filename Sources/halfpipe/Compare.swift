@@ -1,0 +1,293 @@
+import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import ONNX
+import ONNXRuntime
+import Tensors
+
+/// `halfpipe compare A B …`: runs a reference model and a candidate on the same inputs and
+/// measures how far the candidate's outputs (and, with --all-tensors, intermediates) are off.
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare two models' outputs on the same inputs.",
+        discussion: """
+            A is the reference (e.g. FP32), B the candidate (e.g. its FP16 conversion). An element \
+            fails only if |b − a| > atol AND |b − a| > rtol·|a| (Polygraphy's rule). Integer outputs \
+            must match exactly. Exit code 1 when any output fails, 0 when all pass.
+
+            Examples:
+              halfpipe compare a.onnx a-fp16.onnx --random --shape x=1x3x640x640
+              halfpipe compare a.onnx a-fp16.onnx --inputs feed.npz --rtol 1e-2 --atol 5e-2
+              halfpipe compare a.onnx a-fp16.onnx --inputs feed.npz --all-tensors --json
+            """
+    )
+
+    @Argument(help: "The reference model (A).")
+    var reference: String
+
+    @Argument(help: "The model to check against it (B).")
+    var candidate: String
+
+    @OptionGroup var feed: FeedOptions
+
+    @Option(help: "Relative tolerance (of |a|).")
+    var rtol: Double = 1e-3
+
+    @Option(help: "Absolute tolerance.")
+    var atol: Double = 1e-5
+
+    @Flag(help: "Print one JSON object instead of the table.")
+    var json = false
+
+    @Flag(help: "Also compare every intermediate tensor both models name, in graph order, and name the first one out of tolerance (outputs alone decide the exit code).")
+    var allTensors = false
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        guard rtol.isFinite, rtol >= 0 else { throw ValidationError("--rtol \(rtol): use a finite tolerance ≥ 0, e.g. 1e-3") }
+        guard atol.isFinite, atol >= 0 else { throw ValidationError("--atol \(atol): use a finite tolerance ≥ 0, e.g. 1e-5") }
+    }
+
+    func run() throws {
+        let options = try runtime.sessionOptions()
+        let tolerance = ComparisonTolerance(rtol: rtol, atol: atol)
+        let plan = allTensors ? try ExposedTensors(reference: reference, candidate: candidate) : nil
+        let sessionA = try plan.map { try ORTSession(serialized: $0.reference, options: options, name: reference) }
+            ?? ORTSession(contentsOf: reference, options: options)
+        let sessionB = try plan.map { try ORTSession(serialized: $0.candidate, options: options, name: candidate) }
+            ?? ORTSession(contentsOf: candidate, options: options)
+        let feeds = try feed.feeds(for: sessionA.inputs)
+        let outputsA = try sessionA.run(feeds)
+        let outputsB = try sessionB.run(try Self.feeds(feeds, convertedFor: sessionB.inputs))
+
+        let namesA = Set(sessionA.outputs.map(\.name)), namesB = Set(sessionB.outputs.map(\.name))
+        let declared = plan?.declaredOutputs ?? namesA
+        let order = plan?.order ?? sessionA.outputs.map { ExposedTensors.Tensor(name: $0.name, op: nil) }
+        var report = CompareReport(reference: reference, candidate: candidate, tolerance: tolerance)
+        report.onlyInReference = sessionA.outputs.map(\.name).filter { declared.contains($0) && !namesB.contains($0) }
+        report.onlyInCandidate = sessionB.outputs.map(\.name).filter { !namesA.contains($0) }
+        for tensor in order {
+            guard let a = outputsA[tensor.name], let b = outputsB[tensor.name] else { continue }
+            let entry = Self.compare(tensor, a, b, tolerance, isOutput: declared.contains(tensor.name))
+            report.entries.append(entry)
+            if plan != nil, !entry.passed, report.firstDivergence == nil { report.firstDivergence = tensor }
+        }
+        guard !report.outputs.isEmpty else {
+            throw CLIError("\(reference) and \(candidate) have no output name in common (A: \(sessionA.outputs.map(\.name).joined(separator: ", ")); B: \(sessionB.outputs.map(\.name).joined(separator: ", ")))")
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            // PSNR and SNR are +∞ for equal tensors; JSON has no infinity, so they are spelled out.
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(report.text(allTensors: allTensors))
+        }
+        if !report.passed { throw ExitCode.failure }
+    }
+
+    /// The feed for B: A's tensors, converted where B declares another element type (an FP16
+    /// model that takes FP16 inputs gets the same values rounded to FP16).
+    static func feeds(_ feeds: [String: Tensor], convertedFor inputs: [TensorDescription]) throws -> [String: Tensor] {
+        var out = feeds
+        for input in inputs {
+            guard let tensor = feeds[input.name], let wanted = input.elementType, wanted != tensor.dtype else { continue }
+            do {
+                out[input.name] = try tensor.converted(to: wanted)
+            } catch {
+                throw CLIError("input '\(input.name)': B takes \(wanted) but the feed is \(tensor.dtype): \(error)")
+            }
+        }
+        return out
+    }
+
+    /// One row: B's tensor converted to A's type, then compared; a shape or type the comparison
+    /// cannot bridge is a failed row (the models disagree), not bad input.
+    static func compare(_ tensor: ExposedTensors.Tensor, _ a: Tensor, _ b: Tensor, _ tolerance: ComparisonTolerance, isOutput: Bool) -> CompareReport.Entry {
+        var entry = CompareReport.Entry(name: tensor.name, op: tensor.op, isOutput: isOutput, shape: a.shape.dimensions)
+        do {
+            let candidate = try b.converted(to: a.dtype)
+            entry.metrics = try TensorComparison(actual: candidate, reference: a, tolerance: tolerance)
+        } catch {
+            entry.problem = b.shape == a.shape ? "B gives \(b.dtype), A \(a.dtype): \(error)" : "B's shape \(b.shape) differs from A's \(a.shape)"
+        }
+        return entry
+    }
+}
+
+/// Both models re-serialized with every intermediate value they share by name added as an output.
+struct ExposedTensors {
+    struct Tensor: Encodable, Equatable {
+        var name: String
+        var op: String?
+    }
+
+    var reference: Data
+    var candidate: Data
+    /// Values in A's graph order (node by node), original outputs included.
+    var order: [Tensor] = []
+    /// A's declared outputs (what decides the verdict).
+    var declaredOutputs: Set<String> = []
+    /// Names added as outputs.
+    var exposed: Set<String> = []
+
+    init(reference: String, candidate: String) throws {
+        let a = try Model.load(contentsOf: reference), b = try Model.load(contentsOf: candidate)
+        declaredOutputs = Set(a.graph.outputs.map(\.name))
+        let outputsB = Set(b.graph.outputs.map(\.name))
+        // Element types come from inference; a value neither rule nor declaration types is skipped,
+        // since ORT rejects an output without an element type.
+        let typesA = TypeInference(a).types(in: a.graph), typesB = TypeInference(b).types(in: b.graph)
+        var producedB: Set<String> = []
+        for node in b.graph.nodes { producedB.formUnion(node.outputs.filter { !$0.isEmpty }) }
+        for node in a.graph.nodes {
+            for name in node.outputs where !name.isEmpty && (producedB.contains(name) || outputsB.contains(name)) {
+                if declaredOutputs.contains(name) {
+                    order.append(Tensor(name: name, op: node.opType))
+                    continue
+                }
+                guard let typeA = typesA[name], let typeB = typesB[name], typeA.isComputable, typeB.isComputable else { continue }
+                a.graph.outputs.append(ValueInfo(name: name, elementType: typeA, shape: nil))
+                if !outputsB.contains(name) { b.graph.outputs.append(ValueInfo(name: name, elementType: typeB, shape: nil)) }
+                order.append(Tensor(name: name, op: node.opType))
+                exposed.insert(name)
+            }
+        }
+        // Declared outputs no node produces (a graph input passed through) go last.
+        for output in a.graph.outputs where declaredOutputs.contains(output.name) && !order.contains(where: { $0.name == output.name }) {
+            order.append(Tensor(name: output.name, op: nil))
+        }
+        self.reference = try a.serialized()
+        self.candidate = try b.serialized()
+    }
+}
+
+/// What `compare` found: per-output (and per-intermediate) metrics, verdicts, the first divergence.
+struct CompareReport: Encodable {
+    struct Entry: Encodable {
+        var name: String
+        var op: String?
+        var isOutput: Bool
+        var shape: [Int]
+        var metrics: TensorComparison?
+        /// Why there are no metrics (shapes or types the models disagree on).
+        var problem: String?
+        var passed: Bool { metrics?.passed ?? false }
+
+        enum CodingKeys: String, CodingKey { case name, op, shape, metrics, problem, passed }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encodeIfPresent(op, forKey: .op)
+            try c.encode(shape, forKey: .shape)
+            try c.encodeIfPresent(metrics, forKey: .metrics)
+            try c.encodeIfPresent(problem, forKey: .problem)
+            try c.encode(passed, forKey: .passed)
+        }
+    }
+
+    var reference: String
+    var candidate: String
+    var tolerance: ComparisonTolerance
+    /// Every compared tensor in graph order (only the outputs without --all-tensors).
+    var entries: [Entry] = []
+    var outputs: [Entry] { entries.filter(\.isOutput) }
+    var firstDivergence: ExposedTensors.Tensor?
+    var onlyInReference: [String] = []
+    var onlyInCandidate: [String] = []
+    var passed: Bool { outputs.allSatisfy(\.passed) }
+
+    enum CodingKeys: String, CodingKey {
+        case reference, candidate, tolerance, outputs, tensors, firstDivergence, onlyInReference, onlyInCandidate, passed
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(reference, forKey: .reference)
+        try c.encode(candidate, forKey: .candidate)
+        try c.encode(tolerance, forKey: .tolerance)
+        try c.encode(outputs, forKey: .outputs)
+        // Intermediates only exist with --all-tensors; then every tensor is listed in graph order.
+        if entries.contains(where: { !$0.isOutput }) { try c.encode(entries, forKey: .tensors) }
+        try c.encode(firstDivergence, forKey: .firstDivergence)  // null, not absent, when none
+        try c.encode(onlyInReference, forKey: .onlyInReference)
+        try c.encode(onlyInCandidate, forKey: .onlyInCandidate)
+        try c.encode(passed, forKey: .passed)
+    }
+
+    func text(allTensors: Bool) -> String {
+        var header = ["output", "shape", "max abs", "mean abs", "rel L2", "cosine", "PSNR dB", "NaN/Inf", "failing", "top-1", "verdict"]
+        if allTensors {
+            header[0] = "tensor"
+            header.insert("op", at: 1)
+        }
+        let rows = entries.map { entry -> [String] in
+            var row = [entry.name, entry.shape.map(String.init).joined(separator: "x")]
+            if let m = entry.metrics {
+                row += [Self.scientific(m.maxAbsError), Self.scientific(m.meanAbsError), Self.scientific(m.relativeL2),
+                        Self.fixed(m.cosineSimilarity, 6), Self.fixed(m.psnr, 1), "\(m.nonFinite.actualNaN + m.nonFinite.referenceNaN)/\(m.nonFinite.actualInf + m.nonFinite.referenceInf)",
+                        "\(m.failingElements)", m.topK.map { Self.fixed($0.top1, 3) } ?? "-", m.passed ? "PASS" : "FAIL"]
+            } else {
+                row += Array(repeating: "-", count: 8) + ["FAIL"]
+            }
+            if allTensors { row.insert(entry.op ?? "-", at: 1) }
+            return row
+        }
+        var lines = ["A (reference): \(reference)", "B (candidate): \(candidate)", "tolerance: rtol \(tolerance.rtol), atol \(tolerance.atol) (fails if both exceeded)"]
+        // The headline: with hundreds of rows, the one tensor to look at first.
+        if allTensors { lines.append(divergence) }
+        lines.append("")
+        lines += InspectReport.table(header, rows)
+        for entry in entries { if let problem = entry.problem { lines.append("\(entry.name): \(problem)") } }
+        if !onlyInReference.isEmpty { lines.append("only in A (not compared): \(onlyInReference.joined(separator: ", "))") }
+        if !onlyInCandidate.isEmpty { lines.append("only in B (not compared): \(onlyInCandidate.joined(separator: ", "))") }
+        if allTensors {
+            let failing = entries.filter { !$0.passed }.count
+            lines.append("")
+            lines.append("\(entries.count) tensors compared, \(failing) out of tolerance")
+            lines.append(divergence)
+        }
+        let failed = outputs.filter { !$0.passed }.count
+        lines.append(failed == 0 ? "PASS: all \(outputs.count) outputs within tolerance" : "FAIL: \(failed) of \(outputs.count) outputs out of tolerance")
+        return lines.joined(separator: "\n")
+    }
+
+    var divergence: String {
+        firstDivergence.map { "first divergence: \($0.name) (\($0.op ?? "graph output"))" } ?? "first divergence: none"
+    }
+
+    /// `3.41e-03`: three significant digits, built from integers (no C format strings).
+    static func scientific(_ v: Double) -> String {
+        guard v.isFinite else { return v.isNaN ? "nan" : (v > 0 ? "inf" : "-inf") }
+        if v == 0 { return "0" }
+        var exponent = Int(log10(abs(v)).rounded(.down))
+        var digits = Int((abs(v) / pow(10, Double(exponent)) * 100).rounded())
+        if digits >= 1000 { digits /= 10; exponent += 1 }
+        let e = abs(exponent) < 10 ? "0\(abs(exponent))" : "\(abs(exponent))"
+        return "\(v < 0 ? "-" : "")\(digits / 100).\(String(digits % 100).leftPadded(to: 2))e\(exponent < 0 ? "-" : "+")\(e)"
+    }
+
+    /// `0.999994`: `decimals` places, rounded half away from zero.
+    static func fixed(_ v: Double, _ decimals: Int) -> String {
+        guard v.isFinite else { return v.isNaN ? "nan" : (v > 0 ? "inf" : "-inf") }
+        let scale = pow(10, Double(decimals))
+        let units = Int((abs(v) * scale).rounded())
+        let whole = units / Int(scale), fraction = units % Int(scale)
+        let sign = v < 0 && units != 0 ? "-" : ""
+        return decimals == 0 ? "\(sign)\(whole)" : "\(sign)\(whole).\(String(fraction).leftPadded(to: decimals))"
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+}
