@@ -1,5 +1,6 @@
 import Foundation
 import ONNX
+import TestSupport
 import Testing
 import Tensors
 @testable import ONNXRuntime
