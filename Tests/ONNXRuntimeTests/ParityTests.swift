@@ -15,7 +15,7 @@ import Tensors
     }
 
     @Test func realModelOutputsAreBitIdenticalToPythonORT() throws {
-        let models = try TestMaterial.realModels.filter { !$0.contains("common_old") }.map { try TestMaterial.path($0) }
+        let models = try TestMaterial.realModels.map { try TestMaterial.path($0) }
         let dir = try TestMaterial.temporaryDirectory("ort-reference")
         defer { try? FileManager.default.removeItem(at: dir) }
         let (status, output) = try TestMaterial.runPython("ort-reference.py", ["models", dir.path] + models)
