@@ -22,6 +22,17 @@ out=$(mktemp -d)
 cp "$proto" "$out/onnx.proto"
 protoc --plugin=protoc-gen-swift="$plugin" --proto_path="$out" \
   --swift_opt=Visibility=Public --swift_out="$out" "$out/onnx.proto"
+# HalfPipe builds on Linux with FoundationEssentials only (full Foundation would add ~50 MB to the
+# static binary): replace the plugin's Foundation fallback with a plain FoundationEssentials import.
+python3 - "$out/onnx.pb.swift" <<'PY'
+import sys
+path = sys.argv[1]
+block = "#if canImport(FoundationEssentials)\nimport FoundationEssentials\n#else\nimport Foundation\n#endif\n"
+text = open(path).read()
+if block not in text:
+    sys.exit("generate: the plugin's import block changed; update scripts/generate-onnx-proto.sh")
+open(path, "w").write(text.replace(block, "import FoundationEssentials\n"))
+PY
 mv "$out/onnx.pb.swift" Sources/ONNX/Generated/onnx.pb.swift
 rm -rf "$out"
 echo "generate: Sources/ONNX/Generated/onnx.pb.swift from onnx==1.22.0 onnx.proto"

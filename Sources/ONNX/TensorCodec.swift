@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 import Tensors
 
 /// Decoding and encoding of `TensorProto` data: `raw_data` (little-endian bytes) or the typed

@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 import SwiftProtobuf
 
 /// The zero-copy path for a model's weights: the main graph's initializer `raw_data` (almost all

@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 
 /// Just enough of the protobuf wire format to walk fields, for the zero-copy path of weights.
 enum WireFormat {

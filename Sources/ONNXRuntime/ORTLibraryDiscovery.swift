@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 
 /// Where `libonnxruntime.so` can be: the places a Python install of the `onnxruntime` wheel puts it.
 enum ORTLibraryDiscovery {

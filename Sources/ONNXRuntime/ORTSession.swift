@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 import Tensors
 
 /// A model loaded into ONNX Runtime. Owns its ORT session; inputs are passed to ORT without a copy

@@ -1,9 +1,5 @@
 import ArgumentParser
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 import ONNX
 
 /// `halfpipe inspect MODEL [--json]`: what is in a model, and what float16 would break.

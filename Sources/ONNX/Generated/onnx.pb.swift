@@ -13,11 +13,7 @@
 
 // SPDX-License-Identifier: Apache-2.0
 
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file

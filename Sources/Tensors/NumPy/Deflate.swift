@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 import CZlib
 
 /// The thin layer over zlib: raw deflate streams (as zip stores them) and CRC-32. Every zlib

@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 
 /// numpy's `.npy` format: one array per file. Reads every numeric dtype of `DType` (either byte
 /// order, C or Fortran order, versions 1.0–3.0) and fixed-width byte/unicode strings; writes what

@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 
 /// numpy's `.npz` archives: a zip of `.npy` members, stored (`savez`) or deflated
 /// (`savez_compressed`). Member order is kept, so feeds and outputs keep their order.

@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 
 /// The zip container as `.npz` files use it: stored or deflated members, zip64 when large.
 /// Reads through the central directory (the local headers' sizes may be zero or zip64).

@@ -1,11 +1,7 @@
 // Fuzz target for the model loader: arbitrary bytes through decode, IR construction, type
 // inference, validation, summary and re-serialisation. Built with `make fuzz` (libFuzzer,
 // -DFUZZING); a plain build replays files given on the command line, for reproducing crashes.
-#if canImport(FoundationEssentials)
 import FoundationEssentials
-#else
-import Foundation
-#endif
 import ONNX
 
 func exercise(_ bytes: Data) {
