@@ -57,6 +57,27 @@ public final class ORTSession: Session, @unchecked Sendable {
     public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] { try run(feeds, outputNames: nil) }
 
     public func run(_ feeds: [String: Tensor], outputNames: [String]?) throws(ORTError) -> [String: Tensor] {
+        try runMeasured(feeds, outputNames: outputNames).outputs
+    }
+
+    /// Where one run's time goes: wrapping the inputs, ORT's inference, copying the outputs out.
+    public struct RunTimings: Sendable, Codable {
+        public var inputsMs: Double
+        public var inferenceMs: Double
+        public var outputsMs: Double
+
+        public init(inputsMs: Double, inferenceMs: Double, outputsMs: Double) {
+            self.inputsMs = inputsMs
+            self.inferenceMs = inferenceMs
+            self.outputsMs = outputsMs
+        }
+    }
+
+    /// `run`, also reporting the time of each stage (returned, so concurrent runs stay independent).
+    public func runMeasured(_ feeds: [String: Tensor], outputNames: [String]? = nil) throws(ORTError) -> (outputs: [String: Tensor], timings: RunTimings) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var inferenceStart = start, inferenceEnd = start
         try checkFeeds(feeds)
         let wanted = outputNames ?? outputs.map(\.name)
         for name in wanted where !outputs.contains(where: { $0.name == name }) {
@@ -70,11 +91,13 @@ public final class ORTSession: Session, @unchecked Sendable {
         try ORTValues.withInputValues(ordered.map(\.1), library: library, into: values) { (inputValues) throws(ORTError) in
             try CStrings.with(ordered.map(\.0)) { (inputNames) throws(ORTError) in
                 try CStrings.with(wanted) { (outputNamePointers) throws(ORTError) in
+                    inferenceStart = clock.now
                     let status = inputValues.withUnsafeBufferPointer { inputBuffer in
                         results.withUnsafeMutableBufferPointer { outputBuffer in
                             library.api.run(handle, nil, inputNames, inputBuffer.baseAddress, ordered.count, outputNamePointers, wanted.count, outputBuffer.baseAddress)
                         }
                     }
+                    inferenceEnd = clock.now
                     try library.api.check(status, "running \(source)")
                 }
             }
@@ -83,7 +106,9 @@ public final class ORTSession: Session, @unchecked Sendable {
         for (name, value) in zip(wanted, results) {
             out[name] = try ORTValues.tensor(from: value!, library: library, name: name)
         }
-        return out
+        func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15 }
+        let timings = RunTimings(inputsMs: ms(inferenceStart - start), inferenceMs: ms(inferenceEnd - inferenceStart), outputsMs: ms(clock.now - inferenceEnd))
+        return (out, timings)
     }
 
     /// Rejects missing, unknown and mistyped inputs with a message naming them, before ORT does.

@@ -46,7 +46,9 @@ struct Bench: ParsableCommand {
     func run() throws {
         let session = try ORTSession(contentsOf: model, options: try runtime.sessionOptions())
         let feeds = try feed.feeds(for: session.inputs, batch: batch, forceRandom: true)
-        var step: () throws -> Void = { _ = try session.run(feeds) }
+        // Plain runs also record where each run's time goes (inputs / inference / outputs).
+        var stages: [ORTSession.RunTimings] = []
+        var step: () throws -> Void = { stages.append(try session.runMeasured(feeds).timings) }
         if binding {
             // One plain run tells the output shapes to pre-allocate.
             let shapes = try session.run(feeds).mapValues(\.shape)
@@ -54,6 +56,7 @@ struct Bench: ParsableCommand {
             step = { try bound.run() }
         }
         for _ in 0..<warmup { try step() }
+        stages.removeAll()
         let clock = ContinuousClock()
         var times: [Double] = []
         times.reserveCapacity(runs)
@@ -61,14 +64,19 @@ struct Bench: ParsableCommand {
             let d = try clock.measure(step)
             times.append(Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15)
         }
-        let report = BenchReport(model: model, batch: batch, threads: runtime.threads, binding: binding, milliseconds: times)
+        // Throughput counts the batch actually fed (a --shape or --inputs may set it, not only --batch).
+        let fedBatch = session.inputs.first.flatMap { feeds[$0.name]?.shape.dimensions.first } ?? batch
+        let report = BenchReport(model: model, batch: fedBatch, threads: runtime.threads, binding: binding, milliseconds: times, stages: stages)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print("inference: \(format(report.p50Ms)) ms p50, \(format(report.p90Ms)) p90, \(format(report.p99Ms)) p99 (\(runs) runs after \(warmup) warm-up)")
-            print("throughput: \(format(report.throughputPerSecond)) items/s at batch \(batch); peak memory \(report.peakMemoryMB) MB")
+            if let s = report.stagesP50 {
+                print("per run (p50): inputs \(format(s.inputsMs)) ms, inference \(format(s.inferenceMs)) ms, outputs \(format(s.outputsMs)) ms")
+            }
+            print("throughput: \(format(report.throughputPerSecond)) items/s at batch \(report.batch); peak memory \(report.peakMemoryMB) MB")
         }
     }
 
@@ -88,8 +96,10 @@ struct BenchReport: Codable {
     var p99Ms: Double
     var throughputPerSecond: Double
     var peakMemoryMB: Int
+    /// Median of each stage over the measured runs (plain runs only; a binding has no separate stages).
+    var stagesP50: ORTSession.RunTimings?
 
-    init(model: String, batch: Int, threads: Int, binding: Bool, milliseconds: [Double]) {
+    init(model: String, batch: Int, threads: Int, binding: Bool, milliseconds: [Double], stages: [ORTSession.RunTimings]) {
         let sorted = milliseconds.sorted()
         func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int((p * Double(sorted.count - 1)).rounded()))] }
         self.model = model
@@ -105,5 +115,8 @@ struct BenchReport: Codable {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         peakMemoryMB = Int(usage.ru_maxrss) / 1024  // Linux reports kilobytes
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        stagesP50 = stages.isEmpty ? nil : ORTSession.RunTimings(
+            inputsMs: median(stages.map(\.inputsMs)), inferenceMs: median(stages.map(\.inferenceMs)), outputsMs: median(stages.map(\.outputsMs)))
     }
 }
