@@ -61,15 +61,8 @@ import Tensors
         var generator = SeededGenerator(seed: 7)
         for dtype: DType in [.float32, .float16, .bfloat16, .float64, .int8, .int16, .int32, .int64, .uint8, .uint16, .uint32, .uint64, .bool, .string] {
             let input = try Tensor.random(dtype: dtype, shape: [2, 3], generator: &generator)
-            var proto = Onnx_ModelProto()
-            proto.irVersion = 10
-            var opset = Onnx_OperatorSetIdProto()
-            opset.version = 21
-            proto.opsetImport = [opset]
-            let model = Model(proto: proto)
-            model.graph = Graph(name: "identity", nodes: [Node(opType: "Identity", inputs: ["x"], outputs: ["y"])],
-                                inputs: [ValueInfo(name: "x", elementType: dtype, shape: [.fixed(2), .fixed(3)])],
-                                outputs: [ValueInfo(name: "y", elementType: dtype, shape: [.fixed(2), .fixed(3)])])
+            let model = ModelBuilder.model(opset: 21, nodes: [Node(opType: "Identity", inputs: ["x"], outputs: ["y"])],
+                                           inputs: [ModelBuilder.tensor("x", dtype, [2, 3])], outputs: [ModelBuilder.tensor("y", dtype, [2, 3])])
             let session = try ORTSession(serialized: try model.serialized(), name: "identity-\(dtype)")
             let output = try #require(try session.run(["x": input])["y"])
             #expect(output.bitwiseEquals(input), "\(dtype) changed through ORT Identity")

@@ -74,22 +74,15 @@ import Tensors
     }
 
     @Test func specialRulesFollowAttributesAndSubgraphs() throws {
-        let graph = Graph(name: "g", inputs: [ValueInfo(name: "x", elementType: .float32, shape: [.fixed(2)])])
-        graph.nodes = [
+        let model = ModelBuilder.model(opset: 21, nodes: [
             Node(opType: "Cast", inputs: ["x"], outputs: ["h"], attributes: [.int("to", Int(DType.float16.rawValue))]),
             Node(opType: "Shape", inputs: ["h"], outputs: ["s"]),
             Node(opType: "ConstantOfShape", inputs: ["s"], outputs: ["c"]),
             Node(opType: "QuantizeLinear", inputs: ["x", "scale"], outputs: ["q"]),
             Node(opType: "Greater", inputs: ["x", "x"], outputs: ["b"]),
-        ]
-        graph.initializers = [Initializer(name: "scale", tensor: try Tensor(shape: [], elements: [Float(0.1)]))]
-        var proto = Onnx_ModelProto()
-        proto.irVersion = 10
-        var opset = Onnx_OperatorSetIdProto()
-        opset.version = 21
-        proto.opsetImport = [opset]
-        let model = Model(proto: proto)
-        model.graph = graph
+        ], inputs: [ValueInfo(name: "x", elementType: .float32, shape: [.fixed(2)])], outputs: [],
+        initializers: [Initializer(name: "scale", tensor: try Tensor(shape: [], elements: [Float(0.1)]))])
+        let graph = model.graph
         let types = TypeInference(model).types(in: graph)
         #expect(types["h"] == .float16)
         #expect(types["s"] == .int64)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import Tensors
 
@@ -138,18 +139,6 @@ import Tensors
 
 /// Runs a script of scripts/ with the project's venv Python; returns (exit status, output).
 func runPython(_ script: String, _ arguments: [String]) throws -> (Int32, String) {
-    let python = Reference.packageRoot.appendingPathComponent(".venv/bin/python")
-    guard FileManager.default.isExecutableFile(atPath: python.path) else {
-        throw Reference.Missing(path: python.path + " (the venv with numpy; scripts/setup.sh makes it)")
-    }
-    let process = Process()
-    process.executableURL = python
-    process.arguments = [Reference.packageRoot.appendingPathComponent("scripts/\(script)").path] + arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    let (status, output) = try TestMaterial.runPython(script, arguments)
+    return (status, output)
 }

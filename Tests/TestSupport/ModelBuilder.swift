@@ -1,11 +1,11 @@
+import ONNX
 import Tensors
-@testable import ONNX
 
 /// Small hand-made models for tests of rules the real material cannot isolate.
-enum ModelBuilder {
-    static func model(opset: Int = 17, nodes: [Node], inputs: [ValueInfo], outputs: [ValueInfo], initializers: [Initializer] = []) -> Model {
+public enum ModelBuilder {
+    public static func model(opset: Int = 17, nodes: [Node], inputs: [ValueInfo], outputs: [ValueInfo], initializers: [Initializer] = []) -> Model {
         var proto = Onnx_ModelProto()
-        proto.irVersion = 8
+        proto.irVersion = opset >= 21 ? 10 : 8
         var o = Onnx_OperatorSetIdProto()
         o.version = Int64(opset)
         proto.opsetImport = [o]
@@ -14,7 +14,7 @@ enum ModelBuilder {
         return model
     }
 
-    static func tensor(_ name: String, _ type: DType = .float32, _ dims: [Int] = [1, 3, 8, 8]) -> ValueInfo {
+    public static func tensor(_ name: String, _ type: DType = .float32, _ dims: [Int] = [1, 3, 8, 8]) -> ValueInfo {
         ValueInfo(name: name, elementType: type, shape: dims.map { .fixed($0) })
     }
 }
