@@ -23,6 +23,7 @@ material: setup
 # numpy/ml_dtypes-made reference data the Tensors tests compare with, bit for bit.
 reference: material
 	@$(PYTHON) scripts/make-reference-data.py .cache/reference
+	@[ -f .cache/reference/imaging/.complete-v1 ] || { $(PYTHON) scripts/make-imaging-reference.py .cache/reference/imaging && touch .cache/reference/imaging/.complete-v1; }
 
 build:
 	swift build -c release --product halfpipe

@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Tensors", targets: ["Tensors"]),
         .library(name: "ONNX", targets: ["ONNX"]),
         .library(name: "ONNXRuntime", targets: ["ONNXRuntime"]),
+        .library(name: "Imaging", targets: ["Imaging"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -17,7 +18,10 @@ let package = Package(
     ],
     targets: [
         // ISA-specific inner loops (F16C/AVX2, NEON) with run-time dispatch and portable fallbacks.
-        .target(name: "CKernels"),
+        .target(name: "CKernels", exclude: ["resample_body.inc"]),
+        // libjpeg-turbo's TurboJPEG API and libpng from the system (Debian: libturbojpeg0-dev, libpng-dev);
+        // `make static` links their static archives so the binary travels without them.
+        .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("turbojpeg"), .linkedLibrary("png16")]),
         // zlib from the system (Debian: zlib1g-dev), for deflated .npz members.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Tensors", dependencies: ["CKernels", "CZlib"]),
@@ -28,17 +32,20 @@ let package = Package(
         ),
         // ONNX Runtime's C API, loaded with dlopen at run time (from the onnxruntime wheel).
         .target(name: "ONNXRuntime", dependencies: ["Tensors"]),
+        // Image decoding and the fused CPU preprocessing into batches.
+        .target(name: "Imaging", dependencies: ["Tensors", "CKernels", "CImageCodecs"]),
         .executableTarget(
             name: "halfpipe",
-            dependencies: ["Tensors", "ONNX", "ONNXRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Tensors", "ONNX", "ONNXRuntime", "Imaging", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .executableTarget(name: "halfpipe-bench", dependencies: ["Tensors", "ONNX"], path: "bench/Sources/halfpipe-bench"),
+        .executableTarget(name: "halfpipe-bench", dependencies: ["Tensors", "ONNX", "Imaging"], path: "bench/Sources/halfpipe-bench"),
         .executableTarget(name: "halfpipe-fuzz-loader", dependencies: ["ONNX"], path: "Tests/Fuzz/LoaderFuzzer"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "CKernels", "TestSupport"]),
         // Locating the real test material and running the Python reference scripts, for the test targets.
         .target(name: "TestSupport", dependencies: ["ONNX", "Tensors"], path: "Tests/TestSupport"),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Tensors", "TestSupport"]),
         .testTarget(name: "ONNXRuntimeTests", dependencies: ["ONNXRuntime", "Tensors", "ONNX", "TestSupport"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "HalfPipeCLITests", dependencies: ["halfpipe"], exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v6]

@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: zlib (npz deflate). protoc is only needed to regenerate the ONNX bindings.
-apt_packages=(zlib1g-dev)
+# Debian packages: zlib (npz deflate), libjpeg-turbo and libpng (decoding), opencv-doc (test images). protoc is only needed to regenerate the ONNX bindings.
+apt_packages=(zlib1g-dev libturbojpeg0-dev libpng-dev opencv-doc)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

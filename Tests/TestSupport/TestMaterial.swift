@@ -22,7 +22,7 @@ public enum TestMaterial {
         return url.path
     }
 
-    public struct MissingMaterial: Error {}
+    public struct MissingMaterial: Error { public init() {} }
 
     /// The real models of shared/reference/test-material.md.
     public static let realModels = [

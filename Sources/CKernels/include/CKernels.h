@@ -44,6 +44,37 @@ float hp_bf16_to_f32_scalar(uint16_t bits);
 /// float64 -> float16 rounded once, as numpy's astype does (float64 -> float32 -> float16 rounds twice).
 uint16_t hp_f64_to_f16_scalar(double value);
 
+
+/// One image's share of a fused preprocessing pass: uint8 HWC source pixels resampled into a
+/// rectangle of the output, each value rounded to a uint8 level and stored through a per-channel
+/// 256-entry lookup table (normalization and the cast). Tap tables are per output pixel/row:
+/// `xTaps` absolute source columns and weights in 1/2048 summing to 2048 (likewise for rows).
+typedef struct {
+    const uint8_t *src;
+    int32_t srcWidth, srcHeight, srcChannels;
+    size_t srcRowStride;              ///< bytes between source rows
+    int32_t srcColumnBegin, srcColumnEnd; ///< the source columns any tap reads (half-open)
+    int32_t dstWidth, dstHeight;      ///< the rectangle written
+    int32_t xTaps, yTaps;
+    const int32_t *xIndex;            ///< dstWidth * xTaps source columns
+    const int16_t *xWeight;           ///< dstWidth * xTaps weights
+    const int32_t *yIndex;            ///< dstHeight * yTaps source rows
+    const int16_t *yWeight;
+    int32_t outChannels;
+    int32_t channelMap[4];            ///< output channel c reads source channel channelMap[c]
+    void *dst;                        ///< element (row 0, column 0, channel 0) of the rectangle
+    ptrdiff_t dstRowStride, dstPixelStride, dstChannelStride; ///< in elements
+    int32_t elementSize;              ///< 1, 2 or 4 bytes
+    const void *lut;                  ///< outChannels * 256 elements of elementSize bytes
+} HPResamplePlan;
+
+/// Rows [rowBegin, rowEnd) of the rectangle. `scratch` holds srcWidth * srcChannels int32s and is
+/// private to the calling thread; different row ranges may run concurrently.
+void hp_resample_rows(HPKernelISA isa, const HPResamplePlan *plan, int32_t rowBegin, int32_t rowEnd, int32_t *scratch);
+/// Fills a width x height rectangle of `channels`-channel pixels with one value per channel.
+void hp_fill_rect(void *dst, ptrdiff_t rowStride, ptrdiff_t pixelStride, ptrdiff_t channelStride,
+                  int32_t width, int32_t height, int32_t channels, int32_t elementSize, const void *values);
+
 #ifdef __cplusplus
 }
 #endif

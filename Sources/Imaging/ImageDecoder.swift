@@ -1,0 +1,76 @@
+import FoundationEssentials
+import Tensors
+
+/// Decodes JPEG (libjpeg-turbo) and PNG (libpng) files to 8-bit three-channel images.
+///
+/// Gray, palette and alpha images become three channels (gray replicated, alpha dropped, 16-bit
+/// samples keep their high byte), as OpenCV's `imread(IMREAD_COLOR)` does; JPEGs are turned upright
+/// by their EXIF orientation unless `applyEXIFOrientation` is off. The pixel limit is checked from
+/// the header, before any pixel memory is allocated.
+public struct ImageDecoder: Sendable {
+    public var order: ChannelOrder
+    public var applyEXIFOrientation: Bool
+    /// Images with more pixels are refused (a 16k x 16k photo is 256 M pixels, 768 MB decoded).
+    public var maxPixels: Int
+
+    public static let defaultMaxPixels = 1 << 28
+
+    public init(order: ChannelOrder = .rgb, applyEXIFOrientation: Bool = true, maxPixels: Int = ImageDecoder.defaultMaxPixels) {
+        self.order = order
+        self.applyEXIFOrientation = applyEXIFOrientation
+        self.maxPixels = maxPixels
+    }
+
+    public enum Format: String, Sendable { case jpeg, png }
+
+    /// The format by the file's first bytes, or nil.
+    public static func sniff(_ data: Data) -> Format? {
+        let head = [UInt8](data.prefix(8))
+        if head.count >= 3, head[0] == 0xFF, head[1] == 0xD8, head[2] == 0xFF { return .jpeg }
+        if head == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] { return .png }
+        return nil
+    }
+
+    public func decode(file path: String) throws(ImagingError) -> Image {
+        let data: Data
+        do { data = try FileBytes.read(path) } catch {
+            throw .unreadable(image: path, reason: "\(error)")
+        }
+        return try decode(data, name: path)
+    }
+
+    /// Decodes an encoded image held in memory; `name` is used in error messages.
+    public func decode(_ data: Data, name: String) throws(ImagingError) -> Image {
+        guard !data.isEmpty else { throw .unsupportedFormat(image: name, reason: "the file is empty") }
+        guard let format = Self.sniff(data) else {
+            throw .unsupportedFormat(image: name, reason: "not a JPEG or PNG file (first bytes \(data.prefix(4).map { String($0, radix: 16) }.joined(separator: " ")))")
+        }
+        switch format {
+        case .jpeg:
+            let header = try JPEGCodec.header(of: data, image: name)
+            var pixels = try allocate(width: header.width, height: header.height, name: name)
+            try pixels.withUnsafeMutableBytes { (raw) throws(ImagingError) in
+                try JPEGCodec.decode(data, image: name, header: header, order: order, into: raw, rowStride: header.width * 3)
+            }
+            let image = try Image(pixels: pixels, order: order)
+            return applyEXIFOrientation ? try EXIFOrientation.read(jpeg: data).apply(to: image) : image
+        case .png:
+            let header = try PNGCodec.header(of: data, image: name)
+            var pixels = try allocate(width: header.width, height: header.height, name: name)
+            try pixels.withUnsafeMutableBytes { (raw) throws(ImagingError) in
+                try PNGCodec.decode(data, image: name, header: header, order: order, into: raw, rowStride: header.width * 3)
+            }
+            return try Image(pixels: pixels, order: order)
+        }
+    }
+
+    private func allocate(width: Int, height: Int, name: String) throws(ImagingError) -> Tensor {
+        guard width > 0, height > 0 else { throw .badSize(image: name, reason: "the image is empty (\(width)x\(height) pixels)") }
+        guard width.multipliedReportingOverflow(by: height).partialValue <= maxPixels, width <= maxPixels, height <= maxPixels else {
+            throw .badSize(image: name, reason: "\(width)x\(height) pixels is over the limit of \(maxPixels) (raise it with --max-pixels)")
+        }
+        do { return try Tensor(dtype: .uint8, shape: [height, width, 3], zeroed: false) } catch {
+            throw .badSize(image: name, reason: "cannot allocate \(width)x\(height)x3 bytes: \(error)")
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import CKernels
+import FoundationEssentials
+import Tensors
+
+/// Element strides of one batch slot in the spec's layout.
+struct SlotGeometry {
+    let rowStride: Int, pixelStride: Int, channelStride: Int, slotElements: Int
+
+    init(spec: PreprocessSpec, elementSize: Int) {
+        let h = spec.height, w = spec.width
+        slotElements = 3 * h * w
+        switch spec.layout {
+        case .nchw: (rowStride, pixelStride, channelStride) = (w, 1, h * w)
+        case .nhwc: (rowStride, pixelStride, channelStride) = (3 * w, 3, 1)
+        }
+    }
+}
+
+/// One image's work for one slot: its tap tables and where it lands. Rows of the slot can be
+/// written by different threads in any order; each writes only its own rows.
+struct SlotJob: @unchecked Sendable {
+    let pixels: Tensor
+    let width: Int, height: Int
+    let placement: ImagePlacement
+    let slot: Int
+    let x: AxisTable, y: AxisTable
+    let channelMap: [Int32]
+    let spec: PreprocessSpec
+    let tables: ChannelTables
+    let geometry: SlotGeometry
+
+    init(image: Image, placement: ImagePlacement, slot: Int, preprocessor: Preprocessor) throws(ImagingError) {
+        let spec = preprocessor.spec
+        pixels = image.pixels
+        width = image.width; height = image.height
+        self.placement = placement
+        self.slot = slot
+        // OpenCV resizes with INTER_AREA only when both axes shrink; otherwise its linear path with
+        // area-style fractions on both axes.
+        let areaUpscale = spec.interpolation == .area && (placement.resizedWidth > width || placement.resizedHeight > height)
+        x = AxisTable.make(source: width, resized: placement.resizedWidth,
+                           range: placement.cropLeft..<(placement.cropLeft + placement.visibleWidth),
+                           interpolation: spec.interpolation, areaUpscale: areaUpscale)
+        y = AxisTable.make(source: height, resized: placement.resizedHeight,
+                           range: placement.cropTop..<(placement.cropTop + placement.visibleHeight),
+                           interpolation: spec.interpolation, areaUpscale: areaUpscale)
+        channelMap = image.order.channelMap(to: spec.order)
+        self.spec = spec
+        tables = preprocessor.tables
+        geometry = SlotGeometry(spec: spec, elementSize: preprocessor.tables.elementSize)
+    }
+
+    /// Writes slot rows `rows` (padding included) into the batch at `batchBase`.
+    func writeRows(_ rows: Range<Int>, batchBase: UnsafeMutableRawPointer, isa: HPKernelISA) {
+        let e = tables.elementSize, g = geometry, p = placement
+        let slotBase = batchBase + slot * g.slotElements * e
+        let first = max(rows.lowerBound, p.padTop), end = min(rows.upperBound, p.padTop + p.visibleHeight)
+        let imageRows = first..<max(first, end)
+        tables.pad.withUnsafeBytes { pad in
+            func fill(row: Int, from column: Int, count: Int) {
+                guard count > 0 else { return }
+                hp_fill_rect(slotBase + (row * g.rowStride + column * g.pixelStride) * e, g.rowStride, g.pixelStride, g.channelStride,
+                             Int32(count), 1, 3, Int32(e), pad.baseAddress!)
+            }
+            for row in rows {
+                if imageRows.contains(row) {
+                    fill(row: row, from: 0, count: p.padLeft)
+                    fill(row: row, from: p.padLeft + p.visibleWidth, count: p.padRight)
+                } else {
+                    fill(row: row, from: 0, count: spec.width)
+                }
+            }
+        }
+        guard !imageRows.isEmpty else { return }
+        let xSpan = x.sourceSpan
+        var scratch = [Int32](repeating: 0, count: (x.taps > 1 || y.taps > 1) ? width * 3 : 1)
+        pixels.withUnsafeBytes { src in
+            x.index.withUnsafeBufferPointer { xi in x.weight.withUnsafeBufferPointer { xw in
+            y.index.withUnsafeBufferPointer { yi in y.weight.withUnsafeBufferPointer { yw in
+            tables.table.withUnsafeBytes { lut in scratch.withUnsafeMutableBufferPointer { acc in
+                let map = channelMap
+                var plan = HPResamplePlan(
+                    src: src.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                    srcWidth: Int32(width), srcHeight: Int32(height), srcChannels: 3, srcRowStride: width * 3,
+                    srcColumnBegin: Int32(xSpan.lowerBound), srcColumnEnd: Int32(xSpan.upperBound),
+                    dstWidth: Int32(p.visibleWidth), dstHeight: Int32(p.visibleHeight),
+                    xTaps: Int32(x.taps), yTaps: Int32(y.taps),
+                    xIndex: xi.baseAddress, xWeight: xw.baseAddress, yIndex: yi.baseAddress, yWeight: yw.baseAddress,
+                    outChannels: 3, channelMap: (map[0], map[1], map[2], 0),
+                    dst: slotBase + (p.padTop * g.rowStride + p.padLeft * g.pixelStride) * e,
+                    dstRowStride: g.rowStride, dstPixelStride: g.pixelStride, dstChannelStride: g.channelStride,
+                    elementSize: Int32(e), lut: lut.baseAddress)
+                hp_resample_rows(isa, &plan, Int32(imageRows.lowerBound - p.padTop), Int32(imageRows.upperBound - p.padTop), acc.baseAddress!)
+            } }
+            } }
+            } }
+        }
+    }
+}
