@@ -13,39 +13,45 @@
 #undef HP_RESAMPLE_NAME
 
 #ifdef HP_HAVE_X86_KERNELS
+#include <immintrin.h>
+#define HP_RESAMPLE_AVX2 1
 #define HP_RESAMPLE_ATTR __attribute__((target("avx2,f16c")))
 #define HP_RESAMPLE_NAME(suffix) hp_resample_avx2_##suffix
 #include "resample_body.inc"
+#undef HP_RESAMPLE_AVX2
 #undef HP_RESAMPLE_ATTR
 #undef HP_RESAMPLE_NAME
 #endif
 
-void hp_resample_rows(HPKernelISA isa, const HPResamplePlan *plan, int32_t rowBegin, int32_t rowEnd, int32_t *scratch) {
+void hp_resample_rows(HPKernelISA isa, const HPResamplePlan *plan, int32_t rowBegin, int32_t rowEnd, int32_t *acc, int32_t *sums, uint8_t *levels) {
 #ifdef HP_HAVE_X86_KERNELS
     if (isa == HPKernelISAX86F16CAVX2 && hp_best_isa() == HPKernelISAX86F16CAVX2) {
-        hp_resample_avx2_rows(plan, rowBegin, rowEnd, scratch);
+        hp_resample_avx2_rows(plan, rowBegin, rowEnd, acc, sums, levels);
         return;
     }
 #endif
     (void)isa;
-    hp_resample_portable_rows(plan, rowBegin, rowEnd, scratch);
+    hp_resample_portable_rows(plan, rowBegin, rowEnd, acc, sums, levels);
 }
 
 void hp_fill_rect(void *dst, ptrdiff_t rowStride, ptrdiff_t pixelStride, ptrdiff_t channelStride,
                   int32_t width, int32_t height, int32_t channels, int32_t elementSize, const void *values) {
     if (width <= 0 || height <= 0) return;
-    // A pixel of `channels` values; when pixels are contiguous and the rows too, one pattern fill.
+    // Planar rows (pixelStride 1) are plain runs the compiler vectorizes; interleaved ones a strided loop.
     for (int32_t y = 0; y < height; y++) {
         for (int32_t c = 0; c < channels; c++) {
             char *p = (char *)dst + (y * rowStride + c * channelStride) * elementSize;
             const char *v = (const char *)values + c * elementSize;
-            const ptrdiff_t step = pixelStride * elementSize;
             switch (elementSize) {
-            case 1: { const uint8_t e = *(const uint8_t *)v;
-                      if (pixelStride == 1) { memset(p, e, (size_t)width); break; }
-                      for (int32_t x = 0; x < width; x++) *(uint8_t *)(p + x * step) = e; break; }
-            case 2: { uint16_t e; memcpy(&e, v, 2); for (int32_t x = 0; x < width; x++) *(uint16_t *)(p + x * step) = e; break; }
-            default: { uint32_t e; memcpy(&e, v, 4); for (int32_t x = 0; x < width; x++) *(uint32_t *)(p + x * step) = e; break; }
+            case 1: { const uint8_t e = *(const uint8_t *)v; uint8_t *d = (uint8_t *)p;
+                      if (pixelStride == 1) { memset(d, e, (size_t)width); break; }
+                      for (int32_t x = 0; x < width; x++) d[x * pixelStride] = e; break; }
+            case 2: { uint16_t e; memcpy(&e, v, 2); uint16_t *d = (uint16_t *)p;
+                      if (pixelStride == 1) { for (int32_t x = 0; x < width; x++) d[x] = e; break; }
+                      for (int32_t x = 0; x < width; x++) d[x * pixelStride] = e; break; }
+            default: { uint32_t e; memcpy(&e, v, 4); uint32_t *d = (uint32_t *)p;
+                       if (pixelStride == 1) { for (int32_t x = 0; x < width; x++) d[x] = e; break; }
+                       for (int32_t x = 0; x < width; x++) d[x * pixelStride] = e; break; }
             }
         }
     }

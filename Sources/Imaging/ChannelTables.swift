@@ -22,18 +22,19 @@ struct ChannelTables {
         elementSize = dtype == .float32 ? 4 : (dtype == .uint8 || dtype == .int8 ? 1 : 2)
         var table: [UInt8] = [], pad: [UInt8] = []
         table.reserveCapacity(3 * 256 * elementSize)
+        let (a, b) = Self.coefficients(spec)
         for c in 0..<3 {
-            let a = Float(spec.scale / spec.std[c]), b = Float(-spec.mean[c] / spec.std[c])
-            for level in 0..<256 { Self.append(Float(level) * a + b, level: Double(level), spec: spec, to: &table) }
-            Self.append(Float(spec.padValue) * a + b, level: spec.padValue, spec: spec, to: &pad)
+            for level in 0..<256 { Self.append(Float(level) * a[c] + b[c], level: Double(level), spec: spec, to: &table) }
+            Self.append(Float(spec.padValue) * a[c] + b[c], level: spec.padValue, spec: spec, to: &pad)
         }
         self.table = table
         self.pad = pad
     }
 
-    /// The normalized value of a level in channel c, as float32 (for tests and the GPU path's checks).
-    static func normalized(_ level: Double, channel c: Int, spec: PreprocessSpec) -> Float {
-        Float(level) * Float(spec.scale / spec.std[c]) + Float(-spec.mean[c] / spec.std[c])
+    /// Per output channel, a = scale / std and b = -mean / std, each rounded once to float32; the
+    /// SIMD output stage and the GPU kernel use these same numbers.
+    static func coefficients(_ spec: PreprocessSpec) -> (a: [Float], b: [Float]) {
+        ((0..<3).map { Float(spec.scale / spec.std[$0]) }, (0..<3).map { Float(-spec.mean[$0] / spec.std[$0]) })
     }
 
     private static func append(_ x: Float, level: Double, spec: PreprocessSpec, to bytes: inout [UInt8]) {

@@ -73,25 +73,40 @@ struct SlotJob: @unchecked Sendable {
         }
         guard !imageRows.isEmpty else { return }
         let xSpan = x.sourceSpan
-        var scratch = [Int32](repeating: 0, count: (x.taps > 1 || y.taps > 1) ? width * 3 : 1)
+        let resampling = x.taps > 1 || y.taps > 1
+        let contiguous = x.taps == 1 && x.index.enumerated().allSatisfy { Int($0.element) == Int(x.index[0]) + $0.offset }
+        // Two-tap tables whose second tap is the next column (or weighs nothing) take the SIMD path.
+        let adjacent = x.taps == 2 && stride(from: 0, to: x.index.count, by: 2).allSatisfy { k in
+            x.index[k + 1] == x.index[k] + 1 || x.weight[k + 1] == 0
+        }
+        var acc = [Int32](repeating: 0, count: resampling ? width * 3 + 8 : 1)
+        var sums = [Int32](repeating: 0, count: resampling ? p.visibleWidth * 3 + 8 : 1)
+        var levels = [UInt8](repeating: 0, count: p.visibleWidth * 3)
+        let (a, b) = ChannelTables.coefficients(spec)
+        let arithmetic: Int32 = spec.dtype == .float16 || spec.dtype == .float32 ? 1 : 0
         pixels.withUnsafeBytes { src in
             x.index.withUnsafeBufferPointer { xi in x.weight.withUnsafeBufferPointer { xw in
             y.index.withUnsafeBufferPointer { yi in y.weight.withUnsafeBufferPointer { yw in
-            tables.table.withUnsafeBytes { lut in scratch.withUnsafeMutableBufferPointer { acc in
-                let map = channelMap
+            tables.table.withUnsafeBytes { lut in
+            acc.withUnsafeMutableBufferPointer { acc in sums.withUnsafeMutableBufferPointer { sums in
+            levels.withUnsafeMutableBufferPointer { levels in
                 var plan = HPResamplePlan(
                     src: src.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                    srcWidth: Int32(width), srcHeight: Int32(height), srcChannels: 3, srcRowStride: width * 3,
+                    srcWidth: Int32(width), srcHeight: Int32(height), srcRowStride: width * 3,
                     srcColumnBegin: Int32(xSpan.lowerBound), srcColumnEnd: Int32(xSpan.upperBound),
                     dstWidth: Int32(p.visibleWidth), dstHeight: Int32(p.visibleHeight),
                     xTaps: Int32(x.taps), yTaps: Int32(y.taps),
                     xIndex: xi.baseAddress, xWeight: xw.baseAddress, yIndex: yi.baseAddress, yWeight: yw.baseAddress,
-                    outChannels: 3, channelMap: (map[0], map[1], map[2], 0),
+                    xContiguous: contiguous ? 1 : 0, xAdjacent: adjacent ? 1 : 0, channelMap: (channelMap[0], channelMap[1], channelMap[2]),
                     dst: slotBase + (p.padTop * g.rowStride + p.padLeft * g.pixelStride) * e,
                     dstRowStride: g.rowStride, dstPixelStride: g.pixelStride, dstChannelStride: g.channelStride,
-                    elementSize: Int32(e), lut: lut.baseAddress)
-                hp_resample_rows(isa, &plan, Int32(imageRows.lowerBound - p.padTop), Int32(imageRows.upperBound - p.padTop), acc.baseAddress!)
+                    elementSize: Int32(e), lut: lut.baseAddress, arithmetic: arithmetic,
+                    scale: (a[0], a[1], a[2]), bias: (b[0], b[1], b[2]))
+                hp_resample_rows(isa, &plan, Int32(imageRows.lowerBound - p.padTop), Int32(imageRows.upperBound - p.padTop),
+                                 acc.baseAddress!, sums.baseAddress!, levels.baseAddress!)
             } }
+            }
+            }
             } }
             } }
         }

@@ -45,13 +45,15 @@ float hp_bf16_to_f32_scalar(uint16_t bits);
 uint16_t hp_f64_to_f16_scalar(double value);
 
 
-/// One image's share of a fused preprocessing pass: uint8 HWC source pixels resampled into a
-/// rectangle of the output, each value rounded to a uint8 level and stored through a per-channel
-/// 256-entry lookup table (normalization and the cast). Tap tables are per output pixel/row:
-/// `xTaps` absolute source columns and weights in 1/2048 summing to 2048 (likewise for rows).
+/// One image's share of a fused preprocessing pass: uint8 HWC (3-channel) source pixels resampled
+/// into a rectangle of the output, each value rounded to a uint8 level, then normalized, cast and
+/// laid out. Tap tables are per output pixel/row: `xTaps` absolute source columns and weights in
+/// 1/2048 summing to 2048 (likewise for rows). The output stage is a per-channel 256-entry lookup
+/// table; with `arithmetic` set (float16/float32 only) the SIMD path computes the same float32
+/// formula level * scale[c] + bias[c] (multiply, then add) instead, bit-identical to the table.
 typedef struct {
     const uint8_t *src;
-    int32_t srcWidth, srcHeight, srcChannels;
+    int32_t srcWidth, srcHeight;
     size_t srcRowStride;              ///< bytes between source rows
     int32_t srcColumnBegin, srcColumnEnd; ///< the source columns any tap reads (half-open)
     int32_t dstWidth, dstHeight;      ///< the rectangle written
@@ -60,17 +62,22 @@ typedef struct {
     const int16_t *xWeight;           ///< dstWidth * xTaps weights
     const int32_t *yIndex;            ///< dstHeight * yTaps source rows
     const int16_t *yWeight;
-    int32_t outChannels;
-    int32_t channelMap[4];            ///< output channel c reads source channel channelMap[c]
+    int32_t xContiguous;              ///< one tap per column and xIndex[x] == xIndex[0] + x
+    int32_t xAdjacent;                ///< two taps per column, the second the next column or weighted 0
+    int32_t channelMap[3];            ///< output channel c reads source channel channelMap[c]
     void *dst;                        ///< element (row 0, column 0, channel 0) of the rectangle
     ptrdiff_t dstRowStride, dstPixelStride, dstChannelStride; ///< in elements
     int32_t elementSize;              ///< 1, 2 or 4 bytes
-    const void *lut;                  ///< outChannels * 256 elements of elementSize bytes
+    const void *lut;                  ///< 3 * 256 elements of elementSize bytes, by output channel
+    int32_t arithmetic;               ///< non-zero: float16 (elementSize 2) or float32 (4) by formula
+    float scale[3], bias[3];          ///< by output channel
 } HPResamplePlan;
 
-/// Rows [rowBegin, rowEnd) of the rectangle. `scratch` holds srcWidth * srcChannels int32s and is
-/// private to the calling thread; different row ranges may run concurrently.
-void hp_resample_rows(HPKernelISA isa, const HPResamplePlan *plan, int32_t rowBegin, int32_t rowEnd, int32_t *scratch);
+/// Rows [rowBegin, rowEnd) of the rectangle. Scratch private to the calling thread: `acc` holds
+/// srcWidth * 3 + 8 int32s, `sums` dstWidth * 3 + 8 int32s and `levels` dstWidth * 3 bytes.
+/// Different row ranges may run concurrently.
+void hp_resample_rows(HPKernelISA isa, const HPResamplePlan *plan, int32_t rowBegin, int32_t rowEnd,
+                      int32_t *acc, int32_t *sums, uint8_t *levels);
 /// Fills a width x height rectangle of `channels`-channel pixels with one value per channel.
 void hp_fill_rect(void *dst, ptrdiff_t rowStride, ptrdiff_t pixelStride, ptrdiff_t channelStride,
                   int32_t width, int32_t height, int32_t channels, int32_t elementSize, const void *values);

@@ -79,17 +79,19 @@ func modelStages(_ path: String) throws {
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 2 else {
-    print("usage: halfpipe-bench kernels ELEMENTS MODEL")
+    print("usage: halfpipe-bench kernels ELEMENTS MODEL | preprocess INPUT.npy JPEG_DIR")
     exit(2)
 }
 do {
     switch arguments[1] {
     case "model-stages" where arguments.count == 3:
         try modelStages(arguments[2])
+    case "preprocess" where arguments.count == 4:
+        try preprocessBench(input: arguments[2], decodeDirectory: arguments[3])
     case "kernels" where arguments.count == 4:
         try kernels(elements: Int(arguments[2]) ?? 64 << 20, model: arguments[3])
     default:
-        print("usage: halfpipe-bench kernels ELEMENTS MODEL")
+        print("usage: halfpipe-bench kernels ELEMENTS MODEL | preprocess INPUT.npy JPEG_DIR")
         exit(2)
     }
 } catch {

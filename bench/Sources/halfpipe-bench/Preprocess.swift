@@ -1,0 +1,86 @@
+// The preprocessing benchmark's HalfPipe side: the seed workload (3 x 900x1200x3 uint8) to a
+// 3x3x640x640 float16 letterbox and to 3x3x900x1200 float16 without resizing, the memcpy floor
+// measured in the same run, and decoding a folder of real JPEGs.
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+import Imaging
+import Tensors
+
+func preprocessBench(input: String, decodeDirectory: String) throws {
+    let stacked = try NPY.read(contentsOf: input)
+    guard stacked.dtype == .uint8, stacked.shape.rank == 4, stacked.shape[3] == 3 else {
+        throw ImagingError.badTensor("\(input): expected uint8 [N, H, W, 3], got \(stacked.dtype) \(stacked.shape)")
+    }
+    let n = stacked.shape[0], h = stacked.shape[1], w = stacked.shape[2]
+    let images = try (0..<n).map { i in
+        try Image(pixels: stacked.slice(i..<(i + 1)).reshaped([h, w, 3]), order: .rgb)
+    }
+    var letterboxSpec = PreprocessSpec.preset(named: "yolo640")!
+    letterboxSpec.dtype = .float16
+    var plainSpec = PreprocessSpec(height: h, width: w)
+    plainSpec.resize = .none
+    plainSpec.dtype = .float16
+    let letterbox = try Preprocessor(spec: letterboxSpec), plain = try Preprocessor(spec: plainSpec)
+    var letterboxBatch = try letterbox.makeBatch(size: n), plainBatch = try plain.makeBatch(size: n)
+
+    // The floor: bytes the no-resize pass must move (read input, write output) at the speed memcpy
+    // moves bytes (it reads and writes each), memcpy split over the cores as our pass is.
+    let inBytes = stacked.byteCount, outBytes = plainBatch.byteCount
+    let copySource = try Tensor(dtype: .uint8, shape: [outBytes], zeroed: true)
+    var copyTarget = try Tensor(dtype: .uint8, shape: [outBytes], zeroed: true)
+    let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    func parallelCopy() {
+        copySource.withUnsafeBytes { src in
+            copyTarget.withUnsafeMutableBytes { dst in
+                let s = UncheckedRaw(UnsafeMutableRawPointer(mutating: src.baseAddress!)), d = UncheckedRaw(dst.baseAddress!)
+                let step = (outBytes + cores - 1) / cores
+                DispatchQueue.concurrentPerform(iterations: cores) { c in
+                    let start = c * step, count = min(outBytes, start + step) - start
+                    if count > 0 { _ = memcpy(d.pointer + start, s.pointer + start, count) }
+                }
+            }
+        }
+    }
+    // Interleaved, so every path sees the same machine conditions; median of 20 after 2 warm-ups.
+    var letterboxMs: [Double] = [], plainMs: [Double] = [], copyMs: [Double] = []
+    for run in 0..<22 {
+        let l = try medianMilliseconds(runs: 1, warmup: 0) { try letterbox.run(images, into: &letterboxBatch) }
+        let p = try medianMilliseconds(runs: 1, warmup: 0) { try plain.run(images, into: &plainBatch) }
+        let c = medianMilliseconds(runs: 1, warmup: 0) { parallelCopy() }
+        if run >= 2 { letterboxMs.append(l); plainMs.append(p); copyMs.append(c) }
+    }
+    func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+    let copyMedian = median(copyMs)
+    let floorMs = copyMedian * Double(inBytes + outBytes) / Double(2 * outBytes)
+
+    // Decoding: every JPEG of the folder, one after another on one thread (as a cv2.imread loop).
+    let files = try listJPEGs(decodeDirectory)
+    let decoder = ImageDecoder(order: .bgr)
+    var pixels = 0
+    for f in files { pixels += try decoder.decode(file: f).pixels.elementCount / 3 }
+    let decodeMs = try medianMilliseconds(runs: 5, warmup: 1) { for f in files { _ = try decoder.decode(file: f) } }
+    print("""
+        {"letterbox_f16_ms":\(median(letterboxMs)),"noresize_f16_ms":\(median(plainMs)),"memcpy_ms":\(copyMedian),\
+        "memcpy_bytes":\(outBytes),"noresize_bytes_moved":\(inBytes + outBytes),"memcpy_floor_ms":\(floorMs),\
+        "decode_folder_ms":\(decodeMs),"decode_files":\(files.count),"decode_pixels":\(pixels),"threads":\(cores)}
+        """)
+}
+
+private func listJPEGs(_ directory: String) throws -> [String] {
+    guard let dir = opendir(directory) else { throw ImagingError.unreadable(image: directory, reason: "cannot open the folder") }
+    defer { closedir(dir) }
+    var names: [String] = []
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        if name.lowercased().hasSuffix(".jpg") || name.lowercased().hasSuffix(".jpeg") { names.append(directory + "/" + name) }
+    }
+    return names.sorted()
+}
+
+private struct UncheckedRaw: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    init(_ pointer: UnsafeMutableRawPointer) { self.pointer = pointer }
+}
