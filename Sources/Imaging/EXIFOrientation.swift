@@ -86,6 +86,6 @@ public enum EXIFOrientation: Int, Sendable, CaseIterable {
                 }
             }
         }
-        return try Image(pixels: out, order: image.order)
+        return try Image(pixels: out, order: image.order, source: image.source)
     }
 }

@@ -13,12 +13,14 @@ public enum ChannelOrder: String, Sendable, Codable, CaseIterable {
 public struct Image: Sendable {
     public private(set) var pixels: Tensor
     public let order: ChannelOrder
+    /// Where the image came from (its file), for error messages; nil for images made in memory.
+    public var source: String?
 
     public var height: Int { pixels.shape[0] }
     public var width: Int { pixels.shape[1] }
 
     /// Wraps a uint8 HWC tensor with three channels (the layout decoders and cameras produce).
-    public init(pixels: Tensor, order: ChannelOrder) throws(ImagingError) {
+    public init(pixels: Tensor, order: ChannelOrder, source: String? = nil) throws(ImagingError) {
         guard pixels.dtype == .uint8, pixels.shape.rank == 3, pixels.shape[2] == 3 else {
             throw .badTensor("an image must be a uint8 array of shape [height, width, 3] (HWC), got \(pixels.dtype) \(pixels.shape)")
         }
@@ -27,5 +29,6 @@ public struct Image: Sendable {
         }
         self.pixels = pixels
         self.order = order
+        self.source = source
     }
 }

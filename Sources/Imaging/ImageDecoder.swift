@@ -52,7 +52,7 @@ public struct ImageDecoder: Sendable {
             try pixels.withUnsafeMutableBytes { (raw) throws(ImagingError) in
                 try JPEGCodec.decode(data, image: name, header: header, order: order, into: raw, rowStride: header.width * 3)
             }
-            let image = try Image(pixels: pixels, order: order)
+            let image = try Image(pixels: pixels, order: order, source: name)
             return applyEXIFOrientation ? try EXIFOrientation.read(jpeg: data).apply(to: image) : image
         case .png:
             let header = try PNGCodec.header(of: data, image: name)
@@ -60,7 +60,7 @@ public struct ImageDecoder: Sendable {
             try pixels.withUnsafeMutableBytes { (raw) throws(ImagingError) in
                 try PNGCodec.decode(data, image: name, header: header, order: order, into: raw, rowStride: header.width * 3)
             }
-            return try Image(pixels: pixels, order: order)
+            return try Image(pixels: pixels, order: order, source: name)
         }
     }
 

@@ -56,7 +56,7 @@ public struct Preprocessor: Sendable {
         }
         var placements: [ImagePlacement] = []
         for (i, image) in images.enumerated() {
-            placements.append(try placement(width: image.width, height: image.height, image: "image \(i)"))
+            placements.append(try placement(width: image.width, height: image.height, image: image.source ?? "image \(i)"))
         }
         let jobs = try images.indices.map { (i) throws(ImagingError) in try SlotJob(image: images[i], placement: placements[i], slot: first + i, preprocessor: self) }
         try execute(jobs, in: &batch)

@@ -230,9 +230,9 @@ struct CompareReport: Encodable {
         let rows = entries.map { entry -> [String] in
             var row = [entry.name, entry.shape.map(String.init).joined(separator: "x")]
             if let m = entry.metrics {
-                row += [Self.scientific(m.maxAbsError), Self.scientific(m.meanAbsError), Self.scientific(m.relativeL2),
-                        Self.fixed(m.cosineSimilarity, 6), Self.fixed(m.psnr, 1), "\(m.nonFinite.actualNaN + m.nonFinite.referenceNaN)/\(m.nonFinite.actualInf + m.nonFinite.referenceInf)",
-                        "\(m.failingElements)", m.topK.map { Self.fixed($0.top1, 3) } ?? "-", m.passed ? "PASS" : "FAIL"]
+                row += [NumberText.scientific(m.maxAbsError), NumberText.scientific(m.meanAbsError), NumberText.scientific(m.relativeL2),
+                        NumberText.fixed(m.cosineSimilarity, 6), NumberText.fixed(m.psnr, 1), "\(m.nonFinite.actualNaN + m.nonFinite.referenceNaN)/\(m.nonFinite.actualInf + m.nonFinite.referenceInf)",
+                        "\(m.failingElements)", m.topK.map { NumberText.fixed($0.top1, 3) } ?? "-", m.passed ? "PASS" : "FAIL"]
             } else {
                 row += Array(repeating: "-", count: 8) + ["FAIL"]
             }
@@ -261,29 +261,5 @@ struct CompareReport: Encodable {
     var divergence: String {
         firstDivergence.map { "first divergence: \($0.name) (\($0.op ?? "graph output"))" } ?? "first divergence: none"
     }
-
-    /// `3.41e-03`: three significant digits, built from integers (no C format strings).
-    static func scientific(_ v: Double) -> String {
-        guard v.isFinite else { return v.isNaN ? "nan" : (v > 0 ? "inf" : "-inf") }
-        if v == 0 { return "0" }
-        var exponent = Int(log10(abs(v)).rounded(.down))
-        var digits = Int((abs(v) / pow(10, Double(exponent)) * 100).rounded())
-        if digits >= 1000 { digits /= 10; exponent += 1 }
-        let e = abs(exponent) < 10 ? "0\(abs(exponent))" : "\(abs(exponent))"
-        return "\(v < 0 ? "-" : "")\(digits / 100).\(String(digits % 100).leftPadded(to: 2))e\(exponent < 0 ? "-" : "+")\(e)"
-    }
-
-    /// `0.999994`: `decimals` places, rounded half away from zero.
-    static func fixed(_ v: Double, _ decimals: Int) -> String {
-        guard v.isFinite else { return v.isNaN ? "nan" : (v > 0 ? "inf" : "-inf") }
-        let scale = pow(10, Double(decimals))
-        let units = Int((abs(v) * scale).rounded())
-        let whole = units / Int(scale), fraction = units % Int(scale)
-        let sign = v < 0 && units != 0 ? "-" : ""
-        return decimals == 0 ? "\(sign)\(whole)" : "\(sign)\(whole).\(String(fraction).leftPadded(to: decimals))"
-    }
 }
 
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
-}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Imaging
 import ONNX
 import ONNXRuntime
 import Tensors
@@ -13,7 +14,7 @@ struct HalfPipe: ParsableCommand {
             Exit codes: 0 success, 1 a failed check, 2 bad usage or bad input.
             """,
         version: "0.1.0",
-        subcommands: [Inspect.self, Run.self, Bench.self, Compare.self]
+        subcommands: [Inspect.self, Run.self, Bench.self, Compare.self, Preprocess.self]
     )
 
     /// Runs the command, mapping every failure to a one-line message and the exit codes of the
@@ -27,6 +28,8 @@ struct HalfPipe: ParsableCommand {
         } catch let error as TensorError {
             fail(error.description)
         } catch let error as ORTError {
+            fail(error.description)
+        } catch let error as ImagingError {
             fail(error.description)
         } catch let error as CLIError {
             fail(error.description)
