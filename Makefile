@@ -12,7 +12,7 @@ STATIC_BIN := .build-static/release/halfpipe
 STATIC_FLAGS := $(foreach lib,Foundation FoundationInternationalization,-Xswiftc -Xfrontend -Xswiftc -disable-autolink-library -Xswiftc -Xfrontend -Xswiftc $(lib))
 STATIC_LIMIT_MB := 60
 
-.PHONY: setup material reference build static demo test bench-kernels bench-ort fuzz clean
+.PHONY: setup material reference build static demo test bench-kernels bench-ort bench-preprocess fuzz clean
 
 setup:
 	@bash scripts/setup.sh
@@ -53,6 +53,11 @@ bench-kernels: material
 # Our ONNX Runtime binding vs Python onnxruntime on a small model at batch 1. Last line: JSON.
 bench-ort: material build
 	@bash bench/ort.sh
+
+# Fused preprocessing vs the seed's numpy code, OpenCV and memcpy; JPEG decoding vs cv2.imread. Last line: JSON.
+bench-preprocess: material
+	swift build -c release --product halfpipe-bench
+	@bash bench/preprocess.sh
 
 # libFuzzer over the model loader (needs clang's fuzzer runtime, shipped with the Swift toolchain).
 fuzz: material

@@ -8,17 +8,14 @@ struct Preprocess: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Decode images and preprocess them into one batch tensor (.npy).",
         discussion: """
-            One fused pass per image: resize, pad, normalize, cast and layout. The letterbox geometry
-            of every image (scale, padding, crop) is printed, or written with --placements, so boxes
-            map back to the original pictures exactly.
+            One fused pass per image: resize, pad, normalize, cast and layout. The geometry of every image (scale, padding, crop) is printed, or written with --placements, so boxes map back to the original pictures exactly.
 
-            Presets: \(PreprocessSpec.presets.map(\.name).joined(separator: ", ")) (--list-presets describes them).
-            Flags after a preset or --spec change only what they name.
+            Presets: \(PreprocessSpec.presets.map(\.name).joined(separator: ", ")) (--list-presets describes them). Flags after a preset or --spec change only what they name.
 
             Examples:
-              halfpipe preprocess photos/ --preset yolo640 --dtype float16 -o batch.npy
-              halfpipe preprocess a.jpg b.png --size 384x640 --rounding truncate --pad-value 0 -o batch.npy
-              halfpipe preprocess crops/ --preset imagenet224 --layout nhwc --batch 32 -o batch.npy
+              halfpipe preprocess photos/ --preset yolo640 --dtype fp16 -o batch.npy
+              halfpipe preprocess a.jpg --size 384x640 --rounding truncate -o b.npy
+              halfpipe preprocess crops/ --preset imagenet224 --batch 32 -o b.npy
               halfpipe preprocess --preset paddleocr-cls --print-spec > cls.json
             """
     )
