@@ -3,14 +3,20 @@ SHELL := /bin/bash
 PYTHON := .venv/bin/python
 RELEASE_BIN := .build/release/halfpipe
 DEMO_MODEL := .cache/material/models/rapidocr/ch_PP-OCRv4_det_infer.onnx
+DEMO_IMAGES := .cache/material/images/skimage/rocket.jpg .cache/material/images/skimage/astronaut.png
 FUZZ_SECONDS ?= 180
 
 STATIC_BIN := .build-static/release/halfpipe
 # swift-protobuf 1.39's BinaryDelimited.swift imports full Foundation, which would drag 50 MB of
 # Foundation and ICU data into the static binary although nothing we call needs it: drop that
 # autolink. If our own code ever uses a Foundation-only API, this link fails and says which.
-STATIC_FLAGS := $(foreach lib,Foundation FoundationInternationalization,-Xswiftc -Xfrontend -Xswiftc -disable-autolink-library -Xswiftc -Xfrontend -Xswiftc $(lib))
+STATIC_FLAGS := $(foreach lib,Foundation FoundationInternationalization turbojpeg png16,-Xswiftc -Xfrontend -Xswiftc -disable-autolink-library -Xswiftc -Xfrontend -Xswiftc $(lib))
 STATIC_LIMIT_MB := 60
+# libjpeg-turbo and libpng are linked from their static archives (Debian's -dev packages ship them),
+# so the binary needs nothing on the GPU machine beyond glibc, libstdc++ and zlib: the module map's
+# autolinks of the shared libraries are dropped and the archives given to the linker instead.
+STATIC_LIBDIR := $(shell gcc -print-multiarch 2>/dev/null | sed 's|^|/usr/lib/|')
+STATIC_ARCHIVES := $(STATIC_LIBDIR)/libturbojpeg.a $(STATIC_LIBDIR)/libpng16.a
 
 .PHONY: setup material reference build static demo test bench-kernels bench-ort bench-preprocess fuzz clean
 
@@ -30,10 +36,13 @@ build:
 
 # The statically linked binary that travels to the GPU machine (which has no Swift toolchain).
 static:
-	swift build -c release --static-swift-stdlib --product halfpipe --scratch-path .build-static $(STATIC_FLAGS)
+	@for a in $(STATIC_ARCHIVES); do [ -f $$a ] || { echo "static: $$a missing (apt-get install libturbojpeg0-dev libpng-dev)" >&2; exit 1; }; done
+	swift build -c release --static-swift-stdlib --product halfpipe --scratch-path .build-static $(STATIC_FLAGS) \
+	  $(foreach a,$(STATIC_ARCHIVES),-Xlinker $(a))
+	@! ldd $(STATIC_BIN) | grep -E 'libturbojpeg|libpng' || { echo "static: the binary still loads libturbojpeg/libpng dynamically" >&2; exit 1; }
 	@size=$$(stat -c %s $(STATIC_BIN)); echo "static binary: $(STATIC_BIN) $$((size / 1000000)) MB"; \
 	  [ $$size -lt $$(($(STATIC_LIMIT_MB) * 1000000)) ] || { echo "static binary over $(STATIC_LIMIT_MB) MB" >&2; exit 1; }
-	@$(STATIC_BIN) inspect $(DEMO_MODEL) --json > /dev/null && echo "static binary runs"
+	@$(STATIC_BIN) inspect $(DEMO_MODEL) --json > /dev/null && $(STATIC_BIN) preprocess $(DEMO_IMAGES) --preset yolo640 -o /tmp/halfpipe-static-check.npy > /dev/null && rm -f /tmp/halfpipe-static-check.npy && echo "static binary runs"
 
 # The main job on a bundled real model (grows with each issue): for now, inspect the PP-OCRv4
 # text detector and show the FP16 risks a conversion must handle.

@@ -20,8 +20,8 @@ let package = Package(
         // ISA-specific inner loops (F16C/AVX2, NEON) with run-time dispatch and portable fallbacks.
         .target(name: "CKernels", exclude: ["resample_body.inc"]),
         // libjpeg-turbo's TurboJPEG API and libpng from the system (Debian: libturbojpeg0-dev, libpng-dev);
-        // `make static` links their static archives so the binary travels without them.
-        .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("turbojpeg"), .linkedLibrary("png16")]),
+        // Linked by the module map's `link` lines; `make static` swaps in their static archives.
+        .target(name: "CImageCodecs"),
         // zlib from the system (Debian: zlib1g-dev), for deflated .npz members.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Tensors", dependencies: ["CKernels", "CZlib"]),

@@ -80,7 +80,7 @@ struct Preprocess: ParsableCommand {
 
     func run() throws {
         if listPresets {
-            for p in PreprocessSpec.presets { print("\(p.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(p.summary)") }
+            for p in PreprocessSpec.presets { print("\(p.name.padding(to: 14)) \(p.summary)") }
             return
         }
         let spec = try resolvedSpec()

@@ -97,7 +97,7 @@ import Testing
         let pre = try Preprocessor(spec: spec)
         var batch = try pre.makeBatch(size: 4)
         // Dirty the batch first, so padding must really be written.
-        batch.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0xAB) }
+        _ = batch.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0xAB) }
         let images = try [randomImage(height: 900, width: 1200, seed: 1), randomImage(height: 300, width: 200, seed: 2)]
         let placements = try pre.run(images, into: &batch)
         let pad = hp_f32_to_f16_scalar(Float(114) * Float(1.0 / 255.0))
@@ -120,7 +120,7 @@ import Testing
         spec.resize = .none
         let pre = try Preprocessor(spec: spec)
         var batch = try pre.makeBatch(size: 2)
-        batch.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0x5A) }
+        _ = batch.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0x5A) }
         let before = batch
         let good = try randomImage(height: 64, width: 64, seed: 1), tooBig = try randomImage(height: 65, width: 10, seed: 2)
         #expect(throws: ImagingError.self) { try pre.run([good, tooBig], into: &batch) }
