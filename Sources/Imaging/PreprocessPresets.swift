@@ -12,6 +12,8 @@ extension PreprocessSpec {
          { var s = PreprocessSpec(height: 224, width: 224)
            s.resize = .crop; s.resizeShorter = 256
            s.mean = [0.485, 0.456, 0.406]; s.std = [0.229, 0.224, 0.225]; return s }()),
+        ("paddleocr-det", "PaddleOCR/RapidOCR text detector: letterbox 640x640, top-left, BGR, (x/255-0.5)/0.5, pad 0",
+         paddle(640, 640)),
         ("paddleocr-cls", "PaddleOCR text-angle classifier: 48x192, fit, top-left, BGR, (x/255-0.5)/0.5, pad 0",
          paddle(48, 192)),
         ("paddleocr-rec", "PaddleOCR recognizer: 48x320, fit, top-left, BGR, (x/255-0.5)/0.5, pad 0", paddle(48, 320)),

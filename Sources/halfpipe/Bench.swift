@@ -11,10 +11,13 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure a model's latency (p50/p90/p99), throughput and peak memory.",
         discussion: """
-            Inputs are random (fixed seed) unless given; a symbolic batch dimension takes --batch.
+            Inputs are random (fixed seed) unless given; a symbolic batch dimension takes --batch. \
+            With --images, every run preprocesses the decoded images into the batch first, and the \
+            per-run line shows that stage too.
             Examples:
               halfpipe bench model.onnx --batch 8 --threads 2
               halfpipe bench model.onnx --shape x=1x3x640x640 --runs 200 --json
+              halfpipe bench det.onnx --images photos/ --image-preset yolo640
             """
     )
 
@@ -37,6 +40,7 @@ struct Bench: ParsableCommand {
     var json = false
 
     @OptionGroup var feed: FeedOptions
+    @OptionGroup var imageFeed: ImageFeedOptions
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
@@ -45,11 +49,25 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let session = try ORTSession(contentsOf: model, options: try runtime.sessionOptions())
-        let feeds = try feed.feeds(for: session.inputs, batch: batch, forceRandom: true)
-        // Plain runs also record where each run's time goes (inputs / inference / outputs).
+        let images = imageFeed.given ? try imageFeed.prepare(for: session.inputs) : nil
+        var feeds = try feed.feeds(for: session.inputs.filter { $0.name != images?.name }, batch: images?.batchSize ?? batch, forceRandom: true)
+        if let images { feeds[images.name] = try images.tensor() }
+        // Plain runs also record where each run's time goes (preprocess / inputs / inference / outputs).
         var stages: [ORTSession.RunTimings] = []
+        var preprocessing: [Double] = []
+        let clock = ContinuousClock()
         var step: () throws -> Void = { stages.append(try session.runMeasured(feeds).timings) }
+        if let images {
+            step = {
+                var fed = feeds
+                let start = clock.now
+                fed[images.name] = try images.tensor()
+                preprocessing.append(milliseconds(clock.now - start))
+                stages.append(try session.runMeasured(fed).timings)
+            }
+        }
         if binding {
+            guard images == nil else { throw CLIError("--binding binds fixed inputs; it cannot be combined with --images") }
             // One plain run tells the output shapes to pre-allocate.
             let shapes = try session.run(feeds).mapValues(\.shape)
             let bound = try ORTIOBinding(session: session, inputs: feeds, outputShapes: shapes)
@@ -57,7 +75,7 @@ struct Bench: ParsableCommand {
         }
         for _ in 0..<warmup { try step() }
         stages.removeAll()
-        let clock = ContinuousClock()
+        preprocessing.removeAll()
         var times: [Double] = []
         times.reserveCapacity(runs)
         for _ in 0..<runs {
@@ -66,21 +84,24 @@ struct Bench: ParsableCommand {
         }
         // Throughput counts the batch actually fed (a --shape or --inputs may set it, not only --batch).
         let fedBatch = session.inputs.first.flatMap { feeds[$0.name]?.shape.dimensions.first } ?? batch
-        let report = BenchReport(model: model, batch: fedBatch, threads: runtime.threads, binding: binding, milliseconds: times, stages: stages)
+        var report = BenchReport(model: model, batch: fedBatch, threads: runtime.threads, binding: binding, milliseconds: times, stages: stages)
+        report.preprocessP50Ms = preprocessing.isEmpty ? nil : preprocessing.sorted()[preprocessing.count / 2]
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
-            print("inference: \(format(report.p50Ms)) ms p50, \(format(report.p90Ms)) p90, \(format(report.p99Ms)) p99 (\(runs) runs after \(warmup) warm-up)")
+            print("\(images == nil ? "inference" : "preprocess + inference"): \(format(report.p50Ms)) ms p50, \(format(report.p90Ms)) p90, \(format(report.p99Ms)) p99 (\(runs) runs after \(warmup) warm-up)")
+            if let images { print(images.summary) }
             if let s = report.stagesP50 {
-                print("per run (p50): inputs \(format(s.inputsMs)) ms, inference \(format(s.inferenceMs)) ms, outputs \(format(s.outputsMs)) ms")
+                let pre = report.preprocessP50Ms.map { "preprocess \(format($0)) ms, " } ?? ""
+                print("per run (p50): \(pre)inputs \(format(s.inputsMs)) ms, inference \(format(s.inferenceMs)) ms, outputs \(format(s.outputsMs)) ms")
             }
             print("throughput: \(format(report.throughputPerSecond)) items/s at batch \(report.batch); peak memory \(report.peakMemoryMB) MB")
         }
     }
 
-    private func format(_ v: Double) -> String { String(Double((v * 100).rounded()) / 100) }
+    private func format(_ v: Double) -> String { NumberText.fixed(v, 2) }
 }
 
 /// What `bench` measured; the JSON form of its report.
@@ -98,6 +119,8 @@ struct BenchReport: Codable {
     var peakMemoryMB: Int
     /// Median of each stage over the measured runs (plain runs only; a binding has no separate stages).
     var stagesP50: ORTSession.RunTimings?
+    /// Median preprocessing time per run, with --images.
+    var preprocessP50Ms: Double?
 
     init(model: String, batch: Int, threads: Int, binding: Bool, milliseconds: [Double], stages: [ORTSession.RunTimings]) {
         let sorted = milliseconds.sorted()

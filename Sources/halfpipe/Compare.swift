@@ -23,6 +23,7 @@ struct Compare: ParsableCommand {
               halfpipe compare a.onnx a-fp16.onnx --random --shape x=1x3x640x640
               halfpipe compare a.onnx a-fp16.onnx --inputs feed.npz --rtol 1e-2 --atol 5e-2
               halfpipe compare a.onnx a-fp16.onnx --inputs feed.npz --all-tensors --json
+              halfpipe compare det.onnx det-fp16.onnx --images photos/ --image-preset yolo640
             """
     )
 
@@ -33,6 +34,7 @@ struct Compare: ParsableCommand {
     var candidate: String
 
     @OptionGroup var feed: FeedOptions
+    @OptionGroup var imageFeed: ImageFeedOptions
 
     @Option(help: "Relative tolerance (of |a|).")
     var rtol: Double = 1e-3
@@ -61,7 +63,12 @@ struct Compare: ParsableCommand {
             ?? ORTSession(contentsOf: reference, options: options)
         let sessionB = try plan.map { try ORTSession(serialized: $0.candidate, options: options, name: candidate) }
             ?? ORTSession(contentsOf: candidate, options: options)
-        let feeds = try feed.feeds(for: sessionA.inputs)
+        var feeds = try feed.feeds(for: sessionA.inputs)
+        if imageFeed.given {
+            let images = try imageFeed.prepare(for: sessionA.inputs)
+            feeds[images.name] = try images.tensor()
+            if !json { print(images.summary) }
+        }
         let outputsA = try sessionA.run(feeds)
         let outputsB = try sessionB.run(try Self.feeds(feeds, convertedFor: sessionB.inputs))
 

@@ -52,6 +52,23 @@ import Testing
         #expect(relativeL2 < 0.01, "relative L2 \(relativeL2)")
     }
 
+    /// The same verdicts on real pictures, fed through the preprocessing spec (issue 5's --images):
+    /// scikit-image's text page and opencv-doc's text image, letterboxed as PaddleOCR does.
+    /// Seen: broken relative L2 0.750 (FAIL), faithful 0.0044 (max abs 0.088, PASS at atol 0.1).
+    @Test func realImagesThroughThePreprocessingSpec() throws {
+        let material = try Baselines.shared.get()
+        let images = ["--images", try CLI.material("images/skimage/page.png"), "--images", "/usr/share/doc/opencv-doc/examples/data/imageTextN.png",
+                      "--image-preset", "paddleocr-det", "--json", "--rtol", "1e-2"]
+        let broken = try CLI.run(["compare", try CLI.material(detector), material.broken, "--atol", "5e-2"] + images)
+        #expect(broken.status == 1, "\(broken.stderr)")
+        let brokenL2 = try #require(try Self.outputs(broken.stdout).first?["metrics"] as? [String: Any])["relativeL2"] as? Double
+        #expect((brokenL2 ?? 0) > 0.4, "relative L2 \(String(describing: brokenL2))")
+        let faithful = try CLI.run(["compare", try CLI.material(detector), material.faithful, "--atol", "1e-1"] + images)
+        #expect(faithful.status == 0, "\(faithful.stdout)\n\(faithful.stderr)")
+        let faithfulL2 = try #require(try Self.outputs(faithful.stdout).first?["metrics"] as? [String: Any])["relativeL2"] as? Double
+        #expect((faithfulL2 ?? 1) < 0.01, "relative L2 \(String(describing: faithfulL2))")
+    }
+
     /// The first intermediate out of tolerance is the clamped running variance itself.
     @Test func allTensorsNamesTheFirstDivergence() throws {
         let material = try Baselines.shared.get()
