@@ -45,9 +45,12 @@ static:
 	@$(STATIC_BIN) inspect $(DEMO_MODEL) --json > /dev/null && $(STATIC_BIN) preprocess $(DEMO_IMAGES) --preset yolo640 -o /tmp/halfpipe-static-check.npy > /dev/null && rm -f /tmp/halfpipe-static-check.npy && echo "static binary runs"
 
 # The main job on a bundled real model (grows with each issue): for now, inspect the PP-OCRv4
-# text detector and show the FP16 risks a conversion must handle.
+# text detector and show the FP16 risks a conversion must handle, then preprocess real pictures
+# into its FP16 input batch (PaddleOCR's letterbox and normalization).
 demo: material build
 	$(RELEASE_BIN) inspect $(DEMO_MODEL)
+	$(RELEASE_BIN) preprocess .cache/material/images/skimage/page.png .cache/material/images/skimage/text.png \
+	  /usr/share/doc/opencv-doc/examples/data/imageTextN.png --preset paddleocr-det --dtype float16 -o .cache/demo-batch.npy
 
 test: reference
 	swift build --build-tests

@@ -23,15 +23,15 @@
 #undef HP_RESAMPLE_NAME
 #endif
 
-void hp_resample_rows(HPKernelISA isa, const HPResamplePlan *plan, int32_t rowBegin, int32_t rowEnd, int32_t *acc, int32_t *sums, uint8_t *levels) {
+void hp_resample_rows(HPKernelISA isa, const HPResamplePlan *plan, int32_t rowBegin, int32_t rowEnd, int32_t *acc, uint8_t *levels) {
 #ifdef HP_HAVE_X86_KERNELS
     if (isa == HPKernelISAX86F16CAVX2 && hp_best_isa() == HPKernelISAX86F16CAVX2) {
-        hp_resample_avx2_rows(plan, rowBegin, rowEnd, acc, sums, levels);
+        hp_resample_avx2_rows(plan, rowBegin, rowEnd, acc, levels);
         return;
     }
 #endif
     (void)isa;
-    hp_resample_portable_rows(plan, rowBegin, rowEnd, acc, sums, levels);
+    hp_resample_portable_rows(plan, rowBegin, rowEnd, acc, levels);
 }
 
 void hp_fill_rect(void *dst, ptrdiff_t rowStride, ptrdiff_t pixelStride, ptrdiff_t channelStride,

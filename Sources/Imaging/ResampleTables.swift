@@ -10,7 +10,7 @@ import FoundationEssentials
 struct AxisTable: Equatable {
     var taps: Int
     var index: [Int32]
-    var weight: [Int16]
+    var weight: [Int32]
 
     static let one: Int32 = 2048
 
@@ -22,16 +22,16 @@ struct AxisTable: Equatable {
         let inverseScale = Double(resized) / Double(source)
         let scale = 1.0 / inverseScale
         if source == resized && interpolation != .area {
-            return AxisTable(taps: 1, index: range.map { Int32($0) }, weight: Array(repeating: Int16(one), count: range.count))
+            return AxisTable(taps: 1, index: range.map { Int32($0) }, weight: Array(repeating: one, count: range.count))
         }
         switch interpolation {
         case .nearest:
             return AxisTable(taps: 1, index: range.map { Int32(min(Int((Double($0) * scale).rounded(.down)), source - 1)) },
-                             weight: Array(repeating: Int16(one), count: range.count))
+                             weight: Array(repeating: one, count: range.count))
         case .area where !areaUpscale:
             return area(source: source, scale: scale, range: range)
         case .bilinear, .area:
-            var index: [Int32] = [], weight: [Int16] = []
+            var index: [Int32] = [], weight: [Int32] = []
             index.reserveCapacity(range.count * 2); weight.reserveCapacity(range.count * 2)
             for d in range {
                 var sx: Int, fx: Float
@@ -47,8 +47,8 @@ struct AxisTable: Equatable {
                 if sx < 0 { fx = 0; sx = 0 }
                 if sx >= source - 1 { fx = 0; sx = source - 1 }
                 index.append(Int32(sx)); index.append(Int32(min(sx + 1, source - 1)))
-                weight.append(Int16(((1 - fx) * Float(one)).rounded(.toNearestOrEven)))
-                weight.append(Int16((fx * Float(one)).rounded(.toNearestOrEven)))
+                weight.append(Int32(((1 - fx) * Float(one)).rounded(.toNearestOrEven)))
+                weight.append(Int32((fx * Float(one)).rounded(.toNearestOrEven)))
             }
             return AxisTable(taps: 2, index: index, weight: weight)
         }
@@ -73,7 +73,7 @@ struct AxisTable: Equatable {
             rows.append(taps)
         }
         let width = rows.map(\.count).max() ?? 1
-        var index: [Int32] = [], weight: [Int16] = []
+        var index: [Int32] = [], weight: [Int32] = []
         for taps in rows {
             let total = taps.reduce(0.0) { $0 + $1.1 }
             var quantized = taps.map { Int32(($0.1 / total * Double(one)).rounded(.toNearestOrEven)) }
@@ -81,7 +81,7 @@ struct AxisTable: Equatable {
             quantized[largest] += one - quantized.reduce(0, +)
             for k in 0..<width {
                 index.append(k < taps.count ? taps[k].0 : taps[taps.count - 1].0)
-                weight.append(k < taps.count ? Int16(quantized[k]) : 0)
+                weight.append(k < taps.count ? quantized[k] : 0)
             }
         }
         return AxisTable(taps: width, index: index, weight: weight)

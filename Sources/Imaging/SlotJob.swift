@@ -80,7 +80,6 @@ struct SlotJob: @unchecked Sendable {
             x.index[k + 1] == x.index[k] + 1 || x.weight[k + 1] == 0
         }
         var acc = [Int32](repeating: 0, count: resampling ? width * 3 + 8 : 1)
-        var sums = [Int32](repeating: 0, count: resampling ? p.visibleWidth * 3 + 8 : 1)
         var levels = [UInt8](repeating: 0, count: p.visibleWidth * 3)
         let (a, b) = ChannelTables.coefficients(spec)
         let arithmetic: Int32 = spec.dtype == .float16 || spec.dtype == .float32 ? 1 : 0
@@ -88,8 +87,7 @@ struct SlotJob: @unchecked Sendable {
             x.index.withUnsafeBufferPointer { xi in x.weight.withUnsafeBufferPointer { xw in
             y.index.withUnsafeBufferPointer { yi in y.weight.withUnsafeBufferPointer { yw in
             tables.table.withUnsafeBytes { lut in
-            acc.withUnsafeMutableBufferPointer { acc in sums.withUnsafeMutableBufferPointer { sums in
-            levels.withUnsafeMutableBufferPointer { levels in
+            acc.withUnsafeMutableBufferPointer { acc in levels.withUnsafeMutableBufferPointer { levels in
                 var plan = HPResamplePlan(
                     src: src.baseAddress!.assumingMemoryBound(to: UInt8.self),
                     srcWidth: Int32(width), srcHeight: Int32(height), srcRowStride: width * 3,
@@ -103,9 +101,8 @@ struct SlotJob: @unchecked Sendable {
                     elementSize: Int32(e), lut: lut.baseAddress, arithmetic: arithmetic,
                     scale: (a[0], a[1], a[2]), bias: (b[0], b[1], b[2]))
                 hp_resample_rows(isa, &plan, Int32(imageRows.lowerBound - p.padTop), Int32(imageRows.upperBound - p.padTop),
-                                 acc.baseAddress!, sums.baseAddress!, levels.baseAddress!)
+                                 acc.baseAddress!, levels.baseAddress!)
             } }
-            }
             }
             } }
             } }

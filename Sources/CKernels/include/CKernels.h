@@ -59,9 +59,9 @@ typedef struct {
     int32_t dstWidth, dstHeight;      ///< the rectangle written
     int32_t xTaps, yTaps;
     const int32_t *xIndex;            ///< dstWidth * xTaps source columns
-    const int16_t *xWeight;           ///< dstWidth * xTaps weights
+    const int32_t *xWeight;           ///< dstWidth * xTaps weights
     const int32_t *yIndex;            ///< dstHeight * yTaps source rows
-    const int16_t *yWeight;
+    const int32_t *yWeight;
     int32_t xContiguous;              ///< one tap per column and xIndex[x] == xIndex[0] + x
     int32_t xAdjacent;                ///< two taps per column, the second the next column or weighted 0
     int32_t channelMap[3];            ///< output channel c reads source channel channelMap[c]
@@ -74,10 +74,9 @@ typedef struct {
 } HPResamplePlan;
 
 /// Rows [rowBegin, rowEnd) of the rectangle. Scratch private to the calling thread: `acc` holds
-/// srcWidth * 3 + 8 int32s, `sums` dstWidth * 3 + 8 int32s and `levels` dstWidth * 3 bytes.
-/// Different row ranges may run concurrently.
+/// srcWidth * 3 + 8 int32s and `levels` dstWidth * 3 bytes. Different row ranges may run concurrently.
 void hp_resample_rows(HPKernelISA isa, const HPResamplePlan *plan, int32_t rowBegin, int32_t rowEnd,
-                      int32_t *acc, int32_t *sums, uint8_t *levels);
+                      int32_t *acc, uint8_t *levels);
 /// Fills a width x height rectangle of `channels`-channel pixels with one value per channel.
 void hp_fill_rect(void *dst, ptrdiff_t rowStride, ptrdiff_t pixelStride, ptrdiff_t channelStride,
                   int32_t width, int32_t height, int32_t channels, int32_t elementSize, const void *values);
