@@ -48,12 +48,23 @@ struct ORTAPI: @unchecked Sendable {
     typealias AppendProviderFunction = @convention(c) (ORTHandle?, UnsafePointer<CChar>?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<UnsafePointer<CChar>?>?, Int) -> ORTStatus?
     var appendExecutionProvider: AppendProviderFunction { slot(216, as: AppendProviderFunction.self) }
 
-    // CUDA provider, V2 options (204, 205, 206, 208)
-    var appendCUDAProviderV2: @convention(c) (ORTHandle?, ORTHandle?) -> ORTStatus? { slot(204, as: (@convention(c) (ORTHandle?, ORTHandle?) -> ORTStatus?).self) }
-    var createCUDAProviderOptions: @convention(c) (OutHandle?) -> ORTStatus? { slot(205, as: (@convention(c) (OutHandle?) -> ORTStatus?).self) }
+    // Providers configured through an options object: create, update (keys, values), append, release.
+    // CUDA: 205, 206, 204, 208. TensorRT: 171, 172, 170, 174.
     typealias UpdateProviderOptionsFunction = @convention(c) (ORTHandle?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<UnsafePointer<CChar>?>?, Int) -> ORTStatus?
-    var updateCUDAProviderOptions: UpdateProviderOptionsFunction { slot(206, as: UpdateProviderOptionsFunction.self) }
-    var releaseCUDAProviderOptions: @convention(c) (ORTHandle?) -> Void { slot(208, as: (@convention(c) (ORTHandle?) -> Void).self) }
+    struct ProviderOptionsCalls {
+        let create: @convention(c) (OutHandle?) -> ORTStatus?
+        let update: UpdateProviderOptionsFunction
+        let append: @convention(c) (ORTHandle?, ORTHandle?) -> ORTStatus?
+        let release: @convention(c) (ORTHandle?) -> Void
+    }
+    private func providerOptionsCalls(create: Int, update: Int, append: Int, release: Int) -> ProviderOptionsCalls {
+        ProviderOptionsCalls(create: slot(create, as: (@convention(c) (OutHandle?) -> ORTStatus?).self),
+                             update: slot(update, as: UpdateProviderOptionsFunction.self),
+                             append: slot(append, as: (@convention(c) (ORTHandle?, ORTHandle?) -> ORTStatus?).self),
+                             release: slot(release, as: (@convention(c) (ORTHandle?) -> Void).self))
+    }
+    var cudaProvider: ProviderOptionsCalls { providerOptionsCalls(create: 205, update: 206, append: 204, release: 208) }
+    var tensorRTProvider: ProviderOptionsCalls { providerOptionsCalls(create: 171, update: 172, append: 170, release: 174) }
 
     // Session metadata (30, 31, 33, 34, 36, 37)
     var sessionGetInputCount: @convention(c) (ORTHandle?, UnsafeMutablePointer<Int>?) -> ORTStatus? { slot(30, as: (@convention(c) (ORTHandle?, UnsafeMutablePointer<Int>?) -> ORTStatus?).self) }

@@ -9,6 +9,8 @@ public struct SessionOptions: Sendable, Equatable {
         case cpu
         /// NVIDIA GPUs through ORT's CUDA provider (needs the `onnxruntime-gpu` wheel).
         case cuda(device: Int = 0, options: [String: String] = [:])
+        /// NVIDIA TensorRT through ORT's TensorRT provider (the `onnxruntime-gpu` wheel and TensorRT's libraries).
+        case tensorRT(device: Int = 0, options: [String: String] = [:])
         /// Any provider the loaded library registers by name (XNNPACK, OpenVINO, …).
         case named(String, options: [String: String] = [:])
 
@@ -16,17 +18,22 @@ public struct SessionOptions: Sendable, Equatable {
             switch self {
             case .cpu: "CPU"
             case .cuda(let device, _): "CUDA:\(device)"
+            case .tensorRT(let device, _): "TensorRT:\(device)"
             case .named(let name, _): name
             }
         }
 
-        /// Parses `cpu`, `cuda`, `cuda:1`, or a provider name.
+        /// Parses `cpu`, `cuda`, `cuda:1`, `tensorrt` (or `trt`), `tensorrt:1`, or a provider name.
         public init(parsing text: String) {
             let lower = text.lowercased()
-            if lower == "cpu" { self = .cpu }
-            else if lower == "cuda" { self = .cuda() }
-            else if lower.hasPrefix("cuda:"), let d = Int(lower.dropFirst(5)) { self = .cuda(device: d) }
-            else { self = .named(text) }
+            let parts = lower.split(separator: ":", maxSplits: 1)
+            let device = parts.count == 2 ? Int(parts[1]) : 0
+            switch (parts.first.map(String.init), device) {
+            case ("cpu", _) where parts.count == 1: self = .cpu
+            case ("cuda", let d?): self = .cuda(device: d)
+            case ("tensorrt", let d?), ("trt", let d?): self = .tensorRT(device: d)
+            default: self = .named(text)
+            }
         }
     }
 

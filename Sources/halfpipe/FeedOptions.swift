@@ -69,7 +69,7 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: "Graph optimization level: disabled, basic, extended, layout, all.")
     var optimization: String = "all"
 
-    @Option(name: .customLong("provider"), help: ArgumentHelp("Execution provider, in priority order (cpu, cuda, cuda:1, or an ORT provider name).", valueName: "name"))
+    @Option(name: .customLong("provider"), help: ArgumentHelp("Execution provider, in priority order (cpu, cuda, cuda:1, tensorrt, tensorrt:1, or an ORT provider name).", valueName: "name"))
     var providers: [String] = []
 
     @Option(help: ArgumentHelp("libonnxruntime.so to use (else HALFPIPE_ORT_LIBRARY, .venv, site-packages).", valueName: "path"))

@@ -17,6 +17,7 @@ import Testing
     @Test(arguments: [
         (["--random"], "has symbolic dimensions; give them with --shape x="),
         (["--random", "--shape", "x=1x3x48x192", "--provider", "cuda"], "install the `onnxruntime-gpu` wheel"),
+        (["--random", "--shape", "x=1x3x48x192", "--provider", "tensorrt"], "TensorRT execution provider is not enabled in this build"),
         (["--random", "--shape", "y=1x3x48x192"], "the model has no input 'y'"),
         (["--input", "x"], "--input x: write it as name=file.npy"),
         ([], "input 'x' is missing"),

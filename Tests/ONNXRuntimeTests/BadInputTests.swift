@@ -48,8 +48,25 @@ import Tensors
             guard let e = error as? ORTError else { return false }
             return e.code == .epFail && e.message.contains("onnxruntime-gpu")
         }
+        // TensorRT's own options calls (slots 170-174) exist in the CPU library and refuse there.
+        options.executionProviders = [.tensorRT()]
+        #expect { try ORTSession(contentsOf: try TestMaterial.path(classifier), options: options) } throws: { error in
+            guard let e = error as? ORTError else { return false }
+            return e.code == .epFail && e.message.contains("TensorRT execution provider is not enabled") && e.message.contains("onnxruntime-gpu")
+        }
         options.executionProviders = [.named("NoSuchProvider")]
         #expect(throws: ORTError.self) { try ORTSession(contentsOf: try TestMaterial.path(classifier), options: options) }
+    }
+
+    @Test func providerNamesParse() {
+        typealias P = SessionOptions.ExecutionProvider
+        #expect(P(parsing: "cpu") == .cpu)
+        #expect(P(parsing: "CUDA") == .cuda(device: 0))
+        #expect(P(parsing: "cuda:1") == .cuda(device: 1))
+        #expect(P(parsing: "tensorrt") == .tensorRT(device: 0))
+        #expect(P(parsing: "trt:2") == .tensorRT(device: 2))
+        #expect(P(parsing: "XNNPACK") == .named("XNNPACK"))
+        #expect(P(parsing: "cuda:x") == .named("cuda:x"))
     }
 
     @Test func missingLibrarySaysHowToInstall() {
