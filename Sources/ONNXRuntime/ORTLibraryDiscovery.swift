@@ -26,6 +26,15 @@ enum ORTLibraryDiscovery {
         var up = executable
         for _ in 0..<4 { prefixes.append(up.path + "/.venv"); up = up.deletingLastPathComponent() }
         for key in ["VIRTUAL_ENV", "CONDA_PREFIX"] { if let p = environment[key] { prefixes.append(p) } }
+        for prefix in prefixes {
+            if let found = libraryUnder(prefix: prefix) { return found }
+        }
+        // The active `python3` names its own site-packages (any layout, any prefix); ask it before
+        // scanning the usual prefixes.
+        for packages in PythonSitePackages.query() {
+            if let found = library(inCAPI: packages + "/onnxruntime/capi") { return found }
+        }
+        prefixes.removeAll()
         if let home = environment["HOME"] {
             prefixes.append(home + "/.local")
             if let versions = try? files.contentsOfDirectory(atPath: home + "/.pyenv/versions") {
@@ -38,7 +47,7 @@ enum ORTLibraryDiscovery {
         }
         throw ORTError(
             code: .libraryUnavailable,
-            message: "libonnxruntime.so not found (looked in \(environmentVariable), ./.venv, $VIRTUAL_ENV, $CONDA_PREFIX, ~/.local, pyenv, /usr/local, /usr). "
+            message: "libonnxruntime.so not found (looked in \(environmentVariable), ./.venv, $VIRTUAL_ENV, $CONDA_PREFIX, python3's site-packages, ~/.local, pyenv, /usr/local, /usr). "
                 + "Install it with `python3 -m pip install onnxruntime` (or run `make setup` in the HalfPipe folder), "
                 + "or point \(environmentVariable) or --ort-library at libonnxruntime.so",
             operation: "loading ONNX Runtime")
@@ -51,12 +60,15 @@ enum ORTLibraryDiscovery {
             guard let pythons = try? files.contentsOfDirectory(atPath: "\(prefix)/\(lib)") else { continue }
             for python in pythons.filter({ $0.hasPrefix("python3") }).sorted().reversed() {
                 for packages in ["site-packages", "dist-packages"] {
-                    let capi = "\(prefix)/\(lib)/\(python)/\(packages)/onnxruntime/capi"
-                    guard let names = try? files.contentsOfDirectory(atPath: capi) else { continue }
-                    if let name = names.filter({ $0.hasPrefix("libonnxruntime.so") }).sorted().last { return capi + "/" + name }
+                    if let found = library(inCAPI: "\(prefix)/\(lib)/\(python)/\(packages)/onnxruntime/capi") { return found }
                 }
             }
         }
         return nil
+    }
+
+    static func library(inCAPI capi: String) -> String? {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: capi) else { return nil }
+        return names.filter { $0.hasPrefix("libonnxruntime.so") }.sorted().last.map { capi + "/" + $0 }
     }
 }

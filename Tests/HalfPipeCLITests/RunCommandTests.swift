@@ -34,4 +34,29 @@ import Testing
         #expect(r.status == 2)
         #expect(r.stderr.contains("File doesn't exist"), "\(r.stderr)")
     }
+
+    /// Discovery asks the `python3` on PATH for its site-packages: a copy of the binary far from
+    /// any .venv, with no HOME or VIRTUAL_ENV, finds ORT only when the venv's python3 is on PATH.
+    @Test func findsONNXRuntimeThroughTheActivePython() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ortfind-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let binary = dir.appendingPathComponent("halfpipe").path
+        try FileManager.default.copyItem(atPath: CLI.binary, toPath: binary)
+        let venvBin = CLI.packageRoot.appendingPathComponent(".venv/bin").path
+        func run(path: String) throws -> Int32 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["run", try CLI.material(classifier), "--random", "--shape", "x=1x3x48x192"]
+            process.environment = ["PATH": path, "HOME": "/nonexistent"]
+            process.currentDirectoryURL = dir
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        #expect(try run(path: "\(venvBin):/usr/bin:/bin") == 0, "the venv's python3 names the site-packages holding onnxruntime")
+        #expect(try run(path: "/nonexistent") == 2, "no python3, no ORT: the not-found error")
+    }
 }
