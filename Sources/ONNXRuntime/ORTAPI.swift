@@ -48,6 +48,14 @@ struct ORTAPI: @unchecked Sendable {
     typealias AppendProviderFunction = @convention(c) (ORTHandle?, UnsafePointer<CChar>?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<UnsafePointer<CChar>?>?, Int) -> ORTStatus?
     var appendExecutionProvider: AppendProviderFunction { slot(216, as: AppendProviderFunction.self) }
 
+    // Sequences and optionals (80, 81, 82, 192): read a sequence's elements, build a sequence,
+    // ask whether an optional holds a value.
+    var getValue: @convention(c) (ORTHandle?, Int32, ORTHandle?, OutHandle?) -> ORTStatus? { slot(80, as: (@convention(c) (ORTHandle?, Int32, ORTHandle?, OutHandle?) -> ORTStatus?).self) }
+    var getValueCount: @convention(c) (ORTHandle?, UnsafeMutablePointer<Int>?) -> ORTStatus? { slot(81, as: (@convention(c) (ORTHandle?, UnsafeMutablePointer<Int>?) -> ORTStatus?).self) }
+    typealias CreateValueFunction = @convention(c) (UnsafePointer<ORTHandle?>?, Int, Int32, OutHandle?) -> ORTStatus?
+    var createValue: CreateValueFunction { slot(82, as: CreateValueFunction.self) }
+    var hasValue: @convention(c) (ORTHandle?, UnsafeMutablePointer<Int32>?) -> ORTStatus? { slot(192, as: (@convention(c) (ORTHandle?, UnsafeMutablePointer<Int32>?) -> ORTStatus?).self) }
+
     // Providers configured through an options object: create, update (keys, values), append, release.
     // CUDA: 205, 206, 204, 208. TensorRT: 171, 172, 170, 174.
     typealias UpdateProviderOptionsFunction = @convention(c) (ORTHandle?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<UnsafePointer<CChar>?>?, Int) -> ORTStatus?

@@ -8,6 +8,8 @@ public final class ORTSession: Session, @unchecked Sendable {
     let handle: ORTHandle
     public let inputs: [TensorDescription]
     public let outputs: [TensorDescription]
+    /// ONNX value type of each input (ONNXValueType), to tell optional inputs that may be left out.
+    let inputKinds: [Int32]
     /// Which model, for errors ("model.onnx" or "<bytes>").
     public let source: String
 
@@ -38,8 +40,10 @@ public final class ORTSession: Session, @unchecked Sendable {
         self.source = source
         library.liveSessions.add(1, ordering: .releasing)
         do {
-            inputs = try Self.describe(library, handle, input: true)
-            outputs = try Self.describe(library, handle, input: false)
+            let described = try Self.describe(library, handle, input: true)
+            inputs = described.map(\.0)
+            inputKinds = described.map(\.1)
+            outputs = try Self.describe(library, handle, input: false).map(\.0)
         } catch {
             library.api.releaseSession(handle)
             library.liveSessions.subtract(1, ordering: .releasing)
@@ -75,6 +79,24 @@ public final class ORTSession: Session, @unchecked Sendable {
 
     /// `run`, also reporting the time of each stage (returned, so concurrent runs stay independent).
     public func runMeasured(_ feeds: [String: Tensor], outputNames: [String]? = nil) throws(ORTError) -> (outputs: [String: Tensor], timings: RunTimings) {
+        try execute(feeds.mapValues { .tensor($0) }, outputNames: outputNames) { (value, name) throws(ORTError) in
+            try ORTValues.tensor(from: value, library: library, name: name)
+        }
+    }
+
+    /// Runs a model whose inputs or outputs include sequences or optionals. An input declared
+    /// optional may be left out or given as `.optional(nil)` (ONNX's None); outputs come back as
+    /// tensors, sequences, or `.optional(nil)` for an empty optional.
+    public func run(values feeds: [String: SessionValue], outputNames: [String]? = nil) throws(ORTError) -> [String: SessionValue] {
+        try execute(feeds, outputNames: outputNames) { (value, name) throws(ORTError) in
+            try ORTValues.value(from: value, library: library, name: name)
+        }.outputs
+    }
+
+    private func execute<Output>(
+        _ feeds: [String: SessionValue], outputNames: [String]?,
+        convert: (ORTHandle, String) throws(ORTError) -> Output
+    ) throws(ORTError) -> (outputs: [String: Output], timings: RunTimings) {
         let clock = ContinuousClock()
         let start = clock.now
         var inferenceStart = start, inferenceEnd = start
@@ -88,13 +110,16 @@ public final class ORTSession: Session, @unchecked Sendable {
         defer { values.releaseAll() }
         var results: [ORTHandle?] = Array(repeating: nil, count: wanted.count)
         defer { for r in results { if let r { library.api.releaseValue(r) } } }
-        try ORTValues.withInputValues(ordered.map(\.1), library: library, into: values) { (inputValues) throws(ORTError) in
-            try CStrings.with(ordered.map(\.0)) { (inputNames) throws(ORTError) in
+        try ORTValues.withInputValues(ordered.map(\.1), library: library, into: values) { (made) throws(ORTError) in
+            // An empty optional is not fed at all: ORT takes a missing optional input as None.
+            let present = zip(ordered.map(\.0), made).filter { $0.1 != nil }
+            let inputValues = present.map(\.1)
+            try CStrings.with(present.map(\.0)) { (inputNames) throws(ORTError) in
                 try CStrings.with(wanted) { (outputNamePointers) throws(ORTError) in
                     inferenceStart = clock.now
                     let status = inputValues.withUnsafeBufferPointer { inputBuffer in
                         results.withUnsafeMutableBufferPointer { outputBuffer in
-                            library.api.run(handle, nil, inputNames, inputBuffer.baseAddress, ordered.count, outputNamePointers, wanted.count, outputBuffer.baseAddress)
+                            library.api.run(handle, nil, inputNames, inputBuffer.baseAddress, present.count, outputNamePointers, wanted.count, outputBuffer.baseAddress)
                         }
                     }
                     inferenceEnd = clock.now
@@ -102,9 +127,9 @@ public final class ORTSession: Session, @unchecked Sendable {
                 }
             }
         }
-        var out: [String: Tensor] = [:]
+        var out: [String: Output] = [:]
         for (name, value) in zip(wanted, results) {
-            out[name] = try ORTValues.tensor(from: value!, library: library, name: name)
+            out[name] = try convert(value!, name)
         }
         func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15 }
         let timings = RunTimings(inputsMs: ms(inferenceStart - start), inferenceMs: ms(inferenceEnd - inferenceStart), outputsMs: ms(clock.now - inferenceEnd))
@@ -112,14 +137,21 @@ public final class ORTSession: Session, @unchecked Sendable {
     }
 
     /// Rejects missing, unknown and mistyped inputs with a message naming them, before ORT does.
-    func checkFeeds(_ feeds: [String: Tensor]) throws(ORTError) {
+    func checkFeeds(_ feeds: [String: Tensor]) throws(ORTError) { try checkFeeds(feeds.mapValues { .tensor($0) }) }
+
+    func checkFeeds(_ feeds: [String: SessionValue]) throws(ORTError) {
         let operation = "running \(source)"
         for name in feeds.keys where !inputs.contains(where: { $0.name == name }) {
             throw ORTError(code: .badInput, message: "the model has no input '\(name)' (inputs: \(inputs.map(\.description).joined(separator: "; ")))", operation: operation)
         }
-        for input in inputs {
-            guard let tensor = feeds[input.name] else {
+        for (input, kind) in zip(inputs, inputKinds) {
+            guard let value = feeds[input.name] else {
+                if kind == ONNXValueType.optional { continue }
                 throw ORTError(code: .badInput, message: "input '\(input.name)' is missing; the model wants \(input)", operation: operation)
+            }
+            guard kind == ONNXValueType.tensor else { continue }  // ORT checks sequences and optionals
+            guard case .tensor(let tensor) = value else {
+                throw ORTError(code: .badInput, message: "input '\(input.name)' is a tensor input; give it a tensor (the model wants \(input))", operation: operation)
             }
             if let expected = input.elementType, expected != tensor.dtype {
                 throw ORTError(code: .badInput, message: "input '\(input.name)' is \(tensor.dtype) but the model wants \(input)", operation: operation)
@@ -132,11 +164,12 @@ public final class ORTSession: Session, @unchecked Sendable {
         }
     }
 
-    private static func describe(_ library: ORTLibrary, _ session: ORTHandle, input: Bool) throws(ORTError) -> [TensorDescription] {
+    /// Each input's or output's description and ONNX value type (tensor, sequence, optional, …).
+    private static func describe(_ library: ORTLibrary, _ session: ORTHandle, input: Bool) throws(ORTError) -> [(TensorDescription, Int32)] {
         let api = library.api
         var count = 0
         try api.check((input ? api.sessionGetInputCount : api.sessionGetOutputCount)(session, &count), "reading the model's \(input ? "inputs" : "outputs")")
-        var result: [TensorDescription] = []
+        var result: [(TensorDescription, Int32)] = []
         for i in 0..<count {
             var namePointer: UnsafeMutablePointer<CChar>?
             try api.check((input ? api.sessionGetInputName : api.sessionGetOutputName)(session, i, library.allocator, &namePointer), "reading a name")
@@ -145,14 +178,16 @@ public final class ORTSession: Session, @unchecked Sendable {
             var typeInfo: ORTHandle?
             try api.check((input ? api.sessionGetInputTypeInfo : api.sessionGetOutputTypeInfo)(session, i, &typeInfo), "reading the type of '\(name)'")
             defer { api.releaseTypeInfo(typeInfo) }
+            var kind: Int32 = 0
+            try api.check(api.getOnnxTypeFromTypeInfo(typeInfo, &kind), "reading the type of '\(name)'")
             var tensorInfo: ORTHandle?
             try api.check(api.castTypeInfoToTensorInfo(typeInfo, &tensorInfo), "reading the type of '\(name)'")
             guard let tensorInfo else {
-                result.append(TensorDescription(name: name, elementType: nil, dimensions: [], symbols: []))
+                result.append((TensorDescription(name: name, elementType: nil, dimensions: [], symbols: []), kind))
                 continue
             }
             let (dtype, dims, symbols) = try ORTValues.typeAndShape(tensorInfo, api: api, name: name)
-            result.append(TensorDescription(name: name, elementType: dtype, dimensions: dims.map { $0 < 0 ? nil : Int($0) }, symbols: symbols))
+            result.append((TensorDescription(name: name, elementType: dtype, dimensions: dims.map { $0 < 0 ? nil : Int($0) }, symbols: symbols), kind))
         }
         return result
     }

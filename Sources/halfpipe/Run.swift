@@ -27,14 +27,27 @@ struct Run: ParsableCommand {
     func run() throws {
         let session = try ORTSession(contentsOf: model, options: try runtime.sessionOptions())
         let feeds = try feed.feeds(for: session.inputs)
-        let outputs = try session.run(feeds)
+        let outputs = try session.run(values: feeds.mapValues { .tensor($0) })
+        // Sequences are saved element by element as NAME/0, NAME/1, …; an empty optional is not saved.
+        var saved: [(name: String, tensor: Tensor)] = []
         for description in session.outputs {
-            guard let tensor = outputs[description.name] else { continue }
-            print("\(description.name): \(tensor.dtype) [\(tensor.shape.dimensions.map(String.init).joined(separator: ", "))]")
+            guard let value = outputs[description.name] else { continue }
+            for (name, tensor) in Self.flatten(value, name: description.name) {
+                print("\(name): \(tensor.map { "\($0.dtype) [\($0.shape.dimensions.map(String.init).joined(separator: ", "))]" } ?? "empty optional")")
+                if let tensor { saved.append((name, tensor)) }
+            }
         }
         if let output {
-            try NPZ.write(session.outputs.compactMap { d in outputs[d.name].map { (d.name, $0) } }, to: output)
+            try NPZ.write(saved, to: output)
             print("wrote \(output)")
+        }
+    }
+
+    static func flatten(_ value: SessionValue, name: String) -> [(String, Tensor?)] {
+        switch value {
+        case .tensor(let t): [(name, t)]
+        case .optional(let inner): inner.map { flatten($0, name: name) } ?? [(name, nil)]
+        case .sequence(let elements): elements.enumerated().flatMap { flatten($1, name: "\(name)/\($0)") }
         }
     }
 }

@@ -86,3 +86,36 @@ import Tensors
         }
     }
 }
+
+/// Sequences and optionals through `run(values:)`, on ONNX's own node-test models.
+@Suite struct SequenceAndOptionalTests {
+    func session(_ test: String) throws -> ORTSession {
+        try ORTSession(contentsOf: try TestMaterial.path("onnx-tests/node/\(test)/model.onnx"))
+    }
+
+    @Test func sequenceGoesInAndComesOut() throws {
+        let a = try Tensor(shape: [2], elements: [Float(1), 2]), b = try Tensor(shape: [3], elements: [Float(3), 4, 5])
+        let session = try session("test_identity_sequence")
+        let out = try session.run(values: [session.inputs[0].name: .sequence([.tensor(a), .tensor(b)])])
+        guard case .sequence(let elements)? = out[session.outputs[0].name] else { Issue.record("not a sequence: \(out)"); return }
+        #expect(elements.count == 2)
+        if case .tensor(let t) = elements[1] { #expect(t.bitwiseEquals(b)) } else { Issue.record("element 1 is not a tensor") }
+    }
+
+    @Test func emptyOptionalInputIsLeftOut() throws {
+        // OptionalHasElement on an empty optional input: false.
+        let session = try session("test_optional_has_element_empty_optional_input")
+        for feed: [String: SessionValue] in [[:], [session.inputs[0].name: .optional(nil)]] {
+            let out = try session.run(values: feed)
+            guard case .tensor(let t)? = out[session.outputs[0].name] else { Issue.record("no tensor output"); return }
+            #expect(try t.elements(as: Bool.self) == [false])
+        }
+    }
+
+    @Test func emptySequenceIsRefusedWithTheReason() throws {
+        let session = try session("test_loop13_seq")
+        let feed: [String: SessionValue] = ["trip_count": .tensor(try Tensor(shape: [], elements: [Int64(2)])),
+                                            "cond": .tensor(try Tensor(shape: [], elements: [true])), "seq_empty": .sequence([])]
+        #expect { try session.run(values: feed) } throws: { ($0 as? ORTError)?.message.contains("CreateValue, which needs at least one element") == true }
+    }
+}

@@ -1,5 +1,5 @@
 import Foundation
-import ONNX
+@testable import ONNX
 import TestSupport
 import Testing
 import Tensors
@@ -64,20 +64,28 @@ import Tensors
         let extra = Dictionary(grouping: pythonCannotFeed.map { ours[$0] ?? "-" }, by: { $0 }).mapValues(\.count)
         print("node tests, verdicts through our binding: \(counts.sorted { $0.key < $1.key }) on \(compared.count) tests Python can feed; Python: \(output.trimmingCharacters(in: .whitespacesAndNewlines)); \(pythonCannotFeed.count) ml_dtypes tests only we can feed: \(extra.sorted { $0.key < $1.key })")
         let summary = "\(differing.count) verdicts differ: " + differing.prefix(20).map { "\($0): ours \(ours[$0] ?? "-"), python \(python[$0] ?? "-")" }.joined(separator: "; ")
-        #expect(differing.isEmpty, Comment(rawValue: summary))
-        #expect(counts["pass"] == python.values.filter { $0 == "pass" }.count)
+        // The one known difference: test_loop13_seq feeds an empty sequence, which ORT's C API
+        // cannot build (CreateValue needs at least one element); Python's binding uses C++ types.
+        let cApiLimits: Set<String> = ["test_loop13_seq"]
+        #expect(Set(differing) == cApiLimits, Comment(rawValue: summary))
+        for test in cApiLimits { #expect(ours[test] == "run-error" && python[test] == "pass") }
+        #expect((counts["pass"] ?? 0) + cApiLimits.count == python.values.filter { $0 == "pass" }.count)
     }
 }
 
-/// Runs one ONNX node test through our binding, with the verdict rules of scripts/ort-reference.py.
+/// Runs one ONNX node test through our binding, with the verdict rules of scripts/ort-reference.py:
+/// inputs and expected outputs read as the model declares them (tensor, sequence or optional), an
+/// empty optional input left out of the feed.
 enum NodeTestRunner {
     static func verdict(_ test: URL, options: SessionOptions) -> String {
         guard let session = try? ORTSession(contentsOf: test.appendingPathComponent("model.onnx").path, options: options) else { return "load-error" }
         let data = test.appendingPathComponent("test_data_set_0")
-        guard let inputs = try? tensors(in: data, prefix: "input_"), let expected = try? tensors(in: data, prefix: "output_") else { return "run-error" }
-        var feed: [String: Tensor] = [:]
-        for (description, tensor) in zip(session.inputs, inputs) { feed[description.name] = tensor }
-        guard let outputs = try? session.run(feed) else { return "run-error" }
+        guard let model = try? Model.load(contentsOf: test.appendingPathComponent("model.onnx").path),
+              let inputs = try? values(in: data, prefix: "input_", kinds: model.graph.inputs.filter { input in !model.graph.initializers.contains { $0.name == input.name } }.map(\.kind)),
+              let expected = try? values(in: data, prefix: "output_", kinds: model.graph.outputs.map(\.kind)) else { return "run-error" }
+        var feed: [String: SessionValue] = [:]
+        for (description, value) in zip(session.inputs, inputs) where value.unwrapped != nil { feed[description.name] = value }
+        guard let outputs = try? session.run(values: feed) else { return "run-error" }
         guard outputs.count == expected.count else { return "mismatch" }
         for (description, want) in zip(session.outputs, expected) {
             guard let got = outputs[description.name], close(got, want) else { return "mismatch" }
@@ -85,12 +93,21 @@ enum NodeTestRunner {
         return "pass"
     }
 
-    static func tensors(in folder: URL, prefix: String) throws -> [Tensor] {
+    static func values(in folder: URL, prefix: String, kinds: [ValueKind]) throws -> [SessionValue] {
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasPrefix(prefix) && $0.hasSuffix(".pb") }
         let sorted = names.sorted { Int($0.dropFirst(prefix.count).dropLast(3))! < Int($1.dropFirst(prefix.count).dropLast(3))! }
-        return try sorted.map { name in
-            let proto = try Onnx_TensorProto(serializedBytes: Data(contentsOf: folder.appendingPathComponent(name)))
-            return try TensorCodec.decode(proto)
+        return try zip(sorted, kinds).map { name, kind in
+            let bytes = try Data(contentsOf: folder.appendingPathComponent(name))
+            return try ValueProto.decode(bytes, as: kind)
+        }
+    }
+
+    static func close(_ got: SessionValue, _ want: SessionValue) -> Bool {
+        switch (got.unwrapped, want.unwrapped) {
+        case (nil, nil): return true
+        case (.tensor(let g)?, .tensor(let w)?): return close(g, w)
+        case (.sequence(let g)?, .sequence(let w)?): return g.count == w.count && zip(g, w).allSatisfy { close($0, $1) }
+        default: return false
         }
     }
 
@@ -107,6 +124,34 @@ enum NodeTestRunner {
             if !(abs(Double(a) - Double(b)) <= 1e-7 + 1e-3 * abs(Double(b))) { return false }
         }
         return true
+    }
+}
+
+/// ONNX's test-data messages (onnx-data.proto) read with the wire format: a TensorProto, or a
+/// SequenceProto (field 3 tensors, 5 sequences, 7 optionals) or OptionalProto (field 3 tensor,
+/// 5 sequence, 7 optional; none of them set: the empty optional).
+enum ValueProto {
+    struct Malformed: Error {}
+
+    static func decode(_ data: Data, as kind: ValueKind) throws -> SessionValue {
+        switch kind {
+        case .sequence: return try message(data, sequence: true)
+        case .optional: return try message(data, sequence: false)
+        default: return .tensor(try TensorCodec.decode(try Onnx_TensorProto(serializedBytes: data)))
+        }
+    }
+
+    private static func message(_ data: Data, sequence: Bool) throws -> SessionValue {
+        let parts: [(UInt64, Data)] = try data.withUnsafeBytes { raw in
+            guard let fields = WireFormat.fields(raw, 0..<raw.count) else { throw Malformed() }
+            return fields.filter { $0.wireType == 2 && [3, 5, 7].contains($0.number) }.map { ($0.number, Data(raw[$0.payload])) }
+        }
+        let values = try parts.map { number, bytes in
+            try decode(bytes, as: number == 3 ? .tensor : (number == 5 ? .sequence : .optional))
+        }
+        if sequence { return .sequence(values) }
+        guard values.count <= 1 else { throw Malformed() }
+        return .optional(values.first)
     }
 }
 
