@@ -55,6 +55,9 @@ struct ORTAPI: @unchecked Sendable {
     typealias CreateValueFunction = @convention(c) (UnsafePointer<ORTHandle?>?, Int, Int32, OutHandle?) -> ORTStatus?
     var createValue: CreateValueFunction { slot(82, as: CreateValueFunction.self) }
     var hasValue: @convention(c) (ORTHandle?, UnsafeMutablePointer<Int32>?) -> ORTStatus? { slot(192, as: (@convention(c) (ORTHandle?, UnsafeMutablePointer<Int32>?) -> ORTStatus?).self) }
+    // A sequence input's element type (104, 107; the element TypeInfo is released with 98).
+    var castTypeInfoToSequenceTypeInfo: @convention(c) (ORTHandle?, OutHandle?) -> ORTStatus? { slot(104, as: (@convention(c) (ORTHandle?, OutHandle?) -> ORTStatus?).self) }
+    var getSequenceElementType: @convention(c) (ORTHandle?, OutHandle?) -> ORTStatus? { slot(107, as: (@convention(c) (ORTHandle?, OutHandle?) -> ORTStatus?).self) }
 
     // Providers configured through an options object: create, update (keys, values), append, release.
     // CUDA: 205, 206, 204, 208. TensorRT: 171, 172, 170, 174.

@@ -10,6 +10,8 @@ public final class ORTSession: Session, @unchecked Sendable {
     public let outputs: [TensorDescription]
     /// ONNX value type of each input (ONNXValueType), to tell optional inputs that may be left out.
     let inputKinds: [Int32]
+    /// For sequence inputs, the element type (to make an empty sequence of it).
+    let inputSequenceElementTypes: [Int32?]
     /// Which model, for errors ("model.onnx" or "<bytes>").
     public let source: String
 
@@ -43,6 +45,7 @@ public final class ORTSession: Session, @unchecked Sendable {
             let described = try Self.describe(library, handle, input: true)
             inputs = described.map(\.0)
             inputKinds = described.map(\.1)
+            inputSequenceElementTypes = described.map(\.2)
             outputs = try Self.describe(library, handle, input: false).map(\.0)
         } catch {
             library.api.releaseSession(handle)
@@ -110,7 +113,8 @@ public final class ORTSession: Session, @unchecked Sendable {
         defer { values.releaseAll() }
         var results: [ORTHandle?] = Array(repeating: nil, count: wanted.count)
         defer { for r in results { if let r { library.api.releaseValue(r) } } }
-        try ORTValues.withInputValues(ordered.map(\.1), library: library, into: values) { (made) throws(ORTError) in
+        let elementTypes = ordered.map { name, _ in inputs.firstIndex { $0.name == name }.flatMap { inputSequenceElementTypes[$0] } }
+        try ORTValues.withInputValues(ordered.map(\.1), sequenceElementTypes: elementTypes, library: library, into: values) { (made) throws(ORTError) in
             // An empty optional is not fed at all: ORT takes a missing optional input as None.
             let present = zip(ordered.map(\.0), made).filter { $0.1 != nil }
             let inputValues = present.map(\.1)
@@ -164,12 +168,13 @@ public final class ORTSession: Session, @unchecked Sendable {
         }
     }
 
-    /// Each input's or output's description and ONNX value type (tensor, sequence, optional, …).
-    private static func describe(_ library: ORTLibrary, _ session: ORTHandle, input: Bool) throws(ORTError) -> [(TensorDescription, Int32)] {
+    /// Each input's or output's description, ONNX value type (tensor, sequence, optional, …) and,
+    /// for a sequence of tensors, the element type.
+    private static func describe(_ library: ORTLibrary, _ session: ORTHandle, input: Bool) throws(ORTError) -> [(TensorDescription, Int32, Int32?)] {
         let api = library.api
         var count = 0
         try api.check((input ? api.sessionGetInputCount : api.sessionGetOutputCount)(session, &count), "reading the model's \(input ? "inputs" : "outputs")")
-        var result: [(TensorDescription, Int32)] = []
+        var result: [(TensorDescription, Int32, Int32?)] = []
         for i in 0..<count {
             var namePointer: UnsafeMutablePointer<CChar>?
             try api.check((input ? api.sessionGetInputName : api.sessionGetOutputName)(session, i, library.allocator, &namePointer), "reading a name")
@@ -180,16 +185,32 @@ public final class ORTSession: Session, @unchecked Sendable {
             defer { api.releaseTypeInfo(typeInfo) }
             var kind: Int32 = 0
             try api.check(api.getOnnxTypeFromTypeInfo(typeInfo, &kind), "reading the type of '\(name)'")
+            let sequenceElement = kind == ONNXValueType.sequence ? try sequenceElementType(typeInfo!, api: api, name: name) : nil
             var tensorInfo: ORTHandle?
             try api.check(api.castTypeInfoToTensorInfo(typeInfo, &tensorInfo), "reading the type of '\(name)'")
             guard let tensorInfo else {
-                result.append((TensorDescription(name: name, elementType: nil, dimensions: [], symbols: []), kind))
+                result.append((TensorDescription(name: name, elementType: nil, dimensions: [], symbols: []), kind, sequenceElement))
                 continue
             }
             let (dtype, dims, symbols) = try ORTValues.typeAndShape(tensorInfo, api: api, name: name)
-            result.append((TensorDescription(name: name, elementType: dtype, dimensions: dims.map { $0 < 0 ? nil : Int($0) }, symbols: symbols), kind))
+            result.append((TensorDescription(name: name, elementType: dtype, dimensions: dims.map { $0 < 0 ? nil : Int($0) }, symbols: symbols), kind, sequenceElement))
         }
         return result
+    }
+
+    /// The tensor element type of a sequence's elements (nil for sequences of maps).
+    private static func sequenceElementType(_ typeInfo: ORTHandle, api: ORTAPI, name: String) throws(ORTError) -> Int32? {
+        var sequenceInfo: ORTHandle?
+        try api.check(api.castTypeInfoToSequenceTypeInfo(typeInfo, &sequenceInfo), "reading the sequence type of '\(name)'")
+        var element: ORTHandle?
+        try api.check(api.getSequenceElementType(sequenceInfo, &element), "reading the sequence type of '\(name)'")
+        defer { api.releaseTypeInfo(element) }
+        var tensorInfo: ORTHandle?
+        try api.check(api.castTypeInfoToTensorInfo(element, &tensorInfo), "reading the sequence type of '\(name)'")
+        guard let tensorInfo else { return nil }
+        var type: Int32 = 0
+        try api.check(api.getTensorElementType(tensorInfo, &type), "reading the sequence type of '\(name)'")
+        return type
     }
 }
 

@@ -34,23 +34,31 @@ enum ONNXValueType {
 extension ORTValues {
     /// Calls `body` with an OrtValue per value: tensors wrapped without copying (as
     /// `withInputValues`), sequences built over them, empty optionals as nil (left out of the run).
+    /// An empty sequence needs its element type: `sequenceElementTypes[i]` for values[i].
     static func withInputValues(
-        _ values: [SessionValue], library: ORTLibrary, into list: ORTValueList,
+        _ values: [SessionValue], sequenceElementTypes: [Int32?], library: ORTLibrary, into list: ORTValueList,
         _ body: ([ORTHandle?]) throws(ORTError) -> Void
     ) throws(ORTError) {
         try withInputValues(values.flatMap(\.tensors), library: library, into: list) { (handles) throws(ORTError) in
             var next = handles.makeIterator()
-            func build(_ value: SessionValue) throws(ORTError) -> ORTHandle? {
+            func build(_ value: SessionValue, elementType: Int32?) throws(ORTError) -> ORTHandle? {
                 switch value {
                 case .tensor: return next.next()!
-                case .optional(let inner): return try inner.map(build) ?? nil
+                case .optional(let inner):
+                    guard let inner else { return nil }
+                    return try build(inner, elementType: elementType)
                 case .sequence(let elements):
-                    // The C API has no way to make an empty sequence (Python's binding reaches ORT's
-                    // C++ types directly); say so instead of passing on "should be at least 1".
-                    guard !elements.isEmpty else {
-                        throw ORTError(code: .badInput, message: "an empty sequence cannot be fed: ONNX Runtime's C API builds sequences with CreateValue, which needs at least one element (Python's binding does it through ORT's C++ types); give at least one element, or create the empty sequence inside the model with SequenceEmpty", operation: "building input values")
+                    // CreateValue needs at least one element: an empty one comes from SequenceEmpty.
+                    if elements.isEmpty {
+                        guard let elementType else {
+                            throw ORTError(code: .badInput, message: "an empty sequence needs its element type, and the model does not declare one for this input", operation: "building input values")
+                        }
+                        let made = try EmptySequence.make(elementType: elementType, library: library)
+                        list.append(made)
+                        return made
                     }
-                    let handles = try elements.map(build)
+                    var handles: [ORTHandle?] = []
+                    for element in elements { handles.append(try build(element, elementType: nil)) }
                     var made: ORTHandle?
                     let status = handles.withUnsafeBufferPointer { library.api.createValue($0.baseAddress, handles.count, ONNXValueType.sequence, &made) }
                     try library.api.check(status, "building a sequence of \(elements.count) values")
@@ -59,7 +67,7 @@ extension ORTValues {
                 }
             }
             var built: [ORTHandle?] = []
-            for value in values { built.append(try build(value)) }
+            for (value, type) in zip(values, sequenceElementTypes) { built.append(try build(value, elementType: type)) }
             try body(built)
         }
     }

@@ -64,12 +64,8 @@ import Tensors
         let extra = Dictionary(grouping: pythonCannotFeed.map { ours[$0] ?? "-" }, by: { $0 }).mapValues(\.count)
         print("node tests, verdicts through our binding: \(counts.sorted { $0.key < $1.key }) on \(compared.count) tests Python can feed; Python: \(output.trimmingCharacters(in: .whitespacesAndNewlines)); \(pythonCannotFeed.count) ml_dtypes tests only we can feed: \(extra.sorted { $0.key < $1.key })")
         let summary = "\(differing.count) verdicts differ: " + differing.prefix(20).map { "\($0): ours \(ours[$0] ?? "-"), python \(python[$0] ?? "-")" }.joined(separator: "; ")
-        // The one known difference: test_loop13_seq feeds an empty sequence, which ORT's C API
-        // cannot build (CreateValue needs at least one element); Python's binding uses C++ types.
-        let cApiLimits: Set<String> = ["test_loop13_seq"]
-        #expect(Set(differing) == cApiLimits, Comment(rawValue: summary))
-        for test in cApiLimits { #expect(ours[test] == "run-error" && python[test] == "pass") }
-        #expect((counts["pass"] ?? 0) + cApiLimits.count == python.values.filter { $0 == "pass" }.count)
+        #expect(differing.isEmpty, Comment(rawValue: summary))
+        #expect(counts["pass"] == python.values.filter { $0 == "pass" }.count)
     }
 }
 
