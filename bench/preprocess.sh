@@ -31,6 +31,7 @@ import json, sys
 o, p = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 lb, nr, floor = o["letterbox_f16_ms"], o["noresize_f16_ms"], o["memcpy_floor_ms"]
 moved_lb = 3 * 900 * 1200 * 3 + 3 * 3 * 640 * 640 * 2
+print(f"kernels: {o['kernels']}, {o['threads']} threads")
 print(f"letterbox 640 fp16: ours {lb:.3f} ms ({moved_lb / lb / 1e6:.1f} GB/s) | numpy seed {p['numpy_seed_letterbox_ms']:.2f} ms "
       f"| OpenCV blobFromImagesWithParams+astype {p['opencv_letterbox_f16_ms']:.2f} ms (f32 only {p['opencv_letterbox_f32_ms']:.2f})")
 print(f"no resize fp16:     ours {nr:.3f} ms ({o['noresize_bytes_moved'] / nr / 1e6:.1f} GB/s) | memcpy floor {floor:.3f} ms "

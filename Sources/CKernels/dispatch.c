@@ -16,8 +16,23 @@ HPKernelISA hp_best_isa(void) {
     return (HPKernelISA)cached;
 }
 
+HPKernelISA hp_best_resample_isa(void) {
+    static volatile int cached = -1;
+    if (cached < 0) {
+        int level = (int)hp_best_isa();
+#ifdef HP_HAVE_X86_KERNELS
+        if (level == HPKernelISAX86F16CAVX2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512vl"))
+            level = HPKernelISAX86AVX512;
+#endif
+        cached = level;
+    }
+    return (HPKernelISA)cached;
+}
+
 const char *hp_isa_name(HPKernelISA isa) {
     switch (isa) {
+    case HPKernelISAX86AVX512: return "x86-64 avx512";
     case HPKernelISAX86F16CAVX2: return "x86-64 avx2+f16c";
     default: return "portable";
     }
@@ -25,7 +40,7 @@ const char *hp_isa_name(HPKernelISA isa) {
 
 // A requested level above what the CPU has is lowered, so a caller can never hit an illegal instruction.
 static inline int use_x86(HPKernelISA isa) {
-    return isa == HPKernelISAX86F16CAVX2 && hp_best_isa() == HPKernelISAX86F16CAVX2;
+    return isa >= HPKernelISAX86F16CAVX2 && hp_best_isa() == HPKernelISAX86F16CAVX2;
 }
 
 #ifdef HP_HAVE_X86_KERNELS

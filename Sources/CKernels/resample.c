@@ -1,7 +1,10 @@
 // The fused preprocessing kernel: separable resampling of uint8 HWC rows, rounding to a uint8 level,
 // then a per-channel lookup table that does normalization and the cast in one load. The body is
-// compiled twice: portable, and for AVX2 (the vertical pass vectorizes); dispatch picks one.
+// compiled three times: portable; AVX2 (the vertical pass vectorizes, the two-tap horizontal pass and
+// the output stage use intrinsics); AVX-512 (four pixels per in-register gather). Dispatch picks one,
+// and all three give identical bytes (the tests compare them).
 #include "internal.h"
+#include <stdlib.h>
 #include <string.h>
 
 #pragma STDC FP_CONTRACT OFF
@@ -21,11 +24,26 @@
 #undef HP_RESAMPLE_AVX2
 #undef HP_RESAMPLE_ATTR
 #undef HP_RESAMPLE_NAME
+
+#define HP_RESAMPLE_AVX2 1
+#define HP_RESAMPLE_AVX512 1
+#define HP_RESAMPLE_ATTR __attribute__((target("avx512f,avx512bw,avx512vl,avx2,f16c")))
+#define HP_RESAMPLE_NAME(suffix) hp_resample_avx512_##suffix
+#include "resample_body.inc"
+#undef HP_RESAMPLE_AVX512
+#undef HP_RESAMPLE_AVX2
+#undef HP_RESAMPLE_ATTR
+#undef HP_RESAMPLE_NAME
 #endif
 
 void hp_resample_rows(HPKernelISA isa, const HPResamplePlan *plan, int32_t rowBegin, int32_t rowEnd, int32_t *acc, uint8_t *levels) {
 #ifdef HP_HAVE_X86_KERNELS
-    if (isa == HPKernelISAX86F16CAVX2 && hp_best_isa() == HPKernelISAX86F16CAVX2) {
+    // A level above what the CPU has is lowered, never an illegal instruction.
+    if (isa == HPKernelISAX86AVX512 && hp_best_resample_isa() == HPKernelISAX86AVX512) {
+        hp_resample_avx512_rows(plan, rowBegin, rowEnd, acc, levels);
+        return;
+    }
+    if (isa >= HPKernelISAX86F16CAVX2 && hp_best_isa() == HPKernelISAX86F16CAVX2) {
         hp_resample_avx2_rows(plan, rowBegin, rowEnd, acc, levels);
         return;
     }

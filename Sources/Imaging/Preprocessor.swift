@@ -16,11 +16,25 @@ public struct Preprocessor: Sendable {
     let tables: ChannelTables
     let isa: HPKernelISA
 
-    public init(spec: PreprocessSpec, portableOnly: Bool = false) throws(ImagingError) {
+    /// Which inner loops to run: the best the CPU has, or a lower level (tests compare them all;
+    /// a level the CPU lacks falls back, never faults).
+    public enum KernelLevel: Sendable, CaseIterable { case best, avx2, portable }
+
+    public init(spec: PreprocessSpec, kernels: KernelLevel = .best) throws(ImagingError) {
         try spec.validate()
         self.spec = spec
         tables = ChannelTables(spec: spec)
-        isa = portableOnly ? HPKernelISAPortable : hp_best_isa()
+        switch kernels {
+        case .best: isa = hp_best_resample_isa()
+        case .avx2: isa = HPKernelISAX86F16CAVX2
+        case .portable: isa = HPKernelISAPortable
+        }
+    }
+
+    /// The inner loops in use ("x86-64 avx512", "x86-64 avx2+f16c" or "portable").
+    public var kernelName: String {
+        let available = hp_best_resample_isa()
+        return String(cString: hp_isa_name(isa.rawValue <= available.rawValue ? isa : available))
     }
 
     /// [N, 3, H, W] for NCHW, [N, H, W, 3] for NHWC.

@@ -79,7 +79,7 @@ struct SlotJob: @unchecked Sendable {
         let adjacent = x.taps == 2 && stride(from: 0, to: x.index.count, by: 2).allSatisfy { k in
             x.index[k + 1] == x.index[k] + 1 || x.weight[k + 1] == 0
         }
-        var acc = [Int32](repeating: 0, count: resampling ? width * 3 + 8 : 1)
+        var acc = [Int32](repeating: 0, count: resampling ? width * 3 + 32 : 1)
         var levels = [UInt8](repeating: 0, count: p.visibleWidth * 3)
         let (a, b) = ChannelTables.coefficients(spec)
         let arithmetic: Int32 = spec.dtype == .float16 || spec.dtype == .float32 ? 1 : 0

@@ -11,14 +11,14 @@ import Testing
     }
 
     /// Stretch to the case's size, uint8 NHWC out: the resampled levels themselves.
-    static func resize(_ image: Image, height: Int, width: Int, interpolation: PreprocessSpec.Interpolation, portable: Bool = false) throws -> [UInt8] {
+    static func resize(_ image: Image, height: Int, width: Int, interpolation: PreprocessSpec.Interpolation, kernels: Preprocessor.KernelLevel = .best) throws -> [UInt8] {
         var spec = PreprocessSpec(height: height, width: width)
         spec.resize = .stretch
         spec.interpolation = interpolation
         spec.layout = .nhwc
         spec.dtype = .uint8
         spec.order = image.order
-        let pre = try Preprocessor(spec: spec, portableOnly: portable)
+        let pre = try Preprocessor(spec: spec, kernels: kernels)
         var batch = try pre.makeBatch(size: 1)
         try pre.run([image], into: &batch)
         return ImagingReference.bytes(batch)
@@ -34,8 +34,10 @@ import Testing
             let src = try ImagingReference.array("resize/\(c.src)")
             let expected = ImagingReference.bytes(try ImagingReference.array("resize/\(c.out)"))
             let ours = try Self.resize(Image(pixels: src, order: .bgr), height: c.dst_h, width: c.dst_w, interpolation: mode)
-            let portable = try Self.resize(Image(pixels: src, order: .bgr), height: c.dst_h, width: c.dst_w, interpolation: mode, portable: true)
-            #expect(ours == portable, "\(c.name): the AVX2 and portable kernels differ")
+            for level in [Preprocessor.KernelLevel.avx2, .portable] {
+                let other = try Self.resize(Image(pixels: src, order: .bgr), height: c.dst_h, width: c.dst_w, interpolation: mode, kernels: level)
+                #expect(ours == other, "\(c.name): the best and \(level) kernels differ")
+            }
             let diffs = zip(ours, expected).map { abs(Int($0) - Int($1)) }
             let worst = diffs.max() ?? 0
             #expect(ours.count == expected.count && worst <= 1, "\(c.name): max difference \(worst) levels from cv2.resize")

@@ -19,10 +19,16 @@ extern "C" {
 typedef enum {
     HPKernelISAPortable = 0,
     HPKernelISAX86F16CAVX2 = 1,
+    /// AVX-512 (F, BW, VL) on top of AVX2/F16C: only the resampling kernel has such a loop;
+    /// everything else runs its AVX2 loop at this level.
+    HPKernelISAX86AVX512 = 2,
 } HPKernelISA;
 
-/// The best level this CPU supports (checked once with cpuid, then cached).
+/// The best level of the conversion kernels this CPU supports (checked once with cpuid, cached):
+/// portable or AVX2/F16C.
 HPKernelISA hp_best_isa(void);
+/// The best level of the resampling kernel: AVX-512 where the CPU has it, else hp_best_isa().
+HPKernelISA hp_best_resample_isa(void);
 /// Human-readable name of a level ("portable", "x86-64 avx2+f16c").
 const char *hp_isa_name(HPKernelISA isa);
 
@@ -74,7 +80,7 @@ typedef struct {
 } HPResamplePlan;
 
 /// Rows [rowBegin, rowEnd) of the rectangle. Scratch private to the calling thread: `acc` holds
-/// srcWidth * 3 + 8 int32s and `levels` dstWidth * 3 bytes. Different row ranges may run concurrently.
+/// srcWidth * 3 + 32 int32s and `levels` dstWidth * 3 bytes. Different row ranges may run concurrently.
 void hp_resample_rows(HPKernelISA isa, const HPResamplePlan *plan, int32_t rowBegin, int32_t rowEnd,
                       int32_t *acc, uint8_t *levels);
 /// Fills a width x height rectangle of `channels`-channel pixels with one value per channel.

@@ -65,7 +65,8 @@ func preprocessBench(input: String, decodeDirectory: String) throws {
     print("""
         {"letterbox_f16_ms":\(median(letterboxMs)),"noresize_f16_ms":\(median(plainMs)),"memcpy_ms":\(copyMedian),\
         "memcpy_bytes":\(outBytes),"noresize_bytes_moved":\(inBytes + outBytes),"memcpy_floor_ms":\(floorMs),\
-        "decode_folder_ms":\(decodeMs),"decode_files":\(files.count),"decode_pixels":\(pixels),"threads":\(cores)}
+        "decode_folder_ms":\(decodeMs),"decode_files":\(files.count),"decode_pixels":\(pixels),"threads":\(cores),\
+        "kernels":"\(letterbox.kernelName)"}
         """)
 }
 
