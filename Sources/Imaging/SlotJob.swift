@@ -25,6 +25,11 @@ struct SlotJob: @unchecked Sendable {
     let slot: Int
     let x: AxisTable, y: AxisTable
     let channelMap: [Int32]
+    /// The source columns the taps read; whether they are one run (no horizontal resampling); whether
+    /// every two-tap pair is a column and the next (or weighs nothing), which the SIMD paths need.
+    let xSpan: Range<Int>
+    let contiguous: Bool
+    let adjacent: Bool
     let spec: PreprocessSpec
     let tables: ChannelTables
     let geometry: SlotGeometry
@@ -45,6 +50,12 @@ struct SlotJob: @unchecked Sendable {
                            range: placement.cropTop..<(placement.cropTop + placement.visibleHeight),
                            interpolation: spec.interpolation, areaUpscale: areaUpscale)
         channelMap = image.order.channelMap(to: spec.order)
+        let x = self.x
+        xSpan = x.sourceSpan
+        contiguous = x.taps == 1 && x.index.enumerated().allSatisfy { Int($0.element) == Int(x.index[0]) + $0.offset }
+        adjacent = x.taps == 2 && stride(from: 0, to: x.index.count, by: 2).allSatisfy { k in
+            x.index[k + 1] == x.index[k] + 1 || x.weight[k + 1] == 0
+        }
         self.spec = spec
         tables = preprocessor.tables
         geometry = SlotGeometry(spec: spec, elementSize: preprocessor.tables.elementSize)
@@ -72,22 +83,23 @@ struct SlotJob: @unchecked Sendable {
             }
         }
         guard !imageRows.isEmpty else { return }
-        let xSpan = x.sourceSpan
         let resampling = x.taps > 1 || y.taps > 1
-        let contiguous = x.taps == 1 && x.index.enumerated().allSatisfy { Int($0.element) == Int(x.index[0]) + $0.offset }
-        // Two-tap tables whose second tap is the next column (or weighs nothing) take the SIMD path.
-        let adjacent = x.taps == 2 && stride(from: 0, to: x.index.count, by: 2).allSatisfy { k in
-            x.index[k + 1] == x.index[k] + 1 || x.weight[k + 1] == 0
-        }
-        var acc = [Int32](repeating: 0, count: resampling ? width * 3 + 32 : 1)
-        var levels = [UInt8](repeating: 0, count: p.visibleWidth * 3)
+        // Scratch rows, not cleared: the vertical pass writes the sums the horizontal pass weighs;
+        // only the tail past the last column read (which 512-bit loads may touch, weighted 0) is zeroed.
+        let accCount = resampling ? width * 3 + 32 : 1
+        let acc = UnsafeMutableBufferPointer<Int32>.allocate(capacity: accCount)
+        defer { acc.deallocate() }
+        let tail = min(accCount, xSpan.upperBound * 3)
+        acc[tail...].initialize(repeating: 0)
+        let levels = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(1, p.visibleWidth * 3))
+        defer { levels.deallocate() }
         let (a, b) = ChannelTables.coefficients(spec)
         let arithmetic: Int32 = spec.dtype == .float16 || spec.dtype == .float32 ? 1 : 0
         pixels.withUnsafeBytes { src in
             x.index.withUnsafeBufferPointer { xi in x.weight.withUnsafeBufferPointer { xw in
             y.index.withUnsafeBufferPointer { yi in y.weight.withUnsafeBufferPointer { yw in
             tables.table.withUnsafeBytes { lut in
-            acc.withUnsafeMutableBufferPointer { acc in levels.withUnsafeMutableBufferPointer { levels in
+            do {
                 var plan = HPResamplePlan(
                     src: src.baseAddress!.assumingMemoryBound(to: UInt8.self),
                     srcWidth: Int32(width), srcHeight: Int32(height), srcRowStride: width * 3,
@@ -102,7 +114,7 @@ struct SlotJob: @unchecked Sendable {
                     scale: (a[0], a[1], a[2]), bias: (b[0], b[1], b[2]))
                 hp_resample_rows(isa, &plan, Int32(imageRows.lowerBound - p.padTop), Int32(imageRows.upperBound - p.padTop),
                                  acc.baseAddress!, levels.baseAddress!)
-            } }
+            }
             }
             } }
             } }
