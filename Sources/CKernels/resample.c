@@ -9,6 +9,33 @@
 
 #pragma STDC FP_CONTRACT OFF
 
+// Four output pixels' two-tap columns as the AVX-512 loop consumes them (see resample_body.inc).
+typedef struct {
+    int32_t base;            // first source column of the group, or -1: do it pixel by pixel
+    uint8_t left[16], right[16];
+    int16_t wl[16], wr[16];
+} HPResampleGroup;
+
+size_t hp_resample_groups_size(int32_t dstWidth) { return sizeof(HPResampleGroup) * (size_t)(dstWidth / 4 > 0 ? dstWidth / 4 : 1); }
+
+void hp_resample_build_groups(const HPResamplePlan *p, void *out) {
+    HPResampleGroup *g = (HPResampleGroup *)out;
+    const int32_t *xi = p->xIndex, *xw = p->xWeight;
+    for (int32_t k = 0; k < p->dstWidth / 4; k++) {
+        const int32_t x0 = 4 * k, base = xi[2 * x0];
+        memset(&g[k], 0, sizeof g[k]);
+        g[k].base = base;
+        for (int32_t j = 0; j < 4; j++) {
+            const int32_t l = 3 * (xi[2 * (x0 + j)] - base), r = 3 * (xi[2 * (x0 + j) + 1] - base);
+            if (l < 0 || r < 0 || l + 2 > 31 || r + 2 > 31) { g[k].base = -1; break; }
+            for (int32_t c = 0; c < 3; c++) {
+                g[k].left[3 * j + c] = (uint8_t)(l + c); g[k].right[3 * j + c] = (uint8_t)(r + c);
+                g[k].wl[3 * j + c] = (int16_t)xw[2 * (x0 + j)]; g[k].wr[3 * j + c] = (int16_t)xw[2 * (x0 + j) + 1];
+            }
+        }
+    }
+}
+
 #define HP_RESAMPLE_ATTR
 #define HP_RESAMPLE_NAME(suffix) hp_resample_portable_##suffix
 #include "resample_body.inc"

@@ -15,6 +15,7 @@ public struct Preprocessor: Sendable {
     public let spec: PreprocessSpec
     let tables: ChannelTables
     let isa: HPKernelISA
+    let tapCache = TapCache()
 
     /// Which inner loops to run: the best the CPU has, or a lower level (tests compare them all;
     /// a level the CPU lacks falls back, never faults).
@@ -72,13 +73,7 @@ public struct Preprocessor: Sendable {
         for (i, image) in images.enumerated() {
             placements.append(try placement(width: image.width, height: image.height, image: image.source ?? "image \(i)"))
         }
-        // Tap tables are built per image; in parallel, so the cores do not wait on one of them.
-        let made = ResultSlots<SlotJob>(count: images.count)
-        let placed = placements
-        DispatchQueue.concurrentPerform(iterations: images.count) { i in
-            made.set(i, Result { () throws(ImagingError) in try SlotJob(image: images[i], placement: placed[i], slot: first + i, preprocessor: self) })
-        }
-        let jobs = try made.values()
+        let jobs = try images.indices.map { (i) throws(ImagingError) in try SlotJob(image: images[i], placement: placements[i], slot: first + i, preprocessor: self) }
         try execute(jobs, in: &batch)
         if padRemaining { try pad(&batch, slots: (first + images.count)..<slots) }
         return placements
@@ -114,7 +109,7 @@ public struct Preprocessor: Sendable {
     /// Runs every slot's rows, split in bands over the cores (each band owns its scratch row).
     private func execute(_ jobs: [SlotJob], in batch: inout Tensor) throws(ImagingError) {
         guard !jobs.isEmpty else { return }
-        let band = 48
+        let band = 64
         var tasks: [(job: Int, rows: Range<Int>)] = []
         for (j, _) in jobs.enumerated() {
             for start in stride(from: 0, to: spec.height, by: band) { tasks.append((j, start..<min(spec.height, start + band))) }

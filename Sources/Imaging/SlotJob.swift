@@ -1,5 +1,6 @@
 import CKernels
 import FoundationEssentials
+import Synchronization
 import Tensors
 
 /// Element strides of one batch slot in the spec's layout.
@@ -16,6 +17,71 @@ struct SlotGeometry {
     }
 }
 
+/// An image size's tap tables and what the kernels need to know of them. They depend only on the
+/// image size (the spec is fixed per preprocessor), so a stream of same-size frames builds them once.
+struct SlotTaps: Sendable {
+    let x: AxisTable, y: AxisTable
+    /// The source columns the taps read; whether they are one run (no horizontal resampling); whether
+    /// every two-tap pair is a column and the next (or weighs nothing), which the SIMD paths need.
+    let xSpan: Range<Int>
+    let contiguous: Bool
+    let adjacent: Bool
+    /// The column taps laid out for the AVX-512 loop (empty where it does not apply).
+    let groups: [UInt8]
+
+    init(width: Int, height: Int, placement: ImagePlacement, spec: PreprocessSpec) {
+        // OpenCV resizes with INTER_AREA only when both axes shrink; otherwise its linear path with
+        // area-style fractions on both axes.
+        let areaUpscale = spec.interpolation == .area && (placement.resizedWidth > width || placement.resizedHeight > height)
+        let x = AxisTable.make(source: width, resized: placement.resizedWidth,
+                               range: placement.cropLeft..<(placement.cropLeft + placement.visibleWidth),
+                               interpolation: spec.interpolation, areaUpscale: areaUpscale)
+        self.x = x
+        y = AxisTable.make(source: height, resized: placement.resizedHeight,
+                           range: placement.cropTop..<(placement.cropTop + placement.visibleHeight),
+                           interpolation: spec.interpolation, areaUpscale: areaUpscale)
+        xSpan = x.sourceSpan
+        contiguous = x.taps == 1 && x.index.enumerated().allSatisfy { Int($0.element) == Int(x.index[0]) + $0.offset }
+        adjacent = x.taps == 2 && stride(from: 0, to: x.index.count, by: 2).allSatisfy { k in
+            x.index[k + 1] == x.index[k] + 1 || x.weight[k + 1] == 0
+        }
+        let width = Int32(placement.visibleWidth)
+        guard adjacent, width >= 4 else { groups = []; return }
+        var layout = [UInt8](repeating: 0, count: hp_resample_groups_size(width))
+        x.index.withUnsafeBufferPointer { xi in
+            x.weight.withUnsafeBufferPointer { xw in
+                layout.withUnsafeMutableBytes { out in
+                    var plan = HPResamplePlan()
+                    plan.dstWidth = width
+                    plan.xTaps = 2
+                    plan.xIndex = xi.baseAddress
+                    plan.xWeight = xw.baseAddress
+                    hp_resample_build_groups(&plan, out.baseAddress!)
+                }
+            }
+        }
+        groups = layout
+    }
+}
+
+/// The last few image sizes' taps, shared by the copies of one preprocessor.
+final class TapCache: Sendable {
+    private struct Size: Hashable { let width: Int, height: Int }
+    private let entries = Mutex<[Size: SlotTaps]>([:])
+    private static let capacity = 16
+
+    func taps(width: Int, height: Int, placement: ImagePlacement, spec: PreprocessSpec) -> SlotTaps {
+        let key = Size(width: width, height: height)
+        if let hit = entries.withLock({ $0[key] }) { return hit }
+        let made = SlotTaps(width: width, height: height, placement: placement, spec: spec)
+        entries.withLock { cache in
+            if cache.count >= Self.capacity { cache.removeAll(keepingCapacity: true) }
+            cache[key] = made
+        }
+        return made
+    }
+}
+
 /// One image's work for one slot: its tap tables and where it lands. Rows of the slot can be
 /// written by different threads in any order; each writes only its own rows.
 struct SlotJob: @unchecked Sendable {
@@ -23,13 +89,10 @@ struct SlotJob: @unchecked Sendable {
     let width: Int, height: Int
     let placement: ImagePlacement
     let slot: Int
-    let x: AxisTable, y: AxisTable
+    let taps: SlotTaps
+    var x: AxisTable { taps.x }
+    var y: AxisTable { taps.y }
     let channelMap: [Int32]
-    /// The source columns the taps read; whether they are one run (no horizontal resampling); whether
-    /// every two-tap pair is a column and the next (or weighs nothing), which the SIMD paths need.
-    let xSpan: Range<Int>
-    let contiguous: Bool
-    let adjacent: Bool
     let spec: PreprocessSpec
     let tables: ChannelTables
     let geometry: SlotGeometry
@@ -40,22 +103,8 @@ struct SlotJob: @unchecked Sendable {
         width = image.width; height = image.height
         self.placement = placement
         self.slot = slot
-        // OpenCV resizes with INTER_AREA only when both axes shrink; otherwise its linear path with
-        // area-style fractions on both axes.
-        let areaUpscale = spec.interpolation == .area && (placement.resizedWidth > width || placement.resizedHeight > height)
-        x = AxisTable.make(source: width, resized: placement.resizedWidth,
-                           range: placement.cropLeft..<(placement.cropLeft + placement.visibleWidth),
-                           interpolation: spec.interpolation, areaUpscale: areaUpscale)
-        y = AxisTable.make(source: height, resized: placement.resizedHeight,
-                           range: placement.cropTop..<(placement.cropTop + placement.visibleHeight),
-                           interpolation: spec.interpolation, areaUpscale: areaUpscale)
+        taps = preprocessor.tapCache.taps(width: width, height: height, placement: placement, spec: spec)
         channelMap = image.order.channelMap(to: spec.order)
-        let x = self.x
-        xSpan = x.sourceSpan
-        contiguous = x.taps == 1 && x.index.enumerated().allSatisfy { Int($0.element) == Int(x.index[0]) + $0.offset }
-        adjacent = x.taps == 2 && stride(from: 0, to: x.index.count, by: 2).allSatisfy { k in
-            x.index[k + 1] == x.index[k] + 1 || x.weight[k + 1] == 0
-        }
         self.spec = spec
         tables = preprocessor.tables
         geometry = SlotGeometry(spec: spec, elementSize: preprocessor.tables.elementSize)
@@ -84,6 +133,7 @@ struct SlotJob: @unchecked Sendable {
         }
         guard !imageRows.isEmpty else { return }
         let resampling = x.taps > 1 || y.taps > 1
+        let xSpan = taps.xSpan, contiguous = taps.contiguous, adjacent = taps.adjacent
         // Scratch rows, not cleared: the vertical pass writes the sums the horizontal pass weighs;
         // only the tail past the last column read (which 512-bit loads may touch, weighted 0) is zeroed.
         let accCount = resampling ? width * 3 + 32 : 1
@@ -98,24 +148,25 @@ struct SlotJob: @unchecked Sendable {
         pixels.withUnsafeBytes { src in
             x.index.withUnsafeBufferPointer { xi in x.weight.withUnsafeBufferPointer { xw in
             y.index.withUnsafeBufferPointer { yi in y.weight.withUnsafeBufferPointer { yw in
-            tables.table.withUnsafeBytes { lut in
-            do {
-                var plan = HPResamplePlan(
-                    src: src.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                    srcWidth: Int32(width), srcHeight: Int32(height), srcRowStride: width * 3,
-                    srcColumnBegin: Int32(xSpan.lowerBound), srcColumnEnd: Int32(xSpan.upperBound),
-                    dstWidth: Int32(p.visibleWidth), dstHeight: Int32(p.visibleHeight),
-                    xTaps: Int32(x.taps), yTaps: Int32(y.taps),
-                    xIndex: xi.baseAddress, xWeight: xw.baseAddress, yIndex: yi.baseAddress, yWeight: yw.baseAddress,
-                    xContiguous: contiguous ? 1 : 0, xAdjacent: adjacent ? 1 : 0, channelMap: (channelMap[0], channelMap[1], channelMap[2]),
-                    dst: slotBase + (p.padTop * g.rowStride + p.padLeft * g.pixelStride) * e,
-                    dstRowStride: g.rowStride, dstPixelStride: g.pixelStride, dstChannelStride: g.channelStride,
-                    elementSize: Int32(e), lut: lut.baseAddress, arithmetic: arithmetic,
-                    scale: (a[0], a[1], a[2]), bias: (b[0], b[1], b[2]))
+            tables.table.withUnsafeBytes { lut in taps.groups.withUnsafeBytes { groups in
+                // Field by field: one initializer call with every field is too much for the type checker.
+                var plan = HPResamplePlan()
+                plan.src = src.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                plan.srcWidth = Int32(width); plan.srcHeight = Int32(height); plan.srcRowStride = width * 3
+                plan.srcColumnBegin = Int32(xSpan.lowerBound); plan.srcColumnEnd = Int32(xSpan.upperBound)
+                plan.dstWidth = Int32(p.visibleWidth); plan.dstHeight = Int32(p.visibleHeight)
+                plan.xTaps = Int32(x.taps); plan.yTaps = Int32(y.taps)
+                plan.xIndex = xi.baseAddress; plan.xWeight = xw.baseAddress; plan.yIndex = yi.baseAddress; plan.yWeight = yw.baseAddress
+                plan.xContiguous = contiguous ? 1 : 0; plan.xAdjacent = adjacent ? 1 : 0
+                plan.channelMap = (channelMap[0], channelMap[1], channelMap[2])
+                plan.dst = slotBase + (p.padTop * g.rowStride + p.padLeft * g.pixelStride) * e
+                plan.dstRowStride = g.rowStride; plan.dstPixelStride = g.pixelStride; plan.dstChannelStride = g.channelStride
+                plan.elementSize = Int32(e); plan.lut = lut.baseAddress; plan.arithmetic = arithmetic
+                plan.scale = (a[0], a[1], a[2]); plan.bias = (b[0], b[1], b[2])
+                plan.groups = groups.baseAddress.map { UnsafeRawPointer($0) }
                 hp_resample_rows(isa, &plan, Int32(imageRows.lowerBound - p.padTop), Int32(imageRows.upperBound - p.padTop),
                                  acc.baseAddress!, levels.baseAddress!)
-            }
-            }
+            } }
             } }
             } }
         }

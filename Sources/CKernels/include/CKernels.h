@@ -77,7 +77,14 @@ typedef struct {
     const void *lut;                  ///< 3 * 256 elements of elementSize bytes, by output channel
     int32_t arithmetic;               ///< non-zero: float16 (elementSize 2) or float32 (4) by formula
     float scale[3], bias[3];          ///< by output channel
+    const void *groups;               ///< hp_resample_build_groups' layout of the column taps, or NULL
 } HPResamplePlan;
+
+/// Bytes of the precomputed column-tap layout the AVX-512 loop uses for two-tap adjacent columns,
+/// and building it from a plan's xIndex, xWeight and dstWidth. Optional: without it (plan.groups
+/// NULL) each hp_resample_rows call builds its own; with it, a stream of same-size images builds it once.
+size_t hp_resample_groups_size(int32_t dstWidth);
+void hp_resample_build_groups(const HPResamplePlan *plan, void *groups);
 
 /// Rows [rowBegin, rowEnd) of the rectangle. Scratch private to the calling thread: `acc` holds
 /// srcWidth * 3 + 32 int32s and `levels` dstWidth * 3 bytes. Different row ranges may run concurrently.
