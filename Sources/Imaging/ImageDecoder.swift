@@ -64,6 +64,53 @@ public struct ImageDecoder: Sendable {
         }
     }
 
+    /// The size the image will have once decoded (EXIF orientation applied), from its header alone.
+    public func size(of data: Data, name: String) throws(ImagingError) -> (width: Int, height: Int) {
+        guard let format = Self.sniff(data) else { throw .unsupportedFormat(image: name, reason: "not a JPEG or PNG file") }
+        switch format {
+        case .jpeg:
+            let h = try JPEGCodec.header(of: data, image: name)
+            let swaps = applyEXIFOrientation && EXIFOrientation.read(jpeg: data).rawValue >= 5
+            return swaps ? (h.height, h.width) : (h.width, h.height)
+        case .png:
+            let h = try PNGCodec.header(of: data, image: name)
+            return (h.width, h.height)
+        }
+    }
+
+    /// Decodes into a caller's uint8 [height, width, 3] tensor (e.g. a reused frame buffer): the
+    /// decoder writes its rows in place, so no image-sized allocation is made when the picture is
+    /// stored upright. The tensor must have the size `size(of:name:)` reports; on failure its
+    /// content is unspecified.
+    public func decode(_ data: Data, name: String, into pixels: inout Tensor) throws(ImagingError) {
+        let (width, height) = try size(of: data, name: name)
+        guard pixels.dtype == .uint8, pixels.shape == [height, width, 3] else {
+            throw .badTensor("\(name): decoding needs a uint8 [\(height), \(width), 3] tensor, got \(pixels.dtype) \(pixels.shape)")
+        }
+        guard width.multipliedReportingOverflow(by: height).partialValue <= maxPixels else {
+            throw .badSize(image: name, reason: "\(width)x\(height) pixels is over the limit of \(maxPixels) (raise it with --max-pixels)")
+        }
+        switch Self.sniff(data)! {
+        case .jpeg:
+            let orientation = applyEXIFOrientation ? EXIFOrientation.read(jpeg: data) : .normal
+            guard orientation == .normal else {
+                // Turning needs a second buffer: decode, turn, copy.
+                let upright = try decode(data, name: name)
+                upright.pixels.withUnsafeBytes { src in pixels.withUnsafeMutableBytes { $0.copyMemory(from: src) } }
+                return
+            }
+            let header = try JPEGCodec.header(of: data, image: name)
+            try pixels.withUnsafeMutableBytes { (raw) throws(ImagingError) in
+                try JPEGCodec.decode(data, image: name, header: header, order: order, into: raw, rowStride: width * 3)
+            }
+        case .png:
+            let header = try PNGCodec.header(of: data, image: name)
+            try pixels.withUnsafeMutableBytes { (raw) throws(ImagingError) in
+                try PNGCodec.decode(data, image: name, header: header, order: order, into: raw, rowStride: width * 3)
+            }
+        }
+    }
+
     private func allocate(width: Int, height: Int, name: String) throws(ImagingError) -> Tensor {
         guard width > 0, height > 0 else { throw .badSize(image: name, reason: "the image is empty (\(width)x\(height) pixels)") }
         guard width.multipliedReportingOverflow(by: height).partialValue <= maxPixels, width <= maxPixels, height <= maxPixels else {

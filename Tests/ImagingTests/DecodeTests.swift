@@ -91,6 +91,24 @@ import Testing
         #expect(throws: ImagingError.self) { try ImageDecoder().decode(file: dir.appendingPathComponent("missing.jpg").path) }
     }
 
+    /// Into a caller's buffer: the same pixels as a fresh decode, for upright and EXIF-turned files;
+    /// a buffer of the wrong size is refused.
+    @Test func decodesIntoACallersBuffer() throws {
+        let entries = try ImagingReference.json("decode/index.json", as: [Entry].self)
+        let picks = entries.filter { ["skimage-rocket", "skimage-horse", "generated-exif-6", "opencvdoc-messi5"].contains($0.name) }
+        #expect(picks.count == 4)
+        let decoder = ImageDecoder()
+        for entry in picks {
+            let data = try Data(contentsOf: URL(fileURLWithPath: entry.path))
+            let (w, h) = try decoder.size(of: data, name: entry.path)
+            var buffer = try Tensor(dtype: .uint8, shape: [h, w, 3], zeroed: false)
+            try decoder.decode(data, name: entry.path, into: &buffer)
+            #expect(buffer.bitwiseEquals(try decoder.decode(data, name: entry.path).pixels), "\(entry.name)")
+            var wrong = try Tensor(dtype: .uint8, shape: [h + 1, w, 3])
+            #expect(throws: ImagingError.self) { try decoder.decode(data, name: entry.path, into: &wrong) }
+        }
+    }
+
     @Test func pixelLimitIsCheckedBeforeDecoding() throws {
         let entries = try ImagingReference.json("decode/index.json", as: [Entry].self)
         let big = try #require(entries.first { $0.name == "skimage-astronaut" })
