@@ -1,4 +1,5 @@
 import ArgumentParser
+import CUDA
 import Imaging
 import ONNX
 import ONNXRuntime
@@ -28,6 +29,8 @@ struct HalfPipe: ParsableCommand {
         } catch let error as TensorError {
             fail(error.description)
         } catch let error as ORTError {
+            fail(error.description)
+        } catch let error as CUDAError {
             fail(error.description)
         } catch let error as ImagingError {
             fail(error.description)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CUDA
 import FoundationEssentials
 import Imaging
 import Tensors
@@ -67,6 +68,13 @@ struct Preprocess: ParsableCommand {
     @Flag(help: "Ignore JPEG EXIF orientation.")
     var noExif = false
 
+    @Option(help: ArgumentHelp("cpu, or cuda / cuda:N for an NVIDIA GPU (falls back to the CPU when there is none).", valueName: "device"))
+    var device: String = "cpu"
+    @Option(help: ArgumentHelp("GPU: time this many runs with CUDA events and report medians.", valueName: "n"))
+    var repeats: Int = 0
+    @Flag(help: "GPU: compare the result with the CPU pass, element by element.")
+    var check = false
+
     @Option(name: .shortAndLong, help: ArgumentHelp("Where to write the batch.", valueName: "batch.npy"))
     var output: String?
     @Option(help: ArgumentHelp("Write each image's placement (JSON).", valueName: "placements.json"))
@@ -99,14 +107,21 @@ struct Preprocess: ParsableCommand {
         let start = clock.now
         let decoded = try ImageDecoder(order: .rgb, applyEXIFOrientation: !noExif, maxPixels: maxPixels).decode(files: files)
         let decodedAt = clock.now
-        var tensor = try preprocessor.makeBatch(size: size)
-        let placed = try preprocessor.run(decoded, into: &tensor)
+        var tensor: Tensor
+        let placed: [ImagePlacement]
+        var gpuReport: GPUPreprocessReport?
+        if let gpu = try cudaDevice() {
+            (tensor, placed, gpuReport) = try PreprocessOnGPU.run(decoded, spec: spec, batch: size, device: gpu, repeats: repeats, check: check)
+        } else {
+            tensor = try preprocessor.makeBatch(size: size)
+            placed = try preprocessor.run(decoded, into: &tensor)
+        }
         let doneAt = clock.now
         try NPY.write(tensor, to: output)
         let report = PreprocessReport(output: output, dtype: spec.dtype.rawValue, shape: tensor.shape.dimensions,
                                       images: zip(files, placed).map { .init(file: $0, placement: $1) },
                                       decodeMilliseconds: milliseconds(decodedAt - start),
-                                      preprocessMilliseconds: milliseconds(doneAt - decodedAt), spec: spec)
+                                      preprocessMilliseconds: milliseconds(doneAt - decodedAt), spec: spec, gpu: gpuReport)
         if let placements { try writeJSON(report.images, to: placements) }
         if json {
             print(try encode(report))
@@ -119,6 +134,11 @@ struct Preprocess: ParsableCommand {
                       + (p.cropLeft + p.cropTop > 0 ? ", crop left \(p.cropLeft) top \(p.cropTop)" : ""))
             }
             print("decode \(NumberText.fixed(report.decodeMilliseconds, 2)) ms, preprocess \(NumberText.fixed(report.preprocessMilliseconds, 2)) ms")
+            if let g = gpuReport {
+                print("GPU \(g.device): kernel \(NumberText.fixed(g.kernelMs, 4)) ms, copy \(NumberText.fixed(g.copyMs, 4)) ms, "
+                      + "end to end \(NumberText.fixed(g.endToEndMs, 4)) ms (\(g.repeats) runs); \(NumberText.fixed(g.kernelGBs, 0)) GB/s of "
+                      + "\(NumberText.fixed(g.deviceCopyGBs, 0)) GB/s copy speed" + (g.mismatches.map { ", \($0) elements differ from the CPU (max \(g.maxULP ?? 0) ULP)" } ?? ""))
+            }
         }
     }
 
@@ -158,6 +178,26 @@ struct Preprocess: ParsableCommand {
         return s
     }
 
+    /// The GPU to use, or nil for the CPU (asked for, or no CUDA device: then a warning and the CPU).
+    func cudaDevice() throws -> Int? {
+        let lower = device.lowercased()
+        if lower == "cpu" { return nil }
+        guard lower == "cuda" || lower.hasPrefix("cuda:"), let index = lower == "cuda" ? 0 : Int(lower.dropFirst(5)), index >= 0 else {
+            throw CLIError("--device \(device): use cpu, cuda or cuda:N")
+        }
+        let found = Result { () throws(CUDAError) -> Int in
+            _ = try CUDA.shared().device(index)
+            return index
+        }
+        switch found {
+        case .success(let index): return index
+        case .failure(let error) where error.kind == .noDevice || error.kind == .libraryUnavailable:
+            printStandardError("halfpipe: warning: no CUDA device (\(error.message)); preprocessing on the CPU")
+            return nil
+        case .failure(let error): throw error
+        }
+    }
+
     static func outputType(_ text: String) throws -> PreprocessSpec.OutputType {
         let aliases: [String: PreprocessSpec.OutputType] = ["fp32": .float32, "f32": .float32, "fp16": .float16, "f16": .float16,
                                                             "half": .float16, "bf16": .bfloat16, "u8": .uint8, "i8": .int8]
@@ -178,6 +218,7 @@ struct PreprocessReport: Encodable {
     let decodeMilliseconds: Double
     let preprocessMilliseconds: Double
     let spec: PreprocessSpec
+    let gpu: GPUPreprocessReport?
 }
 
 func milliseconds(_ d: Duration) -> Double {

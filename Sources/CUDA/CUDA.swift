@@ -1,0 +1,102 @@
+import FoundationEssentials
+import Synchronization
+
+/// The CUDA driver and NVRTC, loaded once per process. `CUDA.shared()` throws `noDevice` or
+/// `libraryUnavailable` on a machine without a GPU, which callers turn into a CPU fallback.
+public final class CUDA: @unchecked Sendable {
+    let driver: DriverAPI
+    let driverLibrary: LoadedLibrary
+    /// NVRTC is only needed to compile kernels; a machine with the driver but no toolkit can still
+    /// query devices, so it loads on first use.
+    private let nvrtcState = Mutex<Result<NVRTCAPI, CUDAError>?>(nil)
+    public let driverVersion: Int
+    public let deviceCount: Int
+
+    private static let instance = Mutex<Result<CUDA, CUDAError>?>(nil)
+
+    public static func shared() throws(CUDAError) -> CUDA {
+        let result = instance.withLock { state -> Result<CUDA, CUDAError> in
+            if let state { return state }
+            let made = Result { () throws(CUDAError) in try CUDA() }
+            state = made
+            return made
+        }
+        return try result.get()
+    }
+
+    private init() throws(CUDAError) {
+        driverLibrary = try LoadedLibrary.open(CUDALibraries.candidates(CUDALibraries.driverNames), what: "the CUDA driver (libcuda.so.1)")
+        driver = try DriverAPI(driverLibrary)
+        var version: Int32 = 0, count: Int32 = 0
+        let initialized = driver.cuInit(0)
+        guard initialized == 0 else { throw Self.error(driver, initialized, "cuInit") }
+        try Self.check(driver, driver.cuDriverGetVersion(&version), "cuDriverGetVersion")
+        try Self.check(driver, driver.cuDeviceGetCount(&count), "cuDeviceGetCount")
+        guard count > 0 else { throw CUDAError(.noDevice, function: "cuDeviceGetCount", message: "no CUDA device") }
+        driverVersion = Int(version)
+        deviceCount = Int(count)
+    }
+
+    func nvrtc() throws(CUDAError) -> NVRTCAPI {
+        let result = nvrtcState.withLock { state -> Result<NVRTCAPI, CUDAError> in
+            if let state { return state }
+            let made = Result { () throws(CUDAError) in
+                try NVRTCAPI(try LoadedLibrary.open(CUDALibraries.candidates(CUDALibraries.nvrtcNames), what: "NVRTC (libnvrtc.so)"))
+            }
+            state = made
+            return made
+        }
+        return try result.get()
+    }
+
+    func check(_ code: CUResult, _ function: String) throws(CUDAError) { try Self.check(driver, code, function) }
+
+    static func check(_ driver: DriverAPI, _ code: CUResult, _ function: String) throws(CUDAError) {
+        if code != 0 { throw error(driver, code, function) }
+    }
+
+    static func error(_ driver: DriverAPI, _ code: CUResult, _ function: String) -> CUDAError {
+        var name: UnsafePointer<CChar>?, text: UnsafePointer<CChar>?
+        _ = driver.cuGetErrorName(code, &name)
+        _ = driver.cuGetErrorString(code, &text)
+        return .driver(code, function: function, name: name.map { String(cString: $0) }, message: text.map { String(cString: $0) })
+    }
+
+    /// Properties of device `index`.
+    public func device(_ index: Int) throws(CUDAError) -> CUDADevice {
+        guard index >= 0, index < deviceCount else {
+            throw CUDAError(.noDevice, function: "cuDeviceGet", message: "no CUDA device \(index) (this machine has \(deviceCount))")
+        }
+        var handle: Int32 = 0
+        try check(driver.cuDeviceGet(&handle, Int32(index)), "cuDeviceGet")
+        var name = [CChar](repeating: 0, count: 256)
+        try check(driver.cuDeviceGetName(&name, 255, handle), "cuDeviceGetName")
+        func attribute(_ a: Int32) throws(CUDAError) -> Int {
+            var v: Int32 = 0
+            try check(driver.cuDeviceGetAttribute(&v, a, handle), "cuDeviceGetAttribute(\(a))")
+            return Int(v)
+        }
+        var memory = 0
+        try check(driver.cuDeviceTotalMem(&memory, handle), "cuDeviceTotalMem")
+        // CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT 16, COMPUTE_CAPABILITY_MAJOR 75, _MINOR 76.
+        return CUDADevice(index: index, handle: handle, name: String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
+                          multiprocessors: try attribute(16), computeCapability: (try attribute(75), try attribute(76)), memoryBytes: memory)
+    }
+}
+
+/// One GPU's identity and properties.
+public struct CUDADevice: Sendable, CustomStringConvertible {
+    public let index: Int
+    let handle: Int32
+    public let name: String
+    public let multiprocessors: Int
+    public let computeCapability: (major: Int, minor: Int)
+    public let memoryBytes: Int
+
+    /// NVRTC's architecture option for this device ("sm_90" on H100/H200).
+    public var architecture: String { "sm_\(computeCapability.major)\(computeCapability.minor)" }
+
+    public var description: String {
+        "\(index): \(name), \(multiprocessors) SMs, compute \(computeCapability.major).\(computeCapability.minor), \(memoryBytes >> 30) GiB"
+    }
+}

@@ -1,0 +1,112 @@
+import CUDA
+import FoundationEssentials
+import Imaging
+import Tensors
+
+/// `preprocess --device cuda`: the same spec on an NVIDIA GPU, with CUDA-event timings and a
+/// check against the CPU pass.
+struct GPUPreprocessReport: Encodable {
+    var device: String
+    var kernel: String = PreprocessKernelInfo.name
+    /// Medians over the repeats, from CUDA events: the kernel alone, the pinned-host copy alone, both.
+    var kernelMs: Double
+    var copyMs: Double
+    var endToEndMs: Double
+    var repeats: Int
+    /// Bytes the kernel must move (pixels read + batch written) per kernel time.
+    var kernelGBs: Double
+    /// The device's own copy speed, measured now (device to device, read + write per second).
+    var deviceCopyGBs: Double
+    var bandwidthFraction: Double
+    /// Elements that differ from the CPU pass (the output was poisoned first), and the largest
+    /// difference in units in the last place.
+    var mismatches: Int?
+    var maxULP: Int?
+}
+
+enum PreprocessKernelInfo { static let name = "halfpipe_preprocess" }
+
+enum PreprocessOnGPU {
+    static func run(_ images: [Image], spec: PreprocessSpec, batch: Int, device: Int, repeats: Int, check: Bool)
+        throws -> (Tensor, [ImagePlacement], GPUPreprocessReport)
+    {
+        let gpu = try GPUPreprocessor(spec: spec, device: device)
+        let placements = try gpu.stage(images, batchSize: batch)
+        let stream = gpu.stream
+        // Poison the batch so an element the kernel skips cannot pass for a right one.
+        try stream.fill(gpu.output!, byte: 0xA5)
+        try gpu.launch()
+        let tensor = try gpu.download()
+        let events = try (0..<3).map { _ in try CUDAEvent(gpu.context) }
+        var kernel: [Double] = [], copy: [Double] = [], total: [Double] = []
+        for run in 0..<(repeats + 3) {
+            try events[0].record(on: stream)
+            try gpu.upload()
+            try events[1].record(on: stream)
+            try gpu.runKernel()
+            try events[2].record(on: stream)
+            try stream.synchronize()
+            if run >= 3 {  // warm-up runs first
+                copy.append(try events[1].milliseconds(since: events[0]))
+                kernel.append(try events[2].milliseconds(since: events[1]))
+                total.append(try events[2].milliseconds(since: events[0]))
+            }
+        }
+        func median(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.sorted()[v.count / 2] }
+        let moved = Double(images.reduce(0) { $0 + $1.pixels.byteCount } + tensor.byteCount)
+        let kernelMs = median(kernel)
+        let copyGBs = try deviceCopySpeed(gpu.context, stream: stream)
+        var report = GPUPreprocessReport(device: gpu.context.device.description, kernelMs: kernelMs, copyMs: median(copy),
+                                         endToEndMs: median(total), repeats: repeats,
+                                         kernelGBs: kernelMs > 0 ? moved / kernelMs / 1e6 : 0, deviceCopyGBs: copyGBs,
+                                         bandwidthFraction: kernelMs > 0 && copyGBs > 0 ? moved / kernelMs / 1e6 / copyGBs : 0)
+        if check {
+            let cpu = try Preprocessor(spec: spec)
+            var expected = try cpu.makeBatch(size: batch)
+            try cpu.run(images, into: &expected)
+            (report.mismatches, report.maxULP) = compare(tensor, expected, elementSize: cpu.elementSize)
+        }
+        return (tensor, placements, report)
+    }
+
+    /// Device-to-device copy of 256 MB, bytes read + written per second (median of 5).
+    static func deviceCopySpeed(_ context: CUDAContext, stream: CUDAStream) throws -> Double {
+        let bytes = 256 << 20
+        let a = try DeviceBuffer(context, bytes: bytes), b = try DeviceBuffer(context, bytes: bytes)
+        let start = try CUDAEvent(context), end = try CUDAEvent(context)
+        var times: [Double] = []
+        for _ in 0..<6 {
+            try start.record(on: stream)
+            try stream.copy(a, to: b, bytes: bytes)
+            try end.record(on: stream)
+            times.append(try end.milliseconds(since: start))
+        }
+        let ms = times.dropFirst().sorted()[2]
+        return Double(2 * bytes) / ms / 1e6
+    }
+
+    /// Differing elements, and the largest difference in ULPs (elements compared as ordered integers).
+    static func compare(_ a: Tensor, _ b: Tensor, elementSize: Int) -> (Int, Int) {
+        a.withUnsafeBytes { x in
+            b.withUnsafeBytes { y in
+                var mismatches = 0, worst = 0
+                let n = min(x.count, y.count) / elementSize
+                for i in 0..<n {
+                    var u = 0, v = 0
+                    for k in 0..<elementSize { u |= Int(x[i * elementSize + k]) << (8 * k); v |= Int(y[i * elementSize + k]) << (8 * k) }
+                    if u != v {
+                        mismatches += 1
+                        worst = max(worst, abs(ordered(u, bits: elementSize * 8) - ordered(v, bits: elementSize * 8)))
+                    }
+                }
+                return (mismatches, worst)
+            }
+        }
+    }
+
+    /// Sign-magnitude float bits as a monotonic integer, so neighbours differ by one.
+    private static func ordered(_ bits: Int, bits width: Int) -> Int {
+        let sign = 1 << (width - 1)
+        return bits & sign != 0 ? -(bits & (sign - 1)) : bits
+    }
+}
