@@ -18,7 +18,7 @@ STATIC_LIMIT_MB := 60
 STATIC_LIBDIR := $(shell gcc -print-multiarch 2>/dev/null | sed 's|^|/usr/lib/|')
 STATIC_ARCHIVES := $(STATIC_LIBDIR)/libturbojpeg.a $(STATIC_LIBDIR)/libpng16.a
 
-.PHONY: setup material reference build static demo test bench-kernels bench-ort bench-preprocess fuzz clean
+.PHONY: setup material reference build static demo test bench-kernels bench-ort bench-preprocess device-bench fuzz clean
 
 setup:
 	@bash scripts/setup.sh
@@ -70,6 +70,17 @@ bench-ort: material build
 bench-preprocess: material
 	swift build -c release --product halfpipe-bench
 	@bash bench/preprocess.sh
+
+# Everything the GPU machine needs in .device/ (the static binary, the seed's three 900x1200
+# images as PNG and .npy, real pictures), then the one device command that runs every GPU check
+# and benchmark (bench/gpu.sh) and writes $$OUT/gpu-bench.json.
+device-bench: static material
+	@rm -rf .device && mkdir -p .device/images
+	@cp $(STATIC_BIN) .device/halfpipe
+	@cp .cache/material/images/skimage/{astronaut.png,rocket.jpg,coffee.png,chelsea.png,camera.png,horse.png} .device/images/
+	@$(PYTHON) scripts/make-device-seed.py .device
+	@echo "device folder: $$(du -sm .device | cut -f1) MB. Run on the GPU machine (device tool, carry [\".device\"]):"
+	@echo "  bash bench/gpu.sh"
 
 # libFuzzer over the model loader (needs clang's fuzzer runtime, shipped with the Swift toolchain).
 fuzz: material

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine (see `make device-bench`): every GPU check and benchmark in one command.
+# Needs .device/ (the static halfpipe binary, the seed images, real pictures) carried along; writes
+# $OUT/gpu-bench.json (last line also printed) and $OUT/gpu-log.txt.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-/tmp/halfpipe-gpu-out}
+mkdir -p "$out"
+bin=.device/halfpipe
+export HALFPIPE_KERNEL_CACHE=/tmp/halfpipe-kernels
+log="$out/gpu-log.txt"
+exec > >(tee "$log") 2>&1
+nvidia-smi -L
+seed=(.device/seed-0.png .device/seed-1.png .device/seed-2.png)
+real=(.device/images/*)
+
+# 1. Correctness: every mode against the CPU pass, on real pictures (output poisoned first).
+fails=0; checks=0
+for resize in letterbox stretch crop; do
+  for interp in bilinear nearest area; do
+    for dtype in float16 float32 bfloat16 uint8; do
+      for layout in nchw nhwc; do
+        extra=(); [ "$dtype" != uint8 ] && extra=(--mean 0.485,0.456,0.406 --std 0.229,0.224,0.225)
+        r=$($bin preprocess "${real[@]}" "${seed[@]}" --size 384x640 --resize $resize --interpolation $interp \
+             --dtype $dtype --layout $layout "${extra[@]}" --batch 12 --device cuda --check --json -o /tmp/check.npy)
+        m=$(python3 -c 'import json,sys; g=json.loads(sys.argv[1])["gpu"]; print(g["mismatches"], g["maxULP"])' "$r")
+        checks=$((checks + 1)); [ "${m%% *}" = 0 ] || { fails=$((fails + 1)); echo "MISMATCH $resize $interp $dtype $layout: $m"; }
+      done
+    done
+  done
+done
+echo "correctness: $checks mode combinations, $fails with differences"
+
+# 2. Speed on the seed workload, batch 3 and 64, ours then PyTorch's.
+ours3=$($bin preprocess "${seed[@]}" --preset yolo640 --dtype float16 --device cuda --repeats 200 --check --json -o /tmp/b3.npy)
+many=(); for i in $(seq 0 63); do many+=(".device/seed-$((i % 3)).png"); done
+ours64=$($bin preprocess "${many[@]}" --preset yolo640 --dtype float16 --device cuda --repeats 100 --json -o /tmp/b64.npy)
+torch3=$(python3 bench/gpu_preprocess_peer.py .device/seed.npy 3)
+torch64=$(python3 bench/gpu_preprocess_peer.py .device/seed.npy 64)
+python3 - "$ours3" "$ours64" "$torch3" "$torch64" "$checks" "$fails" "$out/gpu-bench.json" <<'PY'
+import json, sys
+o3, o64, t3, t64 = (json.loads(a)["gpu"] if i < 2 else json.loads(a) for i, a in enumerate(sys.argv[1:5]))
+checks, fails, path = int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
+print(f"batch 3:  ours kernel {o3['kernelMs']:.4f} ms, copy+kernel {o3['endToEndMs']:.4f} ms | torch kernel {t3['torch_kernel_ms']:.4f} ms, "
+      f"pinned copy+kernel {t3['torch_end_to_end_ms']:.4f} ms | {o3['kernelGBs']:.0f} GB/s of {o3['deviceCopyGBs']:.0f} GB/s device copy")
+print(f"batch 64: ours kernel {o64['kernelMs']:.4f} ms, copy+kernel {o64['endToEndMs']:.4f} ms | torch kernel {t64['torch_kernel_ms']:.4f} ms, "
+      f"pinned copy+kernel {t64['torch_end_to_end_ms']:.4f} ms")
+result = {"bench": "gpu-preprocess", "device": o3["device"],
+          "kernel_vs_torch": round(t3["torch_kernel_ms"] / o3["kernelMs"], 2),
+          "end_to_end_vs_torch": round(t3["torch_end_to_end_ms"] / o3["endToEndMs"], 2),
+          "bandwidth_fraction": round(o3["bandwidthFraction"], 3),
+          "kernel_vs_torch_batch64": round(t64["torch_kernel_ms"] / o64["kernelMs"], 2),
+          "end_to_end_vs_torch_batch64": round(t64["torch_end_to_end_ms"] / o64["endToEndMs"], 2),
+          "exact_vs_cpu": o3["mismatches"] == 0, "mode_checks": checks, "mode_check_failures": fails,
+          "ours_kernel_ms": o3["kernelMs"], "ours_end_to_end_ms": o3["endToEndMs"],
+          "torch_kernel_ms": t3["torch_kernel_ms"], "torch_end_to_end_ms": t3["torch_end_to_end_ms"], "torch": t3["torch"]}
+open(path, "w").write(json.dumps(result) + "\n")
+print(json.dumps(result))
+PY
