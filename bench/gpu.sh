@@ -13,6 +13,24 @@ exec > >(tee "$log") 2>&1
 nvidia-smi -L
 seed=(.device/seed-0.png .device/seed-1.png .device/seed-2.png)
 real=(.device/images/*)
+many=(); for i in $(seq 0 63); do many+=(".device/seed-$((i % 3)).png"); done
+
+# 3 (machines with two or more GPUs): the 64-image batch split over every GPU, shares preprocessed
+# at the same time, checked against the CPU. GPU_MULTI_ONLY=1 runs only this step.
+gpus=$(nvidia-smi -L | grep -c '^GPU')
+if [ "$gpus" -ge 2 ]; then
+  multi=$($bin preprocess "${many[@]}" --preset yolo640 --dtype float16 --device cuda:all --repeats 100 --check --json -o /tmp/bm.npy)
+  python3 - "$multi" "$out/gpu-multi.json" <<'PY'
+import json, sys
+m = json.loads(sys.argv[1])["gpus"]
+result = {"bench": "gpu-preprocess-multi", "devices": m["devices"], "slots_per_device": m["slotsPerDevice"],
+          "end_to_end_ms_per_device": m["endToEndMsPerDevice"], "concurrent_wall_ms": m["concurrentWallMs"],
+          "single_device_end_to_end_ms": m["singleDeviceEndToEndMs"], "exact_vs_cpu": m["mismatches"] == 0}
+open(sys.argv[2], "w").write(json.dumps(result) + "\n")
+print(json.dumps(result))
+PY
+fi
+[ "${GPU_MULTI_ONLY:-0}" = 1 ] && exit 0
 
 # 1. Correctness: every mode against the CPU pass, on real pictures (output poisoned first).
 fails=0; checks=0
@@ -33,7 +51,6 @@ echo "correctness: $checks mode combinations, $fails with differences"
 
 # 2. Speed on the seed workload, batch 3 and 64, ours then PyTorch's.
 ours3=$($bin preprocess "${seed[@]}" --preset yolo640 --dtype float16 --device cuda --repeats 200 --check --json -o /tmp/b3.npy)
-many=(); for i in $(seq 0 63); do many+=(".device/seed-$((i % 3)).png"); done
 ours64=$($bin preprocess "${many[@]}" --preset yolo640 --dtype float16 --device cuda --repeats 100 --json -o /tmp/b64.npy)
 torch3=$(python3 bench/gpu_preprocess_peer.py .device/seed.npy 3)
 torch64=$(python3 bench/gpu_preprocess_peer.py .device/seed.npy 64)

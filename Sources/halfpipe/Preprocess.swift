@@ -68,7 +68,7 @@ struct Preprocess: ParsableCommand {
     @Flag(help: "Ignore JPEG EXIF orientation.")
     var noExif = false
 
-    @Option(help: ArgumentHelp("cpu, or cuda / cuda:N for an NVIDIA GPU (falls back to the CPU when there is none).", valueName: "device"))
+    @Option(help: ArgumentHelp("cpu, or cuda / cuda:N for an NVIDIA GPU, cuda:all to split the batch over every GPU (falls back to the CPU when there is none).", valueName: "device"))
     var device: String = "cpu"
     @Option(help: ArgumentHelp("GPU: time this many runs with CUDA events and report medians.", valueName: "n"))
     var repeats: Int = 0
@@ -110,7 +110,10 @@ struct Preprocess: ParsableCommand {
         var tensor: Tensor
         let placed: [ImagePlacement]
         var gpuReport: GPUPreprocessReport?
-        if let gpu = try cudaDevice() {
+        var multiReport: MultiGPUReport?
+        if let gpus = try cudaDevices(), gpus.count > 1 {
+            (tensor, placed, multiReport) = try PreprocessOnGPU.runSplit(decoded, spec: spec, batch: size, devices: gpus, repeats: repeats, check: check)
+        } else if let gpu = try cudaDevices()?.first {
             (tensor, placed, gpuReport) = try PreprocessOnGPU.run(decoded, spec: spec, batch: size, device: gpu, repeats: repeats, check: check)
         } else {
             tensor = try preprocessor.makeBatch(size: size)
@@ -121,7 +124,7 @@ struct Preprocess: ParsableCommand {
         let report = PreprocessReport(output: output, dtype: spec.dtype.rawValue, shape: tensor.shape.dimensions,
                                       images: zip(files, placed).map { .init(file: $0, placement: $1) },
                                       decodeMilliseconds: milliseconds(decodedAt - start),
-                                      preprocessMilliseconds: milliseconds(doneAt - decodedAt), spec: spec, gpu: gpuReport)
+                                      preprocessMilliseconds: milliseconds(doneAt - decodedAt), spec: spec, gpu: gpuReport, gpus: multiReport)
         if let placements { try writeJSON(report.images, to: placements) }
         if json {
             print(try encode(report))
@@ -134,6 +137,11 @@ struct Preprocess: ParsableCommand {
                       + (p.cropLeft + p.cropTop > 0 ? ", crop left \(p.cropLeft) top \(p.cropTop)" : ""))
             }
             print("decode \(NumberText.fixed(report.decodeMilliseconds, 2)) ms, preprocess \(NumberText.fixed(report.preprocessMilliseconds, 2)) ms")
+            if let m = multiReport {
+                print("GPUs \(m.devices.joined(separator: "; ")): shares \(m.slotsPerDevice), copy + kernel \(m.endToEndMsPerDevice.map { NumberText.fixed($0, 4) }) ms "
+                      + "at the same time (wall \(NumberText.fixed(m.concurrentWallMs, 4)) ms); whole batch on one device \(NumberText.fixed(m.singleDeviceEndToEndMs, 4)) ms"
+                      + (m.mismatches.map { ", \($0) elements differ from the CPU" } ?? ""))
+            }
             if let g = gpuReport {
                 print("GPU \(g.device): kernel \(NumberText.fixed(g.kernelMs, 4)) ms, copy \(NumberText.fixed(g.copyMs, 4)) ms, "
                       + "end to end \(NumberText.fixed(g.endToEndMs, 4)) ms (\(g.repeats) runs); \(NumberText.fixed(g.kernelGBs, 0)) GB/s of "
@@ -178,19 +186,21 @@ struct Preprocess: ParsableCommand {
         return s
     }
 
-    /// The GPU to use, or nil for the CPU (asked for, or no CUDA device: then a warning and the CPU).
-    func cudaDevice() throws -> Int? {
+    /// The GPUs to use, or nil for the CPU (asked for, or no CUDA device: then a warning and the CPU).
+    func cudaDevices() throws -> [Int]? {
         let lower = device.lowercased()
         if lower == "cpu" { return nil }
-        guard lower == "cuda" || lower.hasPrefix("cuda:"), let index = lower == "cuda" ? 0 : Int(lower.dropFirst(5)), index >= 0 else {
-            throw CLIError("--device \(device): use cpu, cuda or cuda:N")
+        let all = lower == "cuda:all"
+        guard lower == "cuda" || lower.hasPrefix("cuda:"), let index = lower == "cuda" || all ? 0 : Int(lower.dropFirst(5)), index >= 0 else {
+            throw CLIError("--device \(device): use cpu, cuda, cuda:N or cuda:all")
         }
-        let found = Result { () throws(CUDAError) -> Int in
-            _ = try CUDA.shared().device(index)
-            return index
+        let found = Result { () throws(CUDAError) -> [Int] in
+            let cuda = try CUDA.shared()
+            _ = try cuda.device(index)
+            return all ? Array(0..<cuda.deviceCount) : [index]
         }
         switch found {
-        case .success(let index): return index
+        case .success(let indices): return indices
         case .failure(let error) where error.kind == .noDevice || error.kind == .libraryUnavailable:
             printStandardError("halfpipe: warning: no CUDA device (\(error.message)); preprocessing on the CPU")
             return nil
@@ -219,6 +229,7 @@ struct PreprocessReport: Encodable {
     let preprocessMilliseconds: Double
     let spec: PreprocessSpec
     let gpu: GPUPreprocessReport?
+    let gpus: MultiGPUReport?
 }
 
 func milliseconds(_ d: Duration) -> Double {

@@ -1,5 +1,7 @@
 import CUDA
+import Dispatch
 import FoundationEssentials
+import Synchronization
 import Imaging
 import Tensors
 
@@ -108,5 +110,85 @@ enum PreprocessOnGPU {
     private static func ordered(_ bits: Int, bits width: Int) -> Int {
         let sign = 1 << (width - 1)
         return bits & sign != 0 ? -(bits & (sign - 1)) : bits
+    }
+}
+
+/// `--device cuda:all`: the batch split over every GPU, each share preprocessed on its own device
+/// at the same time (a thread, a stream, a context per device).
+struct MultiGPUReport: Encodable {
+    var devices: [String]
+    var slotsPerDevice: [Int]
+    /// Median copy + kernel time of each device's share, measured with its own events while all ran.
+    var endToEndMsPerDevice: [Double]
+    /// Host wall time of one round in which every device ran its share, median.
+    var concurrentWallMs: Double
+    /// The whole batch on device 0 alone, copy + kernel, median.
+    var singleDeviceEndToEndMs: Double
+    var mismatches: Int?
+    var maxULP: Int?
+}
+
+extension PreprocessOnGPU {
+    static func runSplit(_ images: [Image], spec: PreprocessSpec, batch: Int, devices: [Int], repeats: Int, check: Bool)
+        throws -> (Tensor, [ImagePlacement], MultiGPUReport)
+    {
+        let share = (batch + devices.count - 1) / devices.count
+        let gpus = try devices.map { try GPUPreprocessor(spec: spec, device: $0) }
+        var placements: [ImagePlacement] = [], slots: [Int] = []
+        for (i, gpu) in gpus.enumerated() {
+            let first = min(images.count, i * share), end = min(images.count, (i + 1) * share)
+            let size = max(0, min(share, batch - i * share))
+            slots.append(size)
+            if size > 0 { placements += try gpu.stage(Array(images[first..<end]), batchSize: size) }
+        }
+        let rounds = repeats + 3
+        let shares = slots
+        let times = Mutex([[Double]](repeating: [], count: gpus.count))
+        let failure = Mutex<Error?>(nil)
+        let clock = ContinuousClock()
+        var wall: [Double] = []
+        for round in 0..<rounds {
+            let start = clock.now
+            DispatchQueue.concurrentPerform(iterations: gpus.count) { i in
+                guard shares[i] > 0 else { return }
+                do {
+                    let gpu = gpus[i]
+                    let begin = try CUDAEvent(gpu.context), end = try CUDAEvent(gpu.context)
+                    try begin.record(on: gpu.stream)
+                    try gpu.launch()
+                    try end.record(on: gpu.stream)
+                    try gpu.stream.synchronize()
+                    let ms = try end.milliseconds(since: begin)
+                    if round >= 3 { times.withLock { $0[i].append(ms) } }
+                } catch {
+                    failure.withLock { $0 = $0 ?? error }
+                }
+            }
+            if let error = failure.withLock({ $0 }) { throw error }
+            if round >= 3 { wall.append(milliseconds(clock.now - start)) }
+        }
+        func median(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.sorted()[v.count / 2] }
+        // The same whole batch on the first device alone, for comparison.
+        let single = try run(images, spec: spec, batch: batch, device: devices[0], repeats: repeats, check: false).2.endToEndMs
+        var tensor = try Tensor(dtype: spec.dtype.dtype, shape: gpus[0].cpu.batchShape(size: batch), zeroed: true)
+        let slotBytes = tensor.byteCount / batch
+        var at = 0
+        for (gpu, size) in zip(gpus, slots) where size > 0 {
+            let part = try gpu.download()
+            part.withUnsafeBytes { src in tensor.withUnsafeMutableBytes { dst in
+                dst.baseAddress!.advanced(by: at).copyMemory(from: src.baseAddress!, byteCount: size * slotBytes)
+            } }
+            at += size * slotBytes
+        }
+        var report = MultiGPUReport(devices: gpus.map(\.context.device.description), slotsPerDevice: slots,
+                                    endToEndMsPerDevice: times.withLock { $0 }.map(median), concurrentWallMs: median(wall),
+                                    singleDeviceEndToEndMs: single)
+        if check {
+            let cpu = try Preprocessor(spec: spec)
+            var expected = try cpu.makeBatch(size: batch)
+            try cpu.run(images, into: &expected)
+            (report.mismatches, report.maxULP) = compare(tensor, expected, elementSize: cpu.elementSize)
+        }
+        return (tensor, placements, report)
     }
 }
