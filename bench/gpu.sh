@@ -32,7 +32,19 @@ PY
 fi
 [ "${GPU_MULTI_ONLY:-0}" = 1 ] && exit 0
 
-# 1. Correctness: every mode against the CPU pass, on real pictures (output poisoned first).
+$bin devices
+
+# 1. Correctness: every mode against the CPU pass, on real pictures and three fresh random ones of
+# random sizes (new each run; the output is poisoned before the checked run).
+mkdir -p /tmp/halfpipe-random && rm -f /tmp/halfpipe-random/*.png
+python3 -c '
+import cv2, numpy as np
+rng = np.random.default_rng()
+for i in range(3):
+    h, w = (int(v) for v in rng.integers(1, 1500, 2))
+    cv2.imwrite(f"/tmp/halfpipe-random/random-{i}.png", rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+'
+real+=(/tmp/halfpipe-random/*.png)
 fails=0; checks=0
 for resize in letterbox stretch crop; do
   for interp in bilinear nearest area; do
@@ -40,7 +52,7 @@ for resize in letterbox stretch crop; do
       for layout in nchw nhwc; do
         extra=(); [ "$dtype" != uint8 ] && extra=(--mean 0.485,0.456,0.406 --std 0.229,0.224,0.225)
         r=$($bin preprocess "${real[@]}" "${seed[@]}" --size 384x640 --resize $resize --interpolation $interp \
-             --dtype $dtype --layout $layout "${extra[@]}" --batch 12 --device cuda --check --json -o /tmp/check.npy)
+             --dtype $dtype --layout $layout "${extra[@]}" --batch 16 --device cuda --check --json -o /tmp/check.npy)
         m=$(python3 -c 'import json,sys; g=json.loads(sys.argv[1])["gpu"]; print(g["mismatches"], g["maxULP"])' "$r")
         checks=$((checks + 1)); [ "${m%% *}" = 0 ] || { fails=$((fails + 1)); echo "MISMATCH $resize $interp $dtype $layout: $m"; }
       done
@@ -49,15 +61,25 @@ for resize in letterbox stretch crop; do
 done
 echo "correctness: $checks mode combinations, $fails with differences"
 
+# Bad input on the GPU: a kernel that does not compile (its log shown), a batch larger than memory.
+printf 'extern "C" __global__ void broken(float* x) { x[0] = undefined_name; }\n' > /tmp/broken.cu
+$bin devices --compile /tmp/broken.cu > /tmp/compile.txt 2>&1; compile_rc=$?
+grep -q "compiler log" /tmp/compile.txt && grep -q undefined_name /tmp/compile.txt && [ $compile_rc = 2 ] && compile_ok=1 || compile_ok=0
+cat /tmp/compile.txt
+$bin preprocess .device/seed-0.png --preset yolo640 --dtype float16 --batch 60000 --device cuda -o /tmp/oom.npy > /tmp/oom.txt 2>&1; oom_rc=$?
+grep -q OUT_OF_MEMORY /tmp/oom.txt && [ $oom_rc = 2 ] && oom_ok=1 || oom_ok=0
+cat /tmp/oom.txt
+
 # 2. Speed on the seed workload, batch 3 and 64, ours then PyTorch's.
 ours3=$($bin preprocess "${seed[@]}" --preset yolo640 --dtype float16 --device cuda --repeats 200 --check --json -o /tmp/b3.npy)
 ours64=$($bin preprocess "${many[@]}" --preset yolo640 --dtype float16 --device cuda --repeats 100 --json -o /tmp/b64.npy)
 torch3=$(python3 bench/gpu_preprocess_peer.py .device/seed.npy 3)
 torch64=$(python3 bench/gpu_preprocess_peer.py .device/seed.npy 64)
-python3 - "$ours3" "$ours64" "$torch3" "$torch64" "$checks" "$fails" "$out/gpu-bench.json" <<'PY'
+python3 - "$ours3" "$ours64" "$torch3" "$torch64" "$checks" "$fails" "$out/gpu-bench.json" "$compile_ok" "$oom_ok" <<'PY'
 import json, sys
 o3, o64, t3, t64 = (json.loads(a)["gpu"] if i < 2 else json.loads(a) for i, a in enumerate(sys.argv[1:5]))
 checks, fails, path = int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
+compile_ok, oom_ok = sys.argv[8] == "1", sys.argv[9] == "1"
 print(f"batch 3:  ours kernel {o3['kernelMs']:.4f} ms, copy+kernel {o3['endToEndMs']:.4f} ms | torch kernel {t3['torch_kernel_ms']:.4f} ms, "
       f"pinned copy+kernel {t3['torch_end_to_end_ms']:.4f} ms | {o3['kernelGBs']:.0f} GB/s of {o3['deviceCopyGBs']:.0f} GB/s device copy")
 print(f"batch 64: ours kernel {o64['kernelMs']:.4f} ms, copy+kernel {o64['endToEndMs']:.4f} ms | torch kernel {t64['torch_kernel_ms']:.4f} ms, "
@@ -69,6 +91,7 @@ result = {"bench": "gpu-preprocess", "device": o3["device"],
           "kernel_vs_torch_batch64": round(t64["torch_kernel_ms"] / o64["kernelMs"], 2),
           "end_to_end_vs_torch_batch64": round(t64["torch_end_to_end_ms"] / o64["endToEndMs"], 2),
           "exact_vs_cpu": o3["mismatches"] == 0, "mode_checks": checks, "mode_check_failures": fails,
+          "compile_error_reported": compile_ok, "out_of_memory_reported": oom_ok,
           "ours_kernel_ms": o3["kernelMs"], "ours_end_to_end_ms": o3["endToEndMs"],
           "torch_kernel_ms": t3["torch_kernel_ms"], "torch_end_to_end_ms": t3["torch_end_to_end_ms"], "torch": t3["torch"]}
 open(path, "w").write(json.dumps(result) + "\n")

@@ -15,7 +15,7 @@ struct HalfPipe: ParsableCommand {
             Exit codes: 0 success, 1 a failed check, 2 bad usage or bad input.
             """,
         version: "0.1.0",
-        subcommands: [Inspect.self, Run.self, Bench.self, Compare.self, Preprocess.self]
+        subcommands: [Inspect.self, Run.self, Bench.self, Compare.self, Preprocess.self, Devices.self]
     )
 
     /// Runs the command, mapping every failure to a one-line message and the exit codes of the
