@@ -1,6 +1,9 @@
 import ArgumentParser
 import CUDA
 import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import Imaging
 import Tensors
 
@@ -116,6 +119,7 @@ struct Preprocess: ParsableCommand {
         } else if let gpu = try cudaDevices()?.first {
             (tensor, placed, gpuReport) = try PreprocessOnGPU.run(decoded, spec: spec, batch: size, device: gpu, repeats: repeats, check: check)
         } else {
+            try Self.ensureHostMemory(batch: size, spec: spec)
             tensor = try preprocessor.makeBatch(size: size)
             placed = try preprocessor.run(decoded, into: &tensor)
         }
@@ -205,6 +209,16 @@ struct Preprocess: ParsableCommand {
             printStandardError("halfpipe: warning: no CUDA device (\(error.message)); preprocessing on the CPU")
             return nil
         case .failure(let error): throw error
+        }
+    }
+
+    /// Refuses a batch larger than the machine's memory before allocating it (an overcommitted
+    /// allocation would be killed later, not refused).
+    static func ensureHostMemory(batch size: Int, spec: PreprocessSpec) throws {
+        let batchBytes = Double(size) * 3 * Double(spec.height) * Double(spec.width) * Double(spec.dtype.dtype.byteCount(elements: 1) ?? 4)
+        let physical = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
+        guard physical <= 0 || batchBytes < physical else {
+            throw CLIError("--batch \(size): the batch needs \(Int(batchBytes / 1e9)) GB, more than this machine's \(Int(physical / 1e9)) GB of memory")
         }
     }
 

@@ -34,6 +34,7 @@ enum PreprocessOnGPU {
     {
         let gpu = try GPUPreprocessor(spec: spec, device: device)
         let placements = try gpu.stage(images, batchSize: batch)
+        try Preprocess.ensureHostMemory(batch: batch, spec: spec)  // the batch comes back to the host
         let stream = gpu.stream
         // Poison the batch so an element the kernel skips cannot pass for a right one.
         try stream.fill(gpu.output!, byte: 0xA5)
@@ -141,6 +142,7 @@ extension PreprocessOnGPU {
             slots.append(size)
             if size > 0 { placements += try gpu.stage(Array(images[first..<end]), batchSize: size) }
         }
+        try Preprocess.ensureHostMemory(batch: batch, spec: spec)
         let rounds = repeats + 3
         let shares = slots
         let times = Mutex([[Double]](repeating: [], count: gpus.count))
