@@ -66,3 +66,26 @@ import Testing
         #expect(r.stdout == expected, "preprocess --help changed; if intended, update Golden/preprocess-help.txt")
     }
 }
+
+/// Without a GPU (as in CI) the GPU options say so and the CPU does the work.
+@Suite struct GPUFallbackCommandTests {
+    @Test func cudaFallsBackToTheCPUWithAWarning() throws {
+        let cuda = try CLI.run(["devices"])
+        guard cuda.stdout.hasPrefix("no CUDA device") else { return }  // a GPU machine: nothing to fall back from
+        #expect(cuda.status == 0)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("gpu-fallback-\(UUID().uuidString).npy").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let image = try CLI.material("images/skimage/rocket.jpg")
+        let r = try CLI.run(["preprocess", image, "--preset", "yolo640", "--device", "cuda", "-o", out])
+        #expect(r.status == 0 && r.stderr.contains("warning: no CUDA device") && r.stderr.contains("preprocessing on the CPU"), "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out))
+        let cpuOut = out + ".cpu.npy"
+        defer { try? FileManager.default.removeItem(atPath: cpuOut) }
+        #expect(try CLI.run(["preprocess", image, "--preset", "yolo640", "-o", cpuOut]).status == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == Data(contentsOf: URL(fileURLWithPath: cpuOut)))
+        let bad = try CLI.run(["preprocess", image, "--preset", "yolo640", "--device", "tpu", "-o", out + ".x"])
+        #expect(bad.status == 2 && bad.stderr.contains("use cpu, cuda, cuda:N or cuda:all"))
+        let compile = try CLI.run(["devices", "--compile", image])
+        #expect(compile.status == 2 && compile.stderr.contains("libcuda"), "\(compile.stderr)")
+    }
+}
