@@ -59,6 +59,17 @@ for resize in letterbox stretch crop; do
     done
   done
 done
+# The remaining parameters, each on top of a letterbox: pad placement, rounding, channel order,
+# int8 output, and no resizing at all (a target larger than every picture).
+for extra in "--pad top-left" "--rounding truncate" "--order bgr" "--dtype int8 --int8-scale 1/64 --int8-zero-point=-3" \
+             "--resize none --size 1600x1600" "--pad-value 0 --scale 1 --mean 0 --std 1 --dtype float32"; do
+  for layout in nchw nhwc; do
+    size=(--size 384x640); [[ "$extra" == *"--size"* ]] && size=()
+    r=$($bin preprocess "${real[@]}" "${seed[@]}" "${size[@]}" $extra --layout $layout --batch 16 --device cuda --check --json -o /tmp/check.npy)
+    m=$(python3 -c 'import json,sys; g=json.loads(sys.argv[1])["gpu"]; print(g["mismatches"], g["maxULP"])' "$r")
+    checks=$((checks + 1)); [ "${m%% *}" = 0 ] || { fails=$((fails + 1)); echo "MISMATCH $extra $layout: $m"; }
+  done
+done
 echo "correctness: $checks mode combinations, $fails with differences"
 
 # Bad input on the GPU: a kernel that does not compile (its log shown), a batch larger than memory.
