@@ -63,12 +63,7 @@ enum PreprocessOnGPU {
                                          endToEndMs: median(total), repeats: repeats,
                                          kernelGBs: kernelMs > 0 ? moved / kernelMs / 1e6 : 0, deviceCopyGBs: copyGBs,
                                          bandwidthFraction: kernelMs > 0 && copyGBs > 0 ? moved / kernelMs / 1e6 / copyGBs : 0)
-        if check {
-            let cpu = try Preprocessor(spec: spec)
-            var expected = try cpu.makeBatch(size: batch)
-            try cpu.run(images, into: &expected)
-            (report.mismatches, report.maxULP) = compare(tensor, expected, elementSize: cpu.elementSize)
-        }
+        if check { (report.mismatches, report.maxULP) = try differencesFromCPU(tensor, images, spec: spec, batch: batch) }
         return (tensor, placements, report)
     }
 
@@ -86,6 +81,14 @@ enum PreprocessOnGPU {
         }
         let ms = times.dropFirst().sorted()[2]
         return Double(2 * bytes) / ms / 1e6
+    }
+
+    /// The GPU batch against the CPU pass over the same images: differing elements, largest ULP gap.
+    static func differencesFromCPU(_ tensor: Tensor, _ images: [Image], spec: PreprocessSpec, batch: Int) throws -> (Int, Int) {
+        let cpu = try Preprocessor(spec: spec)
+        var expected = try cpu.makeBatch(size: batch)
+        try cpu.run(images, into: &expected)
+        return compare(tensor, expected, elementSize: cpu.elementSize)
     }
 
     /// Differing elements, and the largest difference in ULPs (elements compared as ordered integers).
@@ -185,12 +188,7 @@ extension PreprocessOnGPU {
         var report = MultiGPUReport(devices: gpus.map(\.context.device.description), slotsPerDevice: slots,
                                     endToEndMsPerDevice: times.withLock { $0 }.map(median), concurrentWallMs: median(wall),
                                     singleDeviceEndToEndMs: single)
-        if check {
-            let cpu = try Preprocessor(spec: spec)
-            var expected = try cpu.makeBatch(size: batch)
-            try cpu.run(images, into: &expected)
-            (report.mismatches, report.maxULP) = compare(tensor, expected, elementSize: cpu.elementSize)
-        }
+        if check { (report.mismatches, report.maxULP) = try differencesFromCPU(tensor, images, spec: spec, batch: batch) }
         return (tensor, placements, report)
     }
 }
