@@ -1,0 +1,127 @@
+import FoundationEssentials
+import ONNX
+import Tensors
+
+/// Folds each inference-mode BatchNormalization into the Conv, ConvTranspose (group 1) or Gemm
+/// that feeds it, computing the new weights in float64: y = (x - mean) / sqrt(var + eps) * scale + B
+/// becomes part of the layer's weights and bias. This is done in full precision before any FP16
+/// conversion: the running variances it removes (up to ~1e8 in the PP-OCRv4 detector) are what an
+/// FP16 cast clamps and breaks.
+public enum BatchNormFolding {
+    public struct Fold: Sendable, Equatable {
+        public let batchNorm: String
+        public let into: String
+        public let opType: String
+    }
+
+    /// Rewrites `model` in place (every graph, nested ones too); returns what was folded.
+    @discardableResult
+    public static func apply(to model: Model) -> [Fold] {
+        model.allGraphs.flatMap { fold($0) }
+    }
+
+    static func fold(_ graph: Graph) -> [Fold] {
+        var folds: [Fold] = []
+        var constants = ConstantValues(graph)
+        let outputs = Set(graph.outputs.map(\.name))
+        var removed = Set<ObjectIdentifier>()
+        for bn in graph.nodes where bn.opType == "BatchNormalization" && bn.canonicalDomain == "ai.onnx" {
+            let defUse = DefUse(graph)
+            guard let layer = foldableLayer(for: bn, defUse: defUse, graphOutputs: outputs),
+                  let folded = newWeights(layer: layer, bn: bn, constants: constants) else { continue }
+            let base = (layer.name.isEmpty ? layer.outputs[0] : layer.name) + ".bn_folded"
+            let weightName = base + ".weight", biasName = base + ".bias"
+            guard let weight = initializer(folded.weight, name: weightName), let bias = initializer(folded.bias, name: biasName) else { continue }
+            graph.initializers.append(weight)
+            graph.initializers.append(bias)
+            var inputs = layer.inputs
+            inputs[1] = weightName
+            if inputs.count < 3 { inputs.append(biasName) } else { inputs[2] = biasName }
+            layer.proto.input = inputs
+            if layer.opType == "Gemm" {
+                layer.attributes.removeAll { $0.name == "beta" }  // the folded bias already carries it
+            }
+            // The layer now produces what the BatchNormalization produced; consumers are unchanged.
+            layer.proto.output[0] = bn.outputs[0]
+            removed.insert(ObjectIdentifier(bn))
+            folds.append(Fold(batchNorm: bn.name.isEmpty ? bn.outputs[0] : bn.name, into: layer.label, opType: layer.opType))
+            graph.nodes.removeAll { removed.contains(ObjectIdentifier($0)) }
+            constants = ConstantValues(graph)
+        }
+        if !folds.isEmpty { removeUnusedConstants(graph) }
+        return folds
+    }
+
+    /// The Conv/ConvTranspose/Gemm whose only consumer is `bn`, when `bn` is in inference mode and
+    /// uses nothing but its first output.
+    private static func foldableLayer(for bn: Node, defUse: DefUse, graphOutputs: Set<String>) -> Node? {
+        guard bn.inputs.count == 5, (bn[attribute: "training_mode"]?.int ?? 0) == 0,
+              bn.outputs.dropFirst().allSatisfy({ $0.isEmpty || defUse.consumers(of: $0).isEmpty && !graphOutputs.contains($0) }),
+              let layer = defUse.producer[bn.inputs[0]], layer.canonicalDomain == "ai.onnx", layer.outputs.count == 1,
+              defUse.consumers(of: bn.inputs[0]).count == 1, !graphOutputs.contains(bn.inputs[0]) else { return nil }
+        switch layer.opType {
+        case "Conv": return layer
+        case "ConvTranspose": return (layer[attribute: "group"]?.int ?? 1) == 1 ? layer : nil
+        case "Gemm": return layer
+        default: return nil
+        }
+    }
+
+    private struct Folded {
+        let weight: (values: [Float], dims: [Int])
+        let bias: (values: [Float], dims: [Int])
+    }
+
+    private static func newWeights(layer: Node, bn: Node, constants: ConstantValues) -> Folded? {
+        guard let w = constants.float32(layer.inputs[1]),
+              let scale = constants.float32(bn.inputs[1]), let shift = constants.float32(bn.inputs[2]),
+              let mean = constants.float32(bn.inputs[3]), let variance = constants.float32(bn.inputs[4]) else { return nil }
+        let channels = scale.values.count
+        guard [shift, mean, variance].allSatisfy({ $0.values.count == channels }) else { return nil }
+        let epsilon = Double(bn[attribute: "epsilon"]?.float ?? 1e-5)
+        let s = (0..<channels).map { Double(scale.values[$0]) / (Double(variance.values[$0]) + epsilon).squareRoot() }
+        // Which weight axis is the output channel, and how the old bias scales into the new one.
+        let outAxis: Int, biasFactor: Double
+        switch layer.opType {
+        case "Conv":
+            outAxis = 0; biasFactor = 1
+        case "ConvTranspose":
+            outAxis = 1; biasFactor = 1
+        default:  // Gemm: Y = alpha * A * B + beta * C, B transposed when transB
+            guard w.dims.count == 2 else { return nil }
+            outAxis = (layer[attribute: "transB"]?.int ?? 0) == 1 ? 0 : 1
+            biasFactor = Double(layer[attribute: "beta"]?.float ?? 1)
+        }
+        guard w.dims.count > outAxis, w.dims[outAxis] == channels else { return nil }
+        var oldBias = [Double](repeating: 0, count: channels)
+        if layer.inputs.count > 2, !layer.inputs[2].isEmpty {
+            guard let b = constants.float32(layer.inputs[2]), b.values.count == channels else { return nil }
+            oldBias = b.values.map { Double($0) * biasFactor }
+        }
+        let inner = w.dims[(outAxis + 1)...].reduce(1, *), outer = w.dims[..<outAxis].reduce(1, *)
+        var weight = w.values
+        for o in 0..<outer {
+            for c in 0..<channels {
+                let base = (o * channels + c) * inner
+                for k in 0..<inner { weight[base + k] = Float(Double(weight[base + k]) * s[c]) }
+            }
+        }
+        let bias = (0..<channels).map { Float((oldBias[$0] - Double(mean.values[$0])) * s[$0] + Double(shift.values[$0])) }
+        return Folded(weight: (weight, w.dims), bias: (bias, [channels]))
+    }
+
+    /// Initializers and Constant nodes nothing reads any more (the folded layers' old weights).
+    private static func removeUnusedConstants(_ graph: Graph) {
+        var used = Set(graph.outputs.map(\.name))
+        for node in graph.nodes { used.formUnion(node.inputs) }
+        for nested in graph.nestedGraphs { for node in nested.nodes { used.formUnion(node.inputs) } }
+        graph.nodes.removeAll { $0.opType == "Constant" && $0.outputs.allSatisfy { !used.contains($0) } }
+        let inputs = Set(graph.inputs.map(\.name))
+        graph.initializers.removeAll { !used.contains($0.name) && !inputs.contains($0.name) }
+    }
+}
+
+private func initializer(_ t: (values: [Float], dims: [Int]), name: String) -> Initializer? {
+    guard let shape = try? Shape(t.dims), let tensor = try? Tensor(shape: shape, elements: t.values) else { return nil }
+    return Initializer(name: name, tensor: tensor)
+}

@@ -1,0 +1,26 @@
+import ONNX
+import Tensors
+
+/// The values of a graph that are known before it runs: initializers that are not graph inputs
+/// (an input may override its initializer), and outputs of `Constant` nodes with a tensor value.
+struct ConstantValues {
+    private var initializers: [String: Initializer] = [:]
+    private var constantNodes: [String: Onnx_TensorProto] = [:]
+
+    init(_ graph: Graph) {
+        let inputs = Set(graph.inputs.map(\.name))
+        for i in graph.initializers where !inputs.contains(i.name) { initializers[i.name] = i }
+        for node in graph.nodes where node.opType == "Constant" && node.canonicalDomain == "ai.onnx" {
+            if let value = node[attribute: "value"]?.tensor, let out = node.outputs.first { constantNodes[out] = value }
+        }
+    }
+
+    /// The float32 values of `name`, with its dimensions; nil when it is not a float32 constant.
+    func float32(_ name: String) -> (values: [Float], dims: [Int])? {
+        let proto: Onnx_TensorProto
+        if let i = initializers[name] { proto = i.proto } else if let c = constantNodes[name] { proto = c } else { return nil }
+        guard proto.dataType == Int32(DType.float32.rawValue), let tensor = try? TensorCodec.decode(proto),
+              let values = try? tensor.elements(as: Float.self) else { return nil }
+        return (values, tensor.shape.dimensions)
+    }
+}
