@@ -89,7 +89,11 @@ torch3=$(python3 bench/gpu_preprocess_peer.py .device/seed.npy 3)
 torch64=$(python3 bench/gpu_preprocess_peer.py .device/seed.npy 64)
 python3 - "$ours3" "$ours64" "$torch3" "$torch64" "$checks" "$fails" "$out/gpu-bench.json" "$compile_ok" "$oom_ok" <<'PY'
 import json, sys
-o3, o64, t3, t64 = (json.loads(a)["gpu"] if i < 2 else json.loads(a) for i, a in enumerate(sys.argv[1:5]))
+def ours(text):
+    g = json.loads(text)["gpu"]
+    return {**g, **g.pop("timing")}  # the timing fields beside device and mismatches
+o3, o64 = ours(sys.argv[1]), ours(sys.argv[2])
+t3, t64 = json.loads(sys.argv[3]), json.loads(sys.argv[4])
 checks, fails, path = int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
 compile_ok, oom_ok = sys.argv[8] == "1", sys.argv[9] == "1"
 print(f"batch 3:  ours kernel {o3['kernelMs']:.4f} ms, copy+kernel {o3['endToEndMs']:.4f} ms | torch kernel {t3['torch_kernel_ms']:.4f} ms, "

@@ -13,6 +13,9 @@ import Tensors
 /// let batch = try gpu.download()           // or hand gpu.output to the engine
 /// ```
 public final class GPUPreprocessor: @unchecked Sendable {
+    /// The kernel's name, as compiled and cached.
+    public static let kernelName = PreprocessKernel.name
+
     public let cpu: Preprocessor
     public let context: CUDAContext
     public let stream: CUDAStream

@@ -16,6 +16,8 @@ struct ChannelTables {
     let table: [UInt8]
     /// One element per output channel: the pad value through the same formula.
     let pad: [UInt8]
+    /// The formula's a and b per output channel, which the SIMD output stage uses directly.
+    let scale: [Float], bias: [Float]
 
     init(spec: PreprocessSpec) {
         let dtype = spec.dtype
@@ -29,11 +31,13 @@ struct ChannelTables {
         }
         self.table = table
         self.pad = pad
+        scale = a
+        bias = b
     }
 
-    /// Per output channel, a = scale / std and b = -mean / std, each rounded once to float32; the
-    /// SIMD output stage and the GPU kernel use these same numbers.
-    static func coefficients(_ spec: PreprocessSpec) -> (a: [Float], b: [Float]) {
+    /// Per output channel, a = scale / std and b = -mean / std, each rounded once to float32 (the
+    /// tables are built from them, and the SIMD output stage computes with them).
+    private static func coefficients(_ spec: PreprocessSpec) -> (a: [Float], b: [Float]) {
         ((0..<3).map { Float(spec.scale / spec.std[$0]) }, (0..<3).map { Float(-spec.mean[$0] / spec.std[$0]) })
     }
 

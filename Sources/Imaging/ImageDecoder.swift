@@ -41,41 +41,17 @@ public struct ImageDecoder: Sendable {
 
     /// Decodes an encoded image held in memory; `name` is used in error messages.
     public func decode(_ data: Data, name: String) throws(ImagingError) -> Image {
-        guard !data.isEmpty else { throw .unsupportedFormat(image: name, reason: "the file is empty") }
-        guard let format = Self.sniff(data) else {
-            throw .unsupportedFormat(image: name, reason: "not a JPEG or PNG file (first bytes \(data.prefix(4).map { String($0, radix: 16) }.joined(separator: " ")))")
-        }
-        switch format {
-        case .jpeg:
-            let header = try JPEGCodec.header(of: data, image: name)
-            var pixels = try allocate(width: header.width, height: header.height, name: name)
-            try pixels.withUnsafeMutableBytes { (raw) throws(ImagingError) in
-                try JPEGCodec.decode(data, image: name, header: header, order: order, into: raw, rowStride: header.width * 3)
-            }
-            let image = try Image(pixels: pixels, order: order, source: name)
-            return applyEXIFOrientation ? try EXIFOrientation.read(jpeg: data).apply(to: image) : image
-        case .png:
-            let header = try PNGCodec.header(of: data, image: name)
-            var pixels = try allocate(width: header.width, height: header.height, name: name)
-            try pixels.withUnsafeMutableBytes { (raw) throws(ImagingError) in
-                try PNGCodec.decode(data, image: name, header: header, order: order, into: raw, rowStride: header.width * 3)
-            }
-            return try Image(pixels: pixels, order: order, source: name)
-        }
+        let stored = try header(of: data, name: name)
+        var pixels = try allocate(width: stored.width, height: stored.height, name: name)
+        try decodeStored(data, name: name, stored, into: &pixels)
+        let image = try Image(pixels: pixels, order: order, source: name)
+        return try stored.orientation.apply(to: image)
     }
 
     /// The size the image will have once decoded (EXIF orientation applied), from its header alone.
     public func size(of data: Data, name: String) throws(ImagingError) -> (width: Int, height: Int) {
-        guard let format = Self.sniff(data) else { throw .unsupportedFormat(image: name, reason: "not a JPEG or PNG file") }
-        switch format {
-        case .jpeg:
-            let h = try JPEGCodec.header(of: data, image: name)
-            let swaps = applyEXIFOrientation && EXIFOrientation.read(jpeg: data).rawValue >= 5
-            return swaps ? (h.height, h.width) : (h.width, h.height)
-        case .png:
-            let h = try PNGCodec.header(of: data, image: name)
-            return (h.width, h.height)
-        }
+        let stored = try header(of: data, name: name)
+        return stored.orientation.rawValue >= 5 ? (stored.height, stored.width) : (stored.width, stored.height)
     }
 
     /// Decodes into a caller's uint8 [height, width, 3] tensor (e.g. a reused frame buffer): the
@@ -83,39 +59,67 @@ public struct ImageDecoder: Sendable {
     /// stored upright. The tensor must have the size `size(of:name:)` reports; on failure its
     /// content is unspecified.
     public func decode(_ data: Data, name: String, into pixels: inout Tensor) throws(ImagingError) {
-        let (width, height) = try size(of: data, name: name)
+        let stored = try header(of: data, name: name)
+        let swaps = stored.orientation.rawValue >= 5
+        let (width, height) = swaps ? (stored.height, stored.width) : (stored.width, stored.height)
         guard pixels.dtype == .uint8, pixels.shape == [height, width, 3] else {
             throw .badTensor("\(name): decoding needs a uint8 [\(height), \(width), 3] tensor, got \(pixels.dtype) \(pixels.shape)")
         }
-        guard width.multipliedReportingOverflow(by: height).partialValue <= maxPixels else {
-            throw .badSize(image: name, reason: "\(width)x\(height) pixels is over the limit of \(maxPixels) (raise it with --max-pixels)")
+        try checkLimit(width: width, height: height, name: name)
+        guard stored.orientation == .normal else {
+            // Turning needs a second buffer: decode, turn, copy.
+            let upright = try decode(data, name: name)
+            upright.pixels.withUnsafeBytes { src in pixels.withUnsafeMutableBytes { $0.copyMemory(from: src) } }
+            return
         }
-        switch Self.sniff(data)! {
+        try decodeStored(data, name: name, stored, into: &pixels)
+    }
+
+    /// What the header says: the format, the stored size, and how to turn the picture upright.
+    private struct Stored {
+        let format: Format
+        let width: Int, height: Int
+        let orientation: EXIFOrientation
+        let jpeg: JPEGCodec.Header?
+        let png: PNGCodec.Header?
+    }
+
+    private func header(of data: Data, name: String) throws(ImagingError) -> Stored {
+        guard !data.isEmpty else { throw .unsupportedFormat(image: name, reason: "the file is empty") }
+        guard let format = Self.sniff(data) else {
+            throw .unsupportedFormat(image: name, reason: "not a JPEG or PNG file (first bytes \(data.prefix(4).map { String($0, radix: 16) }.joined(separator: " ")))")
+        }
+        switch format {
         case .jpeg:
-            let orientation = applyEXIFOrientation ? EXIFOrientation.read(jpeg: data) : .normal
-            guard orientation == .normal else {
-                // Turning needs a second buffer: decode, turn, copy.
-                let upright = try decode(data, name: name)
-                upright.pixels.withUnsafeBytes { src in pixels.withUnsafeMutableBytes { $0.copyMemory(from: src) } }
-                return
-            }
-            let header = try JPEGCodec.header(of: data, image: name)
-            try pixels.withUnsafeMutableBytes { (raw) throws(ImagingError) in
-                try JPEGCodec.decode(data, image: name, header: header, order: order, into: raw, rowStride: width * 3)
-            }
+            let h = try JPEGCodec.header(of: data, image: name)
+            return Stored(format: .jpeg, width: h.width, height: h.height,
+                          orientation: applyEXIFOrientation ? EXIFOrientation.read(jpeg: data) : .normal, jpeg: h, png: nil)
         case .png:
-            let header = try PNGCodec.header(of: data, image: name)
-            try pixels.withUnsafeMutableBytes { (raw) throws(ImagingError) in
-                try PNGCodec.decode(data, image: name, header: header, order: order, into: raw, rowStride: width * 3)
+            let h = try PNGCodec.header(of: data, image: name)
+            return Stored(format: .png, width: h.width, height: h.height, orientation: .normal, jpeg: nil, png: h)
+        }
+    }
+
+    /// The pixels as stored (before any turn) into a [stored height, stored width, 3] tensor.
+    private func decodeStored(_ data: Data, name: String, _ stored: Stored, into pixels: inout Tensor) throws(ImagingError) {
+        let order = self.order
+        try pixels.withUnsafeMutableBytes { (raw) throws(ImagingError) in
+            switch stored.format {
+            case .jpeg: try JPEGCodec.decode(data, image: name, header: stored.jpeg!, order: order, into: raw, rowStride: stored.width * 3)
+            case .png: try PNGCodec.decode(data, image: name, header: stored.png!, order: order, into: raw, rowStride: stored.width * 3)
             }
         }
     }
 
-    private func allocate(width: Int, height: Int, name: String) throws(ImagingError) -> Tensor {
+    private func checkLimit(width: Int, height: Int, name: String) throws(ImagingError) {
         guard width > 0, height > 0 else { throw .badSize(image: name, reason: "the image is empty (\(width)x\(height) pixels)") }
         guard width.multipliedReportingOverflow(by: height).partialValue <= maxPixels, width <= maxPixels, height <= maxPixels else {
             throw .badSize(image: name, reason: "\(width)x\(height) pixels is over the limit of \(maxPixels) (raise it with --max-pixels)")
         }
+    }
+
+    private func allocate(width: Int, height: Int, name: String) throws(ImagingError) -> Tensor {
+        try checkLimit(width: width, height: height, name: name)
         do { return try Tensor(dtype: .uint8, shape: [height, width, 3], zeroed: false) } catch {
             throw .badSize(image: name, reason: "cannot allocate \(width)x\(height)x3 bytes: \(error)")
         }

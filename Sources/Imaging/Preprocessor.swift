@@ -43,15 +43,27 @@ public struct Preprocessor: Sendable {
         spec.layout == .nchw ? [size, 3, spec.height, spec.width] : [size, spec.height, spec.width, 3]
     }
 
-    /// A batch tensor of `size` slots, every slot filled with padding.
+    /// A batch tensor of `size` slots, every slot filled with padding (for filling slot by slot).
     public func makeBatch(size: Int) throws(ImagingError) -> Tensor {
-        guard size > 0 else { throw .badTensor("batch size must be at least 1, got \(size)") }
-        var batch: Tensor
-        do { batch = try Tensor(dtype: spec.dtype.dtype, shape: batchShape(size: size), zeroed: false) } catch {
-            throw .badTensor("cannot allocate a batch of \(size): \(error)")
-        }
+        var batch = try allocateBatch(size: size)
         try pad(&batch, slots: 0..<size)
         return batch
+    }
+
+    /// A new batch of `size` slots holding `images`, the slots after them padding: every element
+    /// written once (no padding pass first, as `makeBatch` then `run` would do).
+    public func batch(_ images: [Image], size: Int) throws(ImagingError) -> (Tensor, [ImagePlacement]) {
+        guard size >= images.count else { throw .badTensor("\(images.count) images do not fit a batch of \(size)") }
+        var batch = try allocateBatch(size: size)
+        let placements = try run(images, into: &batch)
+        return (batch, placements)
+    }
+
+    private func allocateBatch(size: Int) throws(ImagingError) -> Tensor {
+        guard size > 0 else { throw .badTensor("batch size must be at least 1, got \(size)") }
+        do { return try Tensor(dtype: spec.dtype.dtype, shape: batchShape(size: size), zeroed: false) } catch {
+            throw .badTensor("cannot allocate a batch of \(size): \(error)")
+        }
     }
 
     /// Where an image of this size lands in a slot.
@@ -116,17 +128,11 @@ public struct Preprocessor: Sendable {
         }
         let isa = self.isa, work = tasks
         batch.withUnsafeMutableBytes { raw in
-            let base = UncheckedPointer(raw.baseAddress!)
+            let base = UncheckedSendable(raw.baseAddress!)
             DispatchQueue.concurrentPerform(iterations: tasks.count) { t in
                 let task = work[t]
-                jobs[task.job].writeRows(task.rows, batchBase: base.pointer, isa: isa)
+                jobs[task.job].writeRows(task.rows, batchBase: base.value, isa: isa)
             }
         }
     }
-}
-
-/// A raw pointer handed to worker threads that write disjoint rows of one batch.
-struct UncheckedPointer: @unchecked Sendable {
-    let pointer: UnsafeMutableRawPointer
-    init(_ pointer: UnsafeMutableRawPointer) { self.pointer = pointer }
 }

@@ -143,7 +143,7 @@ struct SlotJob: @unchecked Sendable {
         acc[tail...].initialize(repeating: 0)
         let levels = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(1, p.visibleWidth * 3))
         defer { levels.deallocate() }
-        let (a, b) = ChannelTables.coefficients(spec)
+        let a = tables.scale, b = tables.bias
         let arithmetic: Int32 = spec.dtype == .float16 || spec.dtype == .float32 ? 1 : 0
         pixels.withUnsafeBytes { src in
             x.index.withUnsafeBufferPointer { xi in x.weight.withUnsafeBufferPointer { xw in

@@ -36,7 +36,8 @@ enum ParallelChunks {
 }
 
 /// Carries a value the caller guarantees is only used for disjoint work (raw buffers split by range).
-struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
+/// Public so every module that hands pointers to worker threads uses this one wrapper.
+public struct UncheckedSendable<Value>: @unchecked Sendable {
+    public let value: Value
+    public init(_ value: Value) { self.value = value }
 }

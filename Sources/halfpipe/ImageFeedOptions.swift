@@ -95,9 +95,7 @@ struct ImageFeed {
 
     /// The input batch (a fresh preprocessing pass each call, so benchmarks can time it).
     func tensor() throws -> Tensor {
-        var batch = try preprocessor.makeBatch(size: batchSize)
-        try preprocessor.run(images, into: &batch)
-        return batch
+        try preprocessor.batch(images, size: batchSize).0
     }
 
     var summary: String {

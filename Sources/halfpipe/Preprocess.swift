@@ -104,7 +104,6 @@ struct Preprocess: ParsableCommand {
         let files = try ImageFiles.expand(images)
         let size = batch ?? files.count
         guard size >= files.count else { throw CLIError("--batch \(size) is smaller than the \(files.count) images given") }
-        let preprocessor = try Preprocessor(spec: spec)
 
         let clock = ContinuousClock()
         let start = clock.now
@@ -120,8 +119,7 @@ struct Preprocess: ParsableCommand {
             (tensor, placed, gpuReport) = try PreprocessOnGPU.run(decoded, spec: spec, batch: size, device: gpu, repeats: repeats, check: check)
         } else {
             try Self.ensureHostMemory(batch: size, spec: spec)
-            tensor = try preprocessor.makeBatch(size: size)
-            placed = try preprocessor.run(decoded, into: &tensor)
+            (tensor, placed) = try Preprocessor(spec: spec).batch(decoded, size: size)
         }
         let doneAt = clock.now
         try NPY.write(tensor, to: output)
@@ -147,9 +145,11 @@ struct Preprocess: ParsableCommand {
                       + (m.mismatches.map { ", \($0) elements differ from the CPU" } ?? ""))
             }
             if let g = gpuReport {
-                print("GPU \(g.device): kernel \(NumberText.fixed(g.kernelMs, 4)) ms, copy \(NumberText.fixed(g.copyMs, 4)) ms, "
-                      + "end to end \(NumberText.fixed(g.endToEndMs, 4)) ms (\(g.repeats) runs); \(NumberText.fixed(g.kernelGBs, 0)) GB/s of "
-                      + "\(NumberText.fixed(g.deviceCopyGBs, 0)) GB/s copy speed" + (g.mismatches.map { ", \($0) elements differ from the CPU (max \(g.maxULP ?? 0) ULP)" } ?? ""))
+                let timing = g.timing.map { t in
+                    ": kernel \(NumberText.fixed(t.kernelMs, 4)) ms, copy \(NumberText.fixed(t.copyMs, 4)) ms, end to end \(NumberText.fixed(t.endToEndMs, 4)) ms "
+                        + "(\(t.repeats) runs); \(NumberText.fixed(t.kernelGBs, 0)) GB/s of \(NumberText.fixed(t.deviceCopyGBs, 0)) GB/s copy speed"
+                } ?? ""
+                print("GPU \(g.device)\(timing)" + (g.mismatches.map { "; \($0) elements differ from the CPU (max \(g.maxULP ?? 0) ULP)" } ?? ""))
             }
         }
     }

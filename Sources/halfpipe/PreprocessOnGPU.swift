@@ -9,24 +9,27 @@ import Tensors
 /// check against the CPU pass.
 struct GPUPreprocessReport: Encodable {
     var device: String
-    var kernel: String = PreprocessKernelInfo.name
-    /// Medians over the repeats, from CUDA events: the kernel alone, the pinned-host copy alone, both.
-    var kernelMs: Double
-    var copyMs: Double
-    var endToEndMs: Double
-    var repeats: Int
-    /// Bytes the kernel must move (pixels read + batch written) per kernel time.
-    var kernelGBs: Double
-    /// The device's own copy speed, measured now (device to device, read + write per second).
-    var deviceCopyGBs: Double
-    var bandwidthFraction: Double
+    var kernel: String = GPUPreprocessor.kernelName
+    /// With --repeats only: timing costs launches and a device-copy measurement.
+    var timing: Timing?
     /// Elements that differ from the CPU pass (the output was poisoned first), and the largest
     /// difference in units in the last place.
     var mismatches: Int?
     var maxULP: Int?
-}
 
-enum PreprocessKernelInfo { static let name = "halfpipe_preprocess" }
+    struct Timing: Encodable {
+        /// Medians over the repeats, from CUDA events: the kernel alone, the pinned-host copy alone, both.
+        var kernelMs: Double
+        var copyMs: Double
+        var endToEndMs: Double
+        var repeats: Int
+        /// Bytes the kernel must move (pixels read + batch written) per kernel time.
+        var kernelGBs: Double
+        /// The device's own copy speed, measured now (device to device, read + write per second).
+        var deviceCopyGBs: Double
+        var bandwidthFraction: Double
+    }
+}
 
 enum PreprocessOnGPU {
     static func run(_ images: [Image], spec: PreprocessSpec, batch: Int, device: Int, repeats: Int, check: Bool)
@@ -40,32 +43,41 @@ enum PreprocessOnGPU {
         try stream.fill(gpu.output!, byte: 0xA5)
         try gpu.launch()
         let tensor = try gpu.download()
+        var report = GPUPreprocessReport(device: gpu.context.device.description)
+        if repeats > 0 {
+            let (copy, kernel, total) = try timedLaunches(gpu, repeats: repeats)
+            let moved = Double(images.reduce(0) { $0 + $1.pixels.byteCount } + tensor.byteCount)
+            let copyGBs = try deviceCopySpeed(gpu.context, stream: stream)
+            let kernelGBs = kernel > 0 ? moved / kernel / 1e6 : 0
+            report.timing = .init(kernelMs: kernel, copyMs: copy, endToEndMs: total, repeats: repeats, kernelGBs: kernelGBs,
+                                  deviceCopyGBs: copyGBs, bandwidthFraction: copyGBs > 0 ? kernelGBs / copyGBs : 0)
+        }
+        if check { (report.mismatches, report.maxULP) = try differencesFromCPU(tensor, images, spec: spec, batch: batch) }
+        return (tensor, placements, report)
+    }
+
+    /// Copy, kernel and copy + kernel milliseconds of `repeats` launches (after 3 warm-ups), from
+    /// CUDA events on the preprocessor's stream; medians.
+    static func timedLaunches(_ gpu: GPUPreprocessor, repeats: Int) throws -> (copy: Double, kernel: Double, total: Double) {
         let events = try (0..<3).map { _ in try CUDAEvent(gpu.context) }
         var kernel: [Double] = [], copy: [Double] = [], total: [Double] = []
         for run in 0..<(repeats + 3) {
-            try events[0].record(on: stream)
+            try events[0].record(on: gpu.stream)
             try gpu.upload()
-            try events[1].record(on: stream)
+            try events[1].record(on: gpu.stream)
             try gpu.runKernel()
-            try events[2].record(on: stream)
-            try stream.synchronize()
+            try events[2].record(on: gpu.stream)
+            try gpu.stream.synchronize()
             if run >= 3 {  // warm-up runs first
                 copy.append(try events[1].milliseconds(since: events[0]))
                 kernel.append(try events[2].milliseconds(since: events[1]))
                 total.append(try events[2].milliseconds(since: events[0]))
             }
         }
-        func median(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.sorted()[v.count / 2] }
-        let moved = Double(images.reduce(0) { $0 + $1.pixels.byteCount } + tensor.byteCount)
-        let kernelMs = median(kernel)
-        let copyGBs = try deviceCopySpeed(gpu.context, stream: stream)
-        var report = GPUPreprocessReport(device: gpu.context.device.description, kernelMs: kernelMs, copyMs: median(copy),
-                                         endToEndMs: median(total), repeats: repeats,
-                                         kernelGBs: kernelMs > 0 ? moved / kernelMs / 1e6 : 0, deviceCopyGBs: copyGBs,
-                                         bandwidthFraction: kernelMs > 0 && copyGBs > 0 ? moved / kernelMs / 1e6 / copyGBs : 0)
-        if check { (report.mismatches, report.maxULP) = try differencesFromCPU(tensor, images, spec: spec, batch: batch) }
-        return (tensor, placements, report)
+        return (median(copy), median(kernel), median(total))
     }
+
+    static func median(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.sorted()[v.count / 2] }
 
     /// Device-to-device copy of 256 MB, bytes read + written per second (median of 5).
     static func deviceCopySpeed(_ context: CUDAContext, stream: CUDAStream) throws -> Double {
@@ -86,9 +98,7 @@ enum PreprocessOnGPU {
     /// The GPU batch against the CPU pass over the same images: differing elements, largest ULP gap.
     static func differencesFromCPU(_ tensor: Tensor, _ images: [Image], spec: PreprocessSpec, batch: Int) throws -> (Int, Int) {
         let cpu = try Preprocessor(spec: spec)
-        var expected = try cpu.makeBatch(size: batch)
-        try cpu.run(images, into: &expected)
-        return compare(tensor, expected, elementSize: cpu.elementSize)
+        return compare(tensor, try cpu.batch(images, size: batch).0, elementSize: cpu.elementSize)
     }
 
     /// Differing elements, and the largest difference in ULPs (elements compared as ordered integers).
@@ -146,6 +156,9 @@ extension PreprocessOnGPU {
             if size > 0 { placements += try gpu.stage(Array(images[first..<end]), batchSize: size) }
         }
         try Preprocess.ensureHostMemory(batch: batch, spec: spec)
+        // Poisoned first, so a slot no device writes shows in the check.
+        for (gpu, size) in zip(gpus, slots) where size > 0 { try gpu.stream.fill(gpu.output!, byte: 0xA5) }
+        let events = try gpus.map { gpu in (try CUDAEvent(gpu.context), try CUDAEvent(gpu.context)) }
         let rounds = repeats + 3
         let shares = slots
         let times = Mutex([[Double]](repeating: [], count: gpus.count))
@@ -157,8 +170,7 @@ extension PreprocessOnGPU {
             DispatchQueue.concurrentPerform(iterations: gpus.count) { i in
                 guard shares[i] > 0 else { return }
                 do {
-                    let gpu = gpus[i]
-                    let begin = try CUDAEvent(gpu.context), end = try CUDAEvent(gpu.context)
+                    let gpu = gpus[i], (begin, end) = events[i]
                     try begin.record(on: gpu.stream)
                     try gpu.launch()
                     try end.record(on: gpu.stream)
@@ -172,9 +184,10 @@ extension PreprocessOnGPU {
             if let error = failure.withLock({ $0 }) { throw error }
             if round >= 3 { wall.append(milliseconds(clock.now - start)) }
         }
-        func median(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.sorted()[v.count / 2] }
         // The same whole batch on the first device alone, for comparison.
-        let single = try run(images, spec: spec, batch: batch, device: devices[0], repeats: repeats, check: false).2.endToEndMs
+        let alone = try GPUPreprocessor(spec: spec, device: devices[0])
+        try alone.stage(images, batchSize: batch)
+        let single = try timedLaunches(alone, repeats: repeats).total
         var tensor = try Tensor(dtype: spec.dtype.dtype, shape: gpus[0].cpu.batchShape(size: batch), zeroed: true)
         let slotBytes = tensor.byteCount / batch
         var at = 0

@@ -35,13 +35,13 @@ func preprocessBench(input: String, decodeDirectory: String) throws {
     func floorPass() {
         stacked.withUnsafeBytes { src in
             floorTarget.withUnsafeMutableBytes { dst in
-                let s = UncheckedRaw(UnsafeMutableRawPointer(mutating: src.baseAddress!)), d = UncheckedRaw(dst.baseAddress!)
+                let s = UncheckedSendable(UnsafeMutableRawPointer(mutating: src.baseAddress!)), d = UncheckedSendable(dst.baseAddress!)
                 let copyStep = (inBytes + cores - 1) / cores, fillStep = (outBytes - inBytes + cores - 1) / cores
                 DispatchQueue.concurrentPerform(iterations: cores) { c in
                     let start = c * copyStep, count = min(inBytes, start + copyStep) - start
-                    if count > 0 { _ = memcpy(d.pointer + start, s.pointer + start, count) }
+                    if count > 0 { _ = memcpy(d.value + start, s.value + start, count) }
                     let fill = inBytes + c * fillStep, fillCount = min(outBytes, fill + fillStep) - fill
-                    if fillCount > 0 { _ = memset(d.pointer + fill, 0x3C, fillCount) }
+                    if fillCount > 0 { _ = memset(d.value + fill, 0x3C, fillCount) }
                 }
             }
         }
@@ -82,9 +82,4 @@ private func listJPEGs(_ directory: String) throws -> [String] {
         if name.lowercased().hasSuffix(".jpg") || name.lowercased().hasSuffix(".jpeg") { names.append(directory + "/" + name) }
     }
     return names.sorted()
-}
-
-private struct UncheckedRaw: @unchecked Sendable {
-    let pointer: UnsafeMutableRawPointer
-    init(_ pointer: UnsafeMutableRawPointer) { self.pointer = pointer }
 }
