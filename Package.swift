@@ -35,13 +35,13 @@ let package = Package(
         .target(name: "ONNXRuntime", dependencies: ["Tensors"]),
         // Image decoding and the fused CPU preprocessing into batches.
         .target(name: "Imaging", dependencies: ["Tensors", "CKernels", "CImageCodecs"]),
-        // Graph passes for reduced precision (so far: BatchNormalization folding).
+        // Graph passes for reduced precision: FP16/BF16 conversion, BatchNorm folding, range analysis, input folding.
         .target(name: "Precision", dependencies: ["ONNX", "Tensors"]),
         // libcuda and NVRTC loaded with dlopen: devices, memory, streams, run-time kernels, GPU preprocessing.
         .target(name: "CUDA", dependencies: ["Tensors", "Imaging"]),
         .executableTarget(
             name: "halfpipe",
-            dependencies: ["Tensors", "ONNX", "ONNXRuntime", "Imaging", "CUDA", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Tensors", "ONNX", "ONNXRuntime", "Imaging", "CUDA", "Precision", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "halfpipe-bench", dependencies: ["Tensors", "ONNX", "Imaging"], path: "bench/Sources/halfpipe-bench"),
         .executableTarget(name: "halfpipe-fuzz-loader", dependencies: ["ONNX"], path: "Tests/Fuzz/LoaderFuzzer"),

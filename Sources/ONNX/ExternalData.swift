@@ -90,3 +90,8 @@ enum ExternalData {
         return e
     }
 }
+
+extension Model {
+    /// Bytes of tensor data the model holds (weights, Constant values), for size reports.
+    public var tensorDataBytes: Int { ExternalData.inlineBytes(message()) }
+}

@@ -21,6 +21,14 @@ public struct ValidationIssue: Equatable, Sendable, CustomStringConvertible {
     /// Which graph, for nested subgraphs ("main", or a path like "main/Loop 'body'").
     public var graph: String = "main"
 
+    public init(kind: Kind, node: String?, value: String?, message: String, graph: String = "main") {
+        self.kind = kind
+        self.node = node
+        self.value = value
+        self.message = message
+        self.graph = graph
+    }
+
     public var description: String {
         var where_ = graph == "main" ? "" : "in \(graph): "
         if let node { where_ += "node \(node): " }

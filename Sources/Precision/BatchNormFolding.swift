@@ -48,7 +48,7 @@ public enum BatchNormFolding {
             graph.nodes.removeAll { removed.contains(ObjectIdentifier($0)) }
             constants = ConstantValues(graph)
         }
-        if !folds.isEmpty { removeUnusedConstants(graph) }
+        if !folds.isEmpty { UnusedConstants.remove(from: graph) }
         return folds
     }
 
@@ -108,16 +108,6 @@ public enum BatchNormFolding {
         }
         let bias = (0..<channels).map { Float((oldBias[$0] - Double(mean.values[$0])) * s[$0] + Double(shift.values[$0])) }
         return Folded(weight: (weight, w.dims), bias: (bias, [channels]))
-    }
-
-    /// Initializers and Constant nodes nothing reads any more (the folded layers' old weights).
-    private static func removeUnusedConstants(_ graph: Graph) {
-        var used = Set(graph.outputs.map(\.name))
-        for node in graph.nodes { used.formUnion(node.inputs) }
-        for nested in graph.nestedGraphs { for node in nested.nodes { used.formUnion(node.inputs) } }
-        graph.nodes.removeAll { $0.opType == "Constant" && $0.outputs.allSatisfy { !used.contains($0) } }
-        let inputs = Set(graph.inputs.map(\.name))
-        graph.initializers.removeAll { !used.contains($0.name) && !inputs.contains($0.name) }
     }
 }
 

@@ -3,6 +3,7 @@ import CUDA
 import Imaging
 import ONNX
 import ONNXRuntime
+import Precision
 import Tensors
 
 /// The `halfpipe` command: reduced-precision vision inference, one subcommand per job.
@@ -15,7 +16,7 @@ struct HalfPipe: ParsableCommand {
             Exit codes: 0 success, 1 a failed check, 2 bad usage or bad input.
             """,
         version: "0.1.0",
-        subcommands: [Inspect.self, Run.self, Bench.self, Compare.self, Preprocess.self, Devices.self]
+        subcommands: [Inspect.self, Convert.self, Run.self, Bench.self, Compare.self, Preprocess.self, Devices.self]
     )
 
     /// Runs the command, mapping every failure to a one-line message and the exit codes of the
@@ -33,6 +34,8 @@ struct HalfPipe: ParsableCommand {
         } catch let error as CUDAError {
             fail(error.description)
         } catch let error as ImagingError {
+            fail(error.description)
+        } catch let error as PrecisionError {
             fail(error.description)
         } catch let error as CLIError {
             fail(error.description)

@@ -1,0 +1,116 @@
+import FoundationEssentials
+import ONNX
+import Tensors
+
+/// What happens to non-zero float32 constants too small for the target type's smallest subnormal.
+public enum TinyValuePolicy: String, Sendable, Codable, CaseIterable {
+    /// Raise them to ± the smallest subnormal (float16: 5.96e-8), so they stay non-zero.
+    case clamp
+    /// Let them round to zero.
+    case zero
+}
+
+/// One constant whose values the target type cannot hold, and what was done to them.
+public struct ConstantClamp: Sendable, Codable, Equatable {
+    public var tensor: String
+    /// Values beyond the largest finite value of the target, set to ± that value.
+    public var overflow: Int
+    /// Non-zero values below the smallest subnormal of the target (clamped or zeroed per policy).
+    public var tiny: Int
+    public var largestAbs: Double
+}
+
+/// Narrows float32 tensor data to float16 or bfloat16 in one pass over the bytes (no decoded copy:
+/// weights of a 575 MB model must not be held twice), clamping to the target's real limits.
+enum ConstantNarrowing {
+    /// Bit patterns of |x| (as UInt32) from which float32 rounds to infinity, and below which it rounds
+    /// to zero; the target's largest finite and smallest subnormal values as 16-bit patterns.
+    struct Limits {
+        let overflowBits: UInt32
+        let zeroBelowBits: UInt32
+        let largest: UInt16
+        let smallest: UInt16
+
+        static func of(_ target: DType) -> Limits {
+            if target == .bfloat16 {
+                // bfloat16 keeps float32's exponent: only the top ulp rounds up to infinity, and only
+                // float32 subnormals below 2^-134 vanish.
+                return Limits(overflowBits: 0x7F7F_8000, zeroBelowBits: 0x0000_8001, largest: 0x7F7F, smallest: 0x0001)
+            }
+            // float16: |x| >= 65520 rounds to infinity; |x| <= 2^-25 rounds to zero (ties to even).
+            return Limits(overflowBits: 0x4780_0000 - 0x1000, zeroBelowBits: 0x3300_0001, largest: 0x7BFF, smallest: 0x0001)
+        }
+    }
+
+    /// Converts `proto` (float32) to `target` in place; returns the clamp record if any value needed one.
+    static func narrow(_ proto: inout Onnx_TensorProto, to target: DType, tiny: TinyValuePolicy) throws(ONNXError) -> ConstantClamp? {
+        precondition(target == .float16 || target == .bfloat16)
+        guard proto.dataType == DType.float32.rawValue else { return nil }
+        let count = proto.dims.reduce(1) { $0 * Int($1) }
+        let limits = Limits.of(target)
+        var clamp: ConstantClamp?
+        var out = Data(count: count * 2)
+        func convert(_ source: UnsafeBufferPointer<Float>) {
+            out.withUnsafeMutableBytes { raw in
+                let dest = raw.bindMemory(to: UInt16.self)
+                if target == .float16 { FloatConversion.float32ToFloat16(source, dest) } else { FloatConversion.float32ToBFloat16(source, dest) }
+                clamp = fix(source, dest, limits: limits, tiny: tiny, name: proto.name)
+            }
+        }
+        if proto.hasRawData {
+            guard proto.rawData.count == count * 4 else {
+                throw .tensor(name: proto.name, reason: "raw_data has \(proto.rawData.count) bytes; \(count) float32 values need \(count * 4)")
+            }
+            proto.rawData.withUnsafeBytes { raw in
+                if Int(bitPattern: raw.baseAddress) % MemoryLayout<Float>.alignment == 0 {
+                    convert(raw.bindMemory(to: Float.self))
+                } else {
+                    // A protobuf-parsed Data can start at any byte: copy to aligned floats first.
+                    let aligned = [Float](unsafeUninitializedCapacity: count) { buffer, n in
+                        _ = raw.copyBytes(to: UnsafeMutableRawBufferPointer(buffer))
+                        n = count
+                    }
+                    aligned.withUnsafeBufferPointer(convert)
+                }
+            }
+        } else {
+            guard proto.floatData.count == count else {
+                throw .tensor(name: proto.name, reason: "float_data has \(proto.floatData.count) values; dims \(proto.dims) need \(count)")
+            }
+            proto.floatData.withUnsafeBufferPointer(convert)
+            proto.floatData = []
+        }
+        proto.rawData = out
+        proto.dataType = target.rawValue
+        return clamp
+    }
+
+    /// Counts and repairs the values the plain rounding turned into infinities or zeros.
+    private static func fix(_ source: UnsafeBufferPointer<Float>, _ dest: UnsafeMutableBufferPointer<UInt16>,
+                            limits: Limits, tiny: TinyValuePolicy, name: String) -> ConstantClamp? {
+        // One integer pass that LLVM vectorises: counts only, the rare repairs come after.
+        var over = 0, small = 0
+        var maxBits: UInt32 = 0
+        source.withMemoryRebound(to: UInt32.self) { bits in
+            for b in bits {
+                let a = b & 0x7FFF_FFFF
+                let isFinite = a < 0x7F80_0000
+                over &+= (a >= limits.overflowBits && isFinite) ? 1 : 0
+                small &+= (a != 0 && a < limits.zeroBelowBits) ? 1 : 0
+                maxBits = isFinite ? max(maxBits, a) : maxBits
+            }
+        }
+        guard over > 0 || small > 0 else { return nil }
+        source.withMemoryRebound(to: UInt32.self) { bits in
+            for i in bits.indices {
+                let b = bits[i], a = b & 0x7FFF_FFFF, sign = UInt16(truncatingIfNeeded: (b >> 16) & 0x8000)
+                if a >= limits.overflowBits && a < 0x7F80_0000 {
+                    dest[i] = sign | limits.largest
+                } else if a != 0 && a < limits.zeroBelowBits && tiny == .clamp {
+                    dest[i] = sign | limits.smallest
+                }
+            }
+        }
+        return ConstantClamp(tensor: name, overflow: over, tiny: small, largestAbs: Double(Float(bitPattern: maxBits)))
+    }
+}

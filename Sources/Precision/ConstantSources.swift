@@ -1,0 +1,125 @@
+import ONNX
+import Tensors
+
+/// The float32 constants of one graph a conversion may narrow: initializers that no graph input
+/// overrides, and Constant nodes (whose `value_float(s)` forms are turned into tensors first).
+struct ConstantSources {
+    private var initializerIndex: [String: Int] = [:]
+    private var constantNodes: [String: Node] = [:]
+    private let graph: Graph
+
+    init(_ graph: Graph, graphInputs: Set<String>) {
+        self.graph = graph
+        for (i, initializer) in graph.initializers.enumerated() where !graphInputs.contains(initializer.name) && initializer.dtype == .float32 {
+            initializerIndex[initializer.name] = i
+        }
+        for node in graph.nodes where node.opType == "Constant" && node.canonicalDomain == "ai.onnx" && node.attributes.count == 1 {
+            guard let output = node.outputs.first, let tensor = Self.floatTensor(node, name: output) else { continue }
+            node.attributes = [.tensor("value", tensor)]
+            constantNodes[output] = node
+        }
+    }
+
+    /// A Constant node's float32 value as a tensor, from `value`, `value_float` or `value_floats`.
+    private static func floatTensor(_ node: Node, name: String) -> Onnx_TensorProto? {
+        let a = node.attributes[0]
+        var t = Onnx_TensorProto()
+        t.name = name
+        t.dataType = DType.float32.rawValue
+        switch a.name {
+        case "value":
+            guard let v = a.tensor, v.dataType == DType.float32.rawValue, v.dataLocation != .external else { return nil }
+            return v
+        case "value_float":
+            guard let f = a.float else { return nil }
+            t.floatData = [f]
+        case "value_floats":
+            t.dims = [Int64(a.floats.count)]
+            t.floatData = a.floats
+        default:
+            return nil
+        }
+        return t
+    }
+
+    var names: Set<String> { Set(initializerIndex.keys).union(constantNodes.keys) }
+
+    func contains(_ name: String) -> Bool { initializerIndex[name] != nil || constantNodes[name] != nil }
+
+    func proto(_ name: String) -> Onnx_TensorProto? {
+        if let i = initializerIndex[name] { return graph.initializers[i].proto }
+        return constantNodes[name]?[attribute: "value"]?.tensor
+    }
+
+    /// The largest finite |x| of a constant (0 when it cannot be read).
+    func largestAbs(_ name: String) -> Double {
+        guard let p = proto(name), let tensor = try? TensorCodec.decode(p) else { return 0 }
+        var m: Float = 0
+        tensor.withUnsafeBufferPointer(as: Float.self) { for v in $0 where v.isFinite { m = max(m, abs(v)) } }
+        return Double(m)
+    }
+
+    /// Narrows the constant in place (same name).
+    mutating func narrow(_ name: String, to target: DType, tiny: TinyValuePolicy) throws(ONNXError) -> ConstantClamp? {
+        if let i = initializerIndex[name] {
+            var p = graph.initializers[i].proto
+            let clamp = try ConstantNarrowing.narrow(&p, to: target, tiny: tiny)
+            graph.initializers[i].proto = p
+            return clamp
+        }
+        guard let node = constantNodes[name], var p = node[attribute: "value"]?.tensor else { return nil }
+        let clamp = try ConstantNarrowing.narrow(&p, to: target, tiny: tiny)
+        node.attributes = [.tensor("value", p)]
+        return clamp
+    }
+
+    /// Adds a narrowed copy named `copy` beside the original (an initializer, or a Constant node
+    /// placed before `before`); returns the clamp record.
+    mutating func addNarrowedCopy(of name: String, as copy: String, to target: DType, tiny: TinyValuePolicy) throws(ONNXError) -> (ConstantClamp?, Node?) {
+        guard var p = proto(name) else { return (nil, nil) }
+        p.name = copy
+        let clamp = try ConstantNarrowing.narrow(&p, to: target, tiny: tiny)
+        if initializerIndex[name] != nil {
+            graph.initializers.append(Initializer(proto: p))
+            return (clamp, nil)
+        }
+        let node = Node(opType: "Constant", inputs: [], outputs: [copy], attributes: [.tensor("value", p)])
+        return (clamp, node)
+    }
+}
+
+/// Fresh value names that collide with nothing in the model (any graph, any function).
+struct UniqueNames {
+    private var taken = Set<String>()
+
+    init(_ model: Model) {
+        for graph in model.allGraphs {
+            taken.formUnion(graph.inputs.map(\.name))
+            taken.formUnion(graph.outputs.map(\.name))
+            taken.formUnion(graph.valueInfo.map(\.name))
+            taken.formUnion(graph.initializers.map(\.name))
+            for node in graph.nodes { taken.formUnion(node.outputs); if !node.name.isEmpty { taken.insert(node.name) } }
+        }
+        for f in model.functions { for node in f.nodes { taken.formUnion(node.outputs) } }
+    }
+
+    mutating func make(_ base: String) -> String {
+        var name = base
+        var k = 1
+        while taken.contains(name) { name = "\(base)_\(k)"; k += 1 }
+        taken.insert(name)
+        return name
+    }
+}
+
+extension DType {
+    /// Short suffix for generated names.
+    var suffix: String {
+        switch self {
+        case .float16: "fp16"
+        case .bfloat16: "bf16"
+        case .float32: "fp32"
+        default: name
+        }
+    }
+}

@@ -1,0 +1,116 @@
+/// Everything a conversion decided, for `--report report.json` and the printed summary.
+public struct ConversionReport: Sendable, Codable {
+    public struct KeptNode: Sendable, Codable, Equatable {
+        public var node: String
+        public var opType: String
+        /// Which graph ("main" or the path of a subgraph).
+        public var graph: String
+        public var reason: String
+    }
+    /// An input kept in float32 although its node was converted (Resize's scales, constants a
+    /// normalisation must see exactly).
+    public struct KeptInput: Sendable, Codable, Equatable {
+        public var node: String
+        public var input: Int
+        public var value: String
+        public var reason: String
+    }
+
+    public var target: String
+    public var nodes = 0
+    public var convertedNodes = 0
+    /// Converted nodes per op type.
+    public var convertedByOpType: [String: Int] = [:]
+    public var keptNodes: [KeptNode] = []
+    public var keptInputs: [KeptInput] = []
+    /// Nodes that never touch float32 (integer and shape computations): left as they are.
+    public var untouchedNodes = 0
+    public var castsInserted = 0
+    /// Casts that became identities or dead after conversion (the model's own included).
+    public var castsRemoved = 0
+    public var constantsConverted = 0
+    /// Constants needed in both types (a converted and a kept consumer): a second copy was added.
+    public var constantsDuplicated = 0
+    public var clamps: [ConstantClamp] = []
+    public var batchNormFolded: [String] = []
+    public var constantCastsFolded = 0
+    /// Attributes rewritten from FLOAT to the target type (Cast `to`, `dtype`, ConstantOfShape `value`).
+    public var attributesRewritten: [String] = []
+    public var warnings: [String] = []
+    public var range: RangeSummary?
+    public var bytesBefore = 0
+    public var bytesAfter = 0
+
+    public init(target: String) { self.target = target }
+
+    /// How the range analysis ran and what it found.
+    public struct RangeSummary: Sendable, Codable {
+        public var source: String
+        public var threshold: Double
+        public var measuredValues = 0
+        public var largestAbs = 0.0
+        public var largestValue = ""
+        public var keptNodes = 0
+
+        public init(source: String, threshold: Double, measuredValues: Int, largestAbs: Double, largestValue: String, keptNodes: Int) {
+            self.source = source
+            self.threshold = threshold
+            self.measuredValues = measuredValues
+            self.largestAbs = largestAbs
+            self.largestValue = largestValue
+            self.keptNodes = keptNodes
+        }
+    }
+
+    /// Readable lines for the terminal.
+    public func summary() -> [String] {
+        var lines: [String] = []
+        lines.append("converted \(convertedNodes) of \(nodes) nodes to \(target); kept \(keptNodes.count) in float32; \(untouchedNodes) compute on integers/shapes only")
+        if !convertedByOpType.isEmpty {
+            let ops = convertedByOpType.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            lines.append("  converted: " + ops.prefix(12).map { "\($0.key) \($0.value)" }.joined(separator: ", ") + (ops.count > 12 ? ", …" : ""))
+        }
+        if !batchNormFolded.isEmpty { lines.append("  folded \(batchNormFolded.count) BatchNormalization node(s) into the layer before them (float64)") }
+        if constantCastsFolded > 0 { lines.append("  folded \(constantCastsFolded) Cast(s) of constants") }
+        let byReason = Dictionary(grouping: keptNodes, by: \.reason)
+        for (reason, nodes) in byReason.sorted(by: { $0.value.count > $1.value.count }) {
+            let names = nodes.prefix(4).map(\.node).joined(separator: ", ")
+            lines.append("  kept float32 (\(nodes.count)): \(reason): \(names)\(nodes.count > 4 ? ", …" : "")")
+        }
+        for k in keptInputs.prefix(6) { lines.append("  kept float32 input \(k.input) ('\(k.value)') of \(k.node): \(k.reason)") }
+        if keptInputs.count > 6 { lines.append("  … and \(keptInputs.count - 6) more float32 inputs") }
+        lines.append("  casts: \(castsInserted) inserted, \(castsRemoved) removed; constants: \(constantsConverted) converted, \(constantsDuplicated) kept in both types")
+        if !attributesRewritten.isEmpty { lines.append("  type attributes rewritten: " + attributesRewritten.prefix(6).joined(separator: ", ") + (attributesRewritten.count > 6 ? ", …" : "")) }
+        for c in clamps.prefix(8) {
+            var what: [String] = []
+            if c.overflow > 0 { what.append("\(c.overflow) value(s) beyond the \(target) range (largest |x| \(shortNumber(c.largestAbs)))") }
+            if c.tiny > 0 { what.append("\(c.tiny) tiny non-zero value(s)") }
+            lines.append("  clamped '\(c.tensor)': " + what.joined(separator: ", "))
+        }
+        if clamps.count > 8 { lines.append("  … and \(clamps.count - 8) more clamped constants") }
+        if let range {
+            lines.append("  range analysis (\(range.source)): \(range.measuredValues) values measured, largest |x| \(shortNumber(range.largestAbs)) at '\(range.largestValue)'; threshold \(shortNumber(range.threshold)); \(range.keptNodes) node(s) kept")
+        }
+        lines.append("  size: \(megabytes(bytesBefore)) → \(megabytes(bytesAfter))")
+        for w in warnings { lines.append("warning: \(w)") }
+        return lines
+    }
+}
+
+func shortNumber(_ v: Double) -> String {
+    if v == 0 { return "0" }
+    if abs(v) >= 1e5 || abs(v) < 1e-3 {
+        var exponent = 0
+        var m = abs(v)
+        while m >= 10 { m /= 10; exponent += 1 }
+        while m < 1 { m *= 10; exponent -= 1 }
+        let mantissa = (m * 100).rounded() / 100
+        return "\(v < 0 ? "-" : "")\(mantissa)e\(exponent)"
+    }
+    return String((v * 1000).rounded() / 1000)
+}
+
+func megabytes(_ bytes: Int) -> String {
+    let mb = Double(bytes) / 1e6
+    return mb >= 10 ? "\(Int(mb.rounded())) MB" : "\((mb * 100).rounded() / 100) MB"
+}

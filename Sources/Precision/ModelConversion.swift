@@ -1,0 +1,57 @@
+import ONNX
+import Tensors
+
+/// The whole FP16/BF16 conversion of a model, in order: float32-side simplifications (BatchNorm
+/// folding, Casts of constants), the conversion pass, Cast clean-up, sorting and validation. The
+/// model is rewritten in place; the caller saves it.
+public enum ModelConversion {
+    /// Rewrites `model` as `options` say and returns the report. Range decisions and kept nodes come
+    /// in through `options.keptNodes` (see `RangeAnalysis.decisions`), computed on the same `model`
+    /// after `prepare`.
+    public static func convert(_ model: Model, options: ConversionOptions, prepared: ConversionReport? = nil) throws -> ConversionReport {
+        guard options.target == .float16 || options.target == .bfloat16 else {
+            throw PrecisionError.badOption("--to \(options.target.name): convert makes float16 or bfloat16 models")
+        }
+        var report = try prepared ?? prepare(model, options: options)
+        var pass = LowPrecisionPass(model: model, options: options, report: report)
+        try pass.run()
+        report = pass.report
+        report.castsRemoved = CastCleanup.run(model)
+        for graph in model.allGraphs { UnusedConstants.remove(from: graph) }
+        try TopologicalSort.sort(model.graph)
+        let issues = Validator.validate(model)
+        if !issues.isEmpty {
+            throw PrecisionError.notConvertible("the converted graph failed validation (a HalfPipe bug; please report it with the model): "
+                + issues.prefix(5).map(\.description).joined(separator: "; "))
+        }
+        report.bytesAfter = model.tensorDataBytes
+        return report
+    }
+
+    /// The float32-side passes, run before range analysis so it measures the graph that gets
+    /// converted. Refuses models with nothing to convert.
+    public static func prepare(_ model: Model, options: ConversionOptions) throws -> ConversionReport {
+        var report = ConversionReport(target: options.target.name)
+        report.bytesBefore = model.tensorDataBytes
+        try checkConvertible(model, target: options.target)
+        if options.foldBatchNorm { report.batchNormFolded = BatchNormFolding.apply(to: model).map(\.batchNorm) }
+        if options.foldConstantCasts { report.constantCastsFolded = ConstantCastFolding.apply(to: model) }
+        for graph in model.allGraphs { UnusedConstants.remove(from: graph) }
+        report.nodes = model.allGraphs.reduce(0) { $0 + $1.nodes.count }
+        return report
+    }
+
+    /// A model with no float32 tensor cannot be converted; one already in the target type is named as such.
+    static func checkConvertible(_ model: Model, target: DType) throws {
+        let inference = TypeInference(model)
+        var seen = Set<DType>()
+        for graph in model.allGraphs { seen.formUnion(inference.types(in: graph).values) }
+        guard seen.contains(.float32) else {
+            if seen.contains(target) {
+                throw PrecisionError.notConvertible("the model is already \(target.name): it has no float32 tensors to convert")
+            }
+            let floats = seen.filter(\.isFloatingPoint).map(\.name).sorted()
+            throw PrecisionError.notConvertible("the model has no float32 tensors to convert" + (floats.isEmpty ? " (it computes on integers only)" : " (its float types: \(floats.joined(separator: ", ")))"))
+        }
+    }
+}

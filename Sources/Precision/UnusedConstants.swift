@@ -1,0 +1,17 @@
+import ONNX
+
+/// Drops initializers and Constant nodes nothing reads any more (a folded layer's old weights, the
+/// source of a folded Cast), so they do not travel into the converted model.
+enum UnusedConstants {
+    @discardableResult
+    static func remove(from graph: Graph) -> Int {
+        var used = Set(graph.outputs.map(\.name))
+        for node in graph.nodes { used.formUnion(node.inputs) }
+        for nested in graph.nestedGraphs { for node in nested.nodes { used.formUnion(node.inputs) } }
+        let before = graph.nodes.count + graph.initializers.count
+        graph.nodes.removeAll { $0.opType == "Constant" && $0.canonicalDomain == "ai.onnx" && $0.outputs.allSatisfy { !used.contains($0) } }
+        let inputs = Set(graph.inputs.map(\.name))
+        graph.initializers.removeAll { !used.contains($0.name) && !inputs.contains($0.name) }
+        return before - graph.nodes.count - graph.initializers.count
+    }
+}
