@@ -18,7 +18,7 @@ STATIC_LIMIT_MB := 60
 STATIC_LIBDIR := $(shell gcc -print-multiarch 2>/dev/null | sed 's|^|/usr/lib/|')
 STATIC_ARCHIVES := $(STATIC_LIBDIR)/libturbojpeg.a $(STATIC_LIBDIR)/libpng16.a
 
-.PHONY: setup material reference build static demo test bench-kernels bench-ort bench-preprocess device-bench fuzz clean
+.PHONY: setup material reference build static demo test bench-kernels bench-ort bench-preprocess bench-convert device-bench fuzz clean
 
 setup:
 	@bash scripts/setup.sh
@@ -70,6 +70,12 @@ bench-ort: material build
 bench-preprocess: material
 	swift build -c release --product halfpipe-bench
 	@bash bench/preprocess.sh
+
+# `halfpipe convert --to fp16` vs onnxconverter-common (whole commands, best of 3, peak RSS) on six real
+# models and nine model-zoo topologies with full-size random weights (.cache/bench/light, made once
+# by scripts/make-light-models.py). HALFPIPE=path overrides the binary. Last line: JSON.
+bench-convert: material build
+	@bash bench/convert.sh
 
 # Everything the GPU machine needs in .device/ (the static binary, the seed's three 900x1200
 # images as PNG and .npy, real pictures), then the one device command that runs every GPU check

@@ -36,7 +36,7 @@ let package = Package(
         // Image decoding and the fused CPU preprocessing into batches.
         .target(name: "Imaging", dependencies: ["Tensors", "CKernels", "CImageCodecs"]),
         // Graph passes for reduced precision: FP16/BF16 conversion, BatchNorm folding, range analysis, input folding.
-        .target(name: "Precision", dependencies: ["ONNX", "Tensors"]),
+        .target(name: "Precision", dependencies: ["ONNX", "Tensors", "CKernels"]),
         // libcuda and NVRTC loaded with dlopen: devices, memory, streams, run-time kernels, GPU preprocessing.
         .target(name: "CUDA", dependencies: ["Tensors", "Imaging"]),
         .executableTarget(
@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Tensors", "TestSupport"]),
         .testTarget(name: "ONNXRuntimeTests", dependencies: ["ONNXRuntime", "Tensors", "ONNX", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Tensors", "TestSupport"]),
-        .testTarget(name: "PrecisionTests", dependencies: ["Precision", "ONNX", "ONNXRuntime", "Tensors", "TestSupport"]),
+        .testTarget(name: "PrecisionTests", dependencies: ["Precision", "ONNX", "ONNXRuntime", "Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "CUDATests", dependencies: ["CUDA", "Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "HalfPipeCLITests", dependencies: ["halfpipe"], exclude: ["Golden"]),
     ],

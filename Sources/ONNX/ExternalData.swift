@@ -92,6 +92,19 @@ enum ExternalData {
 }
 
 extension Model {
-    /// Bytes of tensor data the model holds (weights, Constant values), for size reports.
-    public var tensorDataBytes: Int { ExternalData.inlineBytes(message()) }
+    /// Bytes of tensor data the model holds in initializers and Constant nodes (every graph), for
+    /// size reports; read from the IR, without building the message.
+    public var tensorDataBytes: Int {
+        var total = 0
+        func bytes(_ t: Onnx_TensorProto) -> Int {
+            if t.hasRawData { return t.rawData.count }
+            let count = t.dims.reduce(1) { $0 * Int($1) }
+            return DType(rawValue: t.dataType)?.byteCount(elements: count) ?? 0
+        }
+        for graph in allGraphs {
+            for i in graph.initializers { total += bytes(i.proto) }
+            for node in graph.nodes where node.opType == "Constant" { if let t = node[attribute: "value"]?.tensor { total += bytes(t) } }
+        }
+        return total
+    }
 }

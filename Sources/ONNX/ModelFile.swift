@@ -25,7 +25,11 @@ extension Model {
                let decoded = try? Onnx_ModelProto(serializedBytes: skeleton),
                decoded.graph.initializer.count == raw.count {
                 proto = decoded
-                for (i, r) in raw.enumerated() { if let r { proto.graph.initializer[i].rawData = r } }
+                // Through a local graph: `proto.graph.initializer[i]` copies the graph per access.
+                var graph = proto.graph
+                proto.clearGraph()
+                for (i, r) in raw.enumerated() { if let r { graph.initializer[i].rawData = r } }
+                proto.graph = graph
             } else {
                 proto = try Onnx_ModelProto(serializedBytes: data)
             }

@@ -58,6 +58,9 @@ public final class Node {
         attributes.first { $0.name == name }
     }
 
+    /// Whether any attribute holds a graph (cheaper than building `subgraphs`).
+    public var hasSubgraphs: Bool { attributes.contains { $0.graph != nil || !$0.graphs.isEmpty } }
+
     /// Subgraphs of this node (If branches, Loop/Scan bodies), in attribute order.
     public var subgraphs: [Graph] { attributes.flatMap { ($0.graph.map { [$0] } ?? []) + $0.graphs } }
 

@@ -3,6 +3,7 @@
 public enum TopologicalSort {
     /// The nodes of `graph` in dependency order, or the nodes caught in a cycle.
     public static func order(_ graph: Graph) -> Result<[Node], CycleError> {
+        if isSorted(graph) { return .success(graph.nodes) }
         let nodes = graph.nodes
         var producerIndex: [String: Int] = [:]
         for (i, node) in nodes.enumerated() {
@@ -34,6 +35,21 @@ public enum TopologicalSort {
             return .failure(CycleError(nodeLabels: stuck.map(\.label)))
         }
         return .success(order)
+    }
+
+    /// Whether every node's inputs are produced before it (or come from outside the graph's nodes):
+    /// one linear pass, so already-sorted graphs (nearly all) skip Kahn's algorithm. Nodes with
+    /// subgraphs send the graph down the full path (their outer reads need the closure).
+    static func isSorted(_ graph: Graph) -> Bool {
+        var produced = Set<String>(minimumCapacity: graph.nodes.count * 2)
+        for node in graph.nodes { for o in node.outputs where !o.isEmpty { produced.insert(o) } }
+        var available = Set<String>(minimumCapacity: produced.count)
+        for node in graph.nodes {
+            if node.hasSubgraphs { return false }
+            for input in node.inputs where !input.isEmpty && produced.contains(input) && !available.contains(input) { return false }
+            for o in node.outputs where !o.isEmpty { available.insert(o) }
+        }
+        return true
     }
 
     /// Sorts `graph` (and its subgraphs) in place; throws if there is a cycle.

@@ -9,6 +9,13 @@ public struct TypeInference {
     private var types: [ObjectIdentifier: [String: DType]] = [:]
     private let model: Model
     private var functionsByKey: [String: Function] = [:]
+    /// Rules already looked up (the lookup builds a key string and filters versions: per node it showed in profiles).
+    private var ruleCache: [RuleKey: OperatorTypeRule?] = [:]
+    private struct RuleKey: Hashable {
+        let domain: String
+        let opType: String
+        let version: Int?
+    }
 
     /// Runs inference over `model`.
     public init(_ model: Model) {
@@ -55,12 +62,16 @@ public struct TypeInference {
             return env[node.inputs[i]]
         }
         let domain = node.canonicalDomain
-        if let function = functionsByKey["\(node.domain):\(node.opType)"] {
+        if !functionsByKey.isEmpty, let function = functionsByKey["\(node.domain):\(node.opType)"] {
             return inferCall(of: function, node: node, env: env)
         }
         let version = opsetImports.first { $0.domain == domain }?.version
         if let special = specialOutputTypes(node, input: input, env: env, version: version) { return special }
-        guard let rule = OperatorTypeRule.lookup(domain: domain, opType: node.opType, version: version) else {
+        let key = RuleKey(domain: domain, opType: node.opType, version: version)
+        let cached = ruleCache[key]
+        let found = cached ?? OperatorTypeRule.lookup(domain: domain, opType: node.opType, version: version)
+        if cached == nil { ruleCache[key] = .some(found) }
+        guard let rule = found else {
             return Array(repeating: nil, count: node.outputs.count)
         }
         return node.outputs.indices.map { i -> DType? in

@@ -61,10 +61,15 @@ enum WeightSplice {
         guard proto.hasGraph, proto.graph.initializer.contains(where: { $0.rawData.count >= 1 << 16 }) else { return nil }
         var skeleton = proto
         var raw: [Data?] = []
-        for i in skeleton.graph.initializer.indices {
-            raw.append(skeleton.graph.initializer[i].hasRawData ? skeleton.graph.initializer[i].rawData : nil)
-            skeleton.graph.initializer[i].clearRawData()
+        // Through a local graph: `skeleton.graph.initializer[i]` copies the graph message on every
+        // access (quadratic in the number of initializers).
+        var graph = skeleton.graph
+        skeleton.clearGraph()
+        for i in graph.initializer.indices {
+            raw.append(graph.initializer[i].hasRawData ? graph.initializer[i].rawData : nil)
+            graph.initializer[i].clearRawData()
         }
+        skeleton.graph = graph
         let bytes: Data = try skeleton.serializedBytes(partial: true)
         return bytes.withUnsafeBytes { b -> [Data]? in
             guard let top = WireFormat.fields(b, 0..<b.count) else { return nil }

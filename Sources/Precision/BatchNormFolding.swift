@@ -22,11 +22,14 @@ public enum BatchNormFolding {
 
     static func fold(_ graph: Graph) -> [Fold] {
         var folds: [Fold] = []
-        var constants = ConstantValues(graph)
+        // One snapshot of uses and constants: a fold only rewires its own layer, so the snapshot
+        // stays right for every other BatchNormalization (a BN after a folded BN sees a BN as its
+        // producer in the snapshot and is left alone, which is the safe answer).
+        let constants = ConstantValues(graph)
+        let defUse = DefUse(graph)
         let outputs = Set(graph.outputs.map(\.name))
         var removed = Set<ObjectIdentifier>()
         for bn in graph.nodes where bn.opType == "BatchNormalization" && bn.canonicalDomain == "ai.onnx" {
-            let defUse = DefUse(graph)
             guard let layer = foldableLayer(for: bn, defUse: defUse, graphOutputs: outputs),
                   let folded = newWeights(layer: layer, bn: bn, constants: constants) else { continue }
             let base = (layer.name.isEmpty ? layer.outputs[0] : layer.name) + ".bn_folded"
@@ -45,10 +48,11 @@ public enum BatchNormFolding {
             layer.proto.output[0] = bn.outputs[0]
             removed.insert(ObjectIdentifier(bn))
             folds.append(Fold(batchNorm: bn.name.isEmpty ? bn.outputs[0] : bn.name, into: layer.label, opType: layer.opType))
-            graph.nodes.removeAll { removed.contains(ObjectIdentifier($0)) }
-            constants = ConstantValues(graph)
         }
-        if !folds.isEmpty { UnusedConstants.remove(from: graph) }
+        if !folds.isEmpty {
+            graph.nodes.removeAll { removed.contains(ObjectIdentifier($0)) }
+            UnusedConstants.remove(from: graph)
+        }
         return folds
     }
 
@@ -100,10 +104,12 @@ public enum BatchNormFolding {
         }
         let inner = w.dims[(outAxis + 1)...].reduce(1, *), outer = w.dims[..<outAxis].reduce(1, *)
         var weight = w.values
-        for o in 0..<outer {
-            for c in 0..<channels {
-                let base = (o * channels + c) * inner
-                for k in 0..<inner { weight[base + k] = Float(Double(weight[base + k]) * s[c]) }
+        weight.withUnsafeMutableBufferPointer { values in
+            for o in 0..<outer {
+                for c in 0..<channels {
+                    let base = (o * channels + c) * inner, factor = s[c]
+                    for k in base..<(base + inner) { values[k] = Float(Double(values[k]) * factor) }
+                }
             }
         }
         let bias = (0..<channels).map { Float((oldBias[$0] - Double(mean.values[$0])) * s[$0] + Double(shift.values[$0])) }

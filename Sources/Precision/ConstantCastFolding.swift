@@ -28,6 +28,8 @@ enum ConstantCastFolding {
                   let to = node[attribute: "to"]?.int.flatMap({ DType(rawValue: Int32($0)) }), to.isFloatingPoint, foldable.contains(to),
                   let proto = initializerIndex[input].map({ graph.initializers[$0].proto }) ?? constantNodes[input],
                   let from = DType(rawValue: proto.dataType), foldable.contains(from), proto.dataLocation != .external,
+                  // Never grow the model: int8 weights cast to float32 stay int8 (the Cast is rewritten instead).
+                  (to.byteCount(elements: 1) ?? 8) <= (from.byteCount(elements: 1) ?? 0),
                   let tensor = try? TensorCodec.decode(proto), let cast = try? tensor.converted(to: to) else { continue }
             // The Cast node becomes a Constant of the same output name: consumers and order are untouched.
             node.opType = "Constant"

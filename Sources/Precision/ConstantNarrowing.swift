@@ -1,3 +1,4 @@
+import CKernels
 import FoundationEssentials
 import ONNX
 import Tensors
@@ -50,34 +51,36 @@ enum ConstantNarrowing {
         let limits = Limits.of(target)
         var clamp: ConstantClamp?
         var out = Data(count: count * 2)
-        func convert(_ source: UnsafeBufferPointer<Float>) {
-            out.withUnsafeMutableBytes { raw in
-                let dest = raw.bindMemory(to: UInt16.self)
-                if target == .float16 { FloatConversion.float32ToFloat16(source, dest) } else { FloatConversion.float32ToBFloat16(source, dest) }
-                clamp = fix(source, dest, limits: limits, tiny: tiny, name: proto.name)
+        func convert(_ raw: UnsafeRawBufferPointer) {
+            out.withUnsafeMutableBytes { dst in
+                let dest = dst.bindMemory(to: UInt16.self)
+                // Chunks through an aligned buffer: parsed weights start at any byte, and a whole
+                // aligned copy of a 400 MB tensor would double the peak memory.
+                let chunk = 1 << 16
+                let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: min(chunk, max(count, 1)))
+                defer { scratch.deallocate() }
+                var start = 0
+                while start < count {
+                    let n = min(chunk, count - start)
+                    let part = UnsafeMutableBufferPointer(rebasing: scratch[0..<n])
+                    UnsafeMutableRawBufferPointer(part).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[(start * 4)..<((start + n) * 4)]))
+                    let d = UnsafeMutableBufferPointer(rebasing: dest[start..<(start + n)])
+                    if target == .float16 { FloatConversion.float32ToFloat16(UnsafeBufferPointer(part), d) } else { FloatConversion.float32ToBFloat16(UnsafeBufferPointer(part), d) }
+                    start += n
+                }
+                clamp = fix(raw, dest, limits: limits, tiny: tiny, name: proto.name)
             }
         }
         if proto.hasRawData {
             guard proto.rawData.count == count * 4 else {
                 throw .tensor(name: proto.name, reason: "raw_data has \(proto.rawData.count) bytes; \(count) float32 values need \(count * 4)")
             }
-            proto.rawData.withUnsafeBytes { raw in
-                if Int(bitPattern: raw.baseAddress) % MemoryLayout<Float>.alignment == 0 {
-                    convert(raw.bindMemory(to: Float.self))
-                } else {
-                    // A protobuf-parsed Data can start at any byte: copy to aligned floats first.
-                    let aligned = [Float](unsafeUninitializedCapacity: count) { buffer, n in
-                        _ = raw.copyBytes(to: UnsafeMutableRawBufferPointer(buffer))
-                        n = count
-                    }
-                    aligned.withUnsafeBufferPointer(convert)
-                }
-            }
+            proto.rawData.withUnsafeBytes(convert)
         } else {
             guard proto.floatData.count == count else {
                 throw .tensor(name: proto.name, reason: "float_data has \(proto.floatData.count) values; dims \(proto.dims) need \(count)")
             }
-            proto.floatData.withUnsafeBufferPointer(convert)
+            proto.floatData.withUnsafeBytes(convert)
             proto.floatData = []
         }
         proto.rawData = out
@@ -86,29 +89,23 @@ enum ConstantNarrowing {
     }
 
     /// Counts and repairs the values the plain rounding turned into infinities or zeros.
-    private static func fix(_ source: UnsafeBufferPointer<Float>, _ dest: UnsafeMutableBufferPointer<UInt16>,
+    private static func fix(_ raw: UnsafeRawBufferPointer, _ dest: UnsafeMutableBufferPointer<UInt16>,
                             limits: Limits, tiny: TinyValuePolicy, name: String) -> ConstantClamp? {
-        // One integer pass that LLVM vectorises: counts only, the rare repairs come after.
         var over = 0, small = 0
         var maxBits: UInt32 = 0
-        source.withMemoryRebound(to: UInt32.self) { bits in
-            for b in bits {
-                let a = b & 0x7FFF_FFFF
-                let isFinite = a < 0x7F80_0000
-                over &+= (a >= limits.overflowBits && isFinite) ? 1 : 0
-                small &+= (a != 0 && a < limits.zeroBelowBits) ? 1 : 0
-                maxBits = isFinite ? max(maxBits, a) : maxBits
-            }
-        }
+        hp_f32_range_scan(raw.baseAddress, dest.count, limits.overflowBits, limits.zeroBelowBits, &over, &small, &maxBits)
         guard over > 0 || small > 0 else { return nil }
-        source.withMemoryRebound(to: UInt32.self) { bits in
-            for i in bits.indices {
-                let b = bits[i], a = b & 0x7FFF_FFFF, sign = UInt16(truncatingIfNeeded: (b >> 16) & 0x8000)
-                if a >= limits.overflowBits && a < 0x7F80_0000 {
-                    dest[i] = sign | limits.largest
-                } else if a != 0 && a < limits.zeroBelowBits && tiny == .clamp {
-                    dest[i] = sign | limits.smallest
-                }
+        // Rare: repair where the rounding gave ±0 or ±Inf (only those can need it).
+        let infinity: UInt16 = limits.largest &+ 1
+        for i in dest.indices {
+            let d = dest[i] & 0x7FFF
+            guard d == 0 || d == infinity else { continue }
+            let b = raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)
+            let a = b & 0x7FFF_FFFF, sign = UInt16(truncatingIfNeeded: (b >> 16) & 0x8000)
+            if a >= limits.overflowBits && a < 0x7F80_0000 {
+                dest[i] = sign | limits.largest
+            } else if a != 0 && a < limits.zeroBelowBits && tiny == .clamp {
+                dest[i] = sign | limits.smallest
             }
         }
         return ConstantClamp(tensor: name, overflow: over, tiny: small, largestAbs: Double(Float(bitPattern: maxBits)))

@@ -117,8 +117,18 @@ struct LowPrecisionPass {
         }
     }
 
+    /// Parsed slot tables per op type (the table rows are strings; parsing them per node showed in profiles).
+    private final class SlotCache: @unchecked Sendable {
+        var entries: [String: FloatSlots?] = [:]
+    }
+    private let slotCache = SlotCache()
+
     func slots(of node: Node) -> FloatSlots? {
-        FloatSlots.lookup(domain: node.domain, opType: node.opType, version: model.opsetVersion(node.canonicalDomain))
+        let key = "\(node.domain):\(node.opType)"
+        if let cached = slotCache.entries[key] { return cached }
+        let slots = FloatSlots.lookup(domain: node.domain, opType: node.opType, version: model.opsetVersion(node.canonicalDomain))
+        slotCache.entries[key] = slots
+        return slots
     }
 
     // MARK: decisions
@@ -204,7 +214,12 @@ struct LowPrecisionPass {
                 zero.floatData = [0]
                 return zero
             }()
-            if value.dataType == DType.float32.rawValue, (try? ConstantNarrowing.narrow(&value, to: target, tiny: options.tinyValues)) != nil {
+            if value.dataType == DType.float32.rawValue {
+                do {
+                    if let clamp = try ConstantNarrowing.narrow(&value, to: target, tiny: options.tinyValues) { report.clamps.append(clamp) }
+                } catch {
+                    return .float32
+                }
                 node.attributes.removeAll { $0.name == "value" }
                 node.attributes.append(.tensor("value", value))
                 report.attributesRewritten.append("\(node.label).value")

@@ -42,6 +42,12 @@ void hp_bf16_to_f32(HPKernelISA isa, const uint16_t *src, float *dst, size_t cou
 void hp_u8_to_f16(HPKernelISA isa, const uint8_t *src, uint16_t *dst, size_t count, float scale, float bias);
 void hp_u8_to_f32(HPKernelISA isa, const uint8_t *src, float *dst, size_t count, float scale, float bias);
 
+/// Counts, over float32 bit patterns read from possibly unaligned memory, the finite values with
+/// |x| bits >= overflow_bits and the non-zero ones below zero_below_bits, and the largest finite
+/// |x| bits: what narrowing a constant to float16/bfloat16 will clamp. Plain C the compiler vectorises.
+void hp_f32_range_scan(const void *src, size_t count, uint32_t overflow_bits, uint32_t zero_below_bits,
+                       size_t *overflow, size_t *tiny, uint32_t *max_bits);
+
 /// Scalar reference conversions (exactly numpy's), exposed for tests and odd element counts.
 uint16_t hp_f32_to_f16_scalar(float value);
 float hp_f16_to_f32_scalar(uint16_t bits);
