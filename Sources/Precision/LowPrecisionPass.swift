@@ -155,6 +155,10 @@ struct LowPrecisionPass {
         if let key = node.outputs.first(where: { !$0.isEmpty }), let reason = options.keptNodes[key] { return .kept(reason) }
         if let p = options.blockedOpTypes.first(where: { $0.matches(node.opType) }) { return .kept("op type blocked (\(p))") }
         if let p = options.blockedNodeNames.first(where: { $0.matches(node.name) }), !node.name.isEmpty { return .kept("node name blocked (\(p))") }
+        if node.opType == "BitCast" { return .kept("BitCast reinterprets the bits: its input type is its meaning") }
+        if let wide = wideQuantization(node, types: types) {
+            return .kept("\(wide) quantization needs float32 scales (float16 has 11 significant bits)")
+        }
         if ["ScatterND", "ScatterElements"].contains(node.opType), let r = node[attribute: "reduction"]?.string, r != "none" {
             return .kept("scatter with reduction '\(r)' accumulates into its output")
         }
@@ -202,6 +206,23 @@ struct LowPrecisionPass {
             return .kept("\(node.opType) has no \(target.name) form\(version)")
         }
         return .converted(variables: variables)
+    }
+
+    /// The quantized type of a Quantize/DequantizeLinear when it is wider than 8 bits (int16 and
+    /// up: a float16 scale cannot address 65536 levels), else nil.
+    private func wideQuantization(_ node: Node, types: [String: DType]) -> String? {
+        let quantized: DType?
+        switch node.opType {
+        case "QuantizeLinear":
+            quantized = node[attribute: "output_dtype"]?.int.flatMap { DType(rawValue: Int32($0)) }
+                ?? (node.inputs.count > 2 && !node.inputs[2].isEmpty ? types[node.inputs[2]] : nil)
+        case "DequantizeLinear":
+            quantized = node.inputs.first.flatMap { types[$0] }
+        default:
+            return nil
+        }
+        guard let q = quantized, [.int16, .uint16, .int32, .uint32].contains(q) else { return nil }
+        return q.name
     }
 
     /// The element type of converted `node`'s output `index`, rewriting FLOAT type attributes.

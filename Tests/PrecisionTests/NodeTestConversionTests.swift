@@ -71,7 +71,10 @@ import Synchronization
         // As `halfpipe convert --load-check` does: ORT's word on the result, op types it refuses kept float32.
         let report: ConversionReport, converted: Model
         do {
-            let conversion = ConversionOptions(target: .float16)
+            // Inputs and outputs in float16 too: with float32 inputs kept, comparisons and shape ops
+            // would just read float32 and test nothing.
+            var conversion = ConversionOptions(target: .float16)
+            conversion.keepIOTypes = .none
             let prepared = try ModelConversion.prepare(model, options: conversion)
             let outcome = try RuntimeCompatibility.convert(prepared: try model.serialized(), report: prepared, options: conversion) { candidate in
                 do { _ = try ORTSession(serialized: try candidate.serialized(), options: options()); return nil } catch { return "\(error)" }
@@ -89,11 +92,18 @@ import Synchronization
         } catch {
             return (.loadError, "\(error)")
         }
+        var feed16 = feed
+        for input in converted.graph.inputs {
+            if let t = feed[input.name], let want = input.elementType, want != t.dtype, let c = try? t.converted(to: want) { feed16[input.name] = c }
+        }
         let outputs: [String: Tensor]
-        do { outputs = try session.run(feed) } catch { return (.runError, "\(error)") }
-        if report.convertedNodes == 0 { return (.allKept, report.keptNodes.first?.reason ?? "") }
+        do { outputs = try session.run(feed16) } catch { return (.runError, "\(error)") }
+        if report.convertedNodes == 0 {
+            let reason = report.keptNodes.first.map { $0.reason.hasPrefix("op type blocked") && !report.warnings.isEmpty ? "ORT refused float16 \($0.opType)" : $0.reason }
+            return (.allKept, reason ?? "nothing to compute in float16 (reads float32 only for its shape, size or comparisons)")
+        }
         for (o, e) in zip(model.graph.outputs, expected) {
-            guard let got = outputs[o.name], close(got, e) else { return (.mismatch, o.name) }
+            guard let got = outputs[o.name], close(try! got.converted(to: e.dtype == .float32 && got.dtype == .float16 ? .float32 : got.dtype), e) else { return (.mismatch, o.name) }
         }
         return (.pass, "")
     }
@@ -110,6 +120,10 @@ import Synchronization
             let names = results[v] ?? []
             print("node tests → float16: \(v.rawValue): \(names.count)" + ([.convertError, .invalid, .loadError, .runError, .mismatch].contains(v) ? " " + names.map { "\($0)\(details[$0].map { " [\($0.prefix(160))]" } ?? "")" }.joined(separator: ", ") : ""))
         }
+        let keptReasons = Dictionary(grouping: results[.allKept, default: []], by: { name in
+            (details[name] ?? "").replacingOccurrences(of: #"\(.*"#, with: "", options: .regularExpression)
+        }).mapValues(\.count).sorted { $0.value > $1.value }
+        print("node tests → float16: why every node stayed float32: \(keptReasons.map { "\($0.key): \($0.value)" }.joined(separator: "; "))")
         print("node tests → float16: op types kept float32 after ORT refused them: \(Self.retried.withLock { (list: inout [String]) in list })")
         let converted = [Verdict.loadError, .runError, .allKept, .pass, .mismatch, .invalid, .convertError].reduce(0) { $0 + (results[$1]?.count ?? 0) }
         #expect(converted > 1000, "converted \(converted) node tests")
@@ -117,5 +131,18 @@ import Synchronization
         #expect(results[.invalid, default: []].isEmpty)
         #expect(results[.loadError, default: []].isEmpty)
         #expect(results[.runError, default: []].isEmpty)
+        // Every mismatch is one of these explained classes; a new one fails the test.
+        //  - softmax/logsoftmax "large_number": the test's own inputs (10000…10003) are not float16
+        //    values (the spacing there is 8), so a float16 model cannot even receive them;
+        //  - tan: the derivative 1/cos² amplifies float16's input rounding near the poles;
+        //  - dynamicquantizelinear_min_adjusted_expanded: the expanded body computes an integer zero
+        //    point with float Div/Round, and float16 rounding moves it by one step.
+        let explained: Set<String> = [
+            "test_softmax_large_number", "test_softmax_large_number_expanded", "test_softmax_large_number_expanded_ver18",
+            "test_logsoftmax_large_number", "test_logsoftmax_large_number_expanded", "test_logsoftmax_large_number_expanded_ver18",
+            "test_tan", "test_dynamicquantizelinear_min_adjusted_expanded",
+        ]
+        #expect(Set(results[.mismatch, default: []]).subtracting(explained).isEmpty)
+        #expect((results[.pass]?.count ?? 0) >= 1100)
     }
 }
