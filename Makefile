@@ -44,13 +44,16 @@ static:
 	  [ $$size -lt $$(($(STATIC_LIMIT_MB) * 1000000)) ] || { echo "static binary over $(STATIC_LIMIT_MB) MB" >&2; exit 1; }
 	@$(STATIC_BIN) inspect $(DEMO_MODEL) --json > /dev/null && $(STATIC_BIN) preprocess $(DEMO_IMAGES) --preset yolo640 -o /tmp/halfpipe-static-check.npy > /dev/null && rm -f /tmp/halfpipe-static-check.npy && echo "static binary runs"
 
-# The main job on a bundled real model (grows with each issue): for now, inspect the PP-OCRv4
-# text detector and show the FP16 risks a conversion must handle, then preprocess real pictures
-# into its FP16 input batch (PaddleOCR's letterbox and normalization).
+# The main job on a bundled real model (grows with each issue): inspect the PP-OCRv4 text detector
+# and the FP16 risks a conversion must handle; convert it to FP16 (BatchNorm folding, range analysis
+# on real pages) and check it against FP32 on those pages, printing the report; then preprocess the
+# pages into the FP16 model's input batch (PaddleOCR's letterbox and normalization).
+DEMO_PAGES := .cache/material/images/skimage/page.png .cache/material/images/skimage/text.png /usr/share/doc/opencv-doc/examples/data/imageTextN.png
 demo: material build
 	$(RELEASE_BIN) inspect $(DEMO_MODEL)
-	$(RELEASE_BIN) preprocess .cache/material/images/skimage/page.png .cache/material/images/skimage/text.png \
-	  /usr/share/doc/opencv-doc/examples/data/imageTextN.png --preset paddleocr-det --dtype float16 -o .cache/demo-batch.npy
+	$(RELEASE_BIN) convert $(DEMO_MODEL) -o .cache/demo-det-fp16.onnx --to fp16 $(foreach p,$(DEMO_PAGES),--images $(p)) \
+	  --image-preset paddleocr-det --check --report .cache/demo-convert-report.json
+	$(RELEASE_BIN) preprocess $(DEMO_PAGES) --preset paddleocr-det --dtype float16 -o .cache/demo-batch.npy
 
 test: reference
 	swift build --build-tests

@@ -17,6 +17,7 @@ public struct ConversionReport: Sendable, Codable {
     }
 
     public var target: String
+    /// Computing nodes (Constant nodes are counted with the constants).
     public var nodes = 0
     public var convertedNodes = 0
     /// Converted nodes per op type.
@@ -72,22 +73,32 @@ public struct ConversionReport: Sendable, Codable {
         }
         if !batchNormFolded.isEmpty { lines.append("  folded \(batchNormFolded.count) BatchNormalization node(s) into the layer before them (float64)") }
         if constantCastsFolded > 0 { lines.append("  folded \(constantCastsFolded) Cast(s) of constants") }
-        let byReason = Dictionary(grouping: keptNodes, by: \.reason)
-        for (reason, nodes) in byReason.sorted(by: { $0.value.count > $1.value.count }) {
-            let names = nodes.prefix(4).map(\.node).joined(separator: ", ")
+        // Range decisions carry their magnitudes: grouped under one heading, each node with its figure.
+        let byReason = Dictionary(grouping: keptNodes) { $0.reason.hasPrefix("range analysis:") ? "range analysis" : $0.reason }
+        for (reason, nodes) in byReason.sorted(by: { $0.value.count != $1.value.count ? $0.value.count > $1.value.count : $0.key < $1.key }) {
+            let names = nodes.prefix(4).map { n in
+                reason == "range analysis" ? "\(n.node) (\(n.reason.dropFirst("range analysis: ".count).prefix { $0 != "(" }.trimmingCharacters(in: .whitespaces)))" : n.node
+            }.joined(separator: ", ")
             lines.append("  kept float32 (\(nodes.count)): \(reason): \(names)\(nodes.count > 4 ? ", …" : "")")
         }
-        for k in keptInputs.prefix(6) { lines.append("  kept float32 input \(k.input) ('\(k.value)') of \(k.node): \(k.reason)") }
-        if keptInputs.count > 6 { lines.append("  … and \(keptInputs.count - 6) more float32 inputs") }
+        let inputsByReason = Dictionary(grouping: keptInputs, by: \.reason)
+        for (reason, inputs) in inputsByReason.sorted(by: { $0.key < $1.key }) {
+            let names = inputs.prefix(3).map { "input \($0.input) of \($0.node)" }.joined(separator: ", ")
+            lines.append("  kept float32 inputs (\(inputs.count)): \(reason): \(names)\(inputs.count > 3 ? ", …" : "")")
+        }
         lines.append("  casts: \(castsInserted) inserted, \(castsRemoved) removed; constants: \(constantsConverted) converted, \(constantsDuplicated) kept in both types")
         if !attributesRewritten.isEmpty { lines.append("  type attributes rewritten: " + attributesRewritten.prefix(6).joined(separator: ", ") + (attributesRewritten.count > 6 ? ", …" : "")) }
-        for c in clamps.prefix(8) {
+        if !clamps.isEmpty {
+            let over = clamps.reduce(0) { $0 + $1.overflow }, tiny = clamps.reduce(0) { $0 + $1.tiny }
+            lines.append("  clamped \(clamps.count) constant(s): \(over) value(s) beyond the \(target) range, \(tiny) tiny non-zero value(s)")
+        }
+        for c in clamps.sorted(by: { $0.overflow != $1.overflow ? $0.overflow > $1.overflow : $0.tiny > $1.tiny }).prefix(4) {
             var what: [String] = []
             if c.overflow > 0 { what.append("\(c.overflow) value(s) beyond the \(target) range (largest |x| \(shortNumber(c.largestAbs)))") }
             if c.tiny > 0 { what.append("\(c.tiny) tiny non-zero value(s)") }
-            lines.append("  clamped '\(c.tensor)': " + what.joined(separator: ", "))
+            lines.append("    '\(c.tensor)': " + what.joined(separator: ", "))
         }
-        if clamps.count > 8 { lines.append("  … and \(clamps.count - 8) more clamped constants") }
+        if clamps.count > 4 { lines.append("  … and \(clamps.count - 4) more (all in the JSON report)") }
         if let range {
             lines.append("  range analysis (\(range.source)): \(range.measuredValues) values measured, largest |x| \(shortNumber(range.largestAbs)) at '\(range.largestValue)'; threshold \(shortNumber(range.threshold)); \(range.keptNodes) node(s) kept")
         }

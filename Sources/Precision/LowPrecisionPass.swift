@@ -51,9 +51,7 @@ struct LowPrecisionPass {
         let nonTensors = nonTensorValues(graph, order: order)
 
         for node in order {
-            if node.opType == "Constant" && node.canonicalDomain == "ai.onnx" && constants.contains(node.outputs.first ?? "") {
-                continue  // a constant source: resolved at its uses
-            }
+            if node.opType == "Constant" && node.canonicalDomain == "ai.onnx" { continue }  // data: resolved at its uses
             let decision = decide(node, types: original, current: current, constants: constants, shapeNodes: shapeNodes, nonTensors: nonTensors)
             var variables: [Int: DType] = [:]
             switch decision {

@@ -37,7 +37,8 @@ public enum ModelConversion {
         if options.foldBatchNorm { report.batchNormFolded = BatchNormFolding.apply(to: model).map(\.batchNorm) }
         if options.foldConstantCasts { report.constantCastsFolded = ConstantCastFolding.apply(to: model) }
         for graph in model.allGraphs { UnusedConstants.remove(from: graph) }
-        report.nodes = model.allGraphs.reduce(0) { $0 + $1.nodes.count }
+        // Constant nodes are data, reported with the constants: the node count is of computing nodes.
+        report.nodes = model.allGraphs.reduce(0) { $0 + $1.nodes.filter { $0.opType != "Constant" }.count }
         return report
     }
 

@@ -62,8 +62,8 @@ struct Convert: ParsableCommand {
     @OptionGroup var feed: FeedOptions
     @OptionGroup var imageFeed: ImageFeedOptions
 
-    @Option(help: "Range analysis: keep a node in float32 when an input or output |x| exceeds this (float16's largest value is 65504).")
-    var rangeThreshold: Double = 8192
+    @Option(help: "Range analysis: keep a node in float32 when an input or output |x| exceeds this (default: 8192 for fp16, an eighth of float16's 65504; 4.2e37 for bf16).")
+    var rangeThreshold: Double?
 
     @Flag(help: "Compare the converted model with the float32 one on the same inputs (random if none are given); exit 1 if out of tolerance.")
     var check = false
@@ -95,7 +95,7 @@ struct Convert: ParsableCommand {
         guard ["fp16", "float16", "bf16", "bfloat16"].contains(to.lowercased()) else { throw ValidationError("--to \(to): use fp16 or bf16") }
         guard TinyValuePolicy(rawValue: tiny) != nil else { throw ValidationError("--tiny \(tiny): use clamp or zero") }
         guard ["auto", "always", "never"].contains(externalData) else { throw ValidationError("--external-data \(externalData): use auto, always or never") }
-        guard rangeThreshold.isFinite, rangeThreshold > 0 else { throw ValidationError("--range-threshold \(rangeThreshold): use a positive number such as 8192") }
+        if let t = rangeThreshold, !(t.isFinite && t > 0) { throw ValidationError("--range-threshold \(t): use a positive number such as 8192") }
         for t in [rtol, atol, maxRelL2].compactMap({ $0 }) where !(t.isFinite && t >= 0) { throw ValidationError("--rtol/--atol/--max-rel-l2 \(t): use finite tolerances ≥ 0") }
     }
 
@@ -131,9 +131,10 @@ struct Convert: ParsableCommand {
             let ranges = try RangeAnalysis(model: loaded, feeds: [feeds], source: source) { bytes in
                 try ORTSession(serialized: bytes, options: sessionOptions, name: "\(model) (range analysis)")
             }
-            options.keptNodes = ranges.decisions(for: loaded, threshold: rangeThreshold)
+            let threshold = rangeThreshold ?? (target == .bfloat16 ? 4.2e37 : 8192)
+            options.keptNodes = ranges.decisions(for: loaded, threshold: threshold)
             let largest = ranges.largest
-            prepared.range = .init(source: source, threshold: rangeThreshold, measuredValues: ranges.measurements.count,
+            prepared.range = .init(source: source, threshold: threshold, measuredValues: ranges.measurements.count,
                                    largestAbs: largest.magnitude, largestValue: largest.value, keptNodes: options.keptNodes.count)
         }
         let (converted, result) = try convert(loaded, options: options, prepared: prepared, notes: notes, sessionOptions: sessionOptions)

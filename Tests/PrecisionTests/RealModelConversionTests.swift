@@ -164,3 +164,55 @@ import Testing
         }
     }
 }
+
+/// Folding preprocessing into the model: raw uint8 NHWC pixels in, Cast/scale/Transpose inside the
+/// graph (in float16 after the conversion), same class as the float32 model fed by the CPU pass.
+@Suite struct InputFoldingTests {
+    @Test func foldedClassifierTakesRawPixels() throws {
+        let path = try TestMaterial.path("models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx")
+        let images = try ["page.png", "text.png", "camera.png", "coffee.png"].map { try RealModelConversionTests.image("images/skimage/\($0)") }
+        var spec = RealModelConversionTests.paddle(48, 192, resize: .stretch)
+        let floats = try Preprocessor(spec: spec).batch(images, size: images.count).0
+        spec.dtype = .uint8
+        spec.layout = .nhwc
+        spec.scale = 1.0 / 255.0
+        spec.mean = [0, 0, 0]
+        spec.std = [1, 1, 1]
+        let pixels = try Preprocessor(spec: spec).batch(images, size: images.count).0
+        #expect(pixels.dtype == .uint8 && pixels.shape.dimensions == [4, 48, 192, 3])
+
+        let model = try Model.load(contentsOf: path)
+        let note = try InputFolding(parsing: "x:scale=1/255,mean=0.5,std=0.5").apply(to: model)
+        #expect(note.contains("uint8 NHWC"))
+        #expect(model.graph.inputs[0].elementType == .uint8)
+        var options = ConversionOptions(target: .float16)
+        options.keepIOTypes = .all
+        let prepared = try ModelConversion.prepare(model, options: options)
+        let report = try ModelConversion.convert(model, options: options, prepared: prepared)
+        // The Cast now makes float16, and the scaling and Transpose after it run in float16.
+        let cast = try #require(model.graph.nodes.first { $0.opType == "Cast" && $0.inputs == ["x"] })
+        #expect(cast[attribute: "to"]?.int == 10)
+        #expect(report.convertedByOpType["Transpose", default: 0] >= 1)
+        let reference = try ORTSession(contentsOf: path).run(["x": floats])
+        let folded = try ORTSession(serialized: try model.serialized()).run(["x": pixels])
+        let name = try #require(reference.keys.first)
+        let a = try reference[name]!.floatValues(), b = try folded[name]!.floatValues()
+        for i in 0..<images.count {
+            let ra = a[(2 * i)..<(2 * i + 2)], rb = b[(2 * i)..<(2 * i + 2)]
+            #expect(ra.indices.max { ra[$0] < ra[$1] } == rb.indices.max { rb[$0] < rb[$1] }, "image \(i): \(Array(ra)) vs \(Array(rb))")
+        }
+        let error = try ConversionHarness.relativeL2(folded[name]!, reference[name]!)
+        #expect(error < 1e-2, "relative L2 \(error)")
+        print("classifier with folded uint8 input, float16: relative L2 \(error) against float32 fed by the CPU pass")
+    }
+
+    @Test func badFoldingSpecsAreClearErrors() throws {
+        #expect(throws: PrecisionError.self) { try InputFolding(parsing: "x:scale=abc") }
+        #expect(throws: PrecisionError.self) { try InputFolding(parsing: "x:gamma=2") }
+        #expect(throws: PrecisionError.self) { try InputFolding(parsing: "x:std=0") }
+        let fold = try InputFolding(parsing: "x:mean=imagenet,std=0.229,0.224,0.225")
+        #expect(fold.mean == [0.485, 0.456, 0.406] && fold.std == [0.229, 0.224, 0.225])
+        let model = try Model.load(contentsOf: try TestMaterial.path("models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx"))
+        #expect(throws: PrecisionError.self) { try InputFolding(parsing: "images").apply(to: model) }
+    }
+}
