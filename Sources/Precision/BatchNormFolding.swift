@@ -117,7 +117,12 @@ public enum BatchNormFolding {
     }
 }
 
+/// An initializer holding `t` as raw little-endian float32 bytes (one copy, no Tensor in between).
 private func initializer(_ t: (values: [Float], dims: [Int]), name: String) -> Initializer? {
-    guard let shape = try? Shape(t.dims), let tensor = try? Tensor(shape: shape, elements: t.values) else { return nil }
-    return Initializer(name: name, tensor: tensor)
+    var proto = Onnx_TensorProto()
+    proto.name = name
+    proto.dataType = DType.float32.rawValue
+    proto.dims = t.dims.map(Int64.init)
+    proto.rawData = t.values.withUnsafeBytes { Data($0) }
+    return Initializer(proto: proto)
 }

@@ -19,8 +19,18 @@ struct ConstantValues {
     func float32(_ name: String) -> (values: [Float], dims: [Int])? {
         let proto: Onnx_TensorProto
         if let i = initializers[name] { proto = i.proto } else if let c = constantNodes[name] { proto = c } else { return nil }
-        guard proto.dataType == Int32(DType.float32.rawValue), let tensor = try? TensorCodec.decode(proto),
-              let values = try? tensor.elements(as: Float.self) else { return nil }
-        return (values, tensor.shape.dimensions)
+        guard proto.dataType == Int32(DType.float32.rawValue), proto.dataLocation != .external else { return nil }
+        let count = proto.dims.reduce(1) { $0 * Int($1) }
+        let dims = proto.dims.map(Int.init)
+        // Straight from the bytes: one copy (decoding to a Tensor and then to an array made two).
+        if proto.hasRawData {
+            guard proto.rawData.count == count * 4 else { return nil }
+            let values = [Float](unsafeUninitializedCapacity: count) { buffer, n in
+                _ = proto.rawData.copyBytes(to: UnsafeMutableRawBufferPointer(buffer))
+                n = count
+            }
+            return (values, dims)
+        }
+        return proto.floatData.count == count ? (proto.floatData, dims) : nil
     }
 }
