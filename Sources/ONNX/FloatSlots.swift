@@ -67,7 +67,9 @@ public struct FloatSlots: Sendable {
             let body = token.filter { $0 != "*" }
             guard body != "-" else { return nil }
             let digits = body.prefix { $0.isNumber }
-            return FloatSlot(variable: Int(digits) ?? 0, float32: body.contains("f"), float16: body.contains("h"), bfloat16: body.contains("b"))
+            // Character arguments: `contains` with a String argument is Foundation's (not in the static binary).
+            return FloatSlot(variable: Int(digits) ?? 0, float32: body.contains(Character("f")), float16: body.contains(Character("h")),
+                             bfloat16: body.contains(Character("b")))
         }
         return (slots, variadic)
     }

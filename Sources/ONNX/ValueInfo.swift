@@ -44,6 +44,8 @@ public struct ValueInfo: Sendable {
     public var elementType: DType? {
         get { proto.hasType ? proto.type.elementType : nil }
         set {
+            // Through sequences and optionals: only the tensor element type changes, never the kind.
+            if proto.hasType, proto.type.setElementType(newValue) { return }
             if let newValue { proto.type.tensorType.elemType = newValue.rawValue } else { proto.type.tensorType.clearElemType() }
         }
     }
@@ -89,6 +91,29 @@ public enum ValueKind: Equatable, Sendable, CustomStringConvertible {
 }
 
 extension Onnx_TypeProto {
+    /// Sets the element type of the tensors this type holds (through sequences and optionals).
+    /// Returns false for a plain tensor type (the caller sets it directly) and for maps.
+    mutating func setElementType(_ type: DType?) -> Bool {
+        switch value {
+        case .sequenceType(var s)?:
+            if s.hasElemType {
+                if !s.elemType.setElementType(type) { if let type { s.elemType.tensorType.elemType = type.rawValue } }
+            }
+            value = .sequenceType(s)
+            return true
+        case .optionalType(var o)?:
+            if o.hasElemType {
+                if !o.elemType.setElementType(type) { if let type { o.elemType.tensorType.elemType = type.rawValue } }
+            }
+            value = .optionalType(o)
+            return true
+        case .mapType?:
+            return true  // maps are left alone
+        default:
+            return false
+        }
+    }
+
     /// The tensor element type, looking through sequences and optionals; nil if none is declared.
     var elementType: DType? {
         switch value {

@@ -17,10 +17,11 @@ public enum BatchNormFolding {
     /// Rewrites `model` in place (every graph, nested ones too); returns what was folded.
     @discardableResult
     public static func apply(to model: Model) -> [Fold] {
-        model.allGraphs.flatMap { fold($0) }
+        var names = UniqueNames(model)
+        return model.allGraphs.flatMap { fold($0, names: &names) }
     }
 
-    static func fold(_ graph: Graph) -> [Fold] {
+    static func fold(_ graph: Graph, names: inout UniqueNames) -> [Fold] {
         var folds: [Fold] = []
         // One snapshot of uses and constants: a fold only rewires its own layer, so the snapshot
         // stays right for every other BatchNormalization (a BN after a folded BN sees a BN as its
@@ -33,7 +34,7 @@ public enum BatchNormFolding {
             guard let layer = foldableLayer(for: bn, defUse: defUse, graphOutputs: outputs),
                   let folded = newWeights(layer: layer, bn: bn, constants: constants) else { continue }
             let base = (layer.name.isEmpty ? layer.outputs[0] : layer.name) + ".bn_folded"
-            let weightName = base + ".weight", biasName = base + ".bias"
+            let weightName = names.make(base + ".weight"), biasName = names.make(base + ".bias")
             guard let weight = initializer(folded.weight, name: weightName), let bias = initializer(folded.bias, name: biasName) else { continue }
             graph.initializers.append(weight)
             graph.initializers.append(bias)

@@ -30,6 +30,8 @@ enum CastCleanup {
             let dead = uses.consumers(of: output).isEmpty
             let identity = types[input] != nil && types[input] == types[output]
             guard dead || identity else { continue }
+            // A subgraph defining its own value named like the Cast's input would capture the rename.
+            if !dead && graph.nestedGraphs.contains(where: { $0.definedValueNames.contains(input) }) { continue }
             graph.nodes.removeAll { $0 === node }
             graph.valueInfo.removeAll { $0.name == output }
             if !dead { graph.renameValue(output, to: input) }

@@ -56,7 +56,7 @@ enum ConstantNarrowing {
                 let dest = dst.bindMemory(to: UInt16.self)
                 // Chunks through an aligned buffer: parsed weights start at any byte, and a whole
                 // aligned copy of a 400 MB tensor would double the peak memory.
-                let chunk = 1 << 16
+                let chunk = 1 << 20  // 4 MB: FloatConversion spreads blocks this large over the cores
                 let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: min(chunk, max(count, 1)))
                 defer { scratch.deallocate() }
                 var start = 0

@@ -73,6 +73,18 @@ struct ConstantSources {
         return clamp
     }
 
+    /// Adds an unchanged copy named `copy` (float32 data for consumers that stay float32 when the
+    /// original is narrowed in place); returns a Constant node to place when the original is one.
+    mutating func addCopy(of name: String, as copy: String) -> Node? {
+        guard var p = proto(name) else { return nil }
+        p.name = copy
+        if initializerIndex[name] != nil {
+            graph.initializers.append(Initializer(proto: p))
+            return nil
+        }
+        return Node(opType: "Constant", inputs: [], outputs: [copy], attributes: [.tensor("value", p)])
+    }
+
     /// Adds a narrowed copy named `copy` beside the original (an initializer, or a Constant node
     /// placed before `before`); returns the clamp record.
     mutating func addNarrowedCopy(of name: String, as copy: String, to target: DType, tiny: TinyValuePolicy) throws(ONNXError) -> (ConstantClamp?, Node?) {
@@ -98,6 +110,7 @@ struct UniqueNames {
             taken.formUnion(graph.outputs.map(\.name))
             taken.formUnion(graph.valueInfo.map(\.name))
             taken.formUnion(graph.initializers.map(\.name))
+            taken.formUnion(graph.proto.sparseInitializer.map(\.values.name))
             for node in graph.nodes { taken.formUnion(node.outputs); if !node.name.isEmpty { taken.insert(node.name) } }
         }
         for f in model.functions { for node in f.nodes { taken.formUnion(node.outputs) } }

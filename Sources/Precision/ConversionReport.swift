@@ -77,7 +77,7 @@ public struct ConversionReport: Sendable, Codable {
         let byReason = Dictionary(grouping: keptNodes) { $0.reason.hasPrefix("range analysis:") ? "range analysis" : $0.reason }
         for (reason, nodes) in byReason.sorted(by: { $0.value.count != $1.value.count ? $0.value.count > $1.value.count : $0.key < $1.key }) {
             let names = nodes.prefix(4).map { n in
-                reason == "range analysis" ? "\(n.node) (\(n.reason.dropFirst("range analysis: ".count).prefix { $0 != "(" }.trimmingCharacters(in: .whitespaces)))" : n.node
+                reason == "range analysis" ? "\(n.node) (\(String(n.reason.dropFirst("range analysis: ".count).prefix { $0 != "(" }.dropLast())))" : n.node
             }.joined(separator: ", ")
             lines.append("  kept float32 (\(nodes.count)): \(reason): \(names)\(nodes.count > 4 ? ", …" : "")")
         }

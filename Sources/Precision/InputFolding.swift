@@ -66,6 +66,9 @@ public struct InputFolding: Sendable, Equatable {
             throw .badOption("--input-uint8-nhwc: the model has no input '\(input)'; its inputs are \(graph.inputs.map(\.name).joined(separator: ", "))")
         }
         let declared = graph.inputs[index]
+        guard !graph.outputs.contains(where: { $0.name == input }) else {
+            throw .badOption("--input-uint8-nhwc: input '\(input)' is also a graph output; folding would change that output")
+        }
         guard declared.elementType == .float32 else {
             throw .badOption("--input-uint8-nhwc: input '\(input)' is \(declared.elementType?.name ?? "untyped"), not float32")
         }

@@ -38,17 +38,20 @@ struct LowPrecisionPass {
         var resolution = ValueResolution(target: target)
 
         // Types values carry after conversion; constants are resolved at their uses.
+        let order = try sorted(graph)
+        let nonTensors = graph.nonTensorValues(order: order)
         var current = outer
+        let overridable = Set(graph.initializers.map(\.name))
         for input in graph.inputs where original[input.name] == .float32 {
-            let keep = !isMain || options.keepIOTypes.keeps(input.name)
+            // An input with an initializer (a default the caller may override) keeps its type: its
+            // data and its declaration must agree. Sequences and optionals cannot take a Cast.
+            let keep = !isMain || options.keepIOTypes.keeps(input.name) || overridable.contains(input.name) || nonTensors.contains(input.name)
             current[input.name] = keep ? .float32 : target
             if !keep { if let i = graph.inputs.firstIndex(where: { $0.name == input.name }) { graph.inputs[i].elementType = target } }
         }
-        let order = try sorted(graph)
         let shapeNodes = ShapeArithmetic.nodes(in: graph, types: original, constants: constants.names) { node, i in
             self.slots(of: node)?.input(i).map { !$0.allows(self.target) } ?? false
         }
-        let nonTensors = nonTensorValues(graph, order: order)
 
         for node in order {
             if node.opType == "Constant" && node.canonicalDomain == "ai.onnx" { continue }  // data: resolved at its uses
@@ -85,7 +88,7 @@ struct LowPrecisionPass {
         }
 
         // Graph outputs: float32 where kept (subgraph outputs always: their node's boundary is float32).
-        for output in graph.outputs where original[output.name] == .float32 {
+        for output in graph.outputs where original[output.name] == .float32 && !nonTensors.contains(output.name) {
             let want: DType = isMain && !options.keepIOTypes.keeps(output.name) ? target : .float32
             resolution.graphOutput(output.name, want: want)
             if let i = graph.outputs.firstIndex(where: { $0.name == output.name }) { graph.outputs[i].elementType = want }
@@ -94,7 +97,7 @@ struct LowPrecisionPass {
         try resolution.apply(to: graph, current: &current, constants: &constants, options: options, names: &names, report: &report)
 
         // Declarations follow the new types.
-        for i in graph.valueInfo.indices {
+        for i in graph.valueInfo.indices where !nonTensors.contains(graph.valueInfo[i].name) {
             if original[graph.valueInfo[i].name] == .float32, let t = current[graph.valueInfo[i].name], t != .float32 {
                 graph.valueInfo[i].elementType = t
             }
@@ -266,14 +269,31 @@ struct LowPrecisionPass {
         guard let slot = slots?.output(index), let t = variables[slot.variable] else { return .float32 }
         return t
     }
+}
 
-    /// Values holding sequences or optionals (we track their element type, but a Cast cannot apply).
-    private func nonTensorValues(_ graph: Graph, order: [Node]) -> Set<String> {
+extension DType {
+    /// The largest finite value of a float type (float32's for anything else).
+    var largestFinite: Double {
+        switch self {
+        case .float16: 65504
+        case .bfloat16: 3.3895313892515355e38
+        default: Double(Float.greatestFiniteMagnitude)
+        }
+    }
+}
+
+extension Graph {
+    /// Values holding sequences or optionals (we track their element type, but a Cast cannot apply):
+    /// declared so, made by a sequence/optional op, passed through Identity or OptionalGetElement
+    /// of an optional sequence, or returned by a control-flow body as such.
+    func nonTensorValues(order: [Node]) -> Set<String> {
+        let graph = self
         var values = Set<String>()
-        for v in graph.inputs + graph.valueInfo where [.sequence, .optional, .map].contains(v.kind) { values.insert(v.name) }
+        for v in graph.inputs + graph.valueInfo + graph.outputs where [.sequence, .optional, .map].contains(v.kind) { values.insert(v.name) }
         for node in order {
-            let producesNonTensor = ["SequenceConstruct", "SequenceEmpty", "SequenceInsert", "SequenceErase", "SplitToSequence", "Optional", "SequenceMap"].contains(node.opType)
-                || (node.opType == "Identity" && node.inputs.contains(where: values.contains))
+            let producesNonTensor = Model.sequenceProducers.contains(node.opType)
+                || (["Identity", "OptionalGetElement"].contains(node.opType) && node.inputs.contains(where: values.contains)
+                    && !declaredTensor(node.outputs.first ?? ""))
             if producesNonTensor { values.formUnion(node.outputs.filter { !$0.isEmpty }) }
             // Control-flow outputs follow their bodies' declarations.
             for sub in node.subgraphs.prefix(1) {
@@ -285,15 +305,9 @@ struct LowPrecisionPass {
         }
         return values
     }
-}
 
-extension DType {
-    /// The largest finite value of a float type (float32's for anything else).
-    var largestFinite: Double {
-        switch self {
-        case .float16: 65504
-        case .bfloat16: 3.3895313892515355e38
-        default: Double(Float.greatestFiniteMagnitude)
-        }
+    /// Whether `name` is declared a plain tensor (OptionalGetElement of an optional tensor).
+    private func declaredTensor(_ name: String) -> Bool {
+        (valueInfo + outputs).contains { $0.name == name && $0.kind == .tensor }
     }
 }

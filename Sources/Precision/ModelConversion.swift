@@ -34,6 +34,18 @@ public enum ModelConversion {
         var report = ConversionReport(target: options.target.name)
         report.bytesBefore = model.tensorDataBytes
         try checkConvertible(model, target: options.target)
+        if model.irVersion < 4 {
+            // Below IR 4 every initializer is also listed as an input, and ONNX Runtime treats them as
+            // constants there. Unlisting them (IR 4) lets them be folded and narrowed like weights.
+            var unlisted = 0
+            for graph in model.allGraphs {
+                let weights = Set(graph.initializers.map(\.name))
+                unlisted += graph.inputs.filter { weights.contains($0.name) }.count
+                graph.inputs.removeAll { weights.contains($0.name) }
+            }
+            model.proto.irVersion = 4
+            if unlisted > 0 { report.warnings.append("note: IR version 3 model: \(unlisted) initializer(s) no longer listed as inputs (now IR 4), so they convert as constants") }
+        }
         if options.foldBatchNorm { report.batchNormFolded = BatchNormFolding.apply(to: model).map(\.batchNorm) }
         if options.foldConstantCasts { report.constantCastsFolded = ConstantCastFolding.apply(to: model) }
         for graph in model.allGraphs { UnusedConstants.remove(from: graph) }

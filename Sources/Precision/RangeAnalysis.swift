@@ -26,7 +26,7 @@ public struct RangeAnalysis: Sendable {
         let inference = TypeInference(probe)
         let types = inference.types(in: probe.graph)
         var declared = Set(probe.graph.outputs.map(\.name))
-        let sequences = Set(probe.graph.nodes.filter { Model.sequenceProducers.contains($0.opType) }.flatMap(\.outputs))
+        let sequences = probe.graph.nonTensorValues(order: (try? TopologicalSort.order(probe.graph).get()) ?? probe.graph.nodes)
         for node in probe.graph.nodes where node.subgraphs.isEmpty {
             for output in node.outputs where !output.isEmpty && types[output] == .float32 && !sequences.contains(output) && !declared.contains(output) {
                 probe.graph.outputs.append(ValueInfo(name: output, elementType: .float32, shape: nil))

@@ -37,7 +37,7 @@ public enum RuntimeCompatibility {
                 lastMessage = message
                 // Op types the message names first, then every converted op type, rarest first.
                 let converted = result.convertedByOpType.sorted { $0.value != $1.value ? $0.value < $1.value : $0.key < $1.key }.map(\.key)
-                let named = converted.filter { message.contains("(\($0))") || message.contains(" \($0) ") || message.contains("\($0)(") }
+                let named = converted.filter { op in ["(\(op))", " \(op) ", "\(op)("].contains { includes(message, $0) } }
                 candidates = named + converted.filter { !named.contains($0) }
             } else if let last = blocked.last {
                 blocked.removeLast()  // that one alone did not help
@@ -53,4 +53,14 @@ public enum RuntimeCompatibility {
     private static func decode(_ data: Data) throws -> Onnx_ModelProto {
         try Model.decode(data, path: "<prepared model>")
     }
+}
+
+/// Substring test with the standard library only (`String.contains(String)` resolves to Foundation's,
+/// which the static binary does not link).
+func includes(_ text: String, _ needle: String) -> Bool {
+    let n = Array(needle.utf8), t = Array(text.utf8)
+    guard !n.isEmpty else { return true }
+    guard t.count >= n.count else { return false }
+    for start in 0...(t.count - n.count) where t[start] == n[0] && Array(t[start..<(start + n.count)]) == n { return true }
+    return false
 }

@@ -50,6 +50,10 @@ struct ValueResolution {
             }
             let renamed = names.make("\(name)_\(have.suffix)")
             producer.outputs = producer.outputs.map { $0 == name ? renamed : $0 }
+            // Subgraphs reading the value from this scope keep reading the unconverted one.
+            for node in graph.nodes {
+                for sub in node.subgraphs where !sub.definedValueNames.contains(name) { sub.renameValue(name, to: renamed) }
+            }
             let node = cast(renamed, name, want)
             after[ObjectIdentifier(producer), default: []].append(node)
             report.castsInserted += 1
@@ -108,6 +112,16 @@ struct ValueResolution {
         // The type the constant keeps under its own name: what a graph output or a subgraph needs,
         // else float32 if any consumer stays float32, else the target.
         let base: DType = pinned ?? (wants.contains(.float32) || nestedRead ? .float32 : target)
+        // A graph output pins the narrowed type but float32 consumers remain: they get a float32
+        // copy of the original data, made before the narrowing (a Cast back would read clamped values).
+        var widened: String?
+        if base != .float32, let first = valueUses.first(where: { $0.want == .float32 }) {
+            let name = names.make("\(value)_fp32")
+            if let node = constants.addCopy(of: value, as: name) { before[ObjectIdentifier(first.node), default: []].append(node) }
+            report.constantsDuplicated += 1
+            current[name] = .float32
+            widened = name
+        }
         if base != .float32 {
             if let clamp = try constants.narrow(value, to: base, tiny: options.tinyValues) { report.clamps.append(clamp) }
             report.constantsConverted += 1
@@ -115,19 +129,16 @@ struct ValueResolution {
         }
         var other: String?
         for use in valueUses where use.want != base {
+            if use.want == .float32, let widened {
+                use.node.inputs[use.input] = widened
+                continue
+            }
             if other == nil {
                 let name = names.make("\(value)_\(use.want.suffix)")
-                if use.want == .float32 {
-                    // Only when a graph output pins the narrowed type: widen it back at run time.
-                    before[ObjectIdentifier(use.node), default: []].append(
-                        Node(opType: "Cast", name: names.make("Cast_" + name), inputs: [value], outputs: [name], attributes: [.type("to", .float32)]))
-                    report.castsInserted += 1
-                } else {
-                    let (clamp, node) = try constants.addNarrowedCopy(of: value, as: name, to: use.want, tiny: options.tinyValues)
-                    if let clamp { report.clamps.append(clamp) }
-                    if let node { before[ObjectIdentifier(use.node), default: []].append(node) }
-                    report.constantsDuplicated += 1
-                }
+                let (clamp, node) = try constants.addNarrowedCopy(of: value, as: name, to: use.want, tiny: options.tinyValues)
+                if let clamp { report.clamps.append(clamp) }
+                if let node { before[ObjectIdentifier(use.node), default: []].append(node) }
+                report.constantsDuplicated += 1
                 current[name] = use.want
                 other = name
             }

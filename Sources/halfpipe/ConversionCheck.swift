@@ -51,7 +51,14 @@ struct ConversionCheck {
         let outputsB = try b.run(try Compare.feeds(feeds, convertedFor: b.inputs))
         var report = CompareReport(reference: name, candidate: candidate, tolerance: tolerance)
         for output in a.outputs {
-            guard let x = outputsA[output.name], let y = outputsB[output.name] else { continue }
+            guard let x = outputsA[output.name] else { continue }
+            guard let y = outputsB[output.name] else {
+                // An output the converted model lacks is a failure, not something to skip.
+                var missing = CompareReport.Entry(name: output.name, op: nil, isOutput: true, shape: x.shape.dimensions)
+                missing.problem = "the converted model has no output '\(output.name)'"
+                report.entries.append(missing)
+                continue
+            }
             report.entries.append(Compare.compare(.init(name: output.name, op: nil), x, y, tolerance, isOutput: true))
         }
         // The verdict: relative L2 within the bound, and no NaN/Inf the float32 model does not have;
@@ -92,10 +99,40 @@ struct ConversionCheck {
 
 /// Output paths that would overwrite the input are refused before anything is written.
 enum OutputPath {
-    static func refuseOverwrite(input: String, output: String) throws {
-        let a = URL(fileURLWithPath: input).standardizedFileURL.path, b = URL(fileURLWithPath: output).standardizedFileURL.path
-        if a == b || (realPath(a) != nil && realPath(a) == realPath(b)) {
+    static func same(_ x: String, _ y: String) -> Bool {
+        let a = URL(fileURLWithPath: x).standardizedFileURL.path, b = URL(fileURLWithPath: y).standardizedFileURL.path
+        return a == b || (realPath(a) != nil && realPath(a) == realPath(b))
+    }
+
+    /// Refuses outputs that would replace the input model or the external-data file it reads
+    /// (`<output>.data`, written with --external-data), and a report written over either.
+    static func refuseOverwrite(input: String, output: String, report: String?) throws {
+        if same(input, output) {
             throw CLIError("-o \(output) is the input model; write the converted model to another file (the input is never overwritten)")
+        }
+        if let report, same(report, input) || same(report, output) {
+            throw CLIError("--report \(report) would overwrite \(same(report, input) ? "the input model" : "the converted model"); give another path")
+        }
+        // The data file our save would write beside the output; if the input names it, it is the input's.
+        let dataFile = URL(fileURLWithPath: output).lastPathComponent + ".data"
+        let dataPath = URL(fileURLWithPath: output).deletingLastPathComponent().appendingPathComponent(dataFile).path
+        let inputDirectory = URL(fileURLWithPath: input).deletingLastPathComponent().path
+        if FileManager.default.fileExists(atPath: dataPath), same(URL(fileURLWithPath: dataPath).deletingLastPathComponent().path, inputDirectory),
+           let bytes = try? FileBytes.read(input), contains(bytes, Array(dataFile.utf8)) {
+            throw CLIError("-o \(output) would replace \(dataPath), the external data of the input model; write the converted model elsewhere")
+        }
+    }
+
+    private static func contains(_ haystack: Data, _ needle: [UInt8]) -> Bool {
+        // The model file is mapped; a plain scan for the file name is enough for a check made once.
+        haystack.withUnsafeBytes { h in
+            guard let first = needle.first, h.count >= needle.count else { return false }
+            var i = 0
+            while i + needle.count <= h.count {
+                if h[i] == first && needle.indices.allSatisfy({ h[i + $0] == needle[$0] }) { return true }
+                i += 1
+            }
+            return false
         }
     }
 

@@ -102,7 +102,7 @@ struct Convert: ParsableCommand {
     var target: DType { to.lowercased().hasPrefix("b") ? .bfloat16 : .float16 }
 
     func run() throws {
-        try OutputPath.refuseOverwrite(input: model, output: output)
+        try OutputPath.refuseOverwrite(input: model, output: output, report: report)
         let loaded = try Model.load(contentsOf: model)
         var notes: [String] = []
         for spec in inputFolds { notes.append(try InputFolding(parsing: spec).apply(to: loaded)) }

@@ -361,3 +361,69 @@ import Testing
         #expect(big[0] == Float(bitPattern: 0x7F7F_0000))
     }
 }
+
+/// Review findings kept as tests: sequence declarations survive, IR 3 weights listed as inputs
+/// convert as constants, graph outputs read by subgraphs keep their float32 value.
+@Suite struct ConversionStructureTests {
+    @Test func sequenceDeclarationsStaySequences() throws {
+        var seq = Onnx_ValueInfoProto()
+        seq.name = "parts"
+        seq.type.sequenceType.elemType.tensorType.elemType = 1
+        var split = Onnx_AttributeProto(); split.name = "keepdims"; split.type = .int; split.i = 1
+        let nodes = [
+            Node(opType: "Relu", inputs: ["x"], outputs: ["r"]),
+            Node(opType: "SplitToSequence", inputs: ["r"], outputs: ["parts"], attributes: [Attribute(proto: split)]),
+            Node(opType: "ConcatFromSequence", inputs: ["parts"], outputs: ["joined"], attributes: [.int("axis", 0)]),
+            Node(opType: "Sigmoid", inputs: ["joined"], outputs: ["y"]),
+        ]
+        let model = ModelBuilder.model(nodes: nodes, inputs: [ModelBuilder.tensor("x", .float32, [2, 3])],
+                                       outputs: [ModelBuilder.tensor("y", .float32, [2, 3]), ValueInfo(proto: seq)])
+        var options = ConversionOptions(target: .float16)
+        options.keepIOTypes = .none
+        let prepared = try ModelConversion.prepare(model, options: options)
+        _ = try ModelConversion.convert(model, options: options, prepared: prepared)
+        #expect(model.graph.outputs.map(\.kind) == [.tensor, .sequence])
+        #expect(model.graph.outputs[1].elementType == .float32)
+        let outputs = try ORTSession(serialized: try model.serialized()).run(values: ["x": .tensor(try ConversionRegressionTests.random([2, 3]).converted(to: .float16))])
+        if case .sequence(let parts)? = outputs["parts"] { #expect(parts.count == 2) } else { Issue.record("no sequence output") }
+    }
+
+    /// The model-zoo topologies are IR 3 (weights listed as inputs): they convert as constants and load.
+    @Test func irVersion3ModelZooTopologiesConvertAndLoad() throws {
+        for path in try TestMaterial.lightModels() {
+            let model = try Model.load(contentsOf: path)
+            let weights = model.graph.initializers.count
+            let prepared = try ModelConversion.prepare(model, options: ConversionOptions(target: .float16))
+            let report = try ModelConversion.convert(model, options: ConversionOptions(target: .float16), prepared: prepared)
+            #expect(model.irVersion == 4 && model.graph.inputs.count == 1, "\(path): \(model.graph.inputs.count) inputs")
+            // Their weights are ConstantOfShape(0.02) fed by int64 shape initializers: the values become float16.
+            let fills = model.graph.nodes.filter { $0.opType == "ConstantOfShape" }.count
+            #expect(weights > 0 && report.attributesRewritten.count == fills, "\(path): \(report.attributesRewritten.count) of \(fills)")
+            #expect(Validator.validate(model).isEmpty, "\(path)")
+            _ = try ORTSession(serialized: try model.serialized())
+        }
+    }
+
+    /// A kept float32 graph output also read inside an If branch: the branch reads the float32 value.
+    @Test func subgraphReadsTheUnroundedOutput() throws {
+        var then = Onnx_AttributeProto(); then.name = "then_branch"; then.type = .graph
+        var otherwise = Onnx_AttributeProto(); otherwise.name = "else_branch"; otherwise.type = .graph
+        var a = Attribute(proto: then), b = Attribute(proto: otherwise)
+        a.graph = Graph(name: "then", nodes: [Node(opType: "Sqrt", inputs: ["big"], outputs: ["t"])], outputs: [ModelBuilder.tensor("t", .float32, [2])])
+        b.graph = Graph(name: "else", nodes: [Node(opType: "Neg", inputs: ["big"], outputs: ["e"])], outputs: [ModelBuilder.tensor("e", .float32, [2])])
+        let nodes = [Node(opType: "Mul", name: "keep_mul", inputs: ["x", "x"], outputs: ["big"]),
+                     Node(opType: "If", inputs: ["flag"], outputs: ["z"], attributes: [a, b])]
+        let model = ModelBuilder.model(nodes: nodes, inputs: [ModelBuilder.tensor("x", .float32, [2]), ModelBuilder.tensor("flag", .bool, [])],
+                                       outputs: [ModelBuilder.tensor("big", .float32, [2]), ModelBuilder.tensor("z", .float32, [2])])
+        var options = ConversionOptions(target: .float16)
+        options.keepIOTypes = .none
+        options.blockedNodeNames = [NamePattern("keep_*")]
+        let prepared = try ModelConversion.prepare(model, options: options)
+        _ = try ModelConversion.convert(model, options: options, prepared: prepared)
+        #expect(Validator.validate(model).isEmpty, "\(Validator.validate(model))")
+        let x = try Tensor(shape: [2], elements: [Float(300), 2])  // 300² = 90000: beyond float16
+        let out = try ORTSession(serialized: try model.serialized()).run(["x": try x.converted(to: .float16), "flag": try Tensor(shape: [], elements: [true])])
+        let z = try out["z"]!.floatValues()
+        #expect(abs(z[0] - 300) < 0.5, "the branch read \(z[0] * z[0]) instead of 90000")
+    }
+}
