@@ -19,6 +19,10 @@ public enum ExternalDataPolicy: Sendable, Equatable {
 enum ExternalData {
     /// Loads every external tensor's bytes into `raw_data` (as `onnx.load` does).
     static func resolve(_ model: inout Onnx_ModelProto, modelPath: String) throws(ONNXError) {
+        // Nearly every model keeps its data inline: look before walking with inout (which copies).
+        var anyExternal = false
+        try TensorWalk.forEach(model) { (tensor) throws(ONNXError) in if tensor.dataLocation == .external { anyExternal = true } }
+        guard anyExternal else { return }
         let directory = URL(fileURLWithPath: modelPath).deletingLastPathComponent()
         var files: [String: Data] = [:]
         try TensorWalk.visit(&model) { (tensor) throws(ONNXError) in
@@ -67,9 +71,8 @@ enum ExternalData {
 
     /// Bytes of tensor data the model holds inline, to decide whether it can be embedded.
     static func inlineBytes(_ model: Onnx_ModelProto) -> Int {
-        var m = model
         var total = 0
-        try? TensorWalk.visit(&m) { (tensor) throws(ONNXError) in
+        try? TensorWalk.forEach(model) { (tensor) throws(ONNXError) in
             // Summed term by term: one long mixed expression takes the type checker minutes.
             var bytes: Int = tensor.rawData.count
             bytes += 4 * tensor.floatData.count

@@ -46,8 +46,7 @@ extension Model {
 
     /// Rejects negative or absurd dimensions, and data sizes that disagree with them, up front.
     private static func checkTensorShapes(_ model: Onnx_ModelProto, path: String) throws(ONNXError) {
-        var m = model
-        try TensorWalk.visit(&m) { (tensor) throws(ONNXError) in
+        try TensorWalk.forEach(model) { (tensor) throws(ONNXError) in
             var count = 1
             for d in tensor.dims {
                 guard d >= 0 else { throw .malformed(path: path, reason: "tensor '\(tensor.name)' has negative dimension \(d) in \(tensor.dims)") }

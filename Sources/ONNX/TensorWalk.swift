@@ -33,4 +33,39 @@ enum TensorWalk {
             }
         }
     }
+
+    /// The same walk, read-only: the inout walk forces every message on the way to be copied
+    /// (protobuf storage is copy-on-write), which cost milliseconds on models of many Constants.
+    static func forEach(_ model: Onnx_ModelProto, _ body: (Onnx_TensorProto) throws(ONNXError) -> Void) throws(ONNXError) {
+        if model.hasGraph { try forEach(model.graph, body) }
+        for f in model.functions { try forEach(f.node, body) }
+        for t in model.trainingInfo {
+            if t.hasInitialization { try forEach(t.initialization, body) }
+            if t.hasAlgorithm { try forEach(t.algorithm, body) }
+        }
+    }
+
+    static func forEach(_ graph: Onnx_GraphProto, _ body: (Onnx_TensorProto) throws(ONNXError) -> Void) throws(ONNXError) {
+        for t in graph.initializer { try body(t) }
+        for s in graph.sparseInitializer {
+            try body(s.values)
+            try body(s.indices)
+        }
+        try forEach(graph.node, body)
+    }
+
+    static func forEach(_ nodes: [Onnx_NodeProto], _ body: (Onnx_TensorProto) throws(ONNXError) -> Void) throws(ONNXError) {
+        for node in nodes {
+            for a in node.attribute {
+                if a.hasT { try body(a.t) }
+                for t in a.tensors { try body(t) }
+                if a.hasSparseTensor {
+                    try body(a.sparseTensor.values)
+                    try body(a.sparseTensor.indices)
+                }
+                if a.hasG { try forEach(a.g, body) }
+                for g in a.graphs { try forEach(g, body) }
+            }
+        }
+    }
 }

@@ -20,37 +20,51 @@ enum WeightSplice {
             let graphs = top.filter { $0.number == graphField }
             guard graphs.count == 1, graphs[0].wireType == 2,
                   let graphFields = WireFormat.fields(bytes, graphs[0].payload) else { return nil }
+            // Worth it only when initializers hold most of the bytes: in models whose weights are
+            // Constant nodes the skeleton would be a copy of almost the whole file, decoded again.
+            var splitBytes = 0
+            for field in graphFields where field.number == initializerField && field.wireType == 2 {
+                guard let tensorFields = WireFormat.fields(bytes, field.payload) else { return nil }
+                for t in tensorFields where t.number == rawDataField && t.wireType == 2 { splitBytes += t.payload.count }
+            }
+            guard splitBytes * 2 >= bytes.count else { return nil }
             var raw: [Data?] = []
-            var graphBody = Data()
+            // Byte arrays with room reserved: appending piece by piece to a Data reallocated often
+            // enough to show as the largest cost of loading a model made of many small tensors.
+            var graphBody: [UInt8] = []
+            graphBody.reserveCapacity(graphs[0].payload.count)
+            var body: [UInt8] = []
             for field in graphFields {
                 guard field.number == initializerField else {
-                    graphBody.append(contentsOf: bytes[field.range])
+                    graphBody.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[field.range]))
                     continue
                 }
                 guard field.wireType == 2, let tensorFields = WireFormat.fields(bytes, field.payload) else { return nil }
-                var body = Data()
+                body.removeAll(keepingCapacity: true)
                 var slice: Data?
                 for t in tensorFields {
                     if t.number == rawDataField && t.wireType == 2 {
                         slice = data[(data.startIndex + t.payload.lowerBound)..<(data.startIndex + t.payload.upperBound)]
                     } else {
-                        body.append(contentsOf: bytes[t.range])
+                        body.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[t.range]))
                     }
                 }
                 raw.append(slice)
                 graphBody.append(contentsOf: WireFormat.lengthDelimitedHeader(field: initializerField, length: body.count))
-                graphBody.append(body)
+                graphBody.append(contentsOf: body)
             }
             guard raw.contains(where: { $0 != nil }) else { return nil }
-            var skeleton = Data()
+            var skeletonBytes: [UInt8] = []
+            skeletonBytes.reserveCapacity(graphBody.count + 64)
             for field in top {
                 if field.number == graphField {
-                    skeleton.append(contentsOf: WireFormat.lengthDelimitedHeader(field: graphField, length: graphBody.count))
-                    skeleton.append(graphBody)
+                    skeletonBytes.append(contentsOf: WireFormat.lengthDelimitedHeader(field: graphField, length: graphBody.count))
+                    skeletonBytes.append(contentsOf: graphBody)
                 } else {
-                    skeleton.append(contentsOf: bytes[field.range])
+                    skeletonBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[field.range]))
                 }
             }
+            let skeleton = Data(skeletonBytes)
             return (skeleton, raw)
         }
     }
@@ -59,6 +73,9 @@ enum WeightSplice {
     /// the model has no weights worth splicing (then serialise it whole).
     static func chunks(_ proto: Onnx_ModelProto) throws -> [Data]? {
         guard proto.hasGraph, proto.graph.initializer.contains(where: { $0.rawData.count >= 1 << 16 }) else { return nil }
+        // As in `split`: only when the initializers' raw data is most of the model.
+        let spliced = proto.graph.initializer.reduce(0) { $0 + $1.rawData.count }
+        guard spliced * 2 >= ExternalData.inlineBytes(proto) else { return nil }
         var skeleton = proto
         var raw: [Data?] = []
         // Through a local graph: `skeleton.graph.initializer[i]` copies the graph message on every

@@ -54,19 +54,26 @@ enum ConstantNarrowing {
         func convert(_ raw: UnsafeRawBufferPointer) {
             out.withUnsafeMutableBytes { dst in
                 let dest = dst.bindMemory(to: UInt16.self)
-                // Chunks through an aligned buffer: parsed weights start at any byte, and a whole
-                // aligned copy of a 400 MB tensor would double the peak memory.
-                let chunk = 1 << 20  // 4 MB: FloatConversion spreads blocks this large over the cores
-                let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: min(chunk, max(count, 1)))
-                defer { scratch.deallocate() }
-                var start = 0
-                while start < count {
-                    let n = min(chunk, count - start)
-                    let part = UnsafeMutableBufferPointer(rebasing: scratch[0..<n])
-                    UnsafeMutableRawBufferPointer(part).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[(start * 4)..<((start + n) * 4)]))
-                    let d = UnsafeMutableBufferPointer(rebasing: dest[start..<(start + n)])
-                    if target == .float16 { FloatConversion.float32ToFloat16(UnsafeBufferPointer(part), d) } else { FloatConversion.float32ToBFloat16(UnsafeBufferPointer(part), d) }
-                    start += n
+                func narrow(_ source: UnsafeBufferPointer<Float>, _ d: UnsafeMutableBufferPointer<UInt16>) {
+                    if target == .float16 { FloatConversion.float32ToFloat16(source, d) } else { FloatConversion.float32ToBFloat16(source, d) }
+                }
+                if Int(bitPattern: raw.baseAddress) % MemoryLayout<Float>.alignment == 0 {
+                    // Aligned (protobuf-decoded data always is): straight from the bytes, on every core.
+                    narrow(raw.bindMemory(to: Float.self), dest)
+                } else {
+                    // A weight sliced from the model file can start at any byte: through a small aligned
+                    // buffer, chunk by chunk (a whole aligned copy of a 400 MB tensor would double the peak).
+                    let chunk = 1 << 16
+                    let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: min(chunk, max(count, 1)))
+                    defer { scratch.deallocate() }
+                    var start = 0
+                    while start < count {
+                        let n = min(chunk, count - start)
+                        let part = UnsafeMutableBufferPointer(rebasing: scratch[0..<n])
+                        UnsafeMutableRawBufferPointer(part).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[(start * 4)..<((start + n) * 4)]))
+                        narrow(UnsafeBufferPointer(part), UnsafeMutableBufferPointer(rebasing: dest[start..<(start + n)]))
+                        start += n
+                    }
                 }
                 clamp = fix(raw, dest, limits: limits, tiny: tiny, name: proto.name)
             }

@@ -86,6 +86,9 @@ struct Convert: ParsableCommand {
     @Flag(help: "Load the converted model in ONNX Runtime; when it refuses an op type in the target type (its CPU provider does for Attention and RMSNormalization), convert again with that op type in float32. Implied by --check.")
     var loadCheck = false
 
+    @Flag(help: "Print how long loading, preparing, range analysis, converting and saving took (to standard error).")
+    var timings = false
+
     @Flag(help: "Print the report as JSON instead of the summary.")
     var json = false
 
@@ -103,7 +106,9 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         try OutputPath.refuseOverwrite(input: model, output: output, report: report)
+        var stages = StageClock(enabled: timings)
         let loaded = try Model.load(contentsOf: model)
+        stages.lap("load")
         var notes: [String] = []
         for spec in inputFolds { notes.append(try InputFolding(parsing: spec).apply(to: loaded)) }
 
@@ -114,6 +119,7 @@ struct Convert: ParsableCommand {
         options.tinyValues = TinyValuePolicy(rawValue: tiny)!
         options.foldBatchNorm = !noFoldBatchnorm
         var prepared = try ModelConversion.prepare(loaded, options: options)
+        stages.lap("prepare")
 
         // Inputs: for the range analysis when given, and for --check (random when none are given).
         let sessionOptions = try runtime.sessionOptions()
@@ -137,9 +143,13 @@ struct Convert: ParsableCommand {
             prepared.range = .init(source: source, threshold: threshold, measuredValues: ranges.measurements.count,
                                    largestAbs: largest.magnitude, largestValue: largest.value, keptNodes: options.keptNodes.count)
         }
+        stages.lap("range analysis")
         let (converted, result) = try convert(loaded, options: options, prepared: prepared, notes: notes, sessionOptions: sessionOptions)
+        stages.lap("convert")
         let policy: ExternalDataPolicy = externalData == "always" ? .separateFile() : externalData == "never" ? .embed : .automatic
         try converted.save(to: output, externalData: policy)
+        stages.lap("save")
+        stages.report()
         if let report {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -199,5 +209,28 @@ struct Convert: ParsableCommand {
             throw CLIError("no data for input(s) \(missing.joined(separator: ", ")); give them in --calibration/--inputs, or add --random")
         }
         return feeds
+    }
+}
+
+/// Wall-clock time per stage of a command, printed to standard error with --timings.
+struct StageClock {
+    let enabled: Bool
+    private var last = ContinuousClock.now
+    private var laps: [(String, Duration)] = []
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    mutating func lap(_ stage: String) {
+        guard enabled else { return }
+        let now = ContinuousClock.now
+        laps.append((stage, now - last))
+        last = now
+    }
+
+    func report() {
+        guard enabled else { return }
+        let ms = laps.map { ($0.0, Double($0.1.components.attoseconds) / 1e15 + Double($0.1.components.seconds) * 1e3) }
+        printStandardError("timings: " + ms.map { "\($0.0) \(NumberText.fixed($0.1, 1)) ms" }.joined(separator: ", ")
+            + "; total \(NumberText.fixed(ms.reduce(0) { $0 + $1.1 }, 1)) ms")
     }
 }
