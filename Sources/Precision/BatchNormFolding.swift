@@ -33,6 +33,8 @@ public enum BatchNormFolding {
         for bn in graph.nodes where bn.opType == "BatchNormalization" && bn.canonicalDomain == "ai.onnx" {
             guard let layer = foldableLayer(for: bn, defUse: defUse, graphOutputs: outputs),
                   let folded = newWeights(layer: layer, bn: bn, constants: constants) else { continue }
+            // The old weights are read: drop their file pages now, not after the last fold.
+            constants.releasePages(of: layer.inputs[1])
             let base = (layer.name.isEmpty ? layer.outputs[0] : layer.name) + ".bn_folded"
             let weightName = names.make(base + ".weight"), biasName = names.make(base + ".bias")
             guard let weight = initializer(folded.weight, name: weightName), let bias = initializer(folded.bias, name: biasName) else { continue }
@@ -78,7 +80,7 @@ public enum BatchNormFolding {
     }
 
     private static func newWeights(layer: Node, bn: Node, constants: ConstantValues) -> Folded? {
-        guard let w = constants.float32(layer.inputs[1]),
+        guard var w = constants.float32(layer.inputs[1]),
               let scale = constants.float32(bn.inputs[1]), let shift = constants.float32(bn.inputs[2]),
               let mean = constants.float32(bn.inputs[3]), let variance = constants.float32(bn.inputs[4]) else { return nil }
         let channels = scale.values.count
@@ -104,8 +106,8 @@ public enum BatchNormFolding {
             oldBias = b.values.map { Double($0) * biasFactor }
         }
         let inner = w.dims[(outAxis + 1)...].reduce(1, *), outer = w.dims[..<outAxis].reduce(1, *)
-        var weight = w.values
-        weight.withUnsafeMutableBufferPointer { values in
+        // In place: `w` holds the only copy of the weights (read once from the model).
+        w.values.withUnsafeMutableBufferPointer { values in
             for o in 0..<outer {
                 for c in 0..<channels {
                     let base = (o * channels + c) * inner, factor = s[c]
@@ -114,7 +116,7 @@ public enum BatchNormFolding {
             }
         }
         let bias = (0..<channels).map { Float((oldBias[$0] - Double(mean.values[$0])) * s[$0] + Double(shift.values[$0])) }
-        return Folded(weight: (weight, w.dims), bias: (bias, [channels]))
+        return Folded(weight: (w.values, w.dims), bias: (bias, [channels]))
     }
 }
 

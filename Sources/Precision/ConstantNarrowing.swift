@@ -83,6 +83,9 @@ enum ConstantNarrowing {
                 throw .tensor(name: proto.name, reason: "raw_data has \(proto.rawData.count) bytes; \(count) float32 values need \(count * 4)")
             }
             proto.rawData.withUnsafeBytes(convert)
+            // The float32 bytes are done with: where they are a slice of the mapped model file, let
+            // the kernel drop their pages (peak memory stays near the model plus the output).
+            FileBytes.releasePages(of: proto.rawData)
         } else {
             guard proto.floatData.count == count else {
                 throw .tensor(name: proto.name, reason: "float_data has \(proto.floatData.count) values; dims \(proto.dims) need \(count)")

@@ -15,6 +15,11 @@ struct ConstantValues {
         }
     }
 
+    /// Lets the kernel drop the file pages under an initializer's bytes (see `FileBytes.releasePages`).
+    func releasePages(of name: String) {
+        if let i = initializers[name], i.proto.hasRawData { FileBytes.releasePages(of: i.proto.rawData) }
+    }
+
     /// The float32 values of `name`, with its dimensions; nil when it is not a float32 constant.
     func float32(_ name: String) -> (values: [Float], dims: [Int])? {
         let proto: Onnx_TensorProto

@@ -1,4 +1,5 @@
 import ONNX
+import Tensors
 
 /// Drops initializers and Constant nodes nothing reads any more (a folded layer's old weights, the
 /// source of a folded Cast), so they do not travel into the converted model.
@@ -11,6 +12,9 @@ enum UnusedConstants {
         let before = graph.nodes.count + graph.initializers.count
         graph.nodes.removeAll { $0.opType == "Constant" && $0.canonicalDomain == "ai.onnx" && $0.outputs.allSatisfy { !used.contains($0) } }
         let inputs = Set(graph.inputs.map(\.name))
+        for i in graph.initializers where !used.contains(i.name) && !inputs.contains(i.name) && i.proto.hasRawData {
+            FileBytes.releasePages(of: i.proto.rawData)  // a folded layer's old weights, still mapped from the file
+        }
         graph.initializers.removeAll { !used.contains($0.name) && !inputs.contains($0.name) }
         return before - graph.nodes.count - graph.initializers.count
     }

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -79,9 +80,38 @@ public enum FileBytes {
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0 else { return nil }
         let size = Int(info.st_size)
         guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), base != MAP_FAILED else { return nil }
-        return Data(bytesNoCopy: base, count: size, deallocator: .custom { pointer, count in munmap(pointer, count) })
+        let start = UInt(bitPattern: base)
+        mappedRegions.withLock { $0[start] = UInt(size) }
+        return Data(bytesNoCopy: base, count: size, deallocator: .custom { pointer, count in
+            mappedRegions.withLock { _ = $0.removeValue(forKey: UInt(bitPattern: pointer)) }
+            munmap(pointer, count)
+        })
         #else
         return nil
+        #endif
+    }
+
+    /// Read-only file mappings made by `map`, by start address: only their pages may be dropped.
+    private static let mappedRegions = Mutex<[UInt: UInt]>([:])
+
+    /// Lets the kernel drop the resident pages under `data` when it lies in a read-only file mapping
+    /// of `read` (a weight already converted, a folded layer's old weights). The bytes stay valid:
+    /// touching them again reads them back from the page cache. Anything else is left alone, since
+    /// dropping anonymous memory would zero it. Keeps a conversion's peak memory near model + output.
+    public static func releasePages(of data: Data) {
+        #if os(Linux)
+        data.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress, raw.count > 0 else { return }
+            let start = UInt(bitPattern: base), end = start + UInt(raw.count)
+            let inMapping = mappedRegions.withLock { regions in
+                regions.contains { start >= $0.key && end <= $0.key + $0.value }
+            }
+            guard inMapping else { return }
+            let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
+            let first = (start + page - 1) / page * page, last = end / page * page
+            guard last > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
+            _ = madvise(pointer, Int(last - first), Int32(MADV_DONTNEED))
+        }
         #endif
     }
 
