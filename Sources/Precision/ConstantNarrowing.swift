@@ -57,23 +57,29 @@ enum ConstantNarrowing {
                 func narrow(_ source: UnsafeBufferPointer<Float>, _ d: UnsafeMutableBufferPointer<UInt16>) {
                     if target == .float16 { FloatConversion.float32ToFloat16(source, d) } else { FloatConversion.float32ToBFloat16(source, d) }
                 }
-                if Int(bitPattern: raw.baseAddress) % MemoryLayout<Float>.alignment == 0 {
-                    // Aligned (protobuf-decoded data always is): straight from the bytes, on every core.
-                    narrow(raw.bindMemory(to: Float.self), dest)
-                } else {
-                    // A weight sliced from the model file can start at any byte: through a small aligned
-                    // buffer, chunk by chunk (a whole aligned copy of a 400 MB tensor would double the peak).
-                    let chunk = 1 << 16
-                    let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: min(chunk, max(count, 1)))
-                    defer { scratch.deallocate() }
-                    var start = 0
-                    while start < count {
-                        let n = min(chunk, count - start)
+                // Chunk by chunk on one core: measured faster than the multi-core conversion here, where
+                // the output's fresh pages are the cost. Aligned data (protobuf-decoded, folded
+                // weights) is read in place; a weight sliced from the model file can start at any byte
+                // and goes through a small aligned buffer (a whole aligned copy of a 400 MB tensor
+                // would double the peak).
+                let aligned = Int(bitPattern: raw.baseAddress) % MemoryLayout<Float>.alignment == 0
+                let chunk = 1 << 16
+                let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: aligned ? 0 : min(chunk, max(count, 1)))
+                defer { scratch.deallocate() }
+                var start = 0
+                while start < count {
+                    let n = min(chunk, count - start)
+                    let bytes = UnsafeRawBufferPointer(rebasing: raw[(start * 4)..<((start + n) * 4)])
+                    let source: UnsafeBufferPointer<Float>
+                    if aligned {
+                        source = bytes.bindMemory(to: Float.self)
+                    } else {
                         let part = UnsafeMutableBufferPointer(rebasing: scratch[0..<n])
-                        UnsafeMutableRawBufferPointer(part).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[(start * 4)..<((start + n) * 4)]))
-                        narrow(UnsafeBufferPointer(part), UnsafeMutableBufferPointer(rebasing: dest[start..<(start + n)]))
-                        start += n
+                        UnsafeMutableRawBufferPointer(part).copyMemory(from: bytes)
+                        source = UnsafeBufferPointer(part)
                     }
+                    narrow(source, UnsafeMutableBufferPointer(rebasing: dest[start..<(start + n)]))
+                    start += n
                 }
                 clamp = fix(raw, dest, limits: limits, tiny: tiny, name: proto.name)
             }
@@ -83,9 +89,6 @@ enum ConstantNarrowing {
                 throw .tensor(name: proto.name, reason: "raw_data has \(proto.rawData.count) bytes; \(count) float32 values need \(count * 4)")
             }
             proto.rawData.withUnsafeBytes(convert)
-            // The float32 bytes are done with: where they are a slice of the mapped model file, let
-            // the kernel drop their pages (peak memory stays near the model plus the output).
-            FileBytes.releasePages(of: proto.rawData)
         } else {
             guard proto.floatData.count == count else {
                 throw .tensor(name: proto.name, reason: "float_data has \(proto.floatData.count) values; dims \(proto.dims) need \(count)")

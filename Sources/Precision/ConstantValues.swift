@@ -1,3 +1,4 @@
+import FoundationEssentials
 import ONNX
 import Tensors
 
@@ -18,6 +19,17 @@ struct ConstantValues {
     /// Lets the kernel drop the file pages under an initializer's bytes (see `FileBytes.releasePages`).
     func releasePages(of name: String) {
         if let i = initializers[name], i.proto.hasRawData { FileBytes.releasePages(of: i.proto.rawData) }
+    }
+
+    /// The float32 bytes of `name` as stored (raw_data shares the model's buffer; float_data is
+    /// packed into bytes), with its dimensions; nil when it is not a float32 constant.
+    func float32Bytes(_ name: String) -> (bytes: Data, dims: [Int])? {
+        let proto: Onnx_TensorProto
+        if let i = initializers[name] { proto = i.proto } else if let c = constantNodes[name] { proto = c } else { return nil }
+        guard proto.dataType == Int32(DType.float32.rawValue), proto.dataLocation != .external else { return nil }
+        let dims = proto.dims.map(Int.init)
+        if proto.hasRawData { return (proto.rawData, dims) }
+        return (proto.floatData.withUnsafeBytes { Data($0) }, dims)
     }
 
     /// The float32 values of `name`, with its dimensions; nil when it is not a float32 constant.
