@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Tensors", "TestSupport"]),
         .testTarget(name: "ONNXRuntimeTests", dependencies: ["ONNXRuntime", "Tensors", "ONNX", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Tensors", "TestSupport"]),
-        .testTarget(name: "PrecisionTests", dependencies: ["Precision", "ONNX", "ONNXRuntime", "Imaging", "Tensors", "TestSupport"]),
+        .testTarget(name: "PrecisionTests", dependencies: ["Precision", "ONNX", "ONNXRuntime", "Imaging", "Tensors", "CKernels", "TestSupport"]),
         .testTarget(name: "CUDATests", dependencies: ["CUDA", "Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "HalfPipeCLITests", dependencies: ["halfpipe"], exclude: ["Golden"]),
     ],

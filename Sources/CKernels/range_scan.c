@@ -80,3 +80,4 @@ void hp_f32_range_scan(const void *src, size_t count, uint32_t overflow_bits, ui
 #endif
     scan_portable(bytes, count, overflow_bits, zero_below_bits, overflow, tiny, max_bits);
 }
+

@@ -1,3 +1,4 @@
+import CKernels
 import FoundationEssentials
 import ONNX
 import Tensors
@@ -115,14 +116,8 @@ public enum BatchNormFolding {
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(count * 4, 1), alignment: 64)
         let out = buffer.bindMemory(to: Float.self, capacity: count)
         w.bytes.withUnsafeBytes { source in
-            for o in 0..<outer {
-                for c in 0..<channels {
-                    let base = (o * channels + c) * inner, factor = s[c]
-                    for k in base..<(base + inner) {
-                        out[k] = Float(Double(source.loadUnaligned(fromByteOffset: k * 4, as: Float.self)) * factor)
-                    }
-                }
-            }
+            // Row o·channels + c of the weights is output channel c (the layout both branches above assume).
+            hp_scale_rows_f32_by_f64(hp_best_isa(), source.baseAddress, out, outer * channels, inner, s, channels)
         }
         let weight = Data(bytesNoCopy: buffer, count: count * 4, deallocator: .custom { pointer, _ in pointer.deallocate() })
         let bias = (0..<channels).map { Float((oldBias[$0] - Double(mean.values[$0])) * s[$0] + Double(shift.values[$0])) }

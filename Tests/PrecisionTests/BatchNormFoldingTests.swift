@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import ONNX
 import ONNXRuntime
@@ -83,5 +84,28 @@ import Testing
                      "img": try Tensor.random(dtype: .float32, shape: [1, 3, 6, 6], generator: &generator)]
         let a = try Self.outputs(model, feeds: feeds), b = try Self.outputs(folded, feeds: feeds)
         for name in ["y", "z"] { #expect(try Self.relativeL2(b[name]!, a[name]!) < 1e-6, "\(name)") }
+    }
+}
+
+/// The folding kernel, portable and AVX2 (where the CPU has it): every row size 1…33 and unaligned
+/// sources give exactly float32(float64(w) × factor), as the float64 reference computes it.
+@Suite struct ScaleRowsKernelTests {
+    @Test func matchesTheFloat64ReferenceBitForBit() {
+        var generator = SeededGenerator(seed: 21)
+        for isa in [HPKernelISAPortable, hp_best_isa()] { for inner in 1...33 {
+            for offset in 0..<4 {
+                let rows = 5, channels = 3, count = rows * inner
+                let values = (0..<count).map { _ in Float.random(in: -4...4, using: &generator) * Float(1 << Int.random(in: 0...20, using: &generator)) }
+                let factors = (0..<channels).map { _ in Double.random(in: -3...3, using: &generator) }
+                var bytes = [UInt8](repeating: 0, count: count * 4 + offset)
+                values.withUnsafeBytes { raw in for i in 0..<raw.count { bytes[offset + i] = raw[i] } }
+                var out = [Float](repeating: 0, count: count)
+                bytes.withUnsafeBytes { raw in
+                    out.withUnsafeMutableBufferPointer { hp_scale_rows_f32_by_f64(isa, raw.baseAddress! + offset, $0.baseAddress!, rows, inner, factors, channels) }
+                }
+                let expected = (0..<count).map { Float(Double(values[$0]) * factors[($0 / inner) % channels]) }
+                #expect(out.map(\.bitPattern) == expected.map(\.bitPattern), "isa \(isa.rawValue), inner \(inner), offset \(offset)")
+            }
+        } }
     }
 }

@@ -47,6 +47,10 @@ void hp_u8_to_f32(HPKernelISA isa, const uint8_t *src, float *dst, size_t count,
 /// |x| bits: what narrowing a constant to float16/bfloat16 will clamp. Plain C the compiler vectorises.
 void hp_f32_range_scan(const void *src, size_t count, uint32_t overflow_bits, uint32_t zero_below_bits,
                        size_t *overflow, size_t *tiny, uint32_t *max_bits);
+/// dst[r * inner + k] = (float)((double)src[r * inner + k] * factors[r % channels]) for every row r:
+/// the weights of a folded BatchNormalization, computed in float64 and rounded once. src may be unaligned.
+/// Pass hp_best_isa(); tests pass each level.
+void hp_scale_rows_f32_by_f64(HPKernelISA isa, const void *src, float *dst, size_t rows, size_t inner, const double *factors, size_t channels);
 
 /// Scalar reference conversions (exactly numpy's), exposed for tests and odd element counts.
 uint16_t hp_f32_to_f16_scalar(float value);
