@@ -13,10 +13,12 @@ public enum ModelConversion {
             throw PrecisionError.badOption("--to \(options.target.name): convert makes float16 or bfloat16 models")
         }
         var report = try prepared ?? prepare(model, options: options)
+        let hadCasts = model.allGraphs.contains { $0.nodes.contains { $0.opType == "Cast" } }
         var pass = LowPrecisionPass(model: model, options: options, report: report)
         try pass.run()
         report = pass.report
-        report.castsRemoved = CastCleanup.run(model)
+        // The pass inserts no Cast that is an identity or unread; only a model's own Casts can become so.
+        if hadCasts { report.castsRemoved = CastCleanup.run(model) }
         for graph in model.allGraphs { UnusedConstants.remove(from: graph) }
         try TopologicalSort.sort(model.graph)
         let issues = Validator.validate(model)
@@ -56,6 +58,16 @@ public enum ModelConversion {
 
     /// A model with no float32 tensor cannot be converted; one already in the target type is named as such.
     static func checkConvertible(_ model: Model, target: DType) throws {
+        // Declared float32 data (an input, initializer, Constant or declaration) settles it without
+        // running type inference over the whole model.
+        let float32 = DType.float32.rawValue
+        for graph in model.allGraphs {
+            if (graph.inputs + graph.outputs + graph.valueInfo).contains(where: { $0.elementType == .float32 })
+                || graph.initializers.contains(where: { $0.proto.dataType == float32 })
+                || graph.nodes.contains(where: { $0.opType == "Constant" && $0[attribute: "value"]?.tensor?.dataType == float32 }) {
+                return
+            }
+        }
         let inference = TypeInference(model)
         var seen = Set<DType>()
         for graph in model.allGraphs { seen.formUnion(inference.types(in: graph).values) }
