@@ -184,7 +184,7 @@ public struct TypeInference {
 extension Model {
     /// Ops whose outputs are sequences or optionals: a tensor declaration would be wrong for them.
     /// (Control-flow outputs are skipped too: their kind follows the body.)
-    static let nonTensorProducers: Set<String> = [
+    public static let nonTensorProducers: Set<String> = [
         "SequenceConstruct", "SequenceEmpty", "SequenceInsert", "SequenceErase", "SplitToSequence",
         "Optional", "SequenceMap",
     ]

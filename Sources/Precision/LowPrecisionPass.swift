@@ -49,7 +49,7 @@ struct LowPrecisionPass {
             current[input.name] = keep ? .float32 : target
             if !keep { if let i = graph.inputs.firstIndex(where: { $0.name == input.name }) { graph.inputs[i].elementType = target } }
         }
-        let shapeNodes = ShapeArithmetic.nodes(in: graph, types: original, constants: constants.names) { node, i in
+        let shapeNodes = ShapeArithmetic.nodes(in: order, types: original, constants: constants.names) { node, i in
             self.slots(of: node)?.input(i).map { !$0.allows(self.target) } ?? false
         }
 
@@ -291,7 +291,7 @@ extension Graph {
         var values = Set<String>()
         for v in graph.inputs + graph.valueInfo + graph.outputs where [.sequence, .optional, .map].contains(v.kind) { values.insert(v.name) }
         for node in order {
-            let producesNonTensor = Model.sequenceProducers.contains(node.opType)
+            let producesNonTensor = Model.nonTensorProducers.contains(node.opType)
                 || (["Identity", "OptionalGetElement"].contains(node.opType) && node.inputs.contains(where: values.contains)
                     && !declaredTensor(node.outputs.first ?? ""))
             if producesNonTensor { values.formUnion(node.outputs.filter { !$0.isEmpty }) }

@@ -89,9 +89,3 @@ public struct RangeAnalysis: Sendable {
         return (m?.key ?? "", m?.value.largestAbs ?? 0)
     }
 }
-
-extension Model {
-    static let sequenceProducers: Set<String> = [
-        "SequenceConstruct", "SequenceEmpty", "SequenceInsert", "SequenceErase", "SplitToSequence", "Optional", "SequenceMap",
-    ]
-}

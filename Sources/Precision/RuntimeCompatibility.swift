@@ -55,12 +55,8 @@ public enum RuntimeCompatibility {
     }
 }
 
-/// Substring test with the standard library only (`String.contains(String)` resolves to Foundation's,
-/// which the static binary does not link).
+/// Substring test with the standard library's collection search (`String.contains(String)`
+/// resolves to Foundation's, which the static binary does not link).
 func includes(_ text: String, _ needle: String) -> Bool {
-    let n = Array(needle.utf8), t = Array(text.utf8)
-    guard !n.isEmpty else { return true }
-    guard t.count >= n.count else { return false }
-    for start in 0...(t.count - n.count) where t[start] == n[0] && Array(t[start..<(start + n.count)]) == n { return true }
-    return false
+    text.utf8.firstRange(of: needle.utf8) != nil
 }

@@ -16,10 +16,9 @@ enum ShapeArithmetic {
         "ReduceMax", "ReduceMin", "Clip", "Reciprocal", "Expand", "Where",
     ]
 
-    /// The nodes of `graph` to keep in float32.
-    static func nodes(in graph: Graph, types: [String: DType], constants: Set<String>,
+    /// The nodes of `order` (the graph in dependency order) to keep in float32.
+    static func nodes(in order: [Node], types: [String: DType], constants: Set<String>,
                       float32Only: (Node, Int) -> Bool) -> Set<ObjectIdentifier> {
-        let order = (try? TopologicalSort.order(graph).get()) ?? graph.nodes
         func isFloat32(_ v: String) -> Bool { !v.isEmpty && types[v] == .float32 }
         func isIntegerCast(_ node: Node) -> Bool {
             guard node.opType == "Cast", node.canonicalDomain == "ai.onnx", let input = node.inputs.first,

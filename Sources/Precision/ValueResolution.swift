@@ -28,7 +28,6 @@ struct ValueResolution {
                         options: ConversionOptions, names: inout UniqueNames, report: inout ConversionReport) throws(ONNXError) {
         var before: [ObjectIdentifier: [Node]] = [:]
         var after: [ObjectIdentifier: [Node]] = [:]
-        var tail: [Node] = []
         var versions: [String: [DType: String]] = [:]
         var pinned: [String: DType] = [:]
         let graphInputs = Set(graph.inputs.map(\.name))
@@ -100,8 +99,7 @@ struct ValueResolution {
             nodes.append(node)
             nodes += after[ObjectIdentifier(node)] ?? []
         }
-        graph.nodes = nodes + tail
-        tail = []
+        graph.nodes = nodes
     }
 
     private func resolveConstant(_ value: String, _ valueUses: [Use], pinned: DType?, nestedRead: Bool,

@@ -88,11 +88,7 @@ struct Compare: ParsableCommand {
             throw CLIError("\(reference) and \(candidate) have no output name in common (A: \(sessionA.outputs.map(\.name).joined(separator: ", ")); B: \(sessionB.outputs.map(\.name).joined(separator: ", ")))")
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            // PSNR and SNR are +∞ for equal tensors; JSON has no infinity, so they are spelled out.
-            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            print(try ReportJSON.text(report))
         } else {
             print(report.text(allTensors: allTensors))
         }

@@ -80,10 +80,7 @@ struct ConversionCheck {
         }
         let passed = !verdicts.isEmpty && verdicts.allSatisfy(\.passed)
         if printJSON {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-            print(String(decoding: try encoder.encode(CheckReport(maxRelativeL2: maxRelativeL2, elementwise: elementwise ? tolerance : nil, outputs: verdicts, passed: passed)), as: UTF8.self))
+            print(try ReportJSON.text(CheckReport(maxRelativeL2: maxRelativeL2, elementwise: elementwise ? tolerance : nil, outputs: verdicts, passed: passed)))
         } else {
             print("")
             print("check against \(name) (relative L2 ≤ \(maxRelativeL2)\(elementwise ? ", rtol \(tolerance.rtol) / atol \(tolerance.atol) elementwise" : "")):")
@@ -118,21 +115,8 @@ enum OutputPath {
         let dataPath = URL(fileURLWithPath: output).deletingLastPathComponent().appendingPathComponent(dataFile).path
         let inputDirectory = URL(fileURLWithPath: input).deletingLastPathComponent().path
         if FileManager.default.fileExists(atPath: dataPath), same(URL(fileURLWithPath: dataPath).deletingLastPathComponent().path, inputDirectory),
-           let bytes = try? FileBytes.read(input), contains(bytes, Array(dataFile.utf8)) {
+           let bytes = try? FileBytes.read(input), bytes.firstRange(of: Array(dataFile.utf8)) != nil {
             throw CLIError("-o \(output) would replace \(dataPath), the external data of the input model; write the converted model elsewhere")
-        }
-    }
-
-    private static func contains(_ haystack: Data, _ needle: [UInt8]) -> Bool {
-        // The model file is mapped; a plain scan for the file name is enough for a check made once.
-        haystack.withUnsafeBytes { h in
-            guard let first = needle.first, h.count >= needle.count else { return false }
-            var i = 0
-            while i + needle.count <= h.count {
-                if h[i] == first && needle.indices.allSatisfy({ h[i + $0] == needle[$0] }) { return true }
-                i += 1
-            }
-            return false
         }
     }
 

@@ -126,11 +126,15 @@ struct Convert: ParsableCommand {
         let wantsRanges = calibration != nil || imageFeed.given || feed.random || feed.feedArchive != nil || !feed.inputs.isEmpty
         var feeds: [String: Tensor]?
         var reference: Data?
+        // The prepared float32 model as bytes: made once, for the feeds' session, the --check
+        // reference and the load check's fresh copies.
+        var fp32: Data?
         if wantsRanges || check {
-            let fp32 = try loaded.serialized()
-            let session = try ORTSession(serialized: fp32, options: sessionOptions, name: model)
+            let bytes = try loaded.serialized()
+            fp32 = bytes
+            let session = try ORTSession(serialized: bytes, options: sessionOptions, name: model)
             feeds = try inputFeeds(for: session, forceRandom: !wantsRanges)
-            if check && !inputFolds.isEmpty { reference = fp32 }  // the folded model takes the same inputs as the converted one
+            if check && !inputFolds.isEmpty { reference = bytes }  // the folded model takes the same inputs as the converted one
         }
         if wantsRanges, let feeds {
             let source = calibration.map { "calibration \($0)" } ?? (imageFeed.given ? "\(imageFeed.images.count) image path(s)" : feed.random ? "random inputs (seed \(feed.seed))" : "given inputs")
@@ -144,21 +148,15 @@ struct Convert: ParsableCommand {
                                    largestAbs: largest.magnitude, largestValue: largest.value, keptNodes: options.keptNodes.count)
         }
         stages.lap("range analysis")
-        let (converted, result) = try convert(loaded, options: options, prepared: prepared, notes: notes, sessionOptions: sessionOptions)
+        let (converted, result) = try convert(loaded, serialized: fp32, options: options, prepared: prepared, notes: notes, sessionOptions: sessionOptions)
         stages.lap("convert")
         let policy: ExternalDataPolicy = externalData == "always" ? .separateFile() : externalData == "never" ? .embed : .automatic
         try converted.save(to: output, externalData: policy)
         stages.lap("save")
         stages.report()
-        if let report {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            try FileBytes.writeAtomically(try encoder.encode(result), to: report)
-        }
+        if let report { try FileBytes.writeAtomically(try ReportJSON.data(result), to: report) }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+            print(try ReportJSON.text(result))
         } else {
             print("\(model) → \(output)")
             result.summary().forEach { print($0) }
@@ -173,12 +171,12 @@ struct Convert: ParsableCommand {
     }
 
     /// The conversion, with ONNX Runtime's word on the result with --load-check or --check.
-    private func convert(_ model: Model, options: ConversionOptions, prepared: ConversionReport, notes: [String],
+    private func convert(_ model: Model, serialized: Data?, options: ConversionOptions, prepared: ConversionReport, notes: [String],
                          sessionOptions: SessionOptions) throws -> (Model, ConversionReport) {
         let notes = notes.map { "note: \($0)" }
         var outcome: (Model, ConversionReport)
         if loadCheck || check {
-            let done = try RuntimeCompatibility.convert(prepared: try model.serialized(), report: prepared, options: options) { candidate in
+            let done = try RuntimeCompatibility.convert(prepared: try serialized ?? model.serialized(), report: prepared, options: options) { candidate in
                 do {
                     _ = try ORTSession(serialized: try candidate.serialized(), options: sessionOptions, name: "converted model")
                     return nil
