@@ -22,14 +22,9 @@ extension Model {
         do {
             // Weights stay in the (mapped) file; only the rest goes through protobuf.
             if let (skeleton, raw) = WeightSplice.split(data),
-               let decoded = try? Onnx_ModelProto(serializedBytes: skeleton),
-               decoded.graph.initializer.count == raw.count {
+               var decoded = try? Onnx_ModelProto(serializedBytes: skeleton),
+               WeightSplice.attach(raw, to: &decoded) {
                 proto = decoded
-                // Through a local graph: `proto.graph.initializer[i]` copies the graph per access.
-                var graph = proto.graph
-                proto.clearGraph()
-                for (i, r) in raw.enumerated() { if let r { graph.initializer[i].rawData = r } }
-                proto.graph = graph
             } else {
                 proto = try Onnx_ModelProto(serializedBytes: data)
             }
