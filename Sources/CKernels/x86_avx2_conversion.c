@@ -6,24 +6,11 @@
 
 #pragma STDC FP_CONTRACT OFF
 #define HP_AVX2 __attribute__((target("avx2,f16c")))
+#include "x86_lanes.h"
 
 // Large outputs bypass the cache (streaming stores) so the conversion costs one read and one
 // write of memory, like memcpy; small ones stay cached for whoever reads them next.
 #define HP_STREAM_THRESHOLD_BYTES ((size_t)4 << 20)
-
-// The hardware quiets signalling NaNs; numpy keeps them. Patch those rare lanes with the scalar rule.
-HP_AVX2 static inline __m128i f32x8_to_f16(__m256 v) {
-    __m128i h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    int nan = _mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-    if (__builtin_expect(nan != 0, 0)) {
-        float lanes[8]; uint16_t out[8];
-        _mm256_storeu_ps(lanes, v);
-        _mm_storeu_si128((__m128i *)out, h);
-        for (int i = 0; i < 8; i++) if (nan & (1 << i)) out[i] = hp_f32_to_f16_scalar(lanes[i]);
-        h = _mm_loadu_si128((const __m128i *)out);
-    }
-    return h;
-}
 
 HP_AVX2 void hp_f32_to_f16_avx2(const float *src, uint16_t *dst, size_t n) {
     size_t i = 0;
@@ -68,21 +55,6 @@ HP_AVX2 void hp_f16_to_f32_avx2(const uint16_t *src, float *dst, size_t n) {
     }
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, f16x8_to_f32(_mm_loadu_si128((const __m128i *)(src + i))));
     for (; i < n; i++) dst[i] = hp_f16_to_f32_scalar(src[i]);
-}
-
-// bfloat16 = the upper half of float32 rounded to nearest even; every NaN becomes ±0x7FC0 (ml_dtypes).
-HP_AVX2 static inline __m128i f32x8_to_bf16(__m256 v) {
-    __m256i u = _mm256_castps_si256(v);
-    __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
-    __m256i rounded = _mm256_srli_epi32(_mm256_add_epi32(u, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))), 16);
-    __m256i nan_bits = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(0x8000)),
-                                       _mm256_set1_epi32(0x7fc0));
-    __m256i is_nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-    __m256i r = _mm256_blendv_epi8(rounded, nan_bits, is_nan);
-    // Pack the low 16 bits of each 32-bit lane (values fit in 16 bits, so unsigned saturation is exact).
-    __m256i packed = _mm256_packus_epi32(r, r);
-    packed = _mm256_permute4x64_epi64(packed, 0x08);
-    return _mm256_castsi256_si128(packed);
 }
 
 HP_AVX2 void hp_f32_to_bf16_avx2(const float *src, uint16_t *dst, size_t n) {

@@ -113,13 +113,13 @@ public enum BatchNormFolding {
         guard w.bytes.count == count * 4 else { return nil }
         // Read from the model's bytes (any alignment), scaled in float64, written once into the new
         // buffer: no intermediate array (two 100 MB copies on ResNet-50 before).
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(count * 4, 1), alignment: 64)
-        let out = buffer.bindMemory(to: Float.self, capacity: count)
-        w.bytes.withUnsafeBytes { source in
-            // Row o·channels + c of the weights is output channel c (the layout both branches above assume).
-            hp_scale_rows_f32_by_f64(hp_best_isa(), source.baseAddress, out, outer * channels, inner, s, channels)
+        let weight = FreshBytes.make(count: count * 4) { out in
+            w.bytes.withUnsafeBytes { source in
+                // Row o·channels + c of the weights is output channel c (the layout both branches above assume).
+                hp_scale_rows_f32_by_f64(hp_best_isa(), source.baseAddress, out.baseAddress?.assumingMemoryBound(to: Float.self),
+                                         outer * channels, inner, s, channels)
+            }
         }
-        let weight = Data(bytesNoCopy: buffer, count: count * 4, deallocator: .custom { pointer, _ in pointer.deallocate() })
         let bias = (0..<channels).map { Float((oldBias[$0] - Double(mean.values[$0])) * s[$0] + Double(shift.values[$0])) }
         return Folded(weight: (weight, w.dims), bias: (bias, [channels]))
     }

@@ -42,11 +42,21 @@ void hp_bf16_to_f32(HPKernelISA isa, const uint16_t *src, float *dst, size_t cou
 void hp_u8_to_f16(HPKernelISA isa, const uint8_t *src, uint16_t *dst, size_t count, float scale, float bias);
 void hp_u8_to_f32(HPKernelISA isa, const uint8_t *src, float *dst, size_t count, float scale, float bias);
 
-/// Counts, over float32 bit patterns read from possibly unaligned memory, the finite values with
-/// |x| bits >= overflow_bits and the non-zero ones below zero_below_bits, and the largest finite
-/// |x| bits: what narrowing a constant to float16/bfloat16 will clamp. Plain C the compiler vectorises.
-void hp_f32_range_scan(const void *src, size_t count, uint32_t overflow_bits, uint32_t zero_below_bits,
-                       size_t *overflow, size_t *tiny, uint32_t *max_bits);
+/// What narrowing a float32 tensor met: finite values beyond the target's range, non-zero values
+/// below its smallest subnormal, and the largest finite |x| as float32 bits.
+typedef struct {
+    size_t overflow;
+    size_t tiny;
+    uint32_t max_bits;
+} HPNarrowCounts;
+
+/// Narrows `count` float32 values read from possibly unaligned `src` to float16 (to_bf16 = 0) or
+/// bfloat16 in one pass. Each value rounds as hp_f32_to_f16 / hp_f32_to_bf16 round it, except that
+/// finite values beyond the target's range become ± its largest finite value and, with clamp_tiny,
+/// non-zero values below its smallest subnormal become ± that subnormal (without, they round to ±0).
+/// `counts` receives how many values were of each kind (tiny ones counted under both policies).
+void hp_f32_narrow(HPKernelISA isa, const void *src, uint16_t *dst, size_t count, int to_bf16, int clamp_tiny,
+                   HPNarrowCounts *counts);
 /// dst[r * inner + k] = (float)((double)src[r * inner + k] * factors[r % channels]) for every row r:
 /// the weights of a folded BatchNormalization, computed in float64 and rounded once. src may be unaligned.
 /// Pass hp_best_isa(); tests pass each level.
