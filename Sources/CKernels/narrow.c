@@ -11,6 +11,9 @@
 
 // |x| bit patterns from which the rounding gives infinity, below which it gives zero, and the
 // target's largest finite and smallest subnormal values.
+// Outputs this large bypass the cache (streaming stores), as in x86_avx2_conversion.c.
+#define HP_STREAM_THRESHOLD_BYTES ((size_t)4 << 20)
+
 typedef struct { uint32_t overflow_bits, zero_below_bits; uint16_t largest, smallest; } Limits;
 
 static Limits limits_of(int to_bf16) {
@@ -48,12 +51,10 @@ static void narrow_portable(const unsigned char *src, uint16_t *dst, size_t n, i
 #define HP_AVX2 __attribute__((target("avx2,f16c")))
 #include "x86_lanes.h"
 
-// Outputs this large bypass the cache (streaming stores), as in x86_avx2_conversion.c.
-#define HP_STREAM_THRESHOLD_BYTES ((size_t)4 << 20)
 
 // At most 2^32 values per call: the per-lane counters are 32-bit (2^29 per lane).
 HP_AVX2 static void narrow_avx2(const unsigned char *src, uint16_t *dst, size_t n, int to_bf16, int clamp_tiny,
-                                Limits lim, HPNarrowCounts *counts) {
+                                Limits lim, int stream, HPNarrowCounts *counts) {
     const __m256i abs_mask = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
     // |x| bit patterns are below 2^31, so signed 32-bit compares and max order them correctly.
     const __m256i over_min = _mm256_set1_epi32((int32_t)lim.overflow_bits - 1);
@@ -62,7 +63,6 @@ HP_AVX2 static void narrow_avx2(const unsigned char *src, uint16_t *dst, size_t 
     const __m256i sign_bit = _mm256_set1_epi32(0x8000), zero = _mm256_setzero_si256();
     __m256i v_over = zero, v_tiny = zero, v_max = zero;
     size_t i = 0;
-    int stream = n * 2 >= HP_STREAM_THRESHOLD_BYTES;
     if (stream) {
         // Reach a 16-byte aligned destination with the portable loop, then stream.
         size_t head = 0;
@@ -106,22 +106,54 @@ HP_AVX2 static void narrow_avx2(const unsigned char *src, uint16_t *dst, size_t 
 }
 #endif
 
-void hp_f32_narrow(HPKernelISA isa, const void *src, uint16_t *dst, size_t count, int to_bf16, int clamp_tiny,
-                   HPNarrowCounts *counts) {
-    counts->overflow = 0;
-    counts->tiny = 0;
-    counts->max_bits = 0;
-    Limits lim = limits_of(to_bf16);
-    const unsigned char *bytes = (const unsigned char *)src;
+static int use_avx2(HPKernelISA isa) {
 #ifdef HP_HAVE_X86_KERNELS
-    if (isa != HPKernelISAPortable && hp_best_isa() != HPKernelISAPortable) {
+    return isa != HPKernelISAPortable && hp_best_isa() != HPKernelISAPortable;
+#else
+    (void)isa;
+    return 0;
+#endif
+}
+
+// Accumulates into `counts`; `stream` asks for streaming stores (large outputs).
+static void narrow_any(HPKernelISA isa, const unsigned char *bytes, uint16_t *dst, size_t count, int to_bf16, int clamp_tiny,
+                       Limits lim, int stream, HPNarrowCounts *counts) {
+#ifdef HP_HAVE_X86_KERNELS
+    if (use_avx2(isa)) {
         for (size_t start = 0; start < count; start += (size_t)1 << 32) {
             size_t n = count - start < ((size_t)1 << 32) ? count - start : ((size_t)1 << 32);
-            narrow_avx2(bytes + start * 4, dst + start, n, to_bf16, clamp_tiny, lim, counts);
+            narrow_avx2(bytes + start * 4, dst + start, n, to_bf16, clamp_tiny, lim, stream, counts);
         }
         return;
     }
 #endif
-    (void)isa;
+    (void)stream;
     narrow_portable(bytes, dst, count, to_bf16, clamp_tiny, lim, counts);
+}
+
+void hp_f32_narrow(HPKernelISA isa, const void *src, uint16_t *dst, size_t count, int to_bf16, int clamp_tiny,
+                   HPNarrowCounts *counts) {
+    *counts = (HPNarrowCounts){0, 0, 0};
+    narrow_any(isa, (const unsigned char *)src, dst, count, to_bf16, clamp_tiny, limits_of(to_bf16),
+               count * 2 >= HP_STREAM_THRESHOLD_BYTES, counts);
+}
+
+void hp_f32_scale_narrow(HPKernelISA isa, const void *src, uint16_t *dst, size_t rows, size_t inner,
+                         const double *factors, size_t channels, int to_bf16, int clamp_tiny, HPNarrowCounts *counts) {
+    *counts = (HPNarrowCounts){0, 0, 0};
+    Limits lim = limits_of(to_bf16);
+    int stream = rows * inner * 2 >= HP_STREAM_THRESHOLD_BYTES;
+    // The scaled float32 values pass through a small cache-resident buffer, never through memory.
+    enum { CHUNK = 2048 };
+    float scaled[CHUNK] __attribute__((aligned(64)));
+    const unsigned char *bytes = (const unsigned char *)src;
+    for (size_t r = 0; r < rows; r++) {
+        const double *factor = &factors[r % channels];
+        for (size_t k = 0; k < inner; k += CHUNK) {
+            size_t n = inner - k < CHUNK ? inner - k : CHUNK;
+            size_t at = r * inner + k;
+            hp_scale_rows_f32_by_f64(isa, bytes + at * 4, scaled, 1, n, factor, 1);
+            narrow_any(isa, (const unsigned char *)scaled, dst + at, n, to_bf16, clamp_tiny, lim, stream, counts);
+        }
+    }
 }

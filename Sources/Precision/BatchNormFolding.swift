@@ -1,4 +1,3 @@
-import CKernels
 import FoundationEssentials
 import ONNX
 import Tensors
@@ -18,11 +17,17 @@ public enum BatchNormFolding {
     /// Rewrites `model` in place (every graph, nested ones too); returns what was folded.
     @discardableResult
     public static func apply(to model: Model) -> [Fold] {
-        var names = UniqueNames(model)
-        return model.allGraphs.flatMap { fold($0, names: &names) }
+        apply(to: model, deferring: nil)
     }
 
-    static func fold(_ graph: Graph, names: inout UniqueNames) -> [Fold] {
+    /// With `deferring`, the main graph's new weights are left as the old bytes and their scaling
+    /// goes into the table, for the conversion to apply while it narrows them.
+    static func apply(to model: Model, deferring pending: PendingScales?) -> [Fold] {
+        var names = UniqueNames(model)
+        return model.allGraphs.enumerated().flatMap { i, graph in fold(graph, names: &names, deferring: i == 0 ? pending : nil) }
+    }
+
+    static func fold(_ graph: Graph, names: inout UniqueNames, deferring pending: PendingScales?) -> [Fold] {
         var folds: [Fold] = []
         // One snapshot of uses and constants: a fold only rewires its own layer, so the snapshot
         // stays right for every other BatchNormalization (a BN after a folded BN sees a BN as its
@@ -33,11 +38,15 @@ public enum BatchNormFolding {
         var removed = Set<ObjectIdentifier>()
         for bn in graph.nodes where bn.opType == "BatchNormalization" && bn.canonicalDomain == "ai.onnx" {
             guard let layer = foldableLayer(for: bn, defUse: defUse, graphOutputs: outputs),
-                  let folded = newWeights(layer: layer, bn: bn, constants: constants) else { continue }
-            // The old weights are read: drop their file pages now, not after the last fold.
-            constants.releasePages(of: layer.inputs[1])
+                  let folded = newWeights(layer: layer, bn: bn, constants: constants, scaleNow: pending == nil) else { continue }
             let base = (layer.name.isEmpty ? layer.outputs[0] : layer.name) + ".bn_folded"
             let weightName = names.make(base + ".weight"), biasName = names.make(base + ".bias")
+            if let scale = folded.pending {
+                pending?.byName[weightName] = scale
+            } else {
+                // The old weights are read: drop their file pages now, not after the last fold.
+                constants.releasePages(of: layer.inputs[1])
+            }
             let weight = Initializer(proto: tensorProto(name: weightName, dims: folded.weight.dims, raw: folded.weight.data))
             let bias = Initializer(proto: tensorProto(name: biasName, dims: folded.bias.dims, raw: folded.bias.values.withUnsafeBytes { Data($0) }))
             graph.initializers.append(weight)
@@ -77,12 +86,14 @@ public enum BatchNormFolding {
     }
 
     private struct Folded {
-        /// The scaled weights as raw float32 bytes, written once into their own buffer.
+        /// The scaled weights as raw float32 bytes, written once into their own buffer; or, when
+        /// `pending` is set, the old weights whose scaling it describes.
         let weight: (data: Data, dims: [Int])
         let bias: (values: [Float], dims: [Int])
+        var pending: PendingScale?
     }
 
-    private static func newWeights(layer: Node, bn: Node, constants: ConstantValues) -> Folded? {
+    private static func newWeights(layer: Node, bn: Node, constants: ConstantValues, scaleNow: Bool) -> Folded? {
         guard let w = constants.float32Bytes(layer.inputs[1]),
               let scale = constants.float32(bn.inputs[1]), let shift = constants.float32(bn.inputs[2]),
               let mean = constants.float32(bn.inputs[3]), let variance = constants.float32(bn.inputs[4]) else { return nil }
@@ -111,17 +122,13 @@ public enum BatchNormFolding {
         let inner = w.dims[(outAxis + 1)...].reduce(1, *), outer = w.dims[..<outAxis].reduce(1, *)
         let count = outer * channels * inner
         guard w.bytes.count == count * 4 else { return nil }
+        // Row o·channels + c of the weights is output channel c (the layout both branches above assume).
+        let rowScale = PendingScale(rows: outer * channels, inner: inner, factors: s)
+        let bias = (0..<channels).map { Float((oldBias[$0] - Double(mean.values[$0])) * s[$0] + Double(shift.values[$0])) }
+        guard scaleNow else { return Folded(weight: (w.bytes, w.dims), bias: (bias, [channels]), pending: rowScale) }
         // Read from the model's bytes (any alignment), scaled in float64, written once into the new
         // buffer: no intermediate array (two 100 MB copies on ResNet-50 before).
-        let weight = FreshBytes.make(count: count * 4) { out in
-            w.bytes.withUnsafeBytes { source in
-                // Row o·channels + c of the weights is output channel c (the layout both branches above assume).
-                hp_scale_rows_f32_by_f64(hp_best_isa(), source.baseAddress, out.baseAddress?.assumingMemoryBound(to: Float.self),
-                                         outer * channels, inner, s, channels)
-            }
-        }
-        let bias = (0..<channels).map { Float((oldBias[$0] - Double(mean.values[$0])) * s[$0] + Double(shift.values[$0])) }
-        return Folded(weight: (weight, w.dims), bias: (bias, [channels]))
+        return Folded(weight: (rowScale.float32(from: w.bytes), w.dims), bias: (bias, [channels]))
     }
 }
 

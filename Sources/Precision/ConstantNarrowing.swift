@@ -25,17 +25,28 @@ public struct ConstantClamp: Sendable, Codable, Equatable {
 /// weights of a 575 MB model must not be held twice), clamping to the target's real limits.
 enum ConstantNarrowing {
     /// Converts `proto` (float32) to `target` in place; returns the clamp record if any value needed one.
-    static func narrow(_ proto: inout Onnx_TensorProto, to target: DType, tiny: TinyValuePolicy) throws(ONNXError) -> ConstantClamp? {
+    /// With `scale`, the data are a folded layer's old weights and the values narrowed are the scaled ones.
+    static func narrow(_ proto: inout Onnx_TensorProto, to target: DType, tiny: TinyValuePolicy,
+                       scale: PendingScale? = nil) throws(ONNXError) -> ConstantClamp? {
         precondition(target == .float16 || target == .bfloat16)
         guard proto.dataType == DType.float32.rawValue else { return nil }
         let count = proto.dims.reduce(1) { $0 * Int($1) }
+        if let scale, scale.rows * scale.inner != count {
+            throw .tensor(name: proto.name, reason: "folded weights of \(count) values scaled as \(scale.rows) rows of \(scale.inner) (a HalfPipe bug)")
+        }
         var counts = HPNarrowCounts()
         // One C pass reads the float32 bytes where they are (a weight sliced from the model file
         // starts at any byte), rounds, counts and repairs; the output is written once.
         func convert(_ raw: UnsafeRawBufferPointer) -> Data {
             FreshBytes.make(count: count * 2) { out in
-                hp_f32_narrow(hp_best_isa(), raw.baseAddress, out.baseAddress?.assumingMemoryBound(to: UInt16.self), count,
-                              target == .bfloat16 ? 1 : 0, tiny == .clamp ? 1 : 0, &counts)
+                let dst = out.baseAddress?.assumingMemoryBound(to: UInt16.self)
+                let (bf16, clampTiny): (Int32, Int32) = (target == .bfloat16 ? 1 : 0, tiny == .clamp ? 1 : 0)
+                if let scale {
+                    hp_f32_scale_narrow(hp_best_isa(), raw.baseAddress, dst, scale.rows, scale.inner, scale.factors, scale.factors.count,
+                                        bf16, clampTiny, &counts)
+                } else {
+                    hp_f32_narrow(hp_best_isa(), raw.baseAddress, dst, count, bf16, clampTiny, &counts)
+                }
             }
         }
         if proto.hasRawData {

@@ -7,9 +7,12 @@ struct ConstantSources {
     private var initializerIndex: [String: Int] = [:]
     private var constantNodes: [String: Node] = [:]
     private let graph: Graph
+    /// Folded weights of this graph whose scaling is still to apply (see `PendingScales`).
+    private let pending: PendingScales
 
-    init(_ graph: Graph, graphInputs: Set<String>) {
+    init(_ graph: Graph, graphInputs: Set<String>, pending: PendingScales = PendingScales()) {
         self.graph = graph
+        self.pending = pending
         for (i, initializer) in graph.initializers.enumerated() where !graphInputs.contains(initializer.name) && initializer.dtype == .float32 {
             initializerIndex[initializer.name] = i
         }
@@ -46,8 +49,12 @@ struct ConstantSources {
 
     func contains(_ name: String) -> Bool { initializerIndex[name] != nil || constantNodes[name] != nil }
 
+    /// The constant's float32 data; a pending folded weight is scaled first, for good.
     func proto(_ name: String) -> Onnx_TensorProto? {
-        if let i = initializerIndex[name] { return graph.initializers[i].proto }
+        if let i = initializerIndex[name] {
+            if let scale = pending.take(name) { graph.initializers[i].proto.rawData = scale.float32(from: graph.initializers[i].proto.rawData) }
+            return graph.initializers[i].proto
+        }
         return constantNodes[name]?[attribute: "value"]?.tensor
     }
 
@@ -63,7 +70,7 @@ struct ConstantSources {
     mutating func narrow(_ name: String, to target: DType, tiny: TinyValuePolicy) throws(ONNXError) -> ConstantClamp? {
         if let i = initializerIndex[name] {
             var p = graph.initializers[i].proto
-            let clamp = try ConstantNarrowing.narrow(&p, to: target, tiny: tiny)
+            let clamp = try ConstantNarrowing.narrow(&p, to: target, tiny: tiny, scale: pending.take(name))
             graph.initializers[i].proto = p
             return clamp
         }
@@ -71,6 +78,11 @@ struct ConstantSources {
         let clamp = try ConstantNarrowing.narrow(&p, to: target, tiny: tiny)
         node.attributes = [.tensor("value", p)]
         return clamp
+    }
+
+    /// Scales the pending folded weights nobody narrowed (their layers stayed float32).
+    func settle() {
+        for name in pending.byName.keys where initializerIndex[name] != nil { _ = proto(name) }
     }
 
     /// Adds an unchanged copy named `copy` (float32 data for consumers that stay float32 when the

@@ -13,8 +13,12 @@ struct LowPrecisionPass {
     var names: UniqueNames
     private var functionKeys: Set<String>
 
-    init(model: Model, options: ConversionOptions, report: ConversionReport) {
+    /// Folded weights of the main graph still to be scaled (see `PendingScales`).
+    private let pending: PendingScales
+
+    init(model: Model, options: ConversionOptions, report: ConversionReport, pending: PendingScales = PendingScales()) {
         self.model = model
+        self.pending = pending
         self.options = options
         self.report = report
         inference = TypeInference(model)
@@ -34,7 +38,8 @@ struct LowPrecisionPass {
         let original = inference.types(in: graph)
         let isMain = path == "main"
         let graphInputs = Set(graph.inputs.map(\.name))
-        var constants = ConstantSources(graph, graphInputs: graphInputs)
+        var constants = ConstantSources(graph, graphInputs: graphInputs, pending: isMain ? pending : PendingScales())
+        defer { constants.settle() }
         var resolution = ValueResolution(target: target)
 
         // Types values carry after conversion; constants are resolved at their uses.

@@ -118,12 +118,13 @@ struct Convert: ParsableCommand {
         options.blockedNodeNames = blockNodes.map(NamePattern.init)
         options.tinyValues = TinyValuePolicy(rawValue: tiny)!
         options.foldBatchNorm = !noFoldBatchnorm
-        var prepared = try ModelConversion.prepare(loaded, options: options)
-        stages.lap("prepare")
-
         // Inputs: for the range analysis when given, and for --check (random when none are given).
-        let sessionOptions = try runtime.sessionOptions()
         let wantsRanges = calibration != nil || imageFeed.given || feed.random || feed.feedArchive != nil || !feed.inputs.isEmpty
+        // The float32 side is prepared apart only when ONNX Runtime runs the prepared model;
+        // otherwise the conversion prepares it itself, scaling folded weights as it narrows them.
+        var prepared = wantsRanges || check || loadCheck ? try ModelConversion.prepare(loaded, options: options) : nil
+        stages.lap("prepare")
+        let sessionOptions = try runtime.sessionOptions()
         var feeds: [String: Tensor]?
         var reference: Data?
         // The prepared float32 model as bytes: made once, for the feeds' session, the --check
@@ -144,7 +145,7 @@ struct Convert: ParsableCommand {
             let threshold = rangeThreshold ?? (target == .bfloat16 ? 4.2e37 : 8192)
             options.keptNodes = ranges.decisions(for: loaded, threshold: threshold)
             let largest = ranges.largest
-            prepared.range = .init(source: source, threshold: threshold, measuredValues: ranges.measurements.count,
+            prepared?.range = .init(source: source, threshold: threshold, measuredValues: ranges.measurements.count,
                                    largestAbs: largest.magnitude, largestValue: largest.value, keptNodes: options.keptNodes.count)
         }
         stages.lap("range analysis")
@@ -171,11 +172,11 @@ struct Convert: ParsableCommand {
     }
 
     /// The conversion, with ONNX Runtime's word on the result with --load-check or --check.
-    private func convert(_ model: Model, serialized: Data?, options: ConversionOptions, prepared: ConversionReport, notes: [String],
+    private func convert(_ model: Model, serialized: Data?, options: ConversionOptions, prepared: ConversionReport?, notes: [String],
                          sessionOptions: SessionOptions) throws -> (Model, ConversionReport) {
         let notes = notes.map { "note: \($0)" }
         var outcome: (Model, ConversionReport)
-        if loadCheck || check {
+        if loadCheck || check, let prepared {
             let done = try RuntimeCompatibility.convert(prepared: try serialized ?? model.serialized(), report: prepared, options: options) { candidate in
                 do {
                     _ = try ORTSession(serialized: try candidate.serialized(), options: sessionOptions, name: "converted model")

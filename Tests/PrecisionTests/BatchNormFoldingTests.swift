@@ -109,3 +109,91 @@ import Testing
         } }
     }
 }
+
+/// Scaling folded weights while narrowing them (`hp_f32_scale_narrow`) must give the bits and
+/// counts of scaling (`hp_scale_rows_f32_by_f64`) and then narrowing (`hp_f32_narrow`): row sizes
+/// around the vector width and the kernel's 2,048-value chunk, unaligned sources, values that
+/// only overflow or vanish once scaled, both targets and policies, and an output large enough to
+/// stream.
+@Suite struct ScaleNarrowKernelTests {
+    @Test(arguments: [false, true])
+    func fusedKernelEqualsScalingThenNarrowing(bfloat16: Bool) {
+        var generator = SeededGenerator(seed: 33)
+        let shapes = (1...17).map { (rows: 3, inner: $0) } + [(rows: 2, inner: 2047), (rows: 3, inner: 2049), (rows: 2, inner: 4100), (rows: 64, inner: 40_000)]
+        for isa in [HPKernelISAPortable, hp_best_isa()] { for clamp: Int32 in [0, 1] { for (rows, inner) in shapes {
+            let channels = 5, count = rows * inner, offset = inner % 4
+            let values = (0..<count).map { _ in Float.random(in: -2...2, using: &generator) * Float(sign: .plus, exponent: Int.random(in: -40...24, using: &generator), significand: 1) }
+            let factors = (0..<channels).map { _ in Double.random(in: -2...2, using: &generator) * (Bool.random(using: &generator) ? 1e4 : 1e-4) }
+            var bytes = [UInt8](repeating: 0, count: count * 4 + offset)
+            values.withUnsafeBytes { raw in for i in 0..<raw.count { bytes[offset + i] = raw[i] } }
+            var scaled = [Float](repeating: 0, count: count)
+            var expected = [UInt16](repeating: 0, count: count), fused = [UInt16](repeating: 0, count: count)
+            var expectedCounts = HPNarrowCounts(), fusedCounts = HPNarrowCounts()
+            let target: Int32 = bfloat16 ? 1 : 0
+            bytes.withUnsafeBytes { raw in
+                scaled.withUnsafeMutableBufferPointer { hp_scale_rows_f32_by_f64(isa, raw.baseAddress! + offset, $0.baseAddress!, rows, inner, factors, channels) }
+                expected.withUnsafeMutableBufferPointer { hp_f32_narrow(isa, scaled, $0.baseAddress!, count, target, clamp, &expectedCounts) }
+                fused.withUnsafeMutableBufferPointer {
+                    hp_f32_scale_narrow(isa, raw.baseAddress! + offset, $0.baseAddress!, rows, inner, factors, channels, target, clamp, &fusedCounts)
+                }
+            }
+            let same = fused == expected && fusedCounts.overflow == expectedCounts.overflow && fusedCounts.tiny == expectedCounts.tiny
+                && fusedCounts.max_bits == expectedCounts.max_bits
+            #expect(same, "isa \(isa.rawValue), clamp \(clamp), \(rows)×\(inner): counts \(fusedCounts) vs \(expectedCounts)")
+            #expect(bfloat16 || rows * inner < 10_000 || expectedCounts.overflow > 0 && expectedCounts.tiny > 0, "the large float16 case must exercise both repairs")
+            if !same { return }
+        } } }
+    }
+}
+
+/// The conversion prepared in one go scales folded weights as it narrows them; prepared apart
+/// (as range analysis and --check need) it folds them in float32 first. Both must write the same
+/// model, byte for byte, including where folded weights stay float32 (their layer kept) and
+/// through Gemm and ConvTranspose folds.
+@Suite struct DeferredFoldingTests {
+    static func bothWays(_ load: () throws -> Model, options: ConversionOptions) throws -> (Data, Data, ConversionReport) {
+        let eager = try load(), deferred = try load()
+        let prepared = try ModelConversion.prepare(eager, options: options)
+        _ = try ModelConversion.convert(eager, options: options, prepared: prepared)
+        let report = try ModelConversion.convert(deferred, options: options)
+        return (try eager.serialized(), try deferred.serialized(), report)
+    }
+
+    @Test(arguments: ["", "Conv"])
+    func realModelGivesTheSameBytes(blocked: String) throws {
+        let path = try TestMaterial.path("models/rapidocr/ch_PP-OCRv4_det_infer.onnx")
+        var options = ConversionOptions(target: .float16)
+        if !blocked.isEmpty { options.blockedOpTypes.append(NamePattern(blocked)) }
+        let (eager, deferred, report) = try Self.bothWays({ try Model.load(contentsOf: path) }, options: options)
+        #expect(report.batchNormFolded.count > 0)
+        #expect(eager == deferred, "blocked \(blocked): the two ways differ")
+    }
+
+    @Test(arguments: [DType.float16, .bfloat16])
+    func gemmAndConvTransposeFoldsGiveTheSameBytes(target: DType) throws {
+        var generator = SeededGenerator(seed: 9)
+        func constant(_ name: String, _ dims: [Int], positive: Bool = false) throws -> Initializer {
+            var t = try Tensor.random(dtype: .float32, shape: try Shape(dims), generator: &generator)
+            if positive { t = try Tensor(shape: t.shape, elements: try t.floatValues().map { abs($0) * 1e-6 + 1e-7 }) }
+            return Initializer(name: name, tensor: t)
+        }
+        var transB = Onnx_AttributeProto(); transB.name = "transB"; transB.type = .int; transB.i = 1
+        let nodes = [
+            Node(opType: "Gemm", inputs: ["x", "w"], outputs: ["g"], attributes: [Attribute(proto: transB)]),
+            Node(opType: "BatchNormalization", inputs: ["g", "s1", "b1", "m1", "v1"], outputs: ["y"]),
+            Node(opType: "ConvTranspose", inputs: ["img", "tw"], outputs: ["t"]),
+            Node(opType: "BatchNormalization", inputs: ["t", "s2", "b2", "m2", "v2"], outputs: ["z"]),
+        ]
+        // Tiny variances scale the weights up by ~1000×, past float16's range for some.
+        let initializers = [try constant("w", [6, 4]), try constant("s1", [6]), try constant("b1", [6]),
+                            try constant("m1", [6]), try constant("v1", [6], positive: true),
+                            try constant("tw", [3, 5, 3, 3]), try constant("s2", [5]), try constant("b2", [5]),
+                            try constant("m2", [5]), try constant("v2", [5], positive: true)]
+        let model = ModelBuilder.model(opset: 22, nodes: nodes, inputs: [ModelBuilder.tensor("x", .float32, [2, 4]), ModelBuilder.tensor("img", .float32, [1, 3, 6, 6])],
+                                       outputs: [ModelBuilder.tensor("y", .float32, [2, 6]), ModelBuilder.tensor("z", .float32, [1, 5, 8, 8])],
+                                       initializers: initializers)
+        let (eager, deferred, report) = try Self.bothWays({ Model(proto: model.message()) }, options: ConversionOptions(target: target))
+        #expect(report.batchNormFolded.count == 2)
+        #expect(eager == deferred, "\(target.name): the two ways differ")
+    }
+}

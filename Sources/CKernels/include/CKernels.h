@@ -57,6 +57,12 @@ typedef struct {
 /// `counts` receives how many values were of each kind (tiny ones counted under both policies).
 void hp_f32_narrow(HPKernelISA isa, const void *src, uint16_t *dst, size_t count, int to_bf16, int clamp_tiny,
                    HPNarrowCounts *counts);
+/// hp_scale_rows_f32_by_f64 then hp_f32_narrow, fused: each value of row r (rows of `inner` values)
+/// is scaled by factors[r % channels] in float64, rounded to float32, then narrowed and counted,
+/// with the same bits as the two calls in turn but without the float32 intermediate in memory
+/// (a folded BatchNormalization's weights going straight to float16).
+void hp_f32_scale_narrow(HPKernelISA isa, const void *src, uint16_t *dst, size_t rows, size_t inner,
+                         const double *factors, size_t channels, int to_bf16, int clamp_tiny, HPNarrowCounts *counts);
 /// dst[r * inner + k] = (float)((double)src[r * inner + k] * factors[r % channels]) for every row r:
 /// the weights of a folded BatchNormalization, computed in float64 and rounded once. src may be unaligned.
 /// Pass hp_best_isa(); tests pass each level.
