@@ -65,7 +65,7 @@ public enum BatchNormFolding {
         }
         if !folds.isEmpty {
             graph.nodes.removeAll { removed.contains(ObjectIdentifier($0)) }
-            UnusedConstants.remove(from: graph)
+            UnusedConstants.remove(from: graph, releasing: pending == nil)
         }
         return folds
     }
