@@ -9,6 +9,7 @@ import Tensors
 /// `halfpipe bench MODEL`: latency percentiles, throughput and peak memory of one model.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "bench",
         abstract: "Measure a model's latency (p50/p90/p99), throughput and peak memory.",
         discussion: """
             Inputs are random (fixed seed) unless given; a symbolic batch dimension takes --batch. \

@@ -13,6 +13,7 @@ import Tensors
 /// measures how far the candidate's outputs (and, with --all-tensors, intermediates) are off.
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "compare",
         abstract: "Compare two models' outputs on the same inputs.",
         discussion: """
             A is the reference (e.g. FP32), B the candidate (e.g. its FP16 conversion). An element \

@@ -8,6 +8,7 @@ import Tensors
 /// `halfpipe convert MODEL -o OUT --to fp16|bf16`: precision conversion that keeps the model's meaning.
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "convert",
         abstract: "Convert a float32 ONNX model to float16 or bfloat16.",
         discussion: """
             Before converting, BatchNormalization is folded into the layer before it (in float64) and \

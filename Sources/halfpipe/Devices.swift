@@ -7,6 +7,7 @@ import Tensors
 /// for them, with the compiler's log when it does not.
 struct Devices: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "devices",
         abstract: "List the CUDA devices and check run-time kernel compilation.",
         discussion: """
             Without a GPU or the CUDA driver it says so and exits 0 (HalfPipe then works on the CPU).

@@ -5,6 +5,7 @@ import ONNX
 /// `halfpipe inspect MODEL [--json]`: what is in a model, and what float16 would break.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "inspect",
         abstract: "Show a model's inputs, outputs, opsets, ops, parameters and FP16 risks.",
         discussion: """
             Examples:

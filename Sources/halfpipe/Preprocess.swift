@@ -10,6 +10,7 @@ import Tensors
 /// `halfpipe preprocess IMAGES… -o batch.npy`: decode and preprocess images into one batch tensor.
 struct Preprocess: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "preprocess",
         abstract: "Decode images and preprocess them into one batch tensor (.npy).",
         discussion: """
             One fused pass per image: resize, pad, normalize, cast and layout. The geometry of every image (scale, padding, crop) is printed, or written with --placements, so boxes map back to the original pictures exactly.

@@ -6,6 +6,7 @@ import Tensors
 /// `halfpipe run MODEL …`: one inference through ONNX Runtime, outputs to an .npz.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a model once through ONNX Runtime and save its outputs.",
         discussion: """
             Examples:
