@@ -1,3 +1,4 @@
+import Dispatch
 import ONNX
 import Tensors
 
@@ -9,6 +10,8 @@ struct ConstantSources {
     private let graph: Graph
     /// Folded weights of this graph whose scaling is still to apply (see `PendingScales`).
     private let pending: PendingScales
+    /// Narrowings asked for and not yet done (see `finish`).
+    private var jobs: [NarrowingJob] = []
 
     init(_ graph: Graph, graphInputs: Set<String>, pending: PendingScales = PendingScales()) {
         self.graph = graph
@@ -66,18 +69,14 @@ struct ConstantSources {
         return Double(m)
     }
 
-    /// Narrows the constant in place (same name).
-    mutating func narrow(_ name: String, to target: DType, tiny: TinyValuePolicy) throws(ONNXError) -> ConstantClamp? {
+    /// Narrows the constant in place (same name): queued, done by `finish`. Until then the
+    /// constant still holds its float32 data.
+    mutating func narrow(_ name: String, to target: DType, tiny: TinyValuePolicy) {
         if let i = initializerIndex[name] {
-            var p = graph.initializers[i].proto
-            let clamp = try ConstantNarrowing.narrow(&p, to: target, tiny: tiny, scale: pending.take(name))
-            graph.initializers[i].proto = p
-            return clamp
+            jobs.append(NarrowingJob(site: .initializer(i), proto: graph.initializers[i].proto, target: target, tiny: tiny, scale: pending.take(name)))
+        } else if let node = constantNodes[name], let p = node[attribute: "value"]?.tensor {
+            jobs.append(NarrowingJob(site: .node(node), proto: p, target: target, tiny: tiny, scale: nil))
         }
-        guard let node = constantNodes[name], var p = node[attribute: "value"]?.tensor else { return nil }
-        let clamp = try ConstantNarrowing.narrow(&p, to: target, tiny: tiny)
-        node.attributes = [.tensor("value", p)]
-        return clamp
     }
 
     /// Scales the pending folded weights nobody narrowed (their layers stayed float32).
@@ -98,17 +97,88 @@ struct ConstantSources {
     }
 
     /// Adds a narrowed copy named `copy` beside the original (an initializer, or a Constant node
-    /// placed before `before`); returns the clamp record.
-    mutating func addNarrowedCopy(of name: String, as copy: String, to target: DType, tiny: TinyValuePolicy) throws(ONNXError) -> (ConstantClamp?, Node?) {
-        guard var p = proto(name) else { return (nil, nil) }
+    /// to place before `before`); the narrowing itself is queued for `finish`.
+    mutating func addNarrowedCopy(of name: String, as copy: String, to target: DType, tiny: TinyValuePolicy) -> Node? {
+        guard var p = proto(name) else { return nil }
         p.name = copy
-        let clamp = try ConstantNarrowing.narrow(&p, to: target, tiny: tiny)
         if initializerIndex[name] != nil {
             graph.initializers.append(Initializer(proto: p))
-            return (clamp, nil)
+            jobs.append(NarrowingJob(site: .initializer(graph.initializers.count - 1), proto: p, target: target, tiny: tiny, scale: nil))
+            return nil
         }
         let node = Node(opType: "Constant", inputs: [], outputs: [copy], attributes: [.tensor("value", p)])
-        return (clamp, node)
+        jobs.append(NarrowingJob(site: .node(node), proto: p, target: target, tiny: tiny, scale: nil))
+        return node
+    }
+
+    /// Does the queued narrowings, on every core when there is enough work (the data are
+    /// independent, and one core alone is bound by memory bandwidth), and returns their clamp
+    /// records in the order they were asked for.
+    mutating func finish() throws(ONNXError) -> [ConstantClamp] {
+        let queued = jobs
+        jobs = []
+        let results = NarrowingJob.runAll(queued)
+        var clamps: [ConstantClamp] = []
+        for (job, result) in zip(queued, results) {
+            let (proto, clamp) = try result.get()
+            switch job.site {
+            case .initializer(let i): graph.initializers[i].proto = proto
+            case .node(let node): node.attributes = [.tensor("value", proto)]
+            }
+            if let clamp { clamps.append(clamp) }
+        }
+        return clamps
+    }
+}
+
+/// One constant to narrow, and where the result goes.
+struct NarrowingJob: @unchecked Sendable {
+    enum Site {
+        case initializer(Int)
+        case node(Node)
+    }
+    let site: Site
+    let proto: Onnx_TensorProto
+    let target: DType
+    let tiny: TinyValuePolicy
+    let scale: PendingScale?
+
+    /// Below this many values in all (16 MB of float32), starting the worker threads costs more
+    /// than they save (measured: the 5 and 11 MB PaddleOCR models got slower).
+    static let parallelThreshold = 1 << 22
+
+    func run() -> Result<(Onnx_TensorProto, ConstantClamp?), ONNXError> {
+        var p = proto
+        do throws(ONNXError) {
+            let clamp = try ConstantNarrowing.narrow(&p, to: target, tiny: tiny, scale: scale)
+            return .success((p, clamp))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Every job's result, by index. Jobs go to workers largest first, each to the least loaded
+    /// (the sizes are known, so no shared counter is needed); every worker writes its own slots.
+    static func runAll(_ jobs: [NarrowingJob]) -> [Result<(Onnx_TensorProto, ConstantClamp?), ONNXError>] {
+        let sizes = jobs.map { $0.proto.dims.reduce(1) { $0 * Int($1) } }
+        let workers = min(ParallelChunks.coreCount, jobs.count)
+        guard workers > 1, sizes.reduce(0, +) >= parallelThreshold else { return jobs.map { $0.run() } }
+        var assignment = [[Int]](repeating: [], count: workers)
+        var load = [Int](repeating: 0, count: workers)
+        for i in jobs.indices.sorted(by: { sizes[$0] > sizes[$1] }) {
+            let w = load.indices.min { load[$0] < load[$1] }!
+            assignment[w].append(i)
+            load[w] += sizes[i]
+        }
+        var results = [Result<(Onnx_TensorProto, ConstantClamp?), ONNXError>](repeating: .failure(.unsupported("not run")), count: jobs.count)
+        let assigned = assignment
+        results.withUnsafeMutableBufferPointer { slots in
+            let out = UncheckedSendable(slots)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                for i in assigned[w] { out.value[i] = jobs[i].run() }
+            }
+        }
+        return results
     }
 }
 

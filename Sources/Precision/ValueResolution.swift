@@ -87,10 +87,12 @@ struct ValueResolution {
         }
         // Constants never read by a node but named as outputs.
         for (name, want) in pinned where uses[name] == nil && want != .float32 {
-            if let clamp = try constants.narrow(name, to: want, tiny: options.tinyValues) { report.clamps.append(clamp) }
+            constants.narrow(name, to: want, tiny: options.tinyValues)
             report.constantsConverted += 1
             current[name] = want
         }
+
+        report.clamps += try constants.finish()
 
         var nodes: [Node] = []
         nodes.reserveCapacity(graph.nodes.count + before.count + after.count)
@@ -121,7 +123,7 @@ struct ValueResolution {
             widened = name
         }
         if base != .float32 {
-            if let clamp = try constants.narrow(value, to: base, tiny: options.tinyValues) { report.clamps.append(clamp) }
+            constants.narrow(value, to: base, tiny: options.tinyValues)
             report.constantsConverted += 1
             current[value] = base
         }
@@ -133,9 +135,9 @@ struct ValueResolution {
             }
             if other == nil {
                 let name = names.make("\(value)_\(use.want.suffix)")
-                let (clamp, node) = try constants.addNarrowedCopy(of: value, as: name, to: use.want, tiny: options.tinyValues)
-                if let clamp { report.clamps.append(clamp) }
-                if let node { before[ObjectIdentifier(use.node), default: []].append(node) }
+                if let node = constants.addNarrowedCopy(of: value, as: name, to: use.want, tiny: options.tinyValues) {
+                    before[ObjectIdentifier(use.node), default: []].append(node)
+                }
                 report.constantsDuplicated += 1
                 current[name] = use.want
                 other = name

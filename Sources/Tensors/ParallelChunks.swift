@@ -4,11 +4,11 @@ import Glibc
 #endif
 
 /// Splits element-wise work over the CPU cores when it is big enough to pay for the threads.
-enum ParallelChunks {
+public enum ParallelChunks {
     /// Below this many elements one core finishes before threads would start (~0.25 ms of work).
     static let minimumElementsPerChunk = 1 << 18
 
-    static let coreCount: Int = {
+    public static let coreCount: Int = {
         #if canImport(Glibc)
         return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         #else
