@@ -61,7 +61,11 @@ extension Model {
     }
 
     /// Saves atomically to `path` (temporary file, then rename); external data per `policy`.
-    public func save(to path: String, externalData policy: ExternalDataPolicy = .automatic) throws(ONNXError) {
+    /// `commitIf` runs before anything takes its final name (with external data, before anything
+    /// is written): false abandons the save, leaving nothing behind, and the call returns false.
+    @discardableResult
+    public func save(to path: String, externalData policy: ExternalDataPolicy = .automatic,
+                     commitIf: () -> Bool = { true }) throws(ONNXError) -> Bool {
         var proto = message()
         var separate: (file: String, threshold: Int)?
         switch policy {
@@ -71,6 +75,7 @@ extension Model {
             if ExternalData.inlineBytes(proto) > ExternalDataPolicy.embedLimit { separate = (Self.defaultDataFileName(path), 1024) }
         }
         if let separate {
+            guard commitIf() else { return false }
             guard !separate.file.contains(Character("/")) else { throw .unsupported("external data file '\(separate.file)' must be a plain file name beside the model") }
             let blob = try ExternalData.externalize(&proto, location: separate.file, threshold: separate.threshold)
             let dataPath = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(separate.file).path
@@ -86,7 +91,11 @@ extension Model {
         } catch {
             throw .unsupported("\(path): cannot serialize (\(error))")
         }
-        do { try FileBytes.writeAtomically(chunks: chunks, to: path) } catch { throw .io(path: path, reason: Self.reason(error)) }
+        do {
+            return try FileBytes.writeAtomically(chunks: chunks, to: path, commitIf: separate == nil ? commitIf : { true })
+        } catch {
+            throw .io(path: path, reason: Self.reason(error))
+        }
     }
 
     private static func serialize(_ proto: Onnx_ModelProto, what: String) throws(ONNXError) -> Data {

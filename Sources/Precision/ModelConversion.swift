@@ -10,7 +10,11 @@ public enum ModelConversion {
     /// after `prepare`. Without `prepared`, the model is prepared here, and since nothing reads the
     /// float32 model in between, folded weights are scaled while they are narrowed (one pass over
     /// them instead of two, and no float32 copy).
-    public static func convert(_ model: Model, options: ConversionOptions, prepared: ConversionReport? = nil) throws -> ConversionReport {
+    ///
+    /// `validating: false` leaves the validator's check of the result to the caller
+    /// (`validationFailure`), who may run it beside the save and must not keep an invalid model.
+    public static func convert(_ model: Model, options: ConversionOptions, prepared: ConversionReport? = nil,
+                               validating: Bool = true) throws -> ConversionReport {
         guard options.target == .float16 || options.target == .bfloat16 else {
             throw PrecisionError.badOption("--to \(options.target.name): convert makes float16 or bfloat16 models")
         }
@@ -28,13 +32,17 @@ public enum ModelConversion {
         if hadCasts { report.castsRemoved = CastCleanup.run(model) }
         for graph in model.allGraphs { UnusedConstants.remove(from: graph) }
         try TopologicalSort.sort(model.graph)
-        let issues = Validator.validate(model)
-        if !issues.isEmpty {
-            throw PrecisionError.notConvertible("the converted graph failed validation (a HalfPipe bug; please report it with the model): "
-                + issues.prefix(5).map(\.description).joined(separator: "; "))
-        }
+        if validating, let failure = validationFailure(model) { throw failure }
         report.bytesAfter = model.tensorDataBytes
         return report
+    }
+
+    /// Our validator's verdict on a converted model: nil when valid. Only reads the model.
+    public static func validationFailure(_ model: Model) -> PrecisionError? {
+        let issues = Validator.validate(model)
+        guard !issues.isEmpty else { return nil }
+        return PrecisionError.notConvertible("the converted graph failed validation (a HalfPipe bug; please report it with the model): "
+            + issues.prefix(5).map(\.description).joined(separator: "; "))
     }
 
     /// The float32-side passes, run before range analysis so it measures the graph that gets

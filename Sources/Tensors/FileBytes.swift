@@ -32,7 +32,10 @@ public enum FileBytes {
     }
 
     /// Writes the concatenation of `chunks` atomically, straight from their buffers (no joining copy).
-    public static func writeAtomically(chunks: [Data], to path: String) throws(TensorError) {
+    /// `commitIf` runs once the bytes are written, before the file takes its name: false abandons
+    /// the write (nothing left behind) and the call returns false.
+    @discardableResult
+    public static func writeAtomically(chunks: [Data], to path: String, commitIf: () -> Bool = { true }) throws(TensorError) -> Bool {
         let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .io(path: path, reason: "cannot write: \(errnoText())") }
@@ -62,11 +65,16 @@ public enum FileBytes {
             if let error { failure = error; break outer }
         }
         if close(fd) != 0 && failure == nil { failure = errnoText() }
+        if failure == nil && !commitIf() {
+            unlink(temporary)
+            return false
+        }
         if failure == nil && rename(temporary, path) != 0 { failure = errnoText() }
         if let failure {
             unlink(temporary)
             throw .io(path: path, reason: "cannot write: \(failure)")
         }
+        return true
     }
 
     /// Maps a regular file read-only with its pages populated up front: one bulk mapping costs far

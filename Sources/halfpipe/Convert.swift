@@ -150,10 +150,15 @@ struct Convert: ParsableCommand {
                                    largestAbs: largest.magnitude, largestValue: largest.value, keptNodes: options.keptNodes.count)
         }
         stages.lap("range analysis")
-        let (converted, result) = try convert(loaded, serialized: fp32, options: options, prepared: prepared, notes: notes, sessionOptions: sessionOptions)
+        let (converted, result, validated) = try convert(loaded, serialized: fp32, options: options, prepared: prepared, notes: notes,
+                                                         sessionOptions: sessionOptions)
         stages.lap("convert")
         let policy: ExternalDataPolicy = externalData == "always" ? .separateFile() : externalData == "never" ? .embed : .automatic
-        try converted.save(to: output, externalData: policy)
+        // Our validator checks the converted graph on another core while the file is written;
+        // the file takes its name only if the graph is valid.
+        let verdict = Background { validated ? nil : ModelConversion.validationFailure(converted) }
+        try converted.save(to: output, externalData: policy) { verdict.wait() == nil }
+        if let failure = verdict.wait() { throw failure }
         stages.lap("save")
         stages.report()
         if let report { try FileBytes.writeAtomically(try ReportJSON.data(result), to: report) }
@@ -172,11 +177,12 @@ struct Convert: ParsableCommand {
         }
     }
 
-    /// The conversion, with ONNX Runtime's word on the result with --load-check or --check.
+    /// The conversion, with ONNX Runtime's word on the result with --load-check or --check; says
+    /// whether our validator has passed the model yet (without those, the caller runs it).
     private func convert(_ model: Model, serialized: Data?, options: ConversionOptions, prepared: ConversionReport?, notes: [String],
-                         sessionOptions: SessionOptions) throws -> (Model, ConversionReport) {
+                         sessionOptions: SessionOptions) throws -> (Model, ConversionReport, validated: Bool) {
         let notes = notes.map { "note: \($0)" }
-        var outcome: (Model, ConversionReport)
+        var outcome: (Model, ConversionReport, validated: Bool)
         if loadCheck || check, let prepared {
             let done = try RuntimeCompatibility.convert(prepared: try serialized ?? model.serialized(), report: prepared, options: options) { candidate in
                 do {
@@ -186,9 +192,9 @@ struct Convert: ParsableCommand {
                     return "\(error)"
                 }
             }
-            outcome = (done.model, done.report)
+            outcome = (done.model, done.report, true)
         } else {
-            outcome = (model, try ModelConversion.convert(model, options: options, prepared: prepared))
+            outcome = (model, try ModelConversion.convert(model, options: options, prepared: prepared, validating: false), false)
         }
         outcome.1.warnings.insert(contentsOf: notes, at: 0)
         return outcome

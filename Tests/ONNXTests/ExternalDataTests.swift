@@ -32,6 +32,21 @@ import Tensors
         #expect(status == 0, "\(output)")
     }
 
+    /// A save whose commit check says no (the converted graph failed validation beside the
+    /// write) leaves nothing behind: no model, no data file, no temporary file; one that says yes
+    /// writes as usual. Inline and external data alike.
+    @Test(arguments: [ExternalDataPolicy.embed, .separateFile("w.bin", threshold: 1024)])
+    func refusedCommitLeavesNothing(policy: ExternalDataPolicy) throws {
+        let dir = try TestMaterial.temporaryDirectory("commit")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try weightedModel(elements: 10_000)
+        let path = dir.appendingPathComponent("m.onnx").path
+        #expect(try model.save(to: path, externalData: policy) { false } == false)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+        #expect(try model.save(to: path, externalData: policy) { true })
+        #expect(try Model.load(contentsOf: path).graph.initializers.count == 2)
+    }
+
     @Test func readsExternalDataWrittenByPythonOnnx() throws {
         let dir = try TestMaterial.temporaryDirectory("external-py")
         defer { try? FileManager.default.removeItem(at: dir) }
