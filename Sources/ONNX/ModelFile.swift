@@ -67,12 +67,14 @@ extension Model {
     public func save(to path: String, externalData policy: ExternalDataPolicy = .automatic,
                      commitIf: () -> Bool = { true }) throws(ONNXError) -> Bool {
         var proto = message()
+        // One walk over the tensors, for the policy, the 2 GB check and the weight splice.
+        let inlineBytes = ExternalData.inlineBytes(proto)
         var separate: (file: String, threshold: Int)?
         switch policy {
         case .embed: separate = nil
         case .separateFile(let file, let threshold): separate = (file ?? Self.defaultDataFileName(path), threshold)
         case .automatic:
-            if ExternalData.inlineBytes(proto) > ExternalDataPolicy.embedLimit { separate = (Self.defaultDataFileName(path), 1024) }
+            if inlineBytes > ExternalDataPolicy.embedLimit { separate = (Self.defaultDataFileName(path), 1024) }
         }
         if let separate {
             guard commitIf() else { return false }
@@ -80,12 +82,12 @@ extension Model {
             let blob = try ExternalData.externalize(&proto, location: separate.file, threshold: separate.threshold)
             let dataPath = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(separate.file).path
             do { try FileBytes.writeAtomically(blob, to: dataPath) } catch { throw .io(path: dataPath, reason: Self.reason(error)) }
-        } else if ExternalData.inlineBytes(proto) > ExternalDataPolicy.embedLimit {
+        } else if inlineBytes > ExternalDataPolicy.embedLimit {
             throw .unsupported("\(path): the model holds over 2 GB of tensors, more than a protobuf file can; save with external data")
         }
         let chunks: [Data]
         do {
-            chunks = try WeightSplice.chunks(proto) ?? [try Self.serialize(proto, what: path)]
+            chunks = try WeightSplice.chunks(proto, inlineBytes: separate == nil ? inlineBytes : nil) ?? [try Self.serialize(proto, what: path)]
         } catch let error as ONNXError {
             throw error
         } catch {

@@ -168,8 +168,9 @@ enum WeightSplice {
     }
 
     /// The serialized model as chunks whose large weights are the tensors' own buffers; nil when
-    /// the model has no weights worth splicing (then serialise it whole).
-    static func chunks(_ proto: Onnx_ModelProto) throws -> [Data]? {
+    /// the model has no weights worth splicing (then serialise it whole). `inlineBytes`: the
+    /// model's tensor bytes when the caller knows them (`ExternalData.inlineBytes`).
+    static func chunks(_ proto: Onnx_ModelProto, inlineBytes: Int? = nil) throws -> [Data]? {
         guard proto.hasGraph else { return nil }
         var skeleton = proto
         var graph = skeleton.graph
@@ -192,7 +193,7 @@ enum WeightSplice {
             }
         }
         // As in `split`: only when these weights are most of the model.
-        guard large, spliced * 2 >= ExternalData.inlineBytes(proto) else { return nil }
+        guard large, spliced * 2 >= inlineBytes ?? ExternalData.inlineBytes(proto) else { return nil }
         let splicedNodes = Set(raw.keys.compactMap { site -> Int? in
             if case .attribute(let n, _) = site { return n }
             return nil
