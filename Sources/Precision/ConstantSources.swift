@@ -21,7 +21,9 @@ struct ConstantSources {
         }
         for node in graph.nodes where node.opType == "Constant" && node.canonicalDomain == "ai.onnx" && node.attributes.count == 1 {
             guard let output = node.outputs.first, let tensor = Self.floatTensor(node, name: output) else { continue }
-            node.attributes = [.tensor("value", tensor)]
+            // `value_float(s)` become a `value` tensor; a `value` stays as it is (rewriting it
+            // would copy every Constant's message for nothing).
+            if node.attributes[0].name != "value" { node.attributes = [.tensor("value", tensor)] }
             constantNodes[output] = node
         }
     }

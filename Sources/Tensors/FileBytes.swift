@@ -77,8 +77,9 @@ public enum FileBytes {
         return true
     }
 
-    /// Maps a regular file read-only with its pages populated up front: one bulk mapping costs far
-    /// less than faulting 4 KB pages one by one later (24,000 faults for a 100 MB model).
+    /// Maps a regular file read-only. Not populated up front: the kernel maps 16 pages of page
+    /// cache per fault as they are read, which measured faster than MAP_POPULATE's page-by-page
+    /// walk (ResNet-50's conversion 52 → 45 ms, VGG-19's 224 → 202 ms).
     private static func map(_ path: String) -> Data? {
         #if os(Linux)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -87,7 +88,7 @@ public enum FileBytes {
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size > 0 else { return nil }
         let size = Int(info.st_size)
-        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), base != MAP_FAILED else { return nil }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else { return nil }
         let start = UInt(bitPattern: base)
         mappedRegions.withLock { $0[start] = UInt(size) }
         return Data(bytesNoCopy: base, count: size, deallocator: .custom { pointer, count in
