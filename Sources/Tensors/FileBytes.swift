@@ -50,6 +50,12 @@ public enum FileBytes {
         }
         #endif
         outer: for chunk in chunks where failure == nil {
+            #if os(Linux)
+            // Weights written unchanged straight from the model file's mapping (kept float32,
+            // integer, already narrow): map their pages in one call first. Faulting them in from
+            // inside write() cost 5 ms on MiniLM's 23 MB of INT8 weights. Advice only; errors ignored.
+            if chunk.count >= 1 << 16 { advise(chunk, Int32(MADV_POPULATE_READ)) }
+            #endif
             let error: String? = chunk.withUnsafeBytes { raw in
                 var offset = 0
                 while offset < raw.count {
@@ -79,7 +85,8 @@ public enum FileBytes {
 
     /// Maps a regular file read-only. Not populated up front: the kernel maps 16 pages of page
     /// cache per fault as they are read, which measured faster than MAP_POPULATE's page-by-page
-    /// walk (ResNet-50's conversion 52 → 45 ms, VGG-19's 224 → 202 ms).
+    /// walk (ResNet-50's conversion 52 → 45 ms, VGG-19's 224 → 202 ms). Weights saved unchanged
+    /// are populated just before they are written (`writeAtomically`).
     private static func map(_ path: String) -> Data? {
         #if os(Linux)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -108,6 +115,11 @@ public enum FileBytes {
     /// touching them again reads them back from the page cache. Anything else is left alone, since
     /// dropping anonymous memory would zero it. Keeps a conversion's peak memory near model + output.
     public static func releasePages(of data: Data) {
+        advise(data, Int32(MADV_DONTNEED))
+    }
+
+    /// `madvise` over the whole pages of `data` when it lies in a read-only file mapping of `read`.
+    private static func advise(_ data: Data, _ advice: Int32) {
         #if os(Linux)
         data.withUnsafeBytes { raw in
             guard let base = raw.baseAddress, raw.count > 0 else { return }
@@ -119,7 +131,7 @@ public enum FileBytes {
             let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
             let first = (start + page - 1) / page * page, last = end / page * page
             guard last > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
-            _ = madvise(pointer, Int(last - first), Int32(MADV_DONTNEED))
+            _ = madvise(pointer, Int(last - first), advice)
         }
         #endif
     }
