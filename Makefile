@@ -77,7 +77,7 @@ bench-preprocess: material
 # `halfpipe convert --to fp16` vs onnxconverter-common (whole commands, best of 3, peak RSS) on six real
 # models and nine model-zoo topologies with full-size random weights (.cache/bench/light, made once
 # by scripts/make-light-models.py). HALFPIPE=path overrides the binary. Last line: JSON.
-bench-convert: material build
+bench-convert: material build static
 	@bash bench/convert.sh
 
 # Everything the GPU machine needs in .device/ (the static binary, the seed's three 900x1200

@@ -8,17 +8,17 @@ import Tensors
 enum CastCleanup {
     /// Cleans `graph` and its subgraphs; returns how many Casts were removed.
     static func run(_ model: Model) -> Int {
+        // Removing an identity Cast renames its output to its input, which has the same type, and
+        // removing a dead one only drops a name: the inferred types stay right for every value
+        // left, so one inference serves every round (rounds catch Casts made dead by a removal).
+        let inference = TypeInference(model)
         var removed = 0
-        var changed = true
-        while changed {
-            changed = false
-            let inference = TypeInference(model)
-            for graph in model.allGraphs {
-                let n = clean(graph, types: inference.types(in: graph))
-                if n > 0 { removed += n; changed = true; break }  // types are stale now: infer again
-            }
+        while true {
+            var round = 0
+            for graph in model.allGraphs { round += clean(graph, types: inference.types(in: graph)) }
+            guard round > 0 else { return removed }
+            removed += round
         }
-        return removed
     }
 
     private static func clean(_ graph: Graph, types: [String: DType]) -> Int {
