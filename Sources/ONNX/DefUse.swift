@@ -9,6 +9,9 @@ public struct DefUse {
     public private(set) var consumers: [String: [(node: Node, input: Int)]] = [:]
 
     public init(_ graph: Graph) {
+        // Sized up front: growing these tables rehashed every name several times.
+        producer.reserveCapacity(graph.nodes.count * 2)
+        consumers.reserveCapacity(graph.nodes.count * 2)
         for node in graph.nodes {
             for output in node.outputs where !output.isEmpty { producer[output] = node }
         }

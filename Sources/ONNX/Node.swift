@@ -62,7 +62,10 @@ public final class Node {
     public var hasSubgraphs: Bool { attributes.contains { $0.graph != nil || !$0.graphs.isEmpty } }
 
     /// Subgraphs of this node (If branches, Loop/Scan bodies), in attribute order.
-    public var subgraphs: [Graph] { attributes.flatMap { ($0.graph.map { [$0] } ?? []) + $0.graphs } }
+    public var subgraphs: [Graph] {
+        guard hasSubgraphs else { return [] }  // nearly every node: no arrays built
+        return attributes.flatMap { ($0.graph.map { [$0] } ?? []) + $0.graphs }
+    }
 
     public func message() -> Onnx_NodeProto {
         var p = proto

@@ -137,6 +137,7 @@ struct UniqueNames {
     private var taken = Set<String>()
 
     init(_ model: Model) {
+        taken.reserveCapacity(model.graph.nodes.count * 3 + model.graph.initializers.count)
         for graph in model.allGraphs {
             taken.formUnion(graph.inputs.map(\.name))
             taken.formUnion(graph.outputs.map(\.name))

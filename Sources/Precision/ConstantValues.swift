@@ -10,6 +10,9 @@ struct ConstantValues {
 
     init(_ graph: Graph) {
         let inputs = Set(graph.inputs.map(\.name))
+        // Sized up front: growing these tables rehashed every name several times.
+        initializers.reserveCapacity(graph.initializers.count)
+        constantNodes.reserveCapacity(graph.nodes.count)
         for i in graph.initializers where !inputs.contains(i.name) { initializers[i.name] = i }
         for node in graph.nodes where node.opType == "Constant" && node.canonicalDomain == "ai.onnx" {
             if let value = node[attribute: "value"]?.tensor, let out = node.outputs.first { constantNodes[out] = value }

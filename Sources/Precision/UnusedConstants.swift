@@ -9,6 +9,7 @@ enum UnusedConstants {
     @discardableResult
     static func remove(from graph: Graph, releasing: Bool = true) -> Int {
         var used = Set(graph.outputs.map(\.name))
+        used.reserveCapacity(graph.nodes.count * 2)
         for node in graph.nodes { used.formUnion(node.inputs) }
         for nested in graph.nestedGraphs { for node in nested.nodes { used.formUnion(node.inputs) } }
         let before = graph.nodes.count + graph.initializers.count
