@@ -55,7 +55,11 @@ public final class Graph {
 
     /// Every graph nested in this one's nodes (If/Loop/Scan bodies), depth first, not including self.
     public var nestedGraphs: [Graph] {
-        nodes.flatMap { node in node.subgraphs.flatMap { [$0] + $0.nestedGraphs } }
+        var out: [Graph] = []
+        for node in nodes where node.hasSubgraphs {
+            for sub in node.subgraphs { out.append(sub); out += sub.nestedGraphs }
+        }
+        return out
     }
 
     /// Names of the values this graph defines: inputs, initializers and node outputs.

@@ -41,13 +41,18 @@ public enum TopologicalSort {
     /// one linear pass, so already-sorted graphs (nearly all) skip Kahn's algorithm. Nodes with
     /// subgraphs send the graph down the full path (their outer reads need the closure).
     static func isSorted(_ graph: Graph) -> Bool {
-        var produced = Set<String>(minimumCapacity: graph.nodes.count * 2)
-        for node in graph.nodes { for o in node.outputs where !o.isEmpty { produced.insert(o) } }
-        var available = Set<String>(minimumCapacity: produced.count)
-        for node in graph.nodes {
-            if node.hasSubgraphs { return false }
-            for input in node.inputs where !input.isEmpty && produced.contains(input) && !available.contains(input) { return false }
-            for o in node.outputs where !o.isEmpty { available.insert(o) }
+        // The first node producing each value (filled backwards, so the earliest wins): one table,
+        // one lookup per input. An input produced at or after its reader means not sorted.
+        let nodes = graph.nodes
+        var firstProducer = [String: Int](minimumCapacity: nodes.count * 2)
+        for i in nodes.indices.reversed() {
+            if nodes[i].hasSubgraphs { return false }
+            for o in nodes[i].outputs where !o.isEmpty { firstProducer[o] = i }
+        }
+        for (i, node) in nodes.enumerated() {
+            for input in node.inputs where !input.isEmpty {
+                if let p = firstProducer[input], p >= i { return false }
+            }
         }
         return true
     }
