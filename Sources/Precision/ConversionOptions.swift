@@ -10,7 +10,9 @@ public struct NamePattern: Sendable, Equatable, Codable, CustomStringConvertible
     public var description: String { text }
 
     public func matches(_ name: String) -> Bool {
-        Self.match(Array(text.utf8)[...], Array(name.utf8)[...])
+        // Most patterns are plain op type names: compare directly (the glob path copies both).
+        if !text.utf8.contains(UInt8(ascii: "*")) && !text.utf8.contains(UInt8(ascii: "?")) { return text == name }
+        return Self.match(Array(text.utf8)[...], Array(name.utf8)[...])
     }
 
     private static func match(_ p: ArraySlice<UInt8>, _ s: ArraySlice<UInt8>) -> Bool {

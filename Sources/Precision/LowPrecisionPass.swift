@@ -149,7 +149,7 @@ struct LowPrecisionPass {
         if !touchesFloat && !node.subgraphs.isEmpty { return .kept("control flow: its bodies are converted, its boundary stays float32") }
         guard touchesFloat else { return .untouched }
 
-        if functionKeys.contains("\(node.domain):\(node.opType)") { return .kept("model-local function: its body is not converted") }
+        if !functionKeys.isEmpty && functionKeys.contains("\(node.domain):\(node.opType)") { return .kept("model-local function: its body is not converted") }
         guard node.canonicalDomain == "ai.onnx" else {
             let note = "custom or non-standard operator \(node.opType) (domain \(node.canonicalDomain)) left in float32 with Casts around it"
             if !report.warnings.contains(note) { report.warnings.append(note) }
