@@ -155,10 +155,11 @@ struct Convert: ParsableCommand {
         stages.lap("convert")
         let policy: ExternalDataPolicy = externalData == "always" ? .separateFile() : externalData == "never" ? .embed : .automatic
         // Our validator checks the converted graph on another core while the file is written;
-        // the file takes its name only if the graph is valid.
-        let verdict = Background { validated ? nil : ModelConversion.validationFailure(converted) }
-        try converted.save(to: output, externalData: policy) { verdict.wait() == nil }
-        if let failure = verdict.wait() { throw failure }
+        // the file takes its name only if the graph is valid. (--check and --load-check have
+        // validated it already: no second run, no thread.)
+        let verdict = validated ? nil : Background { ModelConversion.validationFailure(converted) }
+        try converted.save(to: output, externalData: policy) { verdict?.wait() == nil }
+        if let failure = verdict?.wait() { throw failure }
         stages.lap("save")
         stages.report()
         if let report { try FileBytes.writeAtomically(try ReportJSON.data(result), to: report) }
