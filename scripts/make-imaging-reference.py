@@ -22,8 +22,10 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+# The checkout's own test material, wherever the checkout is (never a path of one machine).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FOLDERS = [
-    ("skimage", "/work/main/.cache/material/images/skimage"),
+    ("skimage", os.path.join(ROOT, ".cache/material/images/skimage")),
     ("opencvdoc", "/usr/share/doc/opencv-doc/examples/data"),
 ]
 INV255 = np.float32(1 / 255)  # the seed multiplies by float32(1/255); so does OpenCV's blob code

@@ -101,7 +101,10 @@ def float64_inputs(rng):
         parts += [m, np.nextafter(m, np.inf), np.nextafter(m, -np.inf), m * (1 + 2.0 ** -40), m * (1 - 2.0 ** -40)]
     b = (np.arange(0, 0x7F80, dtype=np.uint64) << 16).astype(np.uint32).view(np.float32).astype(np.float64)
     bmid = b + np.ldexp(1.0, np.frexp(b)[1] - 9)  # halfway to the next bfloat16 (exact in float64)
-    parts += [bmid, bmid * (1 + 2.0 ** -40), bmid * (1 - 2.0 ** -40)]
+    # Round-once cases: just off a bfloat16 tie, where float64 -> float32 -> bfloat16 would round twice.
+    for m in (bmid, -bmid):
+        parts += [m, m * (1 + 2.0 ** -40), m * (1 - 2.0 ** -40), np.nextafter(m, np.inf), np.nextafter(m, -np.inf)]
+    parts.append(np.array([1 + 2.0 ** -8 + 2.0 ** -30, 1 + 2.0 ** -8 - 2.0 ** -30, 1 + 3 * 2.0 ** -8 + 2.0 ** -30]))
     f = rng.integers(0, 0x7F800000, 20000, dtype=np.uint64).astype(np.uint32).view(np.float32).astype(np.float64)
     parts += [f + np.ldexp(1.0, np.frexp(f)[1] - 25), f * (1 + 2.0 ** -50)]  # float32 ties and near-ties
     specials = np.array([0, 0x8000000000000000, 0x7FF0000000000000, 0xFFF0000000000000, 1, 0x000FFFFFFFFFFFFF,

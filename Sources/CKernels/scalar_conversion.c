@@ -108,6 +108,21 @@ uint16_t hp_f64_to_f16_scalar(double value) {
     return (uint16_t)(sign + h);
 }
 
+uint16_t hp_f64_to_bf16_scalar(double value) {
+    // Rounded once, as IEEE and ml_dtypes (>= 0.7) do: narrow to float32 rounding to odd (truncate,
+    // then set the last bit when anything was cut off), then to bfloat16 rounding to nearest even.
+    // float32 keeps 16 more bits than bfloat16 in every range (subnormals too), so the sticky bit
+    // decides exactly the ties that a second round-to-nearest would have moved (1 + 2^-8 + 2^-30).
+    float f = (float)value;
+    if (value == value && (double)f != value) {
+        uint32_t b = bits_of(f);
+        double back = (double)f;
+        if (back != back || (back > 0 ? back > value : back < value)) b -= 1;  // rounded away from zero: step back
+        f = float_of(b | 1u);
+    }
+    return hp_f32_to_bf16_scalar(f);
+}
+
 float hp_bf16_to_f32_scalar(uint16_t bits) { return float_of((uint32_t)bits << 16); }
 
 void hp_f32_to_f16_portable(const float *src, uint16_t *dst, size_t n) {

@@ -6,7 +6,7 @@ extension Tensor {
     ///
     /// Supported: float32 ⇄ float16, float32 ⇄ bfloat16, float16/bfloat16 → float32 via the fast
     /// kernels; float64 and the integer types → float32/float16/bfloat16 (through float32, except
-    /// float64 → float16, which rounds once as numpy does); uint8 →
+    /// float64 → float16/bfloat16, which round once as numpy and ml_dtypes do); uint8 →
     /// float16/float32/bfloat16 use `uint8Scale`. Converting to the same type returns `self`.
     public func converted(to target: DType, uint8Scale: Float = 1) throws(TensorError) -> Tensor {
         if target == dtype { return self }
@@ -49,12 +49,14 @@ extension Tensor {
                 }
             }
             return try wide.converted(to: target)
-        case (.float64, .float16):
-            // numpy rounds float64 -> float16 once; through float32 it would round twice and move ties.
+        case (.float64, .float16), (.float64, .bfloat16):
+            // numpy (float16) and ml_dtypes 0.7 (bfloat16) round float64 once; through float32 it
+            // would round twice and move ties (1 + 2^-8 + 2^-30 -> bfloat16 0x3F81, not 0x3F80).
+            let narrow = target == .float16 ? hp_f64_to_f16_scalar : hp_f64_to_bf16_scalar
             withUnsafeBytes { src in
                 out.withUnsafeMutableBytes { dst in
                     let s = src.bindMemory(to: Double.self), d = dst.bindMemory(to: UInt16.self)
-                    for i in s.indices { d[i] = hp_f64_to_f16_scalar(s[i]) }
+                    for i in s.indices { d[i] = narrow(s[i]) }
                 }
             }
         case (_, .float32) where dtype.isComputable:

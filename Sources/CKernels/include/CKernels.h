@@ -75,6 +75,8 @@ uint16_t hp_f32_to_bf16_scalar(float value);
 float hp_bf16_to_f32_scalar(uint16_t bits);
 /// float64 -> float16 rounded once, as numpy's astype does (float64 -> float32 -> float16 rounds twice).
 uint16_t hp_f64_to_f16_scalar(double value);
+/// float64 -> bfloat16 rounded once (ml_dtypes 0.7 and IEEE; through float32 it would round twice).
+uint16_t hp_f64_to_bf16_scalar(double value);
 
 
 /// One image's share of a fused preprocessing pass: uint8 HWC (3-channel) source pixels resampled
