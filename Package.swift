@@ -9,7 +9,9 @@ let package = Package(
         .executable(name: "halfpipe", targets: ["halfpipe"]),
         .library(name: "Tensors", targets: ["Tensors"]),
         .library(name: "ONNX", targets: ["ONNX"]),
+        .library(name: "Inference", targets: ["Inference"]),
         .library(name: "ONNXRuntime", targets: ["ONNXRuntime"]),
+        .library(name: "Precision", targets: ["Precision"]),
         .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "CUDA", targets: ["CUDA"]),
     ],
@@ -31,17 +33,20 @@ let package = Package(
             dependencies: ["Tensors", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             exclude: ["Generated/README.md"]
         ),
-        // ONNX Runtime's C API, loaded with dlopen at run time (from the onnxruntime wheel).
-        .target(name: "ONNXRuntime", dependencies: ["Tensors"]),
+        // The seam every backend plugs into: Session, Backend (supports, makeSession), Device, the
+        // comparison verdicts. Commands, range analysis and calibration see only this.
+        .target(name: "Inference", dependencies: ["Tensors", "ONNX"]),
+        // ONNX Runtime's C API, loaded with dlopen at run time (from the onnxruntime wheel): the first backend.
+        .target(name: "ONNXRuntime", dependencies: ["Inference", "ONNX", "Tensors"]),
         // Image decoding and the fused CPU preprocessing into batches.
         .target(name: "Imaging", dependencies: ["Tensors", "CKernels", "CImageCodecs"]),
         // Graph passes for reduced precision: FP16/BF16 conversion, BatchNorm folding, range analysis, input folding.
-        .target(name: "Precision", dependencies: ["ONNX", "Tensors", "CKernels"]),
+        .target(name: "Precision", dependencies: ["ONNX", "Inference", "Tensors", "CKernels"]),
         // libcuda and NVRTC loaded with dlopen: devices, memory, streams, run-time kernels, GPU preprocessing.
         .target(name: "CUDA", dependencies: ["Tensors", "Imaging"]),
         .executableTarget(
             name: "halfpipe",
-            dependencies: ["Tensors", "ONNX", "ONNXRuntime", "Imaging", "CUDA", "Precision", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Tensors", "ONNX", "Inference", "ONNXRuntime", "Imaging", "CUDA", "Precision", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "halfpipe-bench", dependencies: ["Tensors", "ONNX", "Imaging"], path: "bench/Sources/halfpipe-bench"),
         .executableTarget(name: "halfpipe-fuzz-loader", dependencies: ["ONNX"], path: "Tests/Fuzz/LoaderFuzzer"),
@@ -49,9 +54,10 @@ let package = Package(
         // Locating the real test material and running the Python reference scripts, for the test targets.
         .target(name: "TestSupport", dependencies: ["ONNX", "Tensors"], path: "Tests/TestSupport"),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "Tensors", "TestSupport"]),
-        .testTarget(name: "ONNXRuntimeTests", dependencies: ["ONNXRuntime", "Tensors", "ONNX", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Tensors", "ONNX"]),
+        .testTarget(name: "ONNXRuntimeTests", dependencies: ["ONNXRuntime", "Inference", "Tensors", "ONNX", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Tensors", "TestSupport"]),
-        .testTarget(name: "PrecisionTests", dependencies: ["Precision", "ONNX", "ONNXRuntime", "Imaging", "Tensors", "CKernels", "TestSupport"]),
+        .testTarget(name: "PrecisionTests", dependencies: ["Precision", "ONNX", "Inference", "ONNXRuntime", "Imaging", "Tensors", "CKernels", "TestSupport"]),
         .testTarget(name: "CUDATests", dependencies: ["CUDA", "Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "HalfPipeCLITests", dependencies: ["halfpipe"], exclude: ["Golden"]),
     ],

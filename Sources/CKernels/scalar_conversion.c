@@ -1,6 +1,7 @@
 // Portable float32 <-> float16/bfloat16 conversions, bit-exact with numpy (npy_half.c) and
 // ml_dtypes. They define the semantics; the SIMD kernels must agree with them on every input.
 #include "CKernels.h"
+#include <math.h>
 #include <string.h>
 
 // numpy multiplies and adds separately; a fused multiply-add would round differently.
@@ -117,7 +118,7 @@ uint16_t hp_f64_to_bf16_scalar(double value) {
     if (value == value && (double)f != value) {
         uint32_t b = bits_of(f);
         double back = (double)f;
-        if (back != back || (back > 0 ? back > value : back < value)) b -= 1;  // rounded away from zero: step back
+        if (fabs(back) > fabs(value)) b -= 1;  // rounded away from zero (Inf included): step back toward it
         f = float_of(b | 1u);
     }
     return hp_f32_to_bf16_scalar(f);

@@ -1,3 +1,5 @@
+import Inference
+
 /// Adding execution providers to session options, with a clear error when the loaded library
 /// lacks one (the CPU wheel `onnxruntime` has only the CPU provider).
 enum ExecutionProviders {

@@ -2,6 +2,7 @@
 // we call (positions and signatures from shared/reference/onnxruntime-c-api.md, checked against
 // the real 1.31.1 library by the tests). Every other file uses these typed wrappers.
 #if canImport(Glibc)
+import Inference
 import Glibc
 #endif
 

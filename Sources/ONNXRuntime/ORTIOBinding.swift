@@ -1,9 +1,10 @@
+import Inference
 import Tensors
 
 /// Inputs and outputs bound once for repeated runs: ORT reads the bound input tensors and writes
 /// the outputs straight into our pre-allocated output tensors, with no copy and no allocation per
 /// run. The binding owns those tensors (and so keeps their memory alive while ORT holds it).
-public final class ORTIOBinding {
+public final class ORTIOBinding: BoundRun {
     private let session: ORTSession
     private let library: ORTLibrary
     private let handle: ORTHandle
@@ -29,9 +30,11 @@ public final class ORTIOBinding {
             }
         }
         self.inputs = inputs
+        // Inputs uniquely ours too: `write(input:)` fills them in place, where ORT reads.
+        for name in inputs.keys { self.inputs[name]!.withUnsafeMutableBytes { _ in } }
         // Bind through the tensors' storage: `outputs` and `inputs` live as long as the binding and
         // are never reassigned, so the addresses ORT holds stay valid.
-        for (name, tensor) in inputs { try bind(name, tensor, asOutput: false) }
+        for (name, tensor) in self.inputs { try bind(name, tensor, asOutput: false) }
         for name in outputs.keys { try bindOutput(name) }
     }
 
@@ -43,6 +46,28 @@ public final class ORTIOBinding {
     /// Runs with the bound tensors; results are in `outputs`.
     public func run() throws(ORTError) {
         try library.api.check(library.api.runWithBinding(session.handle, nil, handle), "running \(session.source) with bound I/O")
+    }
+
+    /// ORT's CPU provider reads and writes host memory.
+    public var device: Device { session.device }
+
+    public func write(input name: String, from tensor: Tensor) throws(ORTError) {
+        guard let bound = inputs[name] else {
+            throw ORTError(code: .badInput, message: "no bound input '\(name)' (bound: \(inputs.keys.sorted().joined(separator: ", ")))", operation: "writing a bound input")
+        }
+        guard bound.dtype == tensor.dtype, bound.shape == tensor.shape else {
+            throw ORTError(code: .badInput, message: "input '\(name)' is bound as \(bound.dtype) \(bound.shape); got \(tensor.dtype) \(tensor.shape)", operation: "writing a bound input")
+        }
+        tensor.withUnsafeBytes { source in
+            inputs[name]!.withUnsafeMutableBytes { $0.copyMemory(from: source) }
+        }
+    }
+
+    public func read(output name: String) throws(ORTError) -> Tensor {
+        guard let tensor = outputs[name] else {
+            throw ORTError(code: .badInput, message: "no bound output '\(name)' (bound: \(outputs.keys.sorted().joined(separator: ", ")))", operation: "reading a bound output")
+        }
+        return tensor
     }
 
     private func bind(_ name: String, _ tensor: Tensor, asOutput: Bool) throws(ORTError) {

@@ -1,8 +1,10 @@
+import Inference
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
 import Synchronization
+import Tensors
 
 /// ONNX Runtime's shared library, found and loaded with `dlopen` at run time, with its function
 /// table and one process-wide environment. Loaded once per path; safe to share between threads.
@@ -56,15 +58,14 @@ public final class ORTLibrary: @unchecked Sendable {
     private init(path: String) throws(ORTError) {
         self.path = path
         let operation = "loading ONNX Runtime from \(path)"
-        guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
-            let reason = dlerror().map { String(cString: $0) } ?? "unknown dlopen error"
-            throw ORTError(code: .libraryUnavailable, message: reason, operation: operation)
-        }
-        guard let symbol = dlsym(handle, "OrtGetApiBase") else {
-            throw ORTError(code: .libraryUnavailable, message: "no OrtGetApiBase symbol: not an ONNX Runtime library", operation: operation)
+        let getApiBase: @convention(c) () -> UnsafeRawPointer?
+        do {
+            getApiBase = try DynamicLibrary.open([path]).symbol("OrtGetApiBase")
+        } catch {
+            throw ORTError(code: .libraryUnavailable, message: error.kind == .missingSymbol ? "no OrtGetApiBase symbol: not an ONNX Runtime library" : error.reason,
+                           operation: operation)
         }
         // OrtApiBase is two function pointers: GetApi(version) and GetVersionString().
-        let getApiBase = unsafeBitCast(symbol, to: (@convention(c) () -> UnsafeRawPointer?).self)
         guard let base = getApiBase()?.assumingMemoryBound(to: UnsafeRawPointer?.self),
               let getApiPointer = base[0], let versionPointer = base[1] else {
             throw ORTError(code: .libraryUnavailable, message: "OrtGetApiBase returned nothing", operation: operation)

@@ -1,3 +1,4 @@
+import Inference
 import FoundationEssentials
 
 /// Where `libonnxruntime.so` can be: the places a Python install of the `onnxruntime` wheel puts it.

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Inference
 import Tensors
 
 /// A model loaded into ONNX Runtime. Owns its ORT session; inputs are passed to ORT without a copy
@@ -14,6 +15,8 @@ public final class ORTSession: Session, @unchecked Sendable {
     let inputSequenceElementTypes: [Int32?]
     /// Which model, for errors ("model.onnx" or "<bytes>").
     public let source: String
+    /// ORT's CPU provider, or the first provider the options name (CUDA through onnxruntime-gpu).
+    public let device: Device
 
     /// Loads the model file at `path`.
     public convenience init(contentsOf path: String, options: SessionOptions = SessionOptions()) throws(ORTError) {
@@ -21,7 +24,7 @@ public final class ORTSession: Session, @unchecked Sendable {
         let sessionOptions = try SessionOptionsHandle(library: library, options: options, model: path)
         var session: ORTHandle?
         try library.api.check(library.api.createSession(library.env, path, sessionOptions.handle, &session), "creating a session from \(path)")
-        try self.init(library: library, handle: session!, source: path)
+        try self.init(library: library, handle: session!, source: path, device: Self.device(options))
     }
 
     /// Loads a model from its serialized bytes (e.g. a model HalfPipe just rewrote in memory).
@@ -33,13 +36,14 @@ public final class ORTSession: Session, @unchecked Sendable {
             library.api.createSessionFromArray(library.env, raw.baseAddress, raw.count, sessionOptions.handle, &session)
         }
         try library.api.check(status, "creating a session from \(name)")
-        try self.init(library: library, handle: session!, source: name)
+        try self.init(library: library, handle: session!, source: name, device: Self.device(options))
     }
 
-    private init(library: ORTLibrary, handle: ORTHandle, source: String) throws(ORTError) {
+    private init(library: ORTLibrary, handle: ORTHandle, source: String, device: Device) throws(ORTError) {
         self.library = library
         self.handle = handle
         self.source = source
+        self.device = device
         library.liveSessions.add(1, ordering: .releasing)
         do {
             let described = try Self.describe(library, handle, input: true)
@@ -61,25 +65,6 @@ public final class ORTSession: Session, @unchecked Sendable {
 
     /// Runs the model. Every input must be given with its declared element type and a shape that
     /// fits the declared one; outputs come back by name (all of them, or those in `outputNames`).
-    public func run(_ feeds: [String: Tensor]) throws -> [String: Tensor] { try run(feeds, outputNames: nil) }
-
-    public func run(_ feeds: [String: Tensor], outputNames: [String]?) throws(ORTError) -> [String: Tensor] {
-        try runMeasured(feeds, outputNames: outputNames).outputs
-    }
-
-    /// Where one run's time goes: wrapping the inputs, ORT's inference, copying the outputs out.
-    public struct RunTimings: Sendable, Codable {
-        public var inputsMs: Double
-        public var inferenceMs: Double
-        public var outputsMs: Double
-
-        public init(inputsMs: Double, inferenceMs: Double, outputsMs: Double) {
-            self.inputsMs = inputsMs
-            self.inferenceMs = inferenceMs
-            self.outputsMs = outputsMs
-        }
-    }
-
     /// `run`, also reporting the time of each stage (returned, so concurrent runs stay independent).
     public func runMeasured(_ feeds: [String: Tensor], outputNames: [String]? = nil) throws(ORTError) -> (outputs: [String: Tensor], timings: RunTimings) {
         try execute(feeds.mapValues { .tensor($0) }, outputNames: outputNames) { (value, name) throws(ORTError) in
@@ -135,9 +120,25 @@ public final class ORTSession: Session, @unchecked Sendable {
         for (name, value) in zip(wanted, results) {
             out[name] = try convert(value!, name)
         }
-        func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15 }
-        let timings = RunTimings(inputsMs: ms(inferenceStart - start), inferenceMs: ms(inferenceEnd - inferenceStart), outputsMs: ms(clock.now - inferenceEnd))
+        let timings = RunTimings(inputsMs: (inferenceStart - start).milliseconds, inferenceMs: (inferenceEnd - inferenceStart).milliseconds,
+                                 outputsMs: (clock.now - inferenceEnd).milliseconds)
         return (out, timings)
+    }
+
+    /// Binds inputs and pre-allocated outputs for repeated runs (ORT's I/O binding, on the host).
+    public func bind(inputs: [String: Tensor], outputShapes: [String: Shape]) throws(ORTError) -> any BoundRun {
+        try ORTIOBinding(session: self, inputs: inputs, outputShapes: outputShapes)
+    }
+
+    /// The device the first execution provider computes on.
+    static func device(_ options: SessionOptions) -> Device {
+        for provider in options.executionProviders {
+            switch provider {
+            case .cuda(let n, _), .tensorRT(let n, _): return .cuda(n)
+            default: continue
+            }
+        }
+        return .cpu
     }
 
     /// Rejects missing, unknown and mistyped inputs with a message naming them, before ORT does.

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import Inference
 import Glibc
 #endif
 import Tensors

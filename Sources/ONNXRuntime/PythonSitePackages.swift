@@ -1,3 +1,4 @@
+import Inference
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc

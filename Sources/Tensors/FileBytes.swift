@@ -13,6 +13,7 @@ public enum FileBytes {
     /// so loading a 1 GB model costs nothing until its weights are used. (A file truncated while
     /// mapped would fault; HalfPipe itself only ever replaces files by rename, never in place.)
     public static func read(_ path: String) throws(TensorError) -> Data {
+        try requireFile(path)
         if let mapped = map(path) { return mapped }
         do {
             return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
@@ -23,6 +24,18 @@ public enum FileBytes {
             } catch {
                 throw .io(path: path, reason: readableReason(error, verb: "cannot read"))
             }
+        }
+    }
+
+    /// Refuses a directory (or a missing path) where a file is expected, with a message that says
+    /// so, before any reader produces the platform's own text for it.
+    public static func requireFile(_ path: String) throws(TensorError) {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw .io(path: path, reason: errno == ENOENT ? "no such file" : "cannot read: \(String(cString: strerror(errno)))")
+        }
+        if info.st_mode & S_IFMT == S_IFDIR {
+            throw .io(path: path, reason: "is a directory, not a file; give the file inside it")
         }
     }
 

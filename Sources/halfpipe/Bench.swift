@@ -3,7 +3,7 @@ import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
 #endif
-import ONNXRuntime
+import Inference
 import Tensors
 
 /// `halfpipe bench MODEL`: latency percentiles, throughput and peak memory of one model.
@@ -49,12 +49,12 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        let session = try ORTSession(contentsOf: model, options: try runtime.sessionOptions())
+        let session = try runtime.target().session(.file(model))
         let images = imageFeed.given ? try imageFeed.prepare(for: session.inputs) : nil
         var feeds = try feed.feeds(for: session.inputs.filter { $0.name != images?.name }, batch: images?.batchSize ?? batch, forceRandom: true)
         if let images { feeds[images.name] = try images.tensor() }
         // Plain runs also record where each run's time goes (preprocess / inputs / inference / outputs).
-        var stages: [ORTSession.RunTimings] = []
+        var stages: [RunTimings] = []
         var preprocessing: [Double] = []
         let clock = ContinuousClock()
         var step: () throws -> Void = { stages.append(try session.runMeasured(feeds).timings) }
@@ -63,7 +63,7 @@ struct Bench: ParsableCommand {
                 var fed = feeds
                 let start = clock.now
                 fed[images.name] = try images.tensor()
-                preprocessing.append(milliseconds(clock.now - start))
+                preprocessing.append((clock.now - start).milliseconds)
                 stages.append(try session.runMeasured(fed).timings)
             }
         }
@@ -71,7 +71,7 @@ struct Bench: ParsableCommand {
             guard images == nil else { throw CLIError("--binding binds fixed inputs; it cannot be combined with --images") }
             // One plain run tells the output shapes to pre-allocate.
             let shapes = try session.run(feeds).mapValues(\.shape)
-            let bound = try ORTIOBinding(session: session, inputs: feeds, outputShapes: shapes)
+            let bound = try session.bind(inputs: feeds, outputShapes: shapes)
             step = { try bound.run() }
         }
         for _ in 0..<warmup { try step() }
@@ -81,16 +81,14 @@ struct Bench: ParsableCommand {
         times.reserveCapacity(runs)
         for _ in 0..<runs {
             let d = try clock.measure(step)
-            times.append(Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15)
+            times.append(d.milliseconds)
         }
         // Throughput counts the batch actually fed (a --shape or --inputs may set it, not only --batch).
         let fedBatch = session.inputs.first.flatMap { feeds[$0.name]?.shape.dimensions.first } ?? batch
         var report = BenchReport(model: model, batch: fedBatch, threads: runtime.threads, binding: binding, milliseconds: times, stages: stages)
-        report.preprocessP50Ms = preprocessing.isEmpty ? nil : preprocessing.sorted()[preprocessing.count / 2]
+        report.preprocessP50Ms = preprocessing.isEmpty ? nil : Percentiles.median(preprocessing)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            print(try ReportJSON.line(report))
         } else {
             print("\(images == nil ? "inference" : "preprocess + inference"): \(format(report.p50Ms)) ms p50, \(format(report.p90Ms)) p90, \(format(report.p99Ms)) p99 (\(runs) runs after \(warmup) warm-up)")
             if let images { print(images.summary) }
@@ -119,13 +117,13 @@ struct BenchReport: Codable {
     var throughputPerSecond: Double
     var peakMemoryMB: Int
     /// Median of each stage over the measured runs (plain runs only; a binding has no separate stages).
-    var stagesP50: ORTSession.RunTimings?
+    var stagesP50: RunTimings?
     /// Median preprocessing time per run, with --images.
     var preprocessP50Ms: Double?
 
-    init(model: String, batch: Int, threads: Int, binding: Bool, milliseconds: [Double], stages: [ORTSession.RunTimings]) {
+    init(model: String, batch: Int, threads: Int, binding: Bool, milliseconds: [Double], stages: [RunTimings]) {
         let sorted = milliseconds.sorted()
-        func percentile(_ p: Double) -> Double { sorted[min(sorted.count - 1, Int((p * Double(sorted.count - 1)).rounded()))] }
+        func percentile(_ p: Double) -> Double { Percentiles.value(p, ofSorted: sorted) }
         self.model = model
         self.batch = batch
         self.threads = threads
@@ -139,8 +137,6 @@ struct BenchReport: Codable {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         peakMemoryMB = Int(usage.ru_maxrss) / 1024  // Linux reports kilobytes
-        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-        stagesP50 = stages.isEmpty ? nil : ORTSession.RunTimings(
-            inputsMs: median(stages.map(\.inputsMs)), inferenceMs: median(stages.map(\.inferenceMs)), outputsMs: median(stages.map(\.outputsMs)))
+        stagesP50 = RunTimings.median(stages)
     }
 }

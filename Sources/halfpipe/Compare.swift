@@ -5,8 +5,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Inference
 import ONNX
-import ONNXRuntime
 import Tensors
 
 /// `halfpipe compare A B …`: runs a reference model and a candidate on the same inputs and
@@ -57,13 +57,11 @@ struct Compare: ParsableCommand {
     }
 
     func run() throws {
-        let options = try runtime.sessionOptions()
+        let target = try runtime.target()
         let tolerance = ComparisonTolerance(rtol: rtol, atol: atol)
         let plan = allTensors ? try ExposedTensors(reference: reference, candidate: candidate) : nil
-        let sessionA = try plan.map { try ORTSession(serialized: $0.reference, options: options, name: reference) }
-            ?? ORTSession(contentsOf: reference, options: options)
-        let sessionB = try plan.map { try ORTSession(serialized: $0.candidate, options: options, name: candidate) }
-            ?? ORTSession(contentsOf: candidate, options: options)
+        let sessionA = try target.session(plan.map { .bytes($0.reference, name: reference) } ?? .file(reference))
+        let sessionB = try target.session(plan.map { .bytes($0.candidate, name: candidate) } ?? .file(candidate))
         var feeds = try feed.feeds(for: sessionA.inputs)
         if imageFeed.given {
             let images = try imageFeed.prepare(for: sessionA.inputs)
@@ -71,7 +69,7 @@ struct Compare: ParsableCommand {
             if !json { print(images.summary) }
         }
         let outputsA = try sessionA.run(feeds)
-        let outputsB = try sessionB.run(try Self.feeds(feeds, convertedFor: sessionB.inputs))
+        let outputsB = try sessionB.run(try ModelComparison.converted(feeds, for: sessionB.inputs))
 
         let namesA = Set(sessionA.outputs.map(\.name)), namesB = Set(sessionB.outputs.map(\.name))
         let declared = plan?.declaredOutputs ?? namesA
@@ -81,7 +79,8 @@ struct Compare: ParsableCommand {
         report.onlyInCandidate = sessionB.outputs.map(\.name).filter { !namesA.contains($0) }
         for tensor in order {
             guard let a = outputsA[tensor.name], let b = outputsB[tensor.name] else { continue }
-            let entry = Self.compare(tensor, a, b, tolerance, isOutput: declared.contains(tensor.name))
+            let entry = OutputComparison.compare(name: tensor.name, op: tensor.op, reference: a, candidate: b, tolerance: tolerance,
+                                                 isOutput: declared.contains(tensor.name))
             report.entries.append(entry)
             if plan != nil, !entry.passed, report.firstDivergence == nil { report.firstDivergence = tensor }
         }
@@ -94,34 +93,6 @@ struct Compare: ParsableCommand {
             print(report.text(allTensors: allTensors))
         }
         if !report.passed { throw ExitCode.failure }
-    }
-
-    /// The feed for B: A's tensors, converted where B declares another element type (an FP16
-    /// model that takes FP16 inputs gets the same values rounded to FP16).
-    static func feeds(_ feeds: [String: Tensor], convertedFor inputs: [TensorDescription]) throws -> [String: Tensor] {
-        var out = feeds
-        for input in inputs {
-            guard let tensor = feeds[input.name], let wanted = input.elementType, wanted != tensor.dtype else { continue }
-            do {
-                out[input.name] = try tensor.converted(to: wanted)
-            } catch {
-                throw CLIError("input '\(input.name)': B takes \(wanted) but the feed is \(tensor.dtype): \(error)")
-            }
-        }
-        return out
-    }
-
-    /// One row: B's tensor converted to A's type, then compared; a shape or type the comparison
-    /// cannot bridge is a failed row (the models disagree), not bad input.
-    static func compare(_ tensor: ExposedTensors.Tensor, _ a: Tensor, _ b: Tensor, _ tolerance: ComparisonTolerance, isOutput: Bool) -> CompareReport.Entry {
-        var entry = CompareReport.Entry(name: tensor.name, op: tensor.op, isOutput: isOutput, shape: a.shape.dimensions)
-        do {
-            let candidate = try b.converted(to: a.dtype)
-            entry.metrics = try TensorComparison(actual: candidate, reference: a, tolerance: tolerance)
-        } catch {
-            entry.problem = b.shape == a.shape ? "B gives \(b.dtype), A \(a.dtype): \(error)" : "B's shape \(b.shape) differs from A's \(a.shape)"
-        }
-        return entry
     }
 }
 
@@ -174,27 +145,7 @@ struct ExposedTensors {
 
 /// What `compare` found: per-output (and per-intermediate) metrics, verdicts, the first divergence.
 struct CompareReport: Encodable {
-    struct Entry: Encodable {
-        var name: String
-        var op: String?
-        var isOutput: Bool
-        var shape: [Int]
-        var metrics: TensorComparison?
-        /// Why there are no metrics (shapes or types the models disagree on).
-        var problem: String?
-        var passed: Bool { metrics?.passed ?? false }
-
-        enum CodingKeys: String, CodingKey { case name, op, shape, metrics, problem, passed }
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(name, forKey: .name)
-            try c.encodeIfPresent(op, forKey: .op)
-            try c.encode(shape, forKey: .shape)
-            try c.encodeIfPresent(metrics, forKey: .metrics)
-            try c.encodeIfPresent(problem, forKey: .problem)
-            try c.encode(passed, forKey: .passed)
-        }
-    }
+    typealias Entry = OutputComparison
 
     var reference: String
     var candidate: String

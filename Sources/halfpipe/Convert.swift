@@ -1,7 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
+import Inference
 import ONNX
-import ONNXRuntime
 import Precision
 import Tensors
 
@@ -84,7 +84,7 @@ struct Convert: ParsableCommand {
     @Option(help: ArgumentHelp("Tensor data in a separate file: auto (only above 2 GB), always, never.", valueName: "auto|always|never"))
     var externalData = "auto"
 
-    @Flag(help: "Load the converted model in ONNX Runtime; when it refuses an op type in the target type (its CPU provider does for Attention and RMSNormalization), convert again with that op type in float32. Implied by --check.")
+    @Flag(help: "Always load the converted model in the backend (ONNX Runtime), and send each node it refuses back to float32. Without it, the model is loaded (and run once) only when a node's support depends on run-time shapes (cubic Resize in float16). Implied by --check.")
     var loadCheck = false
 
     @Flag(help: "Print how long loading, preparing, range analysis, converting and saving took (to standard error).")
@@ -107,111 +107,61 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         try OutputPath.refuseOverwrite(input: model, output: output, report: report)
-        var stages = StageClock(enabled: timings)
-        let loaded = try Model.load(contentsOf: model)
-        stages.lap("load")
-        var notes: [String] = []
-        for spec in inputFolds { notes.append(try InputFolding(parsing: spec).apply(to: loaded)) }
-
         var options = ConversionOptions(target: target)
         options.keepIOTypes = keepIoTypes == "all" ? .all : keepIoTypes == "none" ? .none : .names(Set(keepIoTypes.split(separator: ",").map(String.init)))
         options.blockedOpTypes = (noDefaultBlockList ? [] : ConversionOptions.defaultBlockedOpTypes) + blockOps.map(NamePattern.init)
         options.blockedNodeNames = blockNodes.map(NamePattern.init)
         options.tinyValues = TinyValuePolicy(rawValue: tiny)!
         options.foldBatchNorm = !noFoldBatchnorm
-        // Inputs: for the range analysis when given, and for --check (random when none are given).
+
+        var job = ConversionJob(options: options, runtime: try runtime.target())
+        job.inputFolds = try inputFolds.map { try InputFolding(parsing: $0) }
+        job.rangeThreshold = rangeThreshold
+        job.loadCheck = loadCheck
+        job.externalData = externalData == "always" ? .separateFile() : externalData == "never" ? .embed : .automatic
+        // Inputs measure ranges when given; --check alone runs on random inputs.
         let wantsRanges = calibration != nil || imageFeed.given || feed.random || feed.feedArchive != nil || !feed.inputs.isEmpty
-        // The float32 side is prepared apart only when ONNX Runtime runs the prepared model;
-        // otherwise the conversion prepares it itself, scaling folded weights as it narrows them.
-        var prepared = wantsRanges || check || loadCheck ? try ModelConversion.prepare(loaded, options: options) : nil
-        stages.lap("prepare")
-        let sessionOptions = try runtime.sessionOptions()
-        var feeds: [String: Tensor]?
-        var reference: Data?
-        // The prepared float32 model as bytes: made once, for the feeds' session, the --check
-        // reference and the load check's fresh copies.
-        var fp32: Data?
         if wantsRanges || check {
-            let bytes = try loaded.serialized()
-            fp32 = bytes
-            let session = try ORTSession(serialized: bytes, options: sessionOptions, name: model)
-            feeds = try inputFeeds(for: session, forceRandom: !wantsRanges)
-            if check && !inputFolds.isEmpty { reference = bytes }  // the folded model takes the same inputs as the converted one
+            let source = calibration.map { "calibration \($0)" } ?? (imageFeed.given ? "\(imageFeed.images.count) image path(s)"
+                : feed.random ? "random inputs (seed \(feed.seed))" : wantsRanges ? "given inputs" : "random inputs (seed \(feed.seed))")
+            job.feeds = .init(source: source, measuresRanges: wantsRanges) { inputs in [try inputFeeds(for: inputs, forceRandom: !wantsRanges)] }
         }
-        if wantsRanges, let feeds {
-            let source = calibration.map { "calibration \($0)" } ?? (imageFeed.given ? "\(imageFeed.images.count) image path(s)" : feed.random ? "random inputs (seed \(feed.seed))" : "given inputs")
-            let ranges = try RangeAnalysis(model: loaded, feeds: [feeds], source: source) { bytes in
-                try ORTSession(serialized: bytes, options: sessionOptions, name: "\(model) (range analysis)")
-            }
-            let threshold = rangeThreshold ?? (target == .bfloat16 ? 4.2e37 : 8192)
-            options.keptNodes = ranges.decisions(for: loaded, threshold: threshold)
-            let largest = ranges.largest
-            prepared?.range = .init(source: source, threshold: threshold, measuredValues: ranges.measurements.count,
-                                   largestAbs: largest.magnitude, largestValue: largest.value, keptNodes: options.keptNodes.count)
+        if check {
+            let elementwise = rtol != nil || atol != nil
+            let tolerance = ComparisonTolerance(rtol: rtol ?? 1e-3, atol: atol ?? 1e-5)
+            job.check = .init(gate: AccuracyGate(maxRelativeL2: maxRelL2, elementwise: elementwise ? tolerance : nil), tolerance: tolerance)
         }
-        stages.lap("range analysis")
-        let (converted, result, validated) = try convert(loaded, serialized: fp32, options: options, prepared: prepared, notes: notes,
-                                                         sessionOptions: sessionOptions)
-        stages.lap("convert")
-        let policy: ExternalDataPolicy = externalData == "always" ? .separateFile() : externalData == "never" ? .embed : .automatic
-        // Our validator checks the converted graph on another core while the file is written;
-        // the file takes its name only if the graph is valid. (--check and --load-check have
-        // validated it already: no second run, no thread.)
-        let verdict = validated ? nil : Background { ModelConversion.validationFailure(converted) }
-        try converted.save(to: output, externalData: policy) { verdict?.wait() == nil }
-        if let failure = verdict?.wait() { throw failure }
-        stages.lap("save")
-        stages.report()
-        if let report { try FileBytes.writeAtomically(try ReportJSON.data(result), to: report) }
+
+        let outcome = try job.run(input: model, output: output)
+        if timings {
+            let laps = outcome.stages
+            printStandardError("timings: " + laps.map { "\($0.name) \(NumberText.fixed($0.milliseconds, 1)) ms" }.joined(separator: ", ")
+                + "; total \(NumberText.fixed(laps.reduce(0) { $0 + $1.milliseconds }, 1)) ms")
+        }
+        if let report { try FileBytes.writeAtomically(try ReportJSON.data(outcome.report), to: report) }
         if json {
-            print(try ReportJSON.text(result))
+            print(try ReportJSON.text(outcome.report))
         } else {
             print("\(model) → \(output)")
-            result.summary().forEach { print($0) }
+            outcome.report.summary().forEach { print($0) }
         }
-        if check, let feeds {
-            let source: ConversionCheck.Source = reference.map { .bytes($0) } ?? .path(model)
-            let passed = try ConversionCheck(reference: source, candidate: output,
-                                             options: sessionOptions, tolerance: ComparisonTolerance(rtol: rtol ?? 1e-3, atol: atol ?? 1e-5),
-                                             maxRelativeL2: maxRelL2, elementwise: rtol != nil || atol != nil).run(feeds, printJSON: json)
-            if !passed { throw ExitCode.failure }
+        if let result = outcome.check {
+            print(try CheckText.text(result, json: json))
+            if !result.passed { throw ExitCode.failure }
         }
     }
 
-    /// The conversion, with ONNX Runtime's word on the result with --load-check or --check; says
-    /// whether our validator has passed the model yet (without those, the caller runs it).
-    private func convert(_ model: Model, serialized: Data?, options: ConversionOptions, prepared: ConversionReport?, notes: [String],
-                         sessionOptions: SessionOptions) throws -> (Model, ConversionReport, validated: Bool) {
-        let notes = notes.map { "note: \($0)" }
-        var outcome: (Model, ConversionReport, validated: Bool)
-        if loadCheck || check, let prepared {
-            let done = try RuntimeCompatibility.convert(prepared: try serialized ?? model.serialized(), report: prepared, options: options) { candidate in
-                do {
-                    _ = try ORTSession(serialized: try candidate.serialized(), options: sessionOptions, name: "converted model")
-                    return nil
-                } catch {
-                    return "\(error)"
-                }
-            }
-            outcome = (done.model, done.report, true)
-        } else {
-            outcome = (model, try ModelConversion.convert(model, options: options, prepared: prepared, validating: false), false)
-        }
-        outcome.1.warnings.insert(contentsOf: notes, at: 0)
-        return outcome
-    }
-
-    private func inputFeeds(for session: ORTSession, forceRandom: Bool) throws -> [String: Tensor] {
-        var feeds = try feed.feeds(for: session.inputs, forceRandom: false)
+    private func inputFeeds(for inputs: [TensorDescription], forceRandom: Bool) throws -> [String: Tensor] {
+        var feeds = try feed.feeds(for: inputs, forceRandom: false)
         if let calibration { for (name, tensor) in try NPZ.read(contentsOf: calibration) { feeds[name] = tensor } }
         if imageFeed.given {
-            let images = try imageFeed.prepare(for: session.inputs)
+            let images = try imageFeed.prepare(for: inputs)
             feeds[images.name] = try images.tensor()
         }
         if forceRandom || feed.random {
-            feeds = try feed.feeds(for: session.inputs, forceRandom: true).merging(feeds) { _, given in given }
+            feeds = try feed.feeds(for: inputs, forceRandom: true).merging(feeds) { _, given in given }
         }
-        let missing = session.inputs.map(\.name).filter { feeds[$0] == nil }
+        let missing = inputs.map(\.name).filter { feeds[$0] == nil }
         guard missing.isEmpty else {
             throw CLIError("no data for input(s) \(missing.joined(separator: ", ")); give them in --calibration/--inputs, or add --random")
         }
@@ -219,25 +169,28 @@ struct Convert: ParsableCommand {
     }
 }
 
-/// Wall-clock time per stage of a command, printed to standard error with --timings.
-struct StageClock {
-    let enabled: Bool
-    private var last = ContinuousClock.now
-    private var laps: [(String, Duration)] = []
-
-    init(enabled: Bool) { self.enabled = enabled }
-
-    mutating func lap(_ stage: String) {
-        guard enabled else { return }
-        let now = ContinuousClock.now
-        laps.append((stage, now - last))
-        last = now
+/// `convert --check`'s verdicts as text (or JSON).
+enum CheckText {
+    struct JSONForm: Encodable {
+        var maxRelativeL2: Double
+        var elementwise: ComparisonTolerance?
+        var outputs: [AccuracyGate.Verdict]
+        var passed: Bool
     }
 
-    func report() {
-        guard enabled else { return }
-        let ms = laps.map { ($0.0, Double($0.1.components.attoseconds) / 1e15 + Double($0.1.components.seconds) * 1e3) }
-        printStandardError("timings: " + ms.map { "\($0.0) \(NumberText.fixed($0.1, 1)) ms" }.joined(separator: ", ")
-            + "; total \(NumberText.fixed(ms.reduce(0) { $0 + $1.1 }, 1)) ms")
+    static func text(_ result: CheckResult, json: Bool) throws -> String {
+        let gate = result.gate
+        if json {
+            return try ReportJSON.text(JSONForm(maxRelativeL2: gate.maxRelativeL2, elementwise: gate.elementwise, outputs: result.verdicts, passed: result.passed))
+        }
+        var lines = ["", "check against \(result.reference) (relative L2 ≤ \(gate.maxRelativeL2)"
+            + (gate.elementwise.map { ", rtol \($0.rtol) / atol \($0.atol) elementwise" } ?? "") + "):"]
+        for v in result.verdicts {
+            let figures = "rel L2 \(v.relativeL2.map(NumberText.scientific) ?? "-"), cosine \(v.cosine.map { NumberText.fixed($0, 6) } ?? "-"), max abs \(v.maxAbsError.map(NumberText.scientific) ?? "-")"
+            lines.append("  \(v.output): \(figures): \(v.passed ? "PASS" : "FAIL (\(v.why))")")
+        }
+        let failed = result.verdicts.filter { !$0.passed }.count
+        lines.append(result.passed ? "PASS: all \(result.verdicts.count) outputs within bounds" : "FAIL: \(failed) of \(result.verdicts.count) outputs out of bounds")
+        return lines.joined(separator: "\n")
     }
 }

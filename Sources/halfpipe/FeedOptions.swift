@@ -1,4 +1,5 @@
 import ArgumentParser
+import Inference
 import Tensors
 
 /// How a command gets its input tensors: .npy files by name, an .npz of them, or random values.
@@ -59,19 +60,4 @@ struct FeedOptions: ParsableArguments {
         guard let eq = spec.firstIndex(of: "="), eq != spec.startIndex else { throw CLIError("\(option) \(spec): write it as \(example)") }
         return (String(spec[..<eq]), String(spec[spec.index(after: eq)...]))
     }
-}
-
-/// Options of every command that builds an ONNX Runtime session.
-struct RuntimeOptions: ParsableArguments {
-    @Option(help: "Intra-op threads (0: one per core).")
-    var threads = 0
-
-    @Option(help: "Graph optimization level: disabled, basic, extended, layout, all.")
-    var optimization: String = "all"
-
-    @Option(name: .customLong("provider"), help: ArgumentHelp("Execution provider, in priority order (cpu, cuda, cuda:1, tensorrt, tensorrt:1, or an ORT provider name).", valueName: "name"))
-    var providers: [String] = []
-
-    @Option(help: ArgumentHelp("libonnxruntime.so to use (else HALFPIPE_ORT_LIBRARY, .venv, site-packages).", valueName: "path"))
-    var ortLibrary: String?
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import CUDA
 import Imaging
 import ONNX
-import ONNXRuntime
+import Inference
 import Precision
 import Tensors
 
@@ -51,6 +51,7 @@ extension ORTError: HalfPipeError {}
 extension CUDAError: HalfPipeError {}
 extension ImagingError: HalfPipeError {}
 extension PrecisionError: HalfPipeError {}
+extension InferenceError: HalfPipeError {}
 
 /// Bad input the command line itself detects.
 struct CLIError: HalfPipeError {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import Imaging
+import Inference
 import Tensors
 
 /// Real images as a model's input: decoded once, then preprocessed into the model's image input

@@ -27,9 +27,7 @@ struct Inspect: ParsableCommand {
         let loaded = try Model.load(contentsOf: model)
         let summary = try ModelSummary(loaded, path: model)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+            print(try ReportJSON.text(summary))
         } else {
             print(InspectReport(summary, top: top).text)
         }

@@ -72,8 +72,7 @@ struct Preprocess: ParsableCommand {
     @Flag(help: "Ignore JPEG EXIF orientation.")
     var noExif = false
 
-    @Option(help: ArgumentHelp("cpu, or cuda / cuda:N for an NVIDIA GPU, cuda:all to split the batch over every GPU (falls back to the CPU when there is none).", valueName: "device"))
-    var device: String = "cpu"
+    @OptionGroup var device: DeviceOptions
     @Option(help: ArgumentHelp("GPU: time this many runs with CUDA events and report medians.", valueName: "n"))
     var repeats: Int = 0
     @Flag(help: "GPU: compare the result with the CPU pass, element by element.")
@@ -114,9 +113,10 @@ struct Preprocess: ParsableCommand {
         let placed: [ImagePlacement]
         var gpuReport: GPUPreprocessReport?
         var multiReport: MultiGPUReport?
-        if let gpus = try cudaDevices(), gpus.count > 1 {
+        let gpus = try cudaDevices()
+        if let gpus, gpus.count > 1 {
             (tensor, placed, multiReport) = try PreprocessOnGPU.runSplit(decoded, spec: spec, batch: size, devices: gpus, repeats: repeats, check: check)
-        } else if let gpu = try cudaDevices()?.first {
+        } else if let gpu = gpus?.first {
             (tensor, placed, gpuReport) = try PreprocessOnGPU.run(decoded, spec: spec, batch: size, device: gpu, repeats: repeats, check: check)
         } else {
             try Self.ensureHostMemory(batch: size, spec: spec)
@@ -126,11 +126,11 @@ struct Preprocess: ParsableCommand {
         try NPY.write(tensor, to: output)
         let report = PreprocessReport(output: output, dtype: spec.dtype.rawValue, shape: tensor.shape.dimensions,
                                       images: zip(files, placed).map { .init(file: $0, placement: $1) },
-                                      decodeMilliseconds: milliseconds(decodedAt - start),
-                                      preprocessMilliseconds: milliseconds(doneAt - decodedAt), spec: spec, gpu: gpuReport, gpus: multiReport)
-        if let placements { try writeJSON(report.images, to: placements) }
+                                      decodeMilliseconds: (decodedAt - start).milliseconds,
+                                      preprocessMilliseconds: (doneAt - decodedAt).milliseconds, spec: spec, gpu: gpuReport, gpus: multiReport)
+        if let placements { try FileBytes.writeAtomically(try ReportJSON.data(report.images, pretty: false), to: placements) }
         if json {
-            print(try encode(report))
+            print(try ReportJSON.line(report))
         } else {
             print("wrote \(output): \(spec.dtype.rawValue) [\(tensor.shape.dimensions.map(String.init).joined(separator: ", "))], \(files.count) images"
                   + (size > files.count ? " (slots \(files.count)..<\(size) padded)" : ""))
@@ -191,26 +191,10 @@ struct Preprocess: ParsableCommand {
         return s
     }
 
-    /// The GPUs to use, or nil for the CPU (asked for, or no CUDA device: then a warning and the CPU).
+    /// The GPUs to use (their CUDA ordinals), or nil for the CPU.
     func cudaDevices() throws -> [Int]? {
-        let lower = device.lowercased()
-        if lower == "cpu" { return nil }
-        let all = lower == "cuda:all"
-        guard lower == "cuda" || lower.hasPrefix("cuda:"), let index = lower == "cuda" || all ? 0 : Int(lower.dropFirst(5)), index >= 0 else {
-            throw CLIError("--device \(device): use cpu, cuda, cuda:N or cuda:all")
-        }
-        let found = Result { () throws(CUDAError) -> [Int] in
-            let cuda = try CUDA.shared()
-            _ = try cuda.device(index)
-            return all ? Array(0..<cuda.deviceCount) : [index]
-        }
-        switch found {
-        case .success(let indices): return indices
-        case .failure(let error) where error.kind == .noDevice || error.kind == .libraryUnavailable:
-            printStandardError("halfpipe: warning: no CUDA device (\(error.message)); preprocessing on the CPU")
-            return nil
-        case .failure(let error): throw error
-        }
+        let gpus = try device.resolve().compactMap { if case .cuda(let n) = $0 { n } else { nil } }
+        return gpus.isEmpty ? nil : gpus
     }
 
     /// Refuses a batch larger than the machine's memory before allocating it (an overcommitted
@@ -245,20 +229,6 @@ struct PreprocessReport: Encodable {
     let spec: PreprocessSpec
     let gpu: GPUPreprocessReport?
     let gpus: MultiGPUReport?
-}
-
-func milliseconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15
-}
-
-func encode<T: Encodable>(_ value: T) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
-}
-
-func writeJSON<T: Encodable>(_ value: T, to path: String) throws {
-    try FileBytes.writeAtomically(Data(try encode(value).utf8), to: path)
 }
 
 extension PreprocessSpec.ResizeMode: ExpressibleByArgument {}

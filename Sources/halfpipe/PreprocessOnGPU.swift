@@ -77,7 +77,7 @@ enum PreprocessOnGPU {
         return (median(copy), median(kernel), median(total))
     }
 
-    static func median(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.sorted()[v.count / 2] }
+    static func median(_ v: [Double]) -> Double { Percentiles.median(v) }
 
     /// Device-to-device copy of 256 MB, bytes read + written per second (median of 5).
     static func deviceCopySpeed(_ context: CUDAContext, stream: CUDAStream) throws -> Double {
@@ -182,7 +182,7 @@ extension PreprocessOnGPU {
                 }
             }
             if let error = failure.withLock({ $0 }) { throw error }
-            if round >= 3 { wall.append(milliseconds(clock.now - start)) }
+            if round >= 3 { wall.append((clock.now - start).milliseconds) }
         }
         // The same whole batch on the first device alone, for comparison.
         let alone = try GPUPreprocessor(spec: spec, device: devices[0])

@@ -1,13 +1,13 @@
 import ArgumentParser
 import FoundationEssentials
-import ONNXRuntime
+import Inference
 import Tensors
 
-/// `halfpipe run MODEL …`: one inference through ONNX Runtime, outputs to an .npz.
+/// `halfpipe run MODEL …`: one inference on the backend `--device` picks, outputs to an .npz.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a model once through ONNX Runtime and save its outputs.",
+        abstract: "Run a model once (ONNX Runtime on the CPU) and save its outputs.",
         discussion: """
             Examples:
               halfpipe run model.onnx --input x=image.npy -o out.npz
@@ -26,9 +26,9 @@ struct Run: ParsableCommand {
     var output: String?
 
     func run() throws {
-        let session = try ORTSession(contentsOf: model, options: try runtime.sessionOptions())
+        let session = try runtime.target().session(.file(model))
         let feeds = try feed.feeds(for: session.inputs)
-        let outputs = try session.run(values: feeds.mapValues { .tensor($0) })
+        let outputs = try session.run(values: feeds.mapValues { .tensor($0) }, outputNames: nil)
         // Sequences are saved element by element as NAME/0, NAME/1, …; an empty optional is not saved.
         var saved: [(name: String, tensor: Tensor)] = []
         for description in session.outputs {
@@ -50,20 +50,5 @@ struct Run: ParsableCommand {
         case .optional(let inner): inner.map { flatten($0, name: name) } ?? [(name, nil)]
         case .sequence(let elements): elements.enumerated().flatMap { flatten($1, name: "\(name)/\($0)") }
         }
-    }
-}
-
-extension RuntimeOptions {
-    func sessionOptions() throws -> SessionOptions {
-        var options = SessionOptions()
-        guard let level = ["disabled": SessionOptions.OptimizationLevel.disabled, "basic": .basic, "extended": .extended, "layout": .layout, "all": .all][optimization] else {
-            throw CLIError("--optimization \(optimization): use disabled, basic, extended, layout or all")
-        }
-        guard threads >= 0 else { throw CLIError("--threads \(threads): use 0 (automatic) or a positive count") }
-        options.optimizationLevel = level
-        options.intraOpThreads = threads
-        options.libraryPath = ortLibrary
-        if !providers.isEmpty { options.executionProviders = providers.map(SessionOptions.ExecutionProvider.init(parsing:)) }
-        return options
     }
 }

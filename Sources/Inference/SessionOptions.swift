@@ -1,4 +1,6 @@
-/// How an ONNX Runtime session is built. A value: copy it, change it, build another session.
+/// How a session is built, for any backend (each reads what applies to it: the optimization level
+/// and threads are common; the execution providers and the library path are ONNX Runtime's). A
+/// value: copy it, change it, build another session.
 public struct SessionOptions: Sendable, Equatable {
     public enum OptimizationLevel: Int32, Sendable, CaseIterable {
         case disabled = 0, basic = 1, extended = 2, layout = 3, all = 99
@@ -43,7 +45,8 @@ public struct SessionOptions: Sendable, Equatable {
     public var executionProviders: [ExecutionProvider] = [.cpu]
     /// Where ORT writes the model as it optimised it, if wanted.
     public var optimizedModelPath: String?
-    /// An explicit libonnxruntime.so (else discovery: HALFPIPE_ORT_LIBRARY, .venv, site-packages).
+    /// An explicit runtime library (ONNX Runtime: libonnxruntime.so; else discovery:
+    /// HALFPIPE_ORT_LIBRARY, .venv, site-packages).
     public var libraryPath: String?
 
     public init() {}

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Inference
 import ONNX
 import Tensors
 
@@ -13,46 +14,21 @@ public struct RangeAnalysis: Sendable {
         public var nonFinite: Bool
         public var elements: Int
     }
-    public private(set) var measurements: [String: Measurement] = [:]
+    public let measurements: [String: Measurement]
     /// Where the inputs came from, for the report.
     public let source: String
 
-    /// Runs `model` (float32, unchanged) once per feed with every float32 intermediate as an extra
-    /// output, through a session `makeSession` opens from serialized model bytes.
-    public init(model: Model, feeds: [[String: Tensor]], source: String,
-                makeSession: (Data) throws -> any Session) throws {
+    /// The ranges of an activation-statistics pass (`ActivationStatistics.collect`).
+    public init(statistics: ActivationStatistics, source: String) {
         self.source = source
-        let probe = Model(proto: model.message())
-        let inference = TypeInference(probe)
-        let types = inference.types(in: probe.graph)
-        var declared = Set(probe.graph.outputs.map(\.name))
-        let sequences = probe.graph.nonTensorValues(order: (try? TopologicalSort.order(probe.graph).get()) ?? probe.graph.nodes)
-        for node in probe.graph.nodes where node.subgraphs.isEmpty {
-            for output in node.outputs where !output.isEmpty && types[output] == .float32 && !sequences.contains(output) && !declared.contains(output) {
-                probe.graph.outputs.append(ValueInfo(name: output, elementType: .float32, shape: nil))
-                declared.insert(output)
-            }
-        }
-        for input in probe.graph.inputs where types[input.name] == .float32 { declared.insert(input.name) }
-        let session = try makeSession(try probe.serialized())
-        for feed in feeds {
-            let outputs = try session.run(feed)
-            for (name, tensor) in outputs.merging(feed, uniquingKeysWith: { a, _ in a }) where tensor.dtype == .float32 {
-                var m = Measurement(largestAbs: 0, nonFinite: false, elements: tensor.elementCount)
-                tensor.withUnsafeBufferPointer(as: Float.self) { values in
-                    var largest: Float = 0
-                    var bad = false
-                    for v in values { if v.isFinite { largest = max(largest, abs(v)) } else { bad = true } }
-                    m.largestAbs = Double(largest)
-                    m.nonFinite = bad
-                }
-                if let old = measurements[name] {
-                    m.largestAbs = max(m.largestAbs, old.largestAbs)
-                    m.nonFinite = m.nonFinite || old.nonFinite
-                }
-                measurements[name] = m
-            }
-        }
+        measurements = statistics.values.mapValues { Measurement(largestAbs: Double($0.largestAbs), nonFinite: $0.nonFinite, elements: $0.elements) }
+    }
+
+    /// Runs `model` (float32, unchanged) on each feed through `backend`, streamed batch by batch.
+    public init(model: Model, feeds: [[String: Tensor]], source: String, on target: ExecutionTarget) throws {
+        var remaining = feeds[...]
+        let statistics = try ActivationStatistics.collect(model: model, on: target) { remaining.popFirst() }
+        self.init(statistics: statistics, source: source)
     }
 
     /// Reductions whose running sum is larger than their output: the float16 accumulator sees the sum.

@@ -4,9 +4,9 @@ import Glibc
 #endif
 
 /// Numbers as report text, built from integers (no C format strings, no full Foundation).
-enum NumberText {
+public enum NumberText {
     /// `3.41e-03`: three significant digits, built from integers (no C format strings).
-    static func scientific(_ v: Double) -> String {
+    public static func scientific(_ v: Double) -> String {
         guard v.isFinite else { return v.isNaN ? "nan" : (v > 0 ? "inf" : "-inf") }
         if v == 0 { return "0" }
         var exponent = Int(log10(abs(v)).rounded(.down))
@@ -17,7 +17,7 @@ enum NumberText {
     }
 
     /// `0.999994`: `decimals` places, rounded half away from zero.
-    static func fixed(_ v: Double, _ decimals: Int) -> String {
+    public static func fixed(_ v: Double, _ decimals: Int) -> String {
         guard v.isFinite else { return v.isNaN ? "nan" : (v > 0 ? "inf" : "-inf") }
         let scale = pow(10, Double(decimals))
         let units = Int((abs(v) * scale).rounded())

@@ -124,17 +124,3 @@ public struct InputFolding: Sendable, Equatable {
         return "input '\(input)' now takes uint8 NHWC images: Cast, ×\(a.map { shortNumber(Double($0)) }.joined(separator: "/")), +\(b.map { shortNumber(Double($0)) }.joined(separator: "/"))\(layout) inside the graph"
     }
 }
-
-/// Errors of the precision passes and their options.
-public enum PrecisionError: Error, CustomStringConvertible, Equatable {
-    case badOption(String)
-    /// The model cannot be converted as asked (already float16, nothing to convert …).
-    case notConvertible(String)
-
-    public var description: String {
-        switch self {
-        case .badOption(let m): m
-        case .notConvertible(let m): m
-        }
-    }
-}

@@ -1,0 +1,13 @@
+/// Bad requests to the inference layer: a device string or a device no backend serves.
+public enum InferenceError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A `--device` value that does not parse, or names a GPU the machine lacks.
+    case badDevice(String)
+    /// No backend runs models on the device asked for.
+    case noBackend(String)
+
+    public var description: String {
+        switch self {
+        case .badDevice(let m), .noBackend(let m): m
+        }
+    }
+}

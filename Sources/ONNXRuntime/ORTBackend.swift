@@ -1,0 +1,105 @@
+import FoundationEssentials
+import Inference
+import ONNX
+import Tensors
+
+/// ONNX Runtime as a backend of the seam: sessions on the CPU (and on a GPU where the loaded library
+/// is onnxruntime-gpu), what its kernels accept in float16/bfloat16 (`ORTKernelLimits`), and its
+/// refusals read back into the node they name.
+public struct ORTBackend: Backend {
+    public let name = "onnxruntime"
+    /// An explicit libonnxruntime.so, else discovery (HALFPIPE_ORT_LIBRARY, .venv, site-packages).
+    public let libraryPath: String?
+
+    public init(libraryPath: String? = nil) { self.libraryPath = libraryPath }
+
+    public func unavailability(on device: Device) -> String? {
+        switch device {
+        case .cpu:
+            do { _ = try ORTLibrary.load(explicitPath: libraryPath) } catch { return error.description }
+            return nil
+        case .cuda:
+            do {
+                let library = try ORTLibrary.load(explicitPath: libraryPath)
+                return library.hasCUDAProvider ? nil
+                    : "ONNX Runtime \(library.version) at \(library.path) runs on the CPU only (the `onnxruntime` wheel has no CUDA provider); "
+                        + "install `onnxruntime-gpu` and point HALFPIPE_ORT_LIBRARY at its libonnxruntime.so, or use --device cpu"
+            } catch {
+                return error.description
+            }
+        }
+    }
+
+    public func mayRefuse(opType: String, domain: String) -> Bool {
+        ORTKernelLimits.mayRefuse(opType: opType, domain: domain)
+    }
+
+    public func supports(_ node: Node, _ context: NodeContext) -> NodeSupport {
+        ORTKernelLimits.support(node, context)
+    }
+
+    public func makeSession(_ model: ModelSource, device: Device, options: SessionOptions) throws -> any Session {
+        var options = options
+        if options.libraryPath == nil { options.libraryPath = libraryPath }
+        if case .cuda(let n) = device, !options.executionProviders.contains(where: { if case .cuda = $0 { true } else { false } }) {
+            options.executionProviders.insert(.cuda(device: n), at: 0)
+        }
+        switch model {
+        case .file(let path):
+            do { try FileBytes.requireFile(path) } catch {
+                throw ORTError(code: .badInput, message: "\(error)", operation: "loading the model")
+            }
+            return try ORTSession(contentsOf: path, options: options)
+        case .bytes(let data, let name):
+            return try ORTSession(serialized: data, options: options, name: name)
+        }
+    }
+
+    public func refusal(in error: any Error) -> NodeRefusal? {
+        guard let error = error as? ORTError else { return nil }
+        return Self.refusal(in: error.message)
+    }
+
+    /// ORT names the node in both kinds of refusal:
+    /// - at run time: `Non-zero status code returned while running Resize node. Name:'r' Status Message: …`
+    /// - at load: `Could not find an implementation for Resize(19) node with name 'r'`
+    static func refusal(in message: String) -> NodeRefusal? {
+        if let op = between(message, "while running ", " node."), let name = between(message, "Name:'", "'") {
+            let detail = after(message, "Status Message: ") ?? message
+            return NodeRefusal(nodeName: name, opType: op, message: detail)
+        }
+        if let found = between(message, "Could not find an implementation for ", " node with name '") {
+            let op = found.split(separator: "(").first.map(String.init) ?? found
+            let name = between(message, " node with name '", "'")
+            return NodeRefusal(nodeName: name, opType: op, message: message)
+        }
+        return nil
+    }
+
+    private static func between(_ text: String, _ start: String, _ end: String) -> String? {
+        guard let a = text.utf8.firstRange(of: start.utf8) else { return nil }
+        let rest = text.utf8[a.upperBound...]
+        guard let b = rest.firstRange(of: end.utf8) else { return nil }
+        return String(text[a.upperBound..<b.lowerBound])
+    }
+
+    private static func after(_ text: String, _ start: String) -> String? {
+        guard let a = text.utf8.firstRange(of: start.utf8) else { return nil }
+        return String(text[a.upperBound...])
+    }
+}
+
+extension ORTLibrary {
+    /// Whether this build of ORT has the CUDA execution provider (the CPU wheel has the entry points
+    /// but refuses to create its options).
+    var hasCUDAProvider: Bool {
+        var handle: ORTHandle?
+        let status = api.cudaProvider.create(&handle)
+        if let status {
+            api.releaseStatus(status)
+            return false
+        }
+        api.cudaProvider.release(handle)
+        return true
+    }
+}

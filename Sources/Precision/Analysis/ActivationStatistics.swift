@@ -1,0 +1,136 @@
+import FoundationEssentials
+import Inference
+import ONNX
+import Tensors
+
+/// Statistics of every float32 value of a model's main graph over a stream of input batches: min,
+/// max, largest |x|, Inf/NaN, and optionally a histogram of |x|. One reference run per batch with
+/// every intermediate as an extra output; each batch's tensors are folded into the statistics and
+/// dropped, so memory stays bounded by one batch whatever the number of batches (ONNX Runtime's
+/// calibrators keep every intermediate of every batch). Range analysis reads the largest |x|; INT8
+/// calibrators read the histograms.
+public struct ActivationStatistics: Sendable {
+    public struct Value: Sendable, Codable {
+        public var min: Float = .infinity
+        public var max: Float = -.infinity
+        /// Largest finite |x|.
+        public var largestAbs: Float = 0
+        /// Whether any batch held Inf or NaN here (in float32 already).
+        public var nonFinite = false
+        /// Elements per batch (the largest seen): averaging reductions compare it between values.
+        public var elements = 0
+        public var histogram: AbsHistogram?
+    }
+
+    public private(set) var values: [String: Value] = [:]
+    public private(set) var batches = 0
+    /// Bins of each |x| histogram; nil collects none (range analysis needs only the extremes).
+    public let histogramBins: Int?
+
+    public init(histogramBins: Int? = nil) { self.histogramBins = histogramBins }
+
+    /// Folds one batch's float32 tensors (by value name) into the statistics.
+    public mutating func add(_ tensors: [String: Tensor]) {
+        batches += 1
+        for (name, tensor) in tensors where tensor.dtype == .float32 {
+            var v = values[name] ?? Value(histogram: histogramBins.map { AbsHistogram(bins: $0) })
+            v.elements = Swift.max(v.elements, tensor.elementCount)
+            tensor.withUnsafeBufferPointer(as: Float.self) { x in
+                var lo = v.min, hi = v.max, largest = v.largestAbs, bad = false
+                for e in x {
+                    if e.isFinite {
+                        lo = Swift.min(lo, e); hi = Swift.max(hi, e); largest = Swift.max(largest, abs(e))
+                    } else {
+                        bad = true
+                    }
+                }
+                (v.min, v.max, v.largestAbs) = (lo, hi, largest)
+                v.nonFinite = v.nonFinite || bad
+                v.histogram?.add(x)
+            }
+            values[name] = v
+        }
+    }
+
+    /// Runs `model` (float32, unchanged) once per batch `nextBatch` hands out (nil ends the stream)
+    /// with every float32 intermediate of the main graph as an extra output, on `backend`.
+    /// `progress` hears the number of batches done.
+    public static func collect(model: Model, on target: ExecutionTarget, histogramBins: Int? = nil,
+                               nextBatch: () throws -> [String: Tensor]?, progress: (Int) -> Void = { _ in }) throws -> ActivationStatistics {
+        let probe = exposingIntermediates(model)
+        let session = try target.session(.bytes(try probe.serialized(), name: "activation statistics"))
+        var statistics = ActivationStatistics(histogramBins: histogramBins)
+        while let batch = try nextBatch() {
+            let outputs = try session.run(batch)
+            statistics.add(outputs.merging(batch) { output, _ in output })
+            progress(statistics.batches)
+        }
+        return statistics
+    }
+
+    /// A copy of `model` whose main graph also outputs every float32 value its nodes produce.
+    static func exposingIntermediates(_ model: Model) -> Model {
+        let probe = Model(proto: model.message())
+        let types = TypeInference(probe).types(in: probe.graph)
+        var declared = Set(probe.graph.outputs.map(\.name))
+        let sequences = probe.graph.nonTensorValues(order: (try? TopologicalSort.order(probe.graph).get()) ?? probe.graph.nodes)
+        for node in probe.graph.nodes where node.subgraphs.isEmpty {
+            for output in node.outputs where !output.isEmpty && types[output] == .float32 && !sequences.contains(output) && !declared.contains(output) {
+                probe.graph.outputs.append(ValueInfo(name: output, elementType: .float32, shape: nil))
+                declared.insert(output)
+            }
+        }
+        return probe
+    }
+}
+
+/// A histogram of |x| with a fixed number of bins over [0, range), where the range grows by
+/// doubling as larger values arrive: neighbouring bins merge pairwise, so counts stay exact and a
+/// stream needs no first pass for its maximum (TensorRT's and ORT's calibrators take two passes or
+/// keep the data). The range is always `firstWidth · 2^k · bins`.
+public struct AbsHistogram: Sendable, Codable, Equatable {
+    public private(set) var counts: [Int]
+    /// Upper edge of the last bin; 0 until a non-zero value arrives.
+    public private(set) var range: Float = 0
+    /// Zeros seen before any non-zero value set the range (then they move to the first bin).
+    public private(set) var zeros = 0
+
+    public init(bins: Int) { counts = Array(repeating: 0, count: Swift.max(bins, 2) & ~1) }
+
+    public var bins: Int { counts.count }
+    public var binWidth: Float { range / Float(bins) }
+    public var total: Int { counts.reduce(0, +) + zeros }
+
+    /// Adds the finite values of `x` (Inf and NaN are counted by the caller's flags, not here).
+    public mutating func add(_ x: UnsafeBufferPointer<Float>) {
+        var largest: Float = 0
+        for e in x where e.isFinite { largest = Swift.max(largest, abs(e)) }
+        guard largest > 0 else {
+            // Only zeros (and non-finite values): they wait for a range, or go to the first bin.
+            let n = x.lazy.filter { $0 == 0 }.count
+            if range == 0 { zeros += n } else { counts[0] += n }
+            return
+        }
+        if range == 0 {
+            // The first range: the next power of two above the largest value, so later doublings
+            // keep the edges exact in float arithmetic.
+            range = Float(sign: .plus, exponent: largest.exponent + 1, significand: 1)
+            counts[0] += zeros
+            zeros = 0
+        }
+        while largest >= range { grow() }
+        let scale = Float(bins) / range
+        let last = bins - 1
+        for e in x where e.isFinite {
+            counts[Swift.min(last, Int(abs(e) * scale))] += 1
+        }
+    }
+
+    /// Doubles the range: bins 2i and 2i+1 become bin i.
+    mutating func grow() {
+        let half = bins / 2
+        for i in 0..<half { counts[i] = counts[2 * i] + counts[2 * i + 1] }
+        for i in half..<bins { counts[i] = 0 }
+        range *= 2
+    }
+}

@@ -1,0 +1,230 @@
+import FoundationEssentials
+import Inference
+import ONNX
+import Tensors
+
+/// The whole of `halfpipe convert` as one job: load → fold inputs → prepare (BatchNorm, constant
+/// Casts) → measure ranges → decide (range analysis, the backend's `supports`) → convert → probe
+/// (the backend loads, and where only a run can tell, runs the result once; nodes it refuses go
+/// back to float32) → validate → save → check against float32. The command line only maps options
+/// onto this; quantization and mixed precision reuse its steps.
+public struct ConversionJob {
+    public var options: ConversionOptions
+    /// `--input-uint8-nhwc` rewrites, applied right after loading.
+    public var inputFolds: [InputFolding] = []
+    /// Inputs for range analysis and the check.
+    public var feeds: Feeds?
+    /// |x| above which range analysis keeps a node in float32 (default: 8192 for float16).
+    public var rangeThreshold: Double?
+    /// Compare the result with float32 under this gate.
+    public var check: Check?
+    /// Always load the result in the backend (`--load-check`), not only when a node needs it.
+    public var loadCheck = false
+    /// The backend the converted model must run on, its device and session options.
+    public var runtime: ExecutionTarget
+    public var externalData: ExternalDataPolicy = .automatic
+
+    /// Where the inputs come from: `make` gets the prepared float32 model's inputs and returns the
+    /// batches. With `measuresRanges` false they only feed the check and the probe run.
+    public struct Feeds {
+        public var source: String
+        public var measuresRanges: Bool
+        public var make: ([TensorDescription]) throws -> [[String: Tensor]]
+
+        public init(source: String, measuresRanges: Bool, make: @escaping ([TensorDescription]) throws -> [[String: Tensor]]) {
+            self.source = source
+            self.measuresRanges = measuresRanges
+            self.make = make
+        }
+    }
+
+    public struct Check: Sendable {
+        public var gate: AccuracyGate
+        public var tolerance: ComparisonTolerance
+        public init(gate: AccuracyGate, tolerance: ComparisonTolerance) {
+            self.gate = gate
+            self.tolerance = tolerance
+        }
+    }
+
+    public init(options: ConversionOptions, runtime: ExecutionTarget) {
+        self.options = options
+        self.runtime = runtime
+    }
+
+    /// Converts the model at `input` and writes it to `output` (atomically, only once valid).
+    public func run(input: String, output: String) throws -> ConversionOutcome {
+        var clock = StageTimes()
+        let model = try Model.load(contentsOf: input)
+        clock.lap("load")
+        var notes = try inputFolds.map { try "note: \($0.apply(to: model))" }
+        var options = self.options
+
+        // The backend's word before converting: refused nodes stay float32; nodes only a run can
+        // judge need the float32 model kept for a probe (the common model has none: no cost).
+        let support = BackendSupport(model: model, target: options.target, backend: runtime.backend)
+        for (key, why) in support.refused { options.keptNodes[key] = "\(runtime.backend.name): \(why)" }
+        var undecided = support.decidedAtRun
+
+        let needsFloat32 = feeds != nil || check != nil || loadCheck || !undecided.isEmpty
+        var prepared = needsFloat32 ? try ModelConversion.prepare(model, options: options) : nil
+        clock.lap("prepare")
+        // The prepared float32 model as bytes: made once, for the feeds' session, the reference of
+        // the check and each conversion attempt.
+        let float32 = needsFloat32 ? try model.serialized() : nil
+        var batches: [[String: Tensor]] = []
+        if let feeds, let float32 {
+            let session = try runtime.session(.bytes(float32, name: input))
+            batches = try feeds.make(session.inputs)
+            if feeds.measuresRanges {
+                var remaining = batches[...]
+                let statistics = try ActivationStatistics.collect(model: model, on: runtime) { remaining.popFirst() }
+                let ranges = RangeAnalysis(statistics: statistics, source: feeds.source)
+                let threshold = rangeThreshold ?? (options.target == .bfloat16 ? 4.2e37 : 8192)
+                let decided = ranges.decisions(for: model, threshold: threshold)
+                options.keptNodes.merge(decided) { first, _ in first }
+                let largest = ranges.largest
+                prepared?.range = .init(source: feeds.source, threshold: threshold, measuredValues: ranges.measurements.count,
+                                        largestAbs: largest.magnitude, largestValue: largest.value, keptNodes: decided.count)
+            }
+        }
+        clock.lap("range analysis")
+
+        // Undecided nodes are settled by one run; with no input to run on, they stay float32.
+        let probeFeed = undecided.isEmpty ? nil : try batches.first ?? Self.randomFeed(for: model)
+        if !undecided.isEmpty && probeFeed == nil {
+            for (key, why) in undecided { options.keptNodes[key] = "\(why); no inputs to run it on (give --inputs, --images or static input shapes)" }
+            undecided.removeAll()
+        }
+
+        let converted: Model
+        var report: ConversionReport
+        var validated = false
+        if let float32, let base = prepared, loadCheck || check != nil || probeFeed != nil {
+            (converted, report) = try convertAndProbe(float32: float32, report: base, options: options, feed: probeFeed)
+            validated = true
+        } else {
+            // Prepared already when ranges were measured; else prepared here, folded weights
+            // scaled as they are narrowed.
+            converted = model
+            report = try ModelConversion.convert(model, options: options, prepared: prepared, validating: false)
+        }
+        clock.lap("convert")
+        report.warnings.insert(contentsOf: notes, at: 0)
+        notes.removeAll()
+
+        // Our validator checks the converted graph on another core while the file is written; the
+        // file takes its name only if the graph is valid (the probe path validated it already).
+        let verdict = validated ? nil : Background { ModelConversion.validationFailure(converted) }
+        try converted.save(to: output, externalData: externalData) { verdict?.wait() == nil }
+        if let failure = verdict?.wait() { throw failure }
+        clock.lap("save")
+
+        var outcome = ConversionOutcome(report: report, stages: clock.laps)
+        if let check, let float32 {
+            let feed = try batches.first ?? { throw PrecisionError.badOption("the check needs inputs") }()
+            // The reference is the original file, or the input-folded float32 model (same inputs as the result).
+            let reference: ModelSource = inputFolds.isEmpty ? .file(input) : .bytes(float32, name: "float32 (input folded)")
+            let a = try runtime.session(reference), b = try runtime.session(.file(output))
+            let entries = try ModelComparison.outputs(reference: a, candidate: b, feeds: feed, tolerance: check.tolerance)
+            let (verdicts, passed) = check.gate.verdicts(entries)
+            outcome.check = CheckResult(reference: inputFolds.isEmpty ? input : "float32 (input folded)", candidate: output,
+                                        gate: check.gate, entries: entries, verdicts: verdicts, passed: passed)
+        }
+        return outcome
+    }
+
+    /// Converts from the prepared float32 bytes, asks the backend to load the result (and run it on
+    /// `feed` when nodes wait on a run), and sends each node it refuses back to float32, until it
+    /// takes the model. Refusals that name no node keep their op type in float32.
+    func convertAndProbe(float32: Data, report base: ConversionReport, options start: ConversionOptions,
+                         feed: [String: Tensor]?) throws -> (Model, ConversionReport) {
+        var options = start
+        var refusals: [String] = []
+        for attempt in 0... {
+            let model = Model(proto: try Model.decode(float32, path: "<prepared model>"))
+            var report = try ModelConversion.convert(model, options: options, prepared: base)
+            guard let refusal = try probe(model, feed: feed) else {
+                report.warnings += refusals
+                return (model, report)
+            }
+            guard attempt < 64 else {
+                throw PrecisionError.notConvertible("\(runtime.backend.name) still refuses the converted model after 64 nodes went back to float32: \(refusal)")
+            }
+            let why = "\(runtime.backend.name) refused it in \(options.target.name): \(refusal.message.prefix(200))"
+            if let name = refusal.nodeName, !name.isEmpty, let node = model.graph.nodes.first(where: { $0.name == name }),
+               let key = node.outputs.first(where: { !$0.isEmpty }), options.keptNodes[key] == nil {
+                options.keptNodes[key] = why
+                refusals.append("\(node.opType) '\(name)' kept in float32: \(why)")
+            } else if let op = refusal.opType, !options.blockedOpTypes.contains(where: { $0.matches(op) }) {
+                options.blockedOpTypes.append(NamePattern(op))
+                refusals.append("\(op) kept in float32: \(why)")
+            } else {
+                throw PrecisionError.notConvertible("\(runtime.backend.name) refuses the converted model, and keeping the node it names in float32 does not help: \(refusal)")
+            }
+        }
+        fatalError("unreachable")
+    }
+
+    /// nil when the backend takes `model` (and runs it on `feed`, if given); else its refusal.
+    func probe(_ model: Model, feed: [String: Tensor]?) throws -> NodeRefusal? {
+        do {
+            let session = try runtime.session(.bytes(try model.serialized(), name: "converted model"))
+            if let feed { _ = try session.run(try ModelComparison.converted(feed, for: session.inputs)) }
+            return nil
+        } catch {
+            guard let refusal = runtime.backend.refusal(in: error) else {
+                throw PrecisionError.notConvertible("\(runtime.backend.name) cannot run the converted model: \(error)")
+            }
+            return refusal
+        }
+    }
+
+    /// Random inputs (fixed seed) for a model whose inputs all have static shapes; nil otherwise.
+    static func randomFeed(for model: Model) throws -> [String: Tensor]? {
+        let weights = Set(model.graph.initializers.map(\.name))
+        var generator = SeededGenerator(seed: 0)
+        var feed: [String: Tensor] = [:]
+        for input in model.graph.inputs where !weights.contains(input.name) {
+            guard let type = input.elementType, let dims = input.shape else { return nil }
+            var sizes: [Int] = []
+            for d in dims {
+                guard case .fixed(let n) = d else { return nil }
+                sizes.append(n)
+            }
+            feed[input.name] = try Tensor.random(dtype: type, shape: try Shape(sizes), generator: &generator)
+        }
+        return feed
+    }
+}
+
+/// What a conversion job did: the report, the check (when asked) and where the time went.
+public struct ConversionOutcome {
+    public var report: ConversionReport
+    public var check: CheckResult?
+    public var stages: [(name: String, milliseconds: Double)]
+}
+
+/// The converted model against float32 on the same inputs, output by output, under the gate.
+public struct CheckResult: Encodable {
+    public var reference: String
+    public var candidate: String
+    public var gate: AccuracyGate
+    public var entries: [OutputComparison]
+    public var verdicts: [AccuracyGate.Verdict]
+    public var passed: Bool
+}
+
+/// Wall-clock time per stage of a job.
+public struct StageTimes {
+    private var last = ContinuousClock.now
+    public private(set) var laps: [(name: String, milliseconds: Double)] = []
+
+    public init() {}
+
+    public mutating func lap(_ stage: String) {
+        let now = ContinuousClock.now
+        laps.append((stage, (now - last).milliseconds))
+        last = now
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Inference
+import ONNXRuntime
+
+/// Options of every command that runs a model: where (`--device`), and how its sessions are built.
+/// `target()` resolves them once into the backend, device and options every session is made from.
+struct RuntimeOptions: ParsableArguments {
+    @OptionGroup var device: DeviceOptions
+
+    @Option(help: "Intra-op threads (0: one per core).")
+    var threads = 0
+
+    @Option(help: "Graph optimization level: disabled, basic, extended, layout, all.")
+    var optimization: String = "all"
+
+    @Option(name: .customLong("provider"), help: ArgumentHelp("ONNX Runtime execution provider, in priority order (cpu, cuda, cuda:1, tensorrt, tensorrt:1, or an ORT provider name).", valueName: "name"))
+    var providers: [String] = []
+
+    @Option(help: ArgumentHelp("libonnxruntime.so to use (else HALFPIPE_ORT_LIBRARY, .venv, site-packages).", valueName: "path"))
+    var ortLibrary: String?
+
+    func sessionOptions() throws -> SessionOptions {
+        var options = SessionOptions()
+        guard let level = ["disabled": SessionOptions.OptimizationLevel.disabled, "basic": .basic, "extended": .extended, "layout": .layout, "all": .all][optimization] else {
+            throw CLIError("--optimization \(optimization): use disabled, basic, extended, layout or all")
+        }
+        guard threads >= 0 else { throw CLIError("--threads \(threads): use 0 (automatic) or a positive count") }
+        options.optimizationLevel = level
+        options.intraOpThreads = threads
+        options.libraryPath = ortLibrary
+        if !providers.isEmpty { options.executionProviders = providers.map(SessionOptions.ExecutionProvider.init(parsing:)) }
+        return options
+    }
+
+    /// The backend that runs models on the device asked for, with these options. One device: a
+    /// model runs on one GPU (`cuda:all` is for the commands that split batches).
+    func target() throws -> ExecutionTarget {
+        let devices = try device.resolve()
+        guard devices.count == 1, let chosen = devices.first else {
+            throw CLIError("--device \(device.device): this command runs a model on one device; give cpu, cuda or cuda:N")
+        }
+        return ExecutionTarget(backend: try Backends.backend(for: chosen, libraryPath: ortLibrary), device: chosen, options: try sessionOptions())
+    }
+}
+
+/// The backends this build knows, in order of preference per device. ONNX Runtime today; the CUDA
+/// engine joins here.
+enum Backends {
+    static func backend(for device: Device, libraryPath: String?) throws -> any Backend {
+        let candidates: [any Backend] = [ORTBackend(libraryPath: libraryPath)]
+        var reasons: [String] = []
+        for backend in candidates {
+            guard let why = backend.unavailability(on: device) else { return backend }
+            reasons.append("\(backend.name): \(why)")
+        }
+        if device == .cpu, let only = reasons.first { throw InferenceError.noBackend(only) }
+        throw InferenceError.noBackend("--device \(device): no backend runs models there yet (\(reasons.joined(separator: "; ")))")
+    }
+}
