@@ -30,8 +30,8 @@ public struct ORTBackend: Backend {
         }
     }
 
-    public func mayRefuse(opType: String, domain: String) -> Bool {
-        ORTKernelLimits.mayRefuse(opType: opType, domain: domain)
+    public func mayRefuse(opType: String, domain: String, computing type: DType) -> Bool {
+        ORTKernelLimits.mayRefuse(opType: opType, domain: domain, computing: type)
     }
 
     public func supports(_ node: Node, _ context: NodeContext) -> NodeSupport {
@@ -68,6 +68,10 @@ public struct ORTBackend: Backend {
             let detail = after(message, "Status Message: ") ?? message
             return NodeRefusal(nodeName: name, opType: op, message: detail)
         }
+        // Kernel set-up failures at load name no node, only the op ("… in the Resize operator").
+        if includes(message, "Exception during initialization"), let op = between(message, " in the ", " operator") {
+            return NodeRefusal(nodeName: nil, opType: op, message: message)
+        }
         if let found = between(message, "Could not find an implementation for ", " node with name '") {
             let op = found.split(separator: "(").first.map(String.init) ?? found
             let name = between(message, " node with name '", "'")
@@ -75,6 +79,8 @@ public struct ORTBackend: Backend {
         }
         return nil
     }
+
+    private static func includes(_ text: String, _ needle: String) -> Bool { text.utf8.firstRange(of: needle.utf8) != nil }
 
     private static func between(_ text: String, _ start: String, _ end: String) -> String? {
         guard let a = text.utf8.firstRange(of: start.utf8) else { return nil }

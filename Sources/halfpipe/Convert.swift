@@ -87,6 +87,9 @@ struct Convert: ParsableCommand {
     @Flag(help: "Always load the converted model in the backend (ONNX Runtime), and send each node it refuses back to float32. Without it, the model is loaded (and run once) only when a node's support depends on run-time shapes (cubic Resize in float16). Implied by --check.")
     var loadCheck = false
 
+    @Flag(help: "Convert for another runtime (TensorRT, a GPU): ignore what ONNX Runtime's CPU provider cannot run in the target type (it has few bfloat16 kernels), so no node stays float32 for its sake.")
+    var anyRuntime = false
+
     @Flag(help: "Print how long loading, preparing, range analysis, converting and saving took (to standard error).")
     var timings = false
 
@@ -118,6 +121,7 @@ struct Convert: ParsableCommand {
         job.inputFolds = try inputFolds.map { try InputFolding(parsing: $0) }
         job.rangeThreshold = rangeThreshold
         job.loadCheck = loadCheck
+        job.respectsBackendLimits = !anyRuntime
         job.externalData = externalData == "always" ? .separateFile() : externalData == "never" ? .embed : .automatic
         // Inputs measure ranges when given; --check alone runs on random inputs.
         let wantsRanges = calibration != nil || imageFeed.given || feed.random || feed.feedArchive != nil || !feed.inputs.isEmpty

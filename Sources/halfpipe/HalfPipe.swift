@@ -3,6 +3,7 @@ import CUDA
 import Imaging
 import ONNX
 import Inference
+import ONNXRuntime
 import Precision
 import Tensors
 

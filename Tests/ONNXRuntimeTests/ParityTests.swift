@@ -1,4 +1,5 @@
 import Foundation
+import Inference
 @testable import ONNX
 import TestSupport
 import Testing

@@ -1,5 +1,6 @@
 import CKernels
 import Foundation
+import Inference
 import ONNX
 import ONNXRuntime
 import Precision

@@ -1,4 +1,5 @@
 import Foundation
+import Inference
 import ONNX
 import ONNXRuntime
 import Precision
@@ -20,22 +21,21 @@ enum ConversionHarness {
         return o
     }
 
+    static var target: ExecutionTarget { ExecutionTarget(backend: ORTBackend(), options: sessionOptions()) }
+
     static func run(_ model: Model, feeds: [String: Tensor], options: ConversionOptions = ConversionOptions(target: .float16),
                     rangeThreshold: Double? = 8192) throws -> Result {
         let original = try model.serialized()
         var options = options
         var report = try ModelConversion.prepare(model, options: options)
         if let rangeThreshold {
-            let ranges = try RangeAnalysis(model: model, feeds: [feeds], source: "test feed") { bytes in
-                try ORTSession(serialized: bytes, options: sessionOptions())
-            }
+            let ranges = try RangeAnalysis(model: model, feeds: [feeds], source: "test feed", on: target)
             options.keptNodes = ranges.decisions(for: model, threshold: rangeThreshold)
             report.range = .init(source: "test feed", threshold: rangeThreshold, measuredValues: ranges.measurements.count,
                                  largestAbs: ranges.largest.magnitude, largestValue: ranges.largest.value, keptNodes: options.keptNodes.count)
         }
-        let outcome = try RuntimeCompatibility.convert(prepared: try model.serialized(), report: report, options: options) { candidate in
-            do { _ = try ORTSession(serialized: try candidate.serialized(), options: sessionOptions()); return nil } catch { return "\(error)" }
-        }
+        let (convertedModel, convertedReport) = try BackendProbe.convert(prepared: try model.serialized(), report: report, options: options, on: target)
+        let outcome = (model: convertedModel, report: convertedReport)
         let a = try ORTSession(serialized: original, options: sessionOptions())
         let b = try ORTSession(serialized: try outcome.model.serialized(), options: sessionOptions())
         var feedB = feeds

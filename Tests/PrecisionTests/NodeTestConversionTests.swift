@@ -1,4 +1,5 @@
 import Foundation
+import Inference
 import ONNX
 import ONNXRuntime
 import Precision
@@ -75,11 +76,15 @@ import Synchronization
             // would just read float32 and test nothing.
             var conversion = ConversionOptions(target: .float16)
             conversion.keepIOTypes = .none
+            // Named nodes, so ORT's refusals name them (most node tests leave names empty).
+            for (i, node) in model.graph.nodes.enumerated() where node.name.isEmpty { node.name = "node\(i)" }
+            // The backend's limits first, as `convert` asks them; then the load and one run on the
+            // test's own inputs, so run-time refusals come back too.
+            let support = ORTBackend()
+            conversion.keptNodes = BackendSupport(model: model, target: .float16, backend: support).refused
             let prepared = try ModelConversion.prepare(model, options: conversion)
-            let outcome = try RuntimeCompatibility.convert(prepared: try model.serialized(), report: prepared, options: conversion) { candidate in
-                do { _ = try ORTSession(serialized: try candidate.serialized(), options: options()); return nil } catch { return "\(error)" }
-            }
-            (report, converted) = (outcome.report, outcome.model)
+            (converted, report) = try BackendProbe.convert(prepared: try model.serialized(), report: prepared, options: conversion,
+                                                           on: ExecutionTarget(backend: support, options: options()), feed: feed)
         } catch {
             return (.convertError, "\(error)")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Imaging
+import Inference
 import ONNX
 import ONNXRuntime
 import Precision

@@ -5,14 +5,17 @@ import Tensors
 /// What the backend that will run the converted model says of each node once it computes in the
 /// target type: nodes it refuses stay float32 before anything is converted; nodes it can only judge
 /// at run time are named, for the conversion job to settle with one run (or keep in float32).
-struct BackendSupport {
+public struct BackendSupport: Sendable {
     /// Node key (first output) → the backend's reason.
-    var refused: [String: String] = [:]
-    var decidedAtRun: [String: String] = [:]
+    public var refused: [String: String] = [:]
+    public var decidedAtRun: [String: String] = [:]
 
-    init(model: Model, target: DType, backend: any Backend) {
+    /// Nothing refused, nothing to decide (converting for another runtime).
+    public init() {}
+
+    public init(model: Model, target: DType, backend: any Backend) {
         let graph = model.graph
-        let candidates = graph.nodes.filter { backend.mayRefuse(opType: $0.opType, domain: $0.domain) }
+        let candidates = graph.nodes.filter { backend.mayRefuse(opType: $0.opType, domain: $0.domain, computing: target) }
         guard !candidates.isEmpty else { return }  // the common case: no type inference, no cost
         let types = TypeInference(model).types(in: graph)
         let constants = ConstantValues(graph)

@@ -23,6 +23,9 @@ public struct ConversionJob {
     /// The backend the converted model must run on, its device and session options.
     public var runtime: ExecutionTarget
     public var externalData: ExternalDataPolicy = .automatic
+    /// Ask the backend what it runs (`supports`) and keep what it refuses in float32; false converts
+    /// for another runtime (a bfloat16 model for GPUs: ONNX Runtime's CPU provider has few bfloat16 kernels).
+    public var respectsBackendLimits = true
 
     /// Where the inputs come from: `make` gets the prepared float32 model's inputs and returns the
     /// batches. With `measuresRanges` false they only feed the check and the probe run.
@@ -62,7 +65,7 @@ public struct ConversionJob {
 
         // The backend's word before converting: refused nodes stay float32; nodes only a run can
         // judge need the float32 model kept for a probe (the common model has none: no cost).
-        let support = BackendSupport(model: model, target: options.target, backend: runtime.backend)
+        let support = respectsBackendLimits ? BackendSupport(model: model, target: options.target, backend: runtime.backend) : BackendSupport()
         for (key, why) in support.refused { options.keptNodes[key] = "\(runtime.backend.name): \(why)" }
         var undecided = support.decidedAtRun
 
@@ -101,7 +104,8 @@ public struct ConversionJob {
         var report: ConversionReport
         var validated = false
         if let float32, let base = prepared, loadCheck || check != nil || probeFeed != nil {
-            (converted, report) = try convertAndProbe(float32: float32, report: base, options: options, feed: probeFeed)
+            (converted, report) = try BackendProbe.convert(prepared: float32, report: base, options: options, on: runtime, feed: probeFeed,
+                                                           suspects: undecided)
             validated = true
         } else {
             // Prepared already when ranges were measured; else prepared here, folded weights
@@ -132,52 +136,6 @@ public struct ConversionJob {
                                         gate: check.gate, entries: entries, verdicts: verdicts, passed: passed)
         }
         return outcome
-    }
-
-    /// Converts from the prepared float32 bytes, asks the backend to load the result (and run it on
-    /// `feed` when nodes wait on a run), and sends each node it refuses back to float32, until it
-    /// takes the model. Refusals that name no node keep their op type in float32.
-    func convertAndProbe(float32: Data, report base: ConversionReport, options start: ConversionOptions,
-                         feed: [String: Tensor]?) throws -> (Model, ConversionReport) {
-        var options = start
-        var refusals: [String] = []
-        for attempt in 0... {
-            let model = Model(proto: try Model.decode(float32, path: "<prepared model>"))
-            var report = try ModelConversion.convert(model, options: options, prepared: base)
-            guard let refusal = try probe(model, feed: feed) else {
-                report.warnings += refusals
-                return (model, report)
-            }
-            guard attempt < 64 else {
-                throw PrecisionError.notConvertible("\(runtime.backend.name) still refuses the converted model after 64 nodes went back to float32: \(refusal)")
-            }
-            let why = "\(runtime.backend.name) refused it in \(options.target.name): \(refusal.message.prefix(200))"
-            if let name = refusal.nodeName, !name.isEmpty, let node = model.graph.nodes.first(where: { $0.name == name }),
-               let key = node.outputs.first(where: { !$0.isEmpty }), options.keptNodes[key] == nil {
-                options.keptNodes[key] = why
-                refusals.append("\(node.opType) '\(name)' kept in float32: \(why)")
-            } else if let op = refusal.opType, !options.blockedOpTypes.contains(where: { $0.matches(op) }) {
-                options.blockedOpTypes.append(NamePattern(op))
-                refusals.append("\(op) kept in float32: \(why)")
-            } else {
-                throw PrecisionError.notConvertible("\(runtime.backend.name) refuses the converted model, and keeping the node it names in float32 does not help: \(refusal)")
-            }
-        }
-        fatalError("unreachable")
-    }
-
-    /// nil when the backend takes `model` (and runs it on `feed`, if given); else its refusal.
-    func probe(_ model: Model, feed: [String: Tensor]?) throws -> NodeRefusal? {
-        do {
-            let session = try runtime.session(.bytes(try model.serialized(), name: "converted model"))
-            if let feed { _ = try session.run(try ModelComparison.converted(feed, for: session.inputs)) }
-            return nil
-        } catch {
-            guard let refusal = runtime.backend.refusal(in: error) else {
-                throw PrecisionError.notConvertible("\(runtime.backend.name) cannot run the converted model: \(error)")
-            }
-            return refusal
-        }
     }
 
     /// Random inputs (fixed seed) for a model whose inputs all have static shapes; nil otherwise.
