@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "ONNXRuntime", targets: ["ONNXRuntime"]),
         .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "CUDA", targets: ["CUDA"]),
+        .library(name: "ImagingCUDA", targets: ["ImagingCUDA"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -37,11 +38,14 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["Tensors", "CKernels", "CImageCodecs"]),
         // Graph passes for reduced precision: FP16/BF16 conversion, BatchNorm folding, range analysis, input folding.
         .target(name: "Precision", dependencies: ["ONNX", "Tensors", "CKernels"]),
-        // libcuda and NVRTC loaded with dlopen: devices, memory, streams, run-time kernels, GPU preprocessing.
-        .target(name: "CUDA", dependencies: ["Tensors", "Imaging"]),
+        // The CUDA driver layer: libcuda and NVRTC loaded with dlopen; devices, streams, scoped device
+        // memory with a caching allocator, run-time kernels. No domain code (that sits beside it).
+        .target(name: "CUDA", dependencies: ["Tensors"]),
+        // The fused preprocessing of Imaging as one CUDA kernel, byte-identical to the CPU pass.
+        .target(name: "ImagingCUDA", dependencies: ["Imaging", "CUDA", "Tensors"]),
         .executableTarget(
             name: "halfpipe",
-            dependencies: ["Tensors", "ONNX", "ONNXRuntime", "Imaging", "CUDA", "Precision", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Tensors", "ONNX", "ONNXRuntime", "Imaging", "CUDA", "ImagingCUDA", "Precision", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "halfpipe-bench", dependencies: ["Tensors", "ONNX", "Imaging"], path: "bench/Sources/halfpipe-bench"),
         .executableTarget(name: "halfpipe-fuzz-loader", dependencies: ["ONNX"], path: "Tests/Fuzz/LoaderFuzzer"),
@@ -52,7 +56,8 @@ let package = Package(
         .testTarget(name: "ONNXRuntimeTests", dependencies: ["ONNXRuntime", "Tensors", "ONNX", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "PrecisionTests", dependencies: ["Precision", "ONNX", "ONNXRuntime", "Imaging", "Tensors", "CKernels", "TestSupport"]),
-        .testTarget(name: "CUDATests", dependencies: ["CUDA", "Imaging", "Tensors", "TestSupport"]),
+        .testTarget(name: "CUDATests", dependencies: ["CUDA", "Tensors"]),
+        .testTarget(name: "ImagingCUDATests", dependencies: ["ImagingCUDA", "CUDA", "Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "HalfPipeCLITests", dependencies: ["halfpipe"], exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,3 +1,4 @@
+import CUDA
 import FoundationEssentials
 import Imaging
 import Tensors

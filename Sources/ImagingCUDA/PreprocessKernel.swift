@@ -9,7 +9,7 @@ enum PreprocessKernel {
     static let recordFields = 15
 
     static let source = """
-    // HalfPipe fused preprocessing (see Sources/CUDA/PreprocessKernel.swift).
+    // HalfPipe fused preprocessing (see Sources/ImagingCUDA/PreprocessKernel.swift).
     // Record: 0 pixel offset, 1 width, 2 height, 3 pad left, 4 pad top, 5 visible width,
     // 6 visible height, 7 x table, 8 y table, 9 x taps, 10 y taps, 11-13 channel map, 14 pixel offset >> 32.
     extern "C" __global__ void halfpipe_preprocess(
