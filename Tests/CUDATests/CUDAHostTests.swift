@@ -1,3 +1,4 @@
+import Tensors
 import Testing
 @testable import CUDA
 
@@ -27,10 +28,29 @@ import Testing
     }
 
     @Test func missingLibrariesGiveOneClearError() {
-        #expect(throws: CUDAError.self) { try LoadedLibrary.open(["/nonexistent/libcuda.so.1"], what: "the CUDA driver") }
-        do { _ = try LoadedLibrary.open(["/nonexistent/libcuda.so.1"], what: "the CUDA driver") } catch {
-            #expect(error.kind == .libraryUnavailable && error.message.contains(CUDALibraries.pathVariable))
+        #expect(throws: CUDAError.self) { try CUDALibraries.open(candidates: ["/nonexistent/libcuda.so.1"], what: "the CUDA driver") }
+        do { _ = try CUDALibraries.open(candidates: ["/nonexistent/libcuda.so.1"], what: "the CUDA driver") } catch {
+            #expect(error.kind == .libraryUnavailable && error.function == "dlopen")
+            #expect(error.message.contains(CUDALibraries.pathVariable) && error.message.contains("/nonexistent/libcuda.so.1"), "\(error)")
         }
+    }
+
+    /// A library that loads but is not the one we declared (too old a driver) names the missing symbol.
+    @Test func aMissingSymbolNamesIt() throws {
+        let libc = try CUDALibraries.open(candidates: ["libc.so.6"], what: "libc")
+        #expect { try CUDALibraries.declarations(in: libc) { (lib) throws(DynamicLibraryError) in try DriverAPI(lib) } } throws: { error in
+            guard let error = error as? CUDAError else { return false }
+            return error.kind == .libraryUnavailable && error.function == "cuInit" && error.message.contains("too old")
+        }
+        #expect { try CUDALibraries.declarations(in: libc) { (lib) throws(DynamicLibraryError) in try NVRTCAPI(lib) } } throws: { error in
+            (error as? CUDAError)?.function == "nvrtcVersion"
+        }
+    }
+
+    @Test func libraryCandidatesPutTheVariableFirst() {
+        let names = CUDALibraries.driverNames
+        #expect(Array(DynamicLibrary.candidates(names, in: CUDALibraries.folders()).suffix(names.count)) == names)
+        #expect(CUDALibraries.folders().contains("/usr/local/cuda/lib64"))
     }
 
     @Test func withoutAGPUTheErrorSaysSo() throws {
