@@ -78,17 +78,19 @@ public final class GPUPreprocessor: @unchecked Sendable {
             records[i * PreprocessKernel.recordFields] = Int32(bitPattern: UInt32(truncatingIfNeeded: at))
             records[i * PreprocessKernel.recordFields + 14] = Int32(at >> 32)
         }
-        if staging == nil || staging!.bytes.count < total {
+        if staging == nil || staging!.byteCount < total {
             staging = try PinnedBuffer(context, bytes: total)
             stagingDevice = try DeviceBuffer(context, bytes: total)
         }
-        let buffer = staging!.bytes
-        records.withUnsafeBytes { buffer.baseAddress!.advanced(by: recordsAt).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        tables.withUnsafeBytes { if $0.count > 0 { buffer.baseAddress!.advanced(by: tablesAt).copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
-        cpu.outputTable.withUnsafeBytes { buffer.baseAddress!.advanced(by: outputTableAt).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        cpu.padElements.withUnsafeBytes { buffer.baseAddress!.advanced(by: padAt).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        for (i, image) in images.enumerated() {
-            image.pixels.withUnsafeBytes { buffer.baseAddress!.advanced(by: pixelsAt + pixelStarts[i]).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        staging!.withUnsafeMutableBytes { buffer in
+            func put(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
+                UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + bytes.count)]).copyMemory(from: bytes)
+            }
+            records.withUnsafeBytes { put($0, at: recordsAt) }
+            tables.withUnsafeBytes { put($0, at: tablesAt) }
+            cpu.outputTable.withUnsafeBytes { put($0, at: outputTableAt) }
+            cpu.padElements.withUnsafeBytes { put($0, at: padAt) }
+            for (i, image) in images.enumerated() { image.pixels.withUnsafeBytes { put($0, at: pixelsAt + pixelStarts[i]) } }
         }
         let outBytes = batchSize * 3 * cpu.spec.height * cpu.spec.width * cpu.elementSize
         if output == nil || output!.byteCount != outBytes { output = try DeviceBuffer(context, bytes: outBytes) }
@@ -100,7 +102,7 @@ public final class GPUPreprocessor: @unchecked Sendable {
     /// Copies the staged buffer to the device (asynchronously, from pinned memory).
     public func upload() throws(CUDAError) {
         guard let staged, let staging, let stagingDevice else { throw CUDAError(.badInput, function: "upload", message: "nothing staged") }
-        try stream.copy(UnsafeRawBufferPointer(rebasing: staging.bytes[0..<staged.bytes]), to: stagingDevice)
+        try stream.copy(staging, bytes: staged.bytes, to: stagingDevice)
     }
 
     /// Runs the kernel on the uploaded buffer (asynchronously on `stream`).
@@ -109,9 +111,9 @@ public final class GPUPreprocessor: @unchecked Sendable {
         let spec = cpu.spec
         let (grid, block) = PreprocessKernel.geometry(slots: staged.slots, height: spec.height, width: spec.width)
         try function.launch(grid: grid, block: block, on: stream, [
-            .pointer(stagingDevice.pointer), .int64(Int64(staged.records)), .int64(Int64(staged.tables)),
+            .buffer(stagingDevice), .int64(Int64(staged.records)), .int64(Int64(staged.tables)),
             .int64(Int64(staged.outputTable)), .int64(Int64(staged.pad)), .int32(Int32(staged.count)),
-            .pointer(output.pointer), .int32(Int32(spec.height)), .int32(Int32(spec.width)),
+            .buffer(output), .int32(Int32(spec.height)), .int32(Int32(spec.width)),
             .int32(spec.layout == .nhwc ? 1 : 0), .int32(Int32(cpu.elementSize)),
         ])
     }
