@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "PrecisionTests", dependencies: ["Precision", "ONNX", "ONNXRuntime", "Imaging", "Tensors", "CKernels", "TestSupport"]),
         .testTarget(name: "CUDATests", dependencies: ["CUDA", "Tensors"]),
-        .testTarget(name: "ImagingCUDATests", dependencies: ["ImagingCUDA", "CUDA", "Imaging", "Tensors", "TestSupport"]),
+        .testTarget(name: "ImagingCUDATests", dependencies: ["ImagingCUDA", "CUDA", "Imaging", "Tensors", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "HalfPipeCLITests", dependencies: ["halfpipe"], exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v6]
