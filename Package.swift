@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Precision", targets: ["Precision"]),
         .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "CUDA", targets: ["CUDA"]),
+        .library(name: "ImagingCUDA", targets: ["ImagingCUDA"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -40,13 +41,16 @@ let package = Package(
         .target(name: "ONNXRuntime", dependencies: ["Inference", "ONNX", "Tensors"]),
         // Image decoding and the fused CPU preprocessing into batches.
         .target(name: "Imaging", dependencies: ["Tensors", "CKernels", "CImageCodecs"]),
-        // Graph passes for reduced precision: FP16/BF16 conversion, BatchNorm folding, range analysis, input folding.
+        // Graph passes for reduced precision: folding, FP16/BF16 conversion, activation statistics, the conversion job.
         .target(name: "Precision", dependencies: ["ONNX", "Inference", "Tensors", "CKernels"]),
-        // libcuda and NVRTC loaded with dlopen: devices, memory, streams, run-time kernels, GPU preprocessing.
-        .target(name: "CUDA", dependencies: ["Tensors", "Imaging"]),
+        // The CUDA driver layer: libcuda and NVRTC loaded with dlopen; devices, streams, scoped device
+        // memory with a caching allocator, run-time kernels. No domain code (that sits beside it).
+        .target(name: "CUDA", dependencies: ["Tensors"]),
+        // The fused preprocessing of Imaging as one CUDA kernel, byte-identical to the CPU pass.
+        .target(name: "ImagingCUDA", dependencies: ["Imaging", "CUDA", "Tensors"]),
         .executableTarget(
             name: "halfpipe",
-            dependencies: ["Tensors", "ONNX", "Inference", "ONNXRuntime", "Imaging", "CUDA", "Precision", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Tensors", "ONNX", "Inference", "ONNXRuntime", "Imaging", "CUDA", "ImagingCUDA", "Precision", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "halfpipe-bench", dependencies: ["Tensors", "ONNX", "Imaging"], path: "bench/Sources/halfpipe-bench"),
         .executableTarget(name: "halfpipe-fuzz-loader", dependencies: ["ONNX"], path: "Tests/Fuzz/LoaderFuzzer"),
@@ -58,7 +62,8 @@ let package = Package(
         .testTarget(name: "ONNXRuntimeTests", dependencies: ["ONNXRuntime", "Inference", "Tensors", "ONNX", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "PrecisionTests", dependencies: ["Precision", "ONNX", "Inference", "ONNXRuntime", "Imaging", "Tensors", "CKernels", "TestSupport"]),
-        .testTarget(name: "CUDATests", dependencies: ["CUDA", "Imaging", "Tensors", "TestSupport"]),
+        .testTarget(name: "CUDATests", dependencies: ["CUDA", "Tensors"]),
+        .testTarget(name: "ImagingCUDATests", dependencies: ["ImagingCUDA", "CUDA", "Imaging", "Tensors", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "HalfPipeCLITests", dependencies: ["halfpipe"], exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v6]

@@ -5,7 +5,6 @@ import Synchronization
 /// `libraryUnavailable` on a machine without a GPU, which callers turn into a CPU fallback.
 public final class CUDA: @unchecked Sendable {
     let driver: DriverAPI
-    let driverLibrary: LoadedLibrary
     /// NVRTC is only needed to compile kernels; a machine with the driver but no toolkit can still
     /// query devices, so it loads on first use.
     private let nvrtcState = Mutex<Result<NVRTCAPI, CUDAError>?>(nil)
@@ -25,13 +24,11 @@ public final class CUDA: @unchecked Sendable {
     }
 
     private init() throws(CUDAError) {
-        driverLibrary = try LoadedLibrary.open(CUDALibraries.candidates(CUDALibraries.driverNames), what: "the CUDA driver (libcuda.so.1)")
-        driver = try DriverAPI(driverLibrary)
+        driver = try DriverAPI.load()
         var version: Int32 = 0, count: Int32 = 0
-        let initialized = driver.cuInit(0)
-        guard initialized == 0 else { throw Self.error(driver, initialized, "cuInit") }
-        try Self.check(driver, driver.cuDriverGetVersion(&version), "cuDriverGetVersion")
-        try Self.check(driver, driver.cuDeviceGetCount(&count), "cuDeviceGetCount")
+        try driver.check(driver.cuInit(0), "cuInit")
+        try driver.check(driver.cuDriverGetVersion(&version), "cuDriverGetVersion")
+        try driver.check(driver.cuDeviceGetCount(&count), "cuDeviceGetCount")
         guard count > 0 else { throw CUDAError(.noDevice, function: "cuDeviceGetCount", message: "no CUDA device") }
         driverVersion = Int(version)
         deviceCount = Int(count)
@@ -40,26 +37,11 @@ public final class CUDA: @unchecked Sendable {
     func nvrtc() throws(CUDAError) -> NVRTCAPI {
         let result = nvrtcState.withLock { state -> Result<NVRTCAPI, CUDAError> in
             if let state { return state }
-            let made = Result { () throws(CUDAError) in
-                try NVRTCAPI(try LoadedLibrary.open(CUDALibraries.candidates(CUDALibraries.nvrtcNames), what: "NVRTC (libnvrtc.so)"))
-            }
+            let made = Result { () throws(CUDAError) in try NVRTCAPI.load() }
             state = made
             return made
         }
         return try result.get()
-    }
-
-    func check(_ code: CUResult, _ function: String) throws(CUDAError) { try Self.check(driver, code, function) }
-
-    static func check(_ driver: DriverAPI, _ code: CUResult, _ function: String) throws(CUDAError) {
-        if code != 0 { throw error(driver, code, function) }
-    }
-
-    static func error(_ driver: DriverAPI, _ code: CUResult, _ function: String) -> CUDAError {
-        var name: UnsafePointer<CChar>?, text: UnsafePointer<CChar>?
-        _ = driver.cuGetErrorName(code, &name)
-        _ = driver.cuGetErrorString(code, &text)
-        return .driver(code, function: function, name: name.map { String(cString: $0) }, message: text.map { String(cString: $0) })
     }
 
     /// Properties of device `index`.
@@ -68,18 +50,16 @@ public final class CUDA: @unchecked Sendable {
             throw CUDAError(.noDevice, function: "cuDeviceGet", message: "no CUDA device \(index) (this machine has \(deviceCount))")
         }
         var handle: Int32 = 0
-        try check(driver.cuDeviceGet(&handle, Int32(index)), "cuDeviceGet")
-        var name = [CChar](repeating: 0, count: 256)
-        try check(driver.cuDeviceGetName(&name, 255, handle), "cuDeviceGetName")
+        try driver.check(driver.cuDeviceGet(&handle, Int32(index)), "cuDeviceGet")
         func attribute(_ a: Int32) throws(CUDAError) -> Int {
             var v: Int32 = 0
-            try check(driver.cuDeviceGetAttribute(&v, a, handle), "cuDeviceGetAttribute(\(a))")
+            try driver.check(driver.cuDeviceGetAttribute(&v, a, handle), "cuDeviceGetAttribute(\(a))")
             return Int(v)
         }
         var memory = 0
-        try check(driver.cuDeviceTotalMem(&memory, handle), "cuDeviceTotalMem")
+        try driver.check(driver.cuDeviceTotalMem(&memory, handle), "cuDeviceTotalMem")
         // CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT 16, COMPUTE_CAPABILITY_MAJOR 75, _MINOR 76.
-        return CUDADevice(index: index, handle: handle, name: String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
+        return CUDADevice(index: index, handle: handle, name: try driver.deviceName(handle),
                           multiprocessors: try attribute(16), computeCapability: (try attribute(75), try attribute(76)), memoryBytes: memory)
     }
 }

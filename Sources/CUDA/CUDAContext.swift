@@ -9,146 +9,21 @@ public final class CUDAContext: @unchecked Sendable {
         cuda = try CUDA.shared()
         device = try cuda.device(index)
         var context: Handle?
-        try cuda.check(cuda.driver.cuDevicePrimaryCtxRetain(&context, device.handle), "cuDevicePrimaryCtxRetain")
+        try cuda.driver.check(cuda.driver.cuDevicePrimaryCtxRetain(&context, device.handle), "cuDevicePrimaryCtxRetain")
         handle = context!
     }
 
-    deinit { _ = cuda.driver.cuDevicePrimaryCtxRelease(device.handle) }
+    deinit { _ = driver.cuDevicePrimaryCtxRelease(device.handle) }
 
-    func makeCurrent() throws(CUDAError) { try cuda.check(cuda.driver.cuCtxSetCurrent(handle), "cuCtxSetCurrent") }
+    var driver: DriverAPI { cuda.driver }
+
+    func makeCurrent() throws(CUDAError) { try driver.check(driver.cuCtxSetCurrent(handle), "cuCtxSetCurrent") }
 
     /// Free and total device memory, in bytes.
     public func memoryInfo() throws(CUDAError) -> (free: Int, total: Int) {
         try makeCurrent()
         var free = 0, total = 0
-        try cuda.check(cuda.driver.cuMemGetInfo(&free, &total), "cuMemGetInfo")
+        try driver.check(driver.cuMemGetInfo(&free, &total), "cuMemGetInfo")
         return (free, total)
-    }
-}
-
-/// Device memory, freed with its owner.
-public final class DeviceBuffer: @unchecked Sendable {
-    public let context: CUDAContext
-    public let pointer: UInt64
-    public let byteCount: Int
-
-    public init(_ context: CUDAContext, bytes: Int) throws(CUDAError) {
-        self.context = context
-        byteCount = bytes
-        try context.makeCurrent()
-        var p: DevicePointer = 0
-        try context.cuda.check(context.cuda.driver.cuMemAlloc(&p, max(bytes, 1)), "cuMemAlloc(\(bytes) bytes)")
-        pointer = p
-    }
-
-    deinit {
-        try? context.makeCurrent()
-        _ = context.cuda.driver.cuMemFree(pointer)
-    }
-}
-
-/// Page-locked host memory: the source of fast asynchronous copies to the device.
-public final class PinnedBuffer: @unchecked Sendable {
-    public let context: CUDAContext
-    public let bytes: UnsafeMutableRawBufferPointer
-
-    public init(_ context: CUDAContext, bytes count: Int) throws(CUDAError) {
-        self.context = context
-        try context.makeCurrent()
-        var p: UnsafeMutableRawPointer?
-        try context.cuda.check(context.cuda.driver.cuMemAllocHost(&p, max(count, 1)), "cuMemAllocHost(\(count) bytes)")
-        bytes = UnsafeMutableRawBufferPointer(start: p, count: count)
-    }
-
-    deinit {
-        try? context.makeCurrent()
-        _ = context.cuda.driver.cuMemFreeHost(bytes.baseAddress)
-    }
-}
-
-/// A stream of asynchronous work.
-public final class CUDAStream: @unchecked Sendable {
-    public let context: CUDAContext
-    let handle: Handle
-
-    public init(_ context: CUDAContext) throws(CUDAError) {
-        self.context = context
-        try context.makeCurrent()
-        var s: Handle?
-        try context.cuda.check(context.cuda.driver.cuStreamCreate(&s, 1), "cuStreamCreate")  // CU_STREAM_NON_BLOCKING
-        handle = s!
-    }
-
-    deinit {
-        try? context.makeCurrent()
-        _ = context.cuda.driver.cuStreamDestroy(handle)
-    }
-
-    public func synchronize() throws(CUDAError) {
-        try context.makeCurrent()
-        try context.cuda.check(context.cuda.driver.cuStreamSynchronize(handle), "cuStreamSynchronize")
-    }
-
-    public func copy(_ source: UnsafeRawBufferPointer, to destination: DeviceBuffer, offset: Int = 0) throws(CUDAError) {
-        guard offset >= 0, offset + source.count <= destination.byteCount else {
-            throw CUDAError(.badInput, function: "cuMemcpyHtoDAsync", message: "\(source.count) bytes at \(offset) do not fit a \(destination.byteCount)-byte buffer")
-        }
-        try context.makeCurrent()
-        try context.cuda.check(context.cuda.driver.cuMemcpyHtoDAsync(destination.pointer + UInt64(offset), source.baseAddress, source.count, handle), "cuMemcpyHtoDAsync")
-    }
-
-    public func copy(_ source: DeviceBuffer, to destination: UnsafeMutableRawBufferPointer) throws(CUDAError) {
-        guard destination.count <= source.byteCount else {
-            throw CUDAError(.badInput, function: "cuMemcpyDtoHAsync", message: "\(destination.count) bytes wanted from a \(source.byteCount)-byte buffer")
-        }
-        try context.makeCurrent()
-        try context.cuda.check(context.cuda.driver.cuMemcpyDtoHAsync(destination.baseAddress, source.pointer, destination.count, handle), "cuMemcpyDtoHAsync")
-    }
-
-    public func copy(_ source: DeviceBuffer, to destination: DeviceBuffer, bytes: Int) throws(CUDAError) {
-        guard bytes <= source.byteCount, bytes <= destination.byteCount else {
-            throw CUDAError(.badInput, function: "cuMemcpyDtoDAsync", message: "\(bytes) bytes exceed a buffer")
-        }
-        try context.makeCurrent()
-        try context.cuda.check(context.cuda.driver.cuMemcpyDtoDAsync(destination.pointer, source.pointer, bytes, handle), "cuMemcpyDtoDAsync")
-    }
-
-    /// Fills a buffer with one byte (e.g. a poison pattern, so unwritten elements show).
-    public func fill(_ buffer: DeviceBuffer, byte: UInt8) throws(CUDAError) {
-        try context.makeCurrent()
-        try context.cuda.check(context.cuda.driver.cuMemsetD8Async(buffer.pointer, byte, buffer.byteCount, handle), "cuMemsetD8Async")
-    }
-}
-
-/// A point in a stream, for timing work on the device.
-public final class CUDAEvent: @unchecked Sendable {
-    public let context: CUDAContext
-    let handle: Handle
-
-    public init(_ context: CUDAContext) throws(CUDAError) {
-        self.context = context
-        try context.makeCurrent()
-        var e: Handle?
-        try context.cuda.check(context.cuda.driver.cuEventCreate(&e, 0), "cuEventCreate")
-        handle = e!
-    }
-
-    deinit {
-        try? context.makeCurrent()
-        _ = context.cuda.driver.cuEventDestroy(handle)
-    }
-
-    public func record(on stream: CUDAStream) throws(CUDAError) {
-        try context.makeCurrent()
-        try context.cuda.check(context.cuda.driver.cuEventRecord(handle, stream.handle), "cuEventRecord")
-    }
-
-    /// Milliseconds from `start` to this event (both recorded, this one waited for).
-    public func milliseconds(since start: CUDAEvent) throws(CUDAError) -> Double {
-        try context.makeCurrent()
-        try context.cuda.check(context.cuda.driver.cuEventSynchronize(handle), "cuEventSynchronize")
-        var ms: Float = 0
-        try context.cuda.check(context.cuda.driver.cuEventElapsedTime(&ms, start.handle, handle), "cuEventElapsedTime")
-        return Double(ms)
     }
 }

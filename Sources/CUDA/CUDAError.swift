@@ -26,7 +26,8 @@ public struct CUDAError: Error, CustomStringConvertible, Sendable {
     public let message: String
     public let log: String?
 
-    init(_ kind: Kind, function: String, code: Int32? = nil, codeName: String? = nil, message: String, log: String? = nil) {
+    /// For the domain layers beside CUDA (`ImagingCUDA`), whose bad input is a CUDA-layer error too.
+    package init(_ kind: Kind, function: String, code: Int32? = nil, codeName: String? = nil, message: String, log: String? = nil) {
         self.kind = kind; self.function = function; self.code = code; self.codeName = codeName
         self.message = message; self.log = log
     }

@@ -1,8 +1,9 @@
 import CUDA
 import Dispatch
 import FoundationEssentials
-import Synchronization
 import Imaging
+import ImagingCUDA
+import Synchronization
 import Tensors
 
 /// `preprocess --device cuda`: the same spec on an NVIDIA GPU, with CUDA-event timings and a

@@ -1,10 +1,12 @@
+import CUDA
 import FoundationEssentials
 import Imaging
 import Tensors
 
 /// The fused preprocessing pass on an NVIDIA GPU: the CPU path's spec, tables and geometry, one
 /// kernel over the whole batch. Images are staged in pinned memory with their tables, copied in
-/// one asynchronous transfer, and the padded batch is written on the device.
+/// one asynchronous transfer, and the padded batch is written on the device. Device buffers come
+/// from a caching `DeviceAllocator`, so restaging a batch of another size reuses memory.
 ///
 /// ```swift
 /// let gpu = try GPUPreprocessor(spec: spec, device: 0)
@@ -18,26 +20,35 @@ public final class GPUPreprocessor: @unchecked Sendable {
 
     public let cpu: Preprocessor
     public let context: CUDAContext
+    public let allocator: DeviceAllocator
     public let stream: CUDAStream
     let function: CUDAFunction
     private var staging: PinnedBuffer?
     private var stagingDevice: DeviceBuffer?
+    /// The batch on the device, once staged: `batchSize` slots in the spec's layout and type.
     public private(set) var output: DeviceBuffer?
     private var staged: Staged?
 
     struct Staged {
-        let bytes: Int
+        let layout: PreprocessStaging
         let count: Int, slots: Int
-        let records: Int, tables: Int, outputTable: Int, pad: Int
         let placements: [ImagePlacement]
     }
 
-    public init(spec: PreprocessSpec, device: Int = 0, compiler: ((CUDAContext) -> KernelCompiler)? = nil) throws {
+    /// A preprocessor on `allocator`'s context, taking its device buffers from it (share one
+    /// allocator among the GPU stages of a device).
+    public init(spec: PreprocessSpec, allocator: DeviceAllocator, compiler: ((CUDAContext) -> KernelCompiler)? = nil) throws {
         cpu = try Preprocessor(spec: spec)
-        context = try CUDAContext(device: device)
+        context = allocator.context
+        self.allocator = allocator
         stream = try CUDAStream(context)
         let module = try (compiler?(context) ?? KernelCompiler(context: context)).module(source: PreprocessKernel.source, name: PreprocessKernel.name)
         function = try module.function(PreprocessKernel.name)
+    }
+
+    /// A preprocessor on GPU `device` with an allocator of its own.
+    public convenience init(spec: PreprocessSpec, device: Int = 0, compiler: ((CUDAContext) -> KernelCompiler)? = nil) throws {
+        try self.init(spec: spec, allocator: DeviceAllocator(context: CUDAContext(device: device)), compiler: compiler)
     }
 
     public var batchShape: (Int) -> Shape { cpu.batchShape(size:) }
@@ -49,57 +60,27 @@ public final class GPUPreprocessor: @unchecked Sendable {
             throw CUDAError(.badInput, function: "stage", message: "\(images.count) images do not fit a batch of \(batchSize)")
         }
         let plans = try cpu.plans(for: images)
-        var tables: [Int32] = [], records: [Int32] = []
-        var pixelOffset = 0
-        var pixelStarts: [Int] = []
-        for (image, plan) in zip(images, plans) {
-            pixelStarts.append(pixelOffset)
-            pixelOffset += (image.pixels.byteCount + 63) & ~63
-            let xAt = tables.count
-            tables += plan.xIndex + plan.xWeight
-            let yAt = tables.count
-            tables += plan.yIndex + plan.yWeight
-            let p = plan.placement
-            records += [0, Int32(image.width), Int32(image.height), Int32(p.padLeft), Int32(p.padTop),
-                        Int32(p.visibleWidth), Int32(p.visibleHeight), Int32(xAt), Int32(yAt),
-                        Int32(plan.xTaps), Int32(plan.yTaps), plan.channelMap[0], plan.channelMap[1], plan.channelMap[2], 0]
+        let layout = PreprocessStaging(images: images, plans: plans, outputTableBytes: cpu.outputTable.count, padBytes: cpu.padElements.count)
+        if staging == nil || staging!.byteCount < layout.byteCount {
+            // Released first, so the pool can hand the old block's memory to the bigger one.
+            (staging, stagingDevice) = (nil, nil)
+            staging = try PinnedBuffer(context, bytes: layout.byteCount)
+            stagingDevice = try allocator.buffer(bytes: layout.byteCount, stream: stream)
         }
-        if records.isEmpty { records = Array(repeating: 0, count: PreprocessKernel.recordFields) }
-        // Layout: records | tables | output table | pad | pixels, each 64-byte aligned.
-        func align(_ v: Int) -> Int { (v + 63) & ~63 }
-        let recordsAt = 0, tablesAt = align(records.count * 4)
-        let outputTableAt = align(tablesAt + tables.count * 4)
-        let padAt = align(outputTableAt + cpu.outputTable.count)
-        let pixelsAt = align(padAt + cpu.padElements.count)
-        let total = pixelsAt + pixelOffset
-        for i in images.indices {
-            let at = UInt64(pixelsAt + pixelStarts[i])
-            records[i * PreprocessKernel.recordFields] = Int32(bitPattern: UInt32(truncatingIfNeeded: at))
-            records[i * PreprocessKernel.recordFields + 14] = Int32(at >> 32)
-        }
-        if staging == nil || staging!.bytes.count < total {
-            staging = try PinnedBuffer(context, bytes: total)
-            stagingDevice = try DeviceBuffer(context, bytes: total)
-        }
-        let buffer = staging!.bytes
-        records.withUnsafeBytes { buffer.baseAddress!.advanced(by: recordsAt).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        tables.withUnsafeBytes { if $0.count > 0 { buffer.baseAddress!.advanced(by: tablesAt).copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
-        cpu.outputTable.withUnsafeBytes { buffer.baseAddress!.advanced(by: outputTableAt).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        cpu.padElements.withUnsafeBytes { buffer.baseAddress!.advanced(by: padAt).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        for (i, image) in images.enumerated() {
-            image.pixels.withUnsafeBytes { buffer.baseAddress!.advanced(by: pixelsAt + pixelStarts[i]).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        }
+        staging!.withUnsafeMutableBytes { layout.write(images: images, outputTable: cpu.outputTable, pad: cpu.padElements, into: $0) }
         let outBytes = batchSize * 3 * cpu.spec.height * cpu.spec.width * cpu.elementSize
-        if output == nil || output!.byteCount != outBytes { output = try DeviceBuffer(context, bytes: outBytes) }
-        staged = Staged(bytes: total, count: images.count, slots: batchSize, records: recordsAt, tables: tablesAt,
-                        outputTable: outputTableAt, pad: padAt, placements: plans.map(\.placement))
+        if output == nil || output!.byteCount != outBytes {
+            output = nil
+            output = try allocator.buffer(bytes: outBytes, stream: stream)
+        }
+        staged = Staged(layout: layout, count: images.count, slots: batchSize, placements: plans.map(\.placement))
         return staged!.placements
     }
 
     /// Copies the staged buffer to the device (asynchronously, from pinned memory).
     public func upload() throws(CUDAError) {
         guard let staged, let staging, let stagingDevice else { throw CUDAError(.badInput, function: "upload", message: "nothing staged") }
-        try stream.copy(UnsafeRawBufferPointer(rebasing: staging.bytes[0..<staged.bytes]), to: stagingDevice)
+        try stream.copy(staging, bytes: staged.layout.byteCount, to: stagingDevice)
     }
 
     /// Runs the kernel on the uploaded buffer (asynchronously on `stream`).
@@ -108,9 +89,9 @@ public final class GPUPreprocessor: @unchecked Sendable {
         let spec = cpu.spec
         let (grid, block) = PreprocessKernel.geometry(slots: staged.slots, height: spec.height, width: spec.width)
         try function.launch(grid: grid, block: block, on: stream, [
-            .pointer(stagingDevice.pointer), .int64(Int64(staged.records)), .int64(Int64(staged.tables)),
-            .int64(Int64(staged.outputTable)), .int64(Int64(staged.pad)), .int32(Int32(staged.count)),
-            .pointer(output.pointer), .int32(Int32(spec.height)), .int32(Int32(spec.width)),
+            .buffer(stagingDevice), .int64(Int64(staged.layout.recordsAt)), .int64(Int64(staged.layout.tablesAt)),
+            .int64(Int64(staged.layout.outputTableAt)), .int64(Int64(staged.layout.padAt)), .int32(Int32(staged.count)),
+            .buffer(output), .int32(Int32(spec.height)), .int32(Int32(spec.width)),
             .int32(spec.layout == .nhwc ? 1 : 0), .int32(Int32(cpu.elementSize)),
         ])
     }

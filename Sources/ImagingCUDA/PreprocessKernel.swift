@@ -2,16 +2,16 @@
 /// per output pixel of the whole batch: padding, or the image's taps summed as the CPU sums them
 /// (integers, so the same level), then the same output table. Everything the kernel reads sits in one
 /// staging buffer copied with one asynchronous transfer: per-image records, tap tables, the output
-/// and pad elements, and the images' pixels.
+/// and pad elements, and the images' pixels (`PreprocessStaging`). The per-image record is
+/// `PreprocessRecord`'s generated struct, read by field name.
 enum PreprocessKernel {
     static let name = "halfpipe_preprocess"
-    /// Int32 fields per image record; `GPUPreprocessor` writes them in this order.
-    static let recordFields = 15
 
     static let source = """
-    // HalfPipe fused preprocessing (see Sources/CUDA/PreprocessKernel.swift).
-    // Record: 0 pixel offset, 1 width, 2 height, 3 pad left, 4 pad top, 5 visible width,
-    // 6 visible height, 7 x table, 8 y table, 9 x taps, 10 y taps, 11-13 channel map, 14 pixel offset >> 32.
+    // HalfPipe fused preprocessing (see Sources/ImagingCUDA/PreprocessKernel.swift).
+    // The per-image record, generated from PreprocessRecord.Field (Sources/ImagingCUDA/PreprocessRecord.swift).
+    \(PreprocessRecord.cDeclaration)
+
     extern "C" __global__ void halfpipe_preprocess(
         const unsigned char* __restrict__ stage, long long recordsAt, long long tablesAt, long long outputTableAt,
         long long padAt, int count, unsigned char* __restrict__ out, int height, int width, int nhwc, int elementSize)
@@ -20,22 +20,22 @@ enum PreprocessKernel {
         const int y = blockIdx.y * blockDim.y + threadIdx.y;
         const int n = blockIdx.z;
         if (x >= width || y >= height) return;
-        const int* r = (const int*)(stage + recordsAt) + n * 15;
+        const \(PreprocessRecord.cTypeName)* r = (const \(PreprocessRecord.cTypeName)*)(stage + recordsAt) + n;
         const int* tables = (const int*)(stage + tablesAt);
         int level[3] = {0, 0, 0};
         int map[3] = {0, 1, 2};
         bool inside = false;
         if (n < count) {
-            const int vx = x - r[3], vy = y - r[4];
-            if (vx >= 0 && vy >= 0 && vx < r[5] && vy < r[6]) {
+            const int vx = x - r->padLeft, vy = y - r->padTop;
+            if (vx >= 0 && vy >= 0 && vx < r->visibleWidth && vy < r->visibleHeight) {
                 inside = true;
-                const int xt = r[9], yt = r[10];
-                const int* xi = tables + r[7];
-                const int* xw = xi + r[5] * xt;
-                const int* yi = tables + r[8];
-                const int* yw = yi + r[6] * yt;
-                const unsigned char* src = stage + (long long)(unsigned)r[0] + ((long long)r[14] << 32);
-                const long long rowBytes = (long long)r[1] * 3;
+                const int xt = r->xTaps, yt = r->yTaps;
+                const int* xi = tables + r->xTable;
+                const int* xw = xi + r->visibleWidth * xt;
+                const int* yi = tables + r->yTable;
+                const int* yw = yi + r->visibleHeight * yt;
+                const unsigned char* src = stage + (long long)(unsigned)r->pixelOffsetLow + ((long long)r->pixelOffsetHigh << 32);
+                const long long rowBytes = (long long)r->width * 3;
                 int a0 = 0, a1 = 0, a2 = 0;
                 for (int ky = 0; ky < yt; ky++) {
                     const int wy = yw[vy * yt + ky];
@@ -49,7 +49,7 @@ enum PreprocessKernel {
                 level[0] = min(255, max(0, (a0 + (1 << 21)) >> 22));
                 level[1] = min(255, max(0, (a1 + (1 << 21)) >> 22));
                 level[2] = min(255, max(0, (a2 + (1 << 21)) >> 22));
-                map[0] = r[11]; map[1] = r[12]; map[2] = r[13];
+                map[0] = r->channelMap0; map[1] = r->channelMap1; map[2] = r->channelMap2;
             }
         }
         const unsigned char* outputTable = stage + outputTableAt;

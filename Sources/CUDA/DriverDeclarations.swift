@@ -1,12 +1,9 @@
-import FoundationEssentials
-#if canImport(Glibc)
-import Glibc
-#endif
-import Synchronization
+import Tensors
 
-// The only file with C declarations for CUDA: the driver API (libcuda) and NVRTC, loaded with
-// dlopen at run time, every symbol looked up by name. Our own declarations of NVIDIA's documented
-// signatures; CUresult and nvrtcResult are Int32, handles opaque pointers, device pointers UInt64.
+// The CUDA driver API (libcuda), loaded with dlopen at run time, every symbol looked up by name: our
+// own declarations of NVIDIA's documented signatures, and the only place besides the other
+// *Declarations.swift files where CUDA is called through raw pointers. CUresult is an Int32 (0 is
+// CUDA_SUCCESS), handles are opaque pointers, device addresses UInt64 (CUdeviceptr).
 typealias CUResult = Int32
 typealias Handle = OpaquePointer
 typealias OutHandle = UnsafeMutablePointer<OpaquePointer?>
@@ -23,6 +20,7 @@ struct DriverAPI {
     let cuDevicePrimaryCtxRetain: @convention(c) (OutHandle?, Int32) -> CUResult
     let cuDevicePrimaryCtxRelease: @convention(c) (Int32) -> CUResult
     let cuCtxSetCurrent: @convention(c) (Handle?) -> CUResult
+    let cuCtxSynchronize: @convention(c) () -> CUResult
     let cuMemGetInfo: @convention(c) (UnsafeMutablePointer<Int>?, UnsafeMutablePointer<Int>?) -> CUResult
     let cuMemAlloc: @convention(c) (UnsafeMutablePointer<DevicePointer>?, Int) -> CUResult
     let cuMemFree: @convention(c) (DevicePointer) -> CUResult
@@ -48,14 +46,15 @@ struct DriverAPI {
     let cuGetErrorName: @convention(c) (CUResult, UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> CUResult
     let cuGetErrorString: @convention(c) (CUResult, UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> CUResult
 
-    init(_ lib: LoadedLibrary) throws(CUDAError) {
+    init(_ lib: DynamicLibrary) throws(DynamicLibraryError) {
         cuInit = try lib.symbol("cuInit"); cuDriverGetVersion = try lib.symbol("cuDriverGetVersion")
         cuDeviceGetCount = try lib.symbol("cuDeviceGetCount"); cuDeviceGet = try lib.symbol("cuDeviceGet")
         cuDeviceGetName = try lib.symbol("cuDeviceGetName"); cuDeviceGetAttribute = try lib.symbol("cuDeviceGetAttribute")
         cuDeviceTotalMem = try lib.symbol("cuDeviceTotalMem_v2")
         cuDevicePrimaryCtxRetain = try lib.symbol("cuDevicePrimaryCtxRetain")
         cuDevicePrimaryCtxRelease = try lib.symbol("cuDevicePrimaryCtxRelease_v2")
-        cuCtxSetCurrent = try lib.symbol("cuCtxSetCurrent"); cuMemGetInfo = try lib.symbol("cuMemGetInfo_v2")
+        cuCtxSetCurrent = try lib.symbol("cuCtxSetCurrent"); cuCtxSynchronize = try lib.symbol("cuCtxSynchronize")
+        cuMemGetInfo = try lib.symbol("cuMemGetInfo_v2")
         cuMemAlloc = try lib.symbol("cuMemAlloc_v2"); cuMemFree = try lib.symbol("cuMemFree_v2")
         cuMemAllocHost = try lib.symbol("cuMemAllocHost_v2"); cuMemFreeHost = try lib.symbol("cuMemFreeHost")
         cuMemcpyHtoDAsync = try lib.symbol("cuMemcpyHtoDAsync_v2"); cuMemcpyDtoHAsync = try lib.symbol("cuMemcpyDtoHAsync_v2")
@@ -71,72 +70,47 @@ struct DriverAPI {
         cuModuleUnload = try lib.symbol("cuModuleUnload"); cuLaunchKernel = try lib.symbol("cuLaunchKernel")
         cuGetErrorName = try lib.symbol("cuGetErrorName"); cuGetErrorString = try lib.symbol("cuGetErrorString")
     }
-}
 
-struct NVRTCAPI {
-    let nvrtcVersion: @convention(c) (UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<Int32>?) -> Int32
-    let nvrtcCreateProgram: @convention(c) (OutHandle?, UnsafePointer<CChar>?, UnsafePointer<CChar>?, Int32,
-                                            UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<UnsafePointer<CChar>?>?) -> Int32
-    let nvrtcCompileProgram: @convention(c) (Handle?, Int32, UnsafePointer<UnsafePointer<CChar>?>?) -> Int32
-    let nvrtcGetProgramLogSize: @convention(c) (Handle?, UnsafeMutablePointer<Int>?) -> Int32
-    let nvrtcGetProgramLog: @convention(c) (Handle?, UnsafeMutablePointer<CChar>?) -> Int32
-    let nvrtcGetCUBINSize: @convention(c) (Handle?, UnsafeMutablePointer<Int>?) -> Int32
-    let nvrtcGetCUBIN: @convention(c) (Handle?, UnsafeMutablePointer<CChar>?) -> Int32
-    let nvrtcDestroyProgram: @convention(c) (UnsafeMutablePointer<OpaquePointer?>?) -> Int32
-    let nvrtcGetErrorString: @convention(c) (Int32) -> UnsafePointer<CChar>?
-
-    init(_ lib: LoadedLibrary) throws(CUDAError) {
-        nvrtcVersion = try lib.symbol("nvrtcVersion"); nvrtcCreateProgram = try lib.symbol("nvrtcCreateProgram")
-        nvrtcCompileProgram = try lib.symbol("nvrtcCompileProgram")
-        nvrtcGetProgramLogSize = try lib.symbol("nvrtcGetProgramLogSize"); nvrtcGetProgramLog = try lib.symbol("nvrtcGetProgramLog")
-        nvrtcGetCUBINSize = try lib.symbol("nvrtcGetCUBINSize"); nvrtcGetCUBIN = try lib.symbol("nvrtcGetCUBIN")
-        nvrtcDestroyProgram = try lib.symbol("nvrtcDestroyProgram"); nvrtcGetErrorString = try lib.symbol("nvrtcGetErrorString")
+    /// libcuda from `HALFPIPE_CUDA_LIBRARY_PATH`, the standard folders or the loader's search.
+    static func load() throws(CUDAError) -> DriverAPI {
+        let library = try CUDALibraries.open(CUDALibraries.driverNames, what: "the CUDA driver (libcuda.so.1)")
+        return try CUDALibraries.declarations(in: library) { (lib) throws(DynamicLibraryError) in try DriverAPI(lib) }
     }
-}
 
-/// A dlopen'ed library; symbols are looked up by name and cast to our declarations.
-struct LoadedLibrary: @unchecked Sendable {
-    let handle: UnsafeMutableRawPointer
-    let path: String
+    /// The one CUresult → error function: CUDA's own name and text for the code, classified by the
+    /// kinds callers act on (`CUDAError.driver`).
+    func check(_ code: CUResult, _ function: @autoclosure () -> String) throws(CUDAError) {
+        guard code != 0 else { return }
+        var name: UnsafePointer<CChar>?, text: UnsafePointer<CChar>?
+        // Both return CUDA_ERROR_INVALID_VALUE for a code they do not know, leaving the pointers nil.
+        _ = cuGetErrorName(code, &name)
+        _ = cuGetErrorString(code, &text)
+        throw CUDAError.driver(code, function: function(), name: name.map { String(cString: $0) }, message: text.map { String(cString: $0) })
+    }
 
-    /// The first of `candidates` (paths or bare names for the loader's search) that loads.
-    static func open(_ candidates: [String], what: String) throws(CUDAError) -> LoadedLibrary {
-        var reasons: [String] = []
-        for path in candidates {
-            if let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) { return LoadedLibrary(handle: handle, path: path) }
-            reasons.append(dlerror().map { String(cString: $0) } ?? path)
+    /// `cuDeviceGetName` into a Swift string (the driver writes a NUL-terminated name).
+    func deviceName(_ device: Int32) throws(CUDAError) -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        try check(cuDeviceGetName(&name, Int32(name.count - 1), device), "cuDeviceGetName")
+        return String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// cuLaunchKernel takes each argument by the address of its bytes: the bytes are copied into
+    /// 8-byte aligned cells (every argument we pass is at most 8 bytes) that live for the call only,
+    /// which is enough: the driver copies the arguments before it returns.
+    func launchKernel(_ function: Handle, grid: (Int, Int, Int), block: (Int, Int, Int), stream: Handle, arguments: [[UInt8]]) -> CUResult {
+        let cells = UnsafeMutableRawPointer.allocate(byteCount: max(arguments.count, 1) * 8, alignment: 8)
+        defer { cells.deallocate() }
+        var pointers: [UnsafeMutableRawPointer?] = []
+        for (i, bytes) in arguments.enumerated() {
+            precondition(bytes.count <= 8, "a kernel argument wider than 8 bytes")
+            let cell = cells.advanced(by: i * 8)
+            bytes.withUnsafeBytes { cell.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            pointers.append(cell)
         }
-        throw CUDAError(.libraryUnavailable, function: "dlopen",
-                        message: "\(what) not found (tried \(candidates.joined(separator: ", "))); install the NVIDIA driver / CUDA toolkit, or set \(CUDALibraries.pathVariable) to the folder holding it. Last error: \(reasons.last ?? "-")")
-    }
-
-    func symbol<F>(_ name: String, orElse fallback: String? = nil) throws(CUDAError) -> F {
-        guard let address = dlsym(handle, name) ?? fallback.flatMap({ dlsym(handle, $0) }) else {
-            throw CUDAError(.libraryUnavailable, function: name, message: "\(path) has no symbol \(name) (a driver or toolkit too old?)")
+        return pointers.withUnsafeMutableBufferPointer { params in
+            cuLaunchKernel(function, UInt32(grid.0), UInt32(grid.1), UInt32(grid.2), UInt32(block.0), UInt32(block.1), UInt32(block.2),
+                           0, stream, params.baseAddress, nil)
         }
-        return unsafeBitCast(address, to: F.self)
     }
-}
-
-/// Where libcuda and libnvrtc are looked for: HALFPIPE_CUDA_LIBRARY_PATH's folders, the standard
-/// CUDA and driver folders, then the loader's own search by name.
-enum CUDALibraries {
-    static let pathVariable = "HALFPIPE_CUDA_LIBRARY_PATH"
-
-    static func folders() -> [String] {
-        var folders = (ProcessInfo.processInfo.environment[pathVariable] ?? "").split(separator: ":").map(String.init)
-        folders += ["/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib"]
-        let versioned = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/local")) ?? [])
-            .filter { $0.hasPrefix("cuda-") }.sorted().reversed()
-        for v in versioned { folders += ["/usr/local/\(v)/lib64", "/usr/local/\(v)/targets/x86_64-linux/lib"] }
-        folders += ["/usr/lib/x86_64-linux-gnu", "/usr/local/nvidia/lib64", "/usr/lib64", "/usr/lib/wsl/lib"]
-        return folders
-    }
-
-    static func candidates(_ names: [String]) -> [String] {
-        folders().flatMap { folder in names.map { "\(folder)/\($0)" } }.filter { FileManager.default.fileExists(atPath: $0) } + names
-    }
-
-    static let driverNames = ["libcuda.so.1", "libcuda.so"]
-    static let nvrtcNames = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]
 }
