@@ -29,7 +29,7 @@ public enum DeviceSelection: Hashable, Sendable, CustomStringConvertible {
         case "cuda:all": self = .allCUDA
         default:
             guard lower.hasPrefix("cuda:"), let n = Int(lower.dropFirst(5)), n >= 0, !lower.dropFirst(5).hasPrefix("+") else {
-                throw InferenceError.badDevice("--device \(text): use cpu, cuda, cuda:N (N = 0, 1, …) or cuda:all")
+                throw InferenceError.badDevice("--device \(text): use cpu, cuda, cuda:N or cuda:all")
             }
             self = .one(.cuda(n))
         }

@@ -88,7 +88,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: corrupt) }
         let feed = ["--random", "--shape", "x=1x3x48x192"]
         for (arguments, message) in [
-            (["/nonexistent/a.onnx", model] + feed, "File doesn't exist"),
+            (["/nonexistent/a.onnx", model] + feed, "/nonexistent/a.onnx: no such file"),
             ([model, "/nonexistent/b.onnx", "--all-tensors"] + feed, "/nonexistent/b.onnx"),
             ([model, corrupt] + feed, "Protobuf parsing failed"),
             ([model, model, "--rtol", "-1"] + feed, "Missing value for '--rtol"),  // "-1" reads as an option

@@ -32,7 +32,37 @@ import Testing
     @Test func missingModelExitsWithCodeTwo() throws {
         let r = try CLI.run(["run", "/nonexistent/model.onnx", "--random"])
         #expect(r.status == 2)
-        #expect(r.stderr.contains("File doesn't exist"), "\(r.stderr)")
+        #expect(r.stderr == "halfpipe: error: loading the model: /nonexistent/model.onnx: no such file\n", "\(r.stderr)")
+    }
+
+    /// A folder where the model file belongs, and --device values that are not devices: one line
+    /// each, exit code 2 (a GPU request without a driver runs on the CPU with one warning).
+    @Test func directoriesAndBadDevicesAreOneLineErrors() throws {
+        let folder = FileManager.default.temporaryDirectory.path
+        for (arguments, message) in [
+            (["run", folder, "--random"], "halfpipe: error: loading the model: \(folder): is a directory, not a file; give the file inside it\n"),
+            (["bench", folder], "halfpipe: error: loading the model: \(folder): is a directory, not a file; give the file inside it\n"),
+            (["convert", folder, "-o", folder + "/x.onnx", "--to", "fp16"], "halfpipe: error: \(folder): is a directory, not a file; give the file inside it\n"),
+            (["inspect", folder], "halfpipe: error: \(folder): is a directory, not a file; give the file inside it\n"),
+            (["run", "m.onnx", "--device", "gpu"], "halfpipe: error: --device gpu: use cpu, cuda, cuda:N or cuda:all\n"),
+            (["bench", "m.onnx", "--device", "cuda:x"], "halfpipe: error: --device cuda:x: use cpu, cuda, cuda:N or cuda:all\n"),
+        ] {
+            let r = try CLI.run(arguments)
+            #expect(r.status == 2, "\(arguments): \(r.stderr)")
+            #expect(r.stderr == message, "\(arguments)")
+        }
+    }
+
+    /// Without a CUDA driver, --device cuda:N runs on the CPU, says so once, and gives the CPU's outputs.
+    @Test func gpuRequestWithoutADriverRunsOnTheCPUWithOneWarning() throws {
+        let devices = try CLI.run(["devices"])
+        guard devices.stdout.hasPrefix("no CUDA device") else { return }  // a GPU machine: nothing to fall back from
+        let model = try CLI.material("models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx")
+        let r = try CLI.run(["run", model, "--random", "--shape", "x=1x3x48x192", "--device", "cuda:7"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let warnings = r.stderr.split(separator: "\n")
+        #expect(warnings.count == 1 && warnings[0].hasPrefix("halfpipe: warning: --device cuda:7: no CUDA device") && warnings[0].hasSuffix("running on the CPU"), "\(r.stderr)")
+        #expect(r.stdout == (try CLI.run(["run", model, "--random", "--shape", "x=1x3x48x192"])).stdout)
     }
 
     /// Discovery asks the `python3` on PATH for its site-packages: a copy of the binary far from

@@ -4,9 +4,9 @@ import Testing
 
 /// The verdicts `compare`, `convert --check` and the coming accuracy gates share.
 @Suite struct AccuracyGateTests {
-    func entry(_ reference: [Float], _ candidate: [Float]) throws -> OutputComparison {
+    func entry(_ reference: [Float], _ candidate: [Float], tolerance: ComparisonTolerance = ComparisonTolerance(rtol: 1e-3, atol: 1e-5)) throws -> OutputComparison {
         let a = try Tensor(shape: [reference.count], elements: reference), b = try Tensor(shape: [candidate.count], elements: candidate)
-        return OutputComparison.compare(name: "y", reference: a, candidate: b, tolerance: ComparisonTolerance(rtol: 1e-3, atol: 1e-5), isOutput: true)
+        return OutputComparison.compare(name: "y", reference: a, candidate: b, tolerance: tolerance, isOutput: true)
     }
 
     @Test func passesWithinTheRelativeL2Bound() throws {
@@ -30,9 +30,11 @@ import Testing
     }
 
     @Test func elementwiseRuleAppliesOnlyWhenAsked() throws {
-        let e = try entry([1, 2, 3, 4], [1, 2, 3, 4.001])
+        // The elementwise rule is the comparison's own tolerance (the gate says whether it counts).
+        let tight = ComparisonTolerance(rtol: 1e-5, atol: 1e-6)
+        let e = try entry([1, 2, 3, 4], [1, 2, 3, 4.001], tolerance: tight)
         #expect(AccuracyGate(maxRelativeL2: 1e-2).verdict(e).passed)
-        let strict = AccuracyGate(maxRelativeL2: 1e-2, elementwise: ComparisonTolerance(rtol: 1e-5, atol: 1e-6)).verdict(e)
+        let strict = AccuracyGate(maxRelativeL2: 1e-2, elementwise: tight).verdict(e)
         #expect(!strict.passed && strict.why.contains("1 element(s) beyond"))
     }
 

@@ -60,7 +60,8 @@ public struct OutputComparison: Encodable, Sendable {
 /// within the elementwise tolerance.
 public struct AccuracyGate: Codable, Sendable, Equatable {
     public var maxRelativeL2: Double
-    /// Also apply the elementwise rule (when the user gave --rtol/--atol).
+    /// Also apply the elementwise rule (when the user gave --rtol/--atol): the tolerance the
+    /// comparisons were made with, which decided each element.
     public var elementwise: ComparisonTolerance?
 
     public init(maxRelativeL2: Double = 1e-2, elementwise: ComparisonTolerance? = nil) {
