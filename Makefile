@@ -18,7 +18,11 @@ STATIC_LIMIT_MB := 60
 STATIC_LIBDIR := $(shell gcc -print-multiarch 2>/dev/null | sed 's|^|/usr/lib/|')
 STATIC_ARCHIVES := $(STATIC_LIBDIR)/libturbojpeg.a $(STATIC_LIBDIR)/libpng16.a
 
-.PHONY: setup material reference build static demo test bench-kernels bench-ort bench-preprocess bench-convert device-bench fuzz clean
+.PHONY: portable setup material reference build static demo test bench-kernels bench-ort bench-preprocess bench-convert device-bench fuzz clean
+
+# Tracked files must not name this machine's paths, and every reference package is pinned (==).
+portable:
+	@bash scripts/check-portable.sh
 
 setup:
 	@bash scripts/setup.sh
@@ -55,7 +59,7 @@ demo: material build
 	  --image-preset paddleocr-det --check --report .cache/demo-convert-report.json
 	$(RELEASE_BIN) preprocess $(DEMO_PAGES) --preset paddleocr-det --dtype float16 -o .cache/demo-batch.npy
 
-test: reference
+test: portable reference
 	swift build --build-tests
 	swift test --skip-build
 	$(MAKE) --no-print-directory static
