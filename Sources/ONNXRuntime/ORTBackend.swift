@@ -68,14 +68,26 @@ public struct ORTBackend: Backend {
             let detail = after(message, "Status Message: ") ?? message
             return NodeRefusal(nodeName: name, opType: op, message: detail)
         }
-        // Kernel set-up failures at load name no node, only the op ("… in the Resize operator").
-        if includes(message, "Exception during initialization"), let op = between(message, " in the ", " operator") {
+        // Kernel set-up failures at load name no node, only the op ("…\nin the Resize operator"):
+        // matched by words, since ORT puts a line break, not a space, before "in".
+        if includes(message, "Exception during initialization"), let op = wordBetween(message, ["in", "the"], "operator") {
             return NodeRefusal(nodeName: nil, opType: op, message: message)
         }
         if let found = between(message, "Could not find an implementation for ", " node with name '") {
             let op = found.split(separator: "(").first.map(String.init) ?? found
             let name = between(message, " node with name '", "'")
             return NodeRefusal(nodeName: name, opType: op, message: message)
+        }
+        return nil
+    }
+
+    /// The one word between the words `before` and the word `after`, wherever whitespace splits them.
+    private static func wordBetween(_ text: String, _ before: [String], _ after: String) -> String? {
+        let words = text.split(whereSeparator: \.isWhitespace)
+        let n = before.count
+        guard words.count > n + 1 else { return nil }
+        for i in 0..<(words.count - n - 1) where words[i + n + 1] == after && zip(words[i..<(i + n)], before).allSatisfy({ $0 == $1 }) {
+            return String(words[i + n])
         }
         return nil
     }

@@ -40,7 +40,8 @@ enum ORTKernelLimits {
             return .unsupported("ONNX Runtime expands \(op) into a function body that mixes \(type.name) and float32")
         case "ScatterElements", "ScatterND":
             let reduction = node[attribute: "reduction"]?.string ?? "none"
-            let refused = type == .bfloat16 ? reduction != "none" : reduction == "add" || reduction == "mul"
+            // float16 ScatterElements takes max and min; float16 ScatterND and bfloat16 take no reduction.
+            let refused = type == .bfloat16 || op == "ScatterND" ? reduction != "none" : reduction == "add" || reduction == "mul"
             return refused ? .unsupported("ONNX Runtime's CPU provider refuses \(op) with reduction '\(reduction)' in \(type.name)") : .supported
         case "EyeLike":
             let input = context.inputTypes.first ?? nil, output = context.outputTypes.first ?? nil

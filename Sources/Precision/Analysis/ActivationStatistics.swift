@@ -119,10 +119,14 @@ public struct AbsHistogram: Sendable, Codable, Equatable {
             zeros = 0
         }
         while largest >= range { grow() }
-        let scale = Float(bins) / range
+        // In Double, bins / range is exact (range is a power of two; in Float it overflows to
+        // infinity for ranges below about 2^-100, and Int(_:) traps) and so is |x| · scale (24-bit
+        // significand × bins): each value lands in its true bin whatever the bin count (in Float a
+        // value just under an edge rounds into the next bin), so streamed batches equal one batch.
+        let scale = Double(bins) / Double(range)
         let last = bins - 1
         for e in x where e.isFinite {
-            counts[Swift.min(last, Int(abs(e) * scale))] += 1
+            counts[Swift.min(last, Int(Double(abs(e)) * scale))] += 1
         }
     }
 
