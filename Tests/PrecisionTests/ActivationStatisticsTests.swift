@@ -36,11 +36,11 @@ import Testing
 
     /// Counts computed value by value at `range` in Double (exact: |x| has 24 significant bits,
     /// bins fewer than 2^29, and range is a power of two).
-    static func bruteForce(_ values: [Float], bins: Int, range: Float) -> [Int] {
+    static func bruteForce(_ values: [Float], bins: Int, range: Double) -> [Int] {
         var counts = Array(repeating: 0, count: bins)
         guard range > 0 else { return counts }
         for v in values where v.isFinite {
-            counts[min(bins - 1, Int(Double(abs(v)) * Double(bins) / Double(range)))] += 1
+            counts[min(bins - 1, Int(Double(abs(v)) * Double(bins) / range))] += 1
         }
         return counts
     }
@@ -75,7 +75,7 @@ import Testing
             #expect(h.total == finite.count, "bins \(bins), size \(size)")
             let largest = finite.map { abs($0) }.max() ?? 0
             // The range is the smallest power of two above every |x| seen.
-            let range: Float = largest == 0 ? 0 : Float(sign: .plus, exponent: largest.exponent + 1, significand: 1)
+            let range: Double = largest == 0 ? 0 : Double(sign: .plus, exponent: Int(largest.exponent) + 1, significand: 1)
             #expect(h.range == range, "bins \(bins), size \(size): range \(h.range), largest \(largest)")
             if largest > 0 {
                 #expect(h.counts == Self.bruteForce(all, bins: h.bins, range: h.range), "bins \(bins), size \(size)")
@@ -96,8 +96,8 @@ import Testing
         // The first batch sets the range to 4 (its largest |x| is in [2, 4)); the next add the edges.
         let streamed = Self.histogram(bins: bins, [[range.nextDown]] + values.map { [$0] })
         let whole = Self.histogram(bins: bins, [[range.nextDown] + values])
-        #expect(streamed.range == range && whole.range == range)
-        let exact = Self.bruteForce([range.nextDown] + values, bins: bins, range: range)
+        #expect(streamed.range == Double(range) && whole.range == Double(range))
+        let exact = Self.bruteForce([range.nextDown] + values, bins: bins, range: Double(range))
         #expect(whole.counts == exact, "one batch: \(zip(whole.counts, exact).enumerated().filter { $1.0 != $1.1 }.prefix(4).map { "bin \($0): \($1.0) vs \($1.1)" })")
         #expect(streamed.counts == exact, "streamed: \(zip(streamed.counts, exact).enumerated().filter { $1.0 != $1.1 }.prefix(4).map { "bin \($0): \($1.0) vs \($1.1)" })")
         // Halving into a range of 2 first, then growing to 4, must agree too.
@@ -133,9 +133,18 @@ import Testing
         for bins in [2, 6, 64, 2048] {
             let values: [Float] = [0, largest, largest / 2, -largest / 3]
             let h = Self.histogram(bins: bins, [values])
-            #expect(h.total == 4 && h.range > largest && h.range <= largest * 2 + .leastNonzeroMagnitude, "bins \(bins): range \(h.range)")
+            #expect(h.total == 4 && h.range > Double(largest) && h.range <= Double(largest) * 2, "bins \(bins): range \(h.range)")
             #expect(h.counts == Self.bruteForce(values, bins: h.bins, range: h.range), "bins \(bins), largest \(largest)")
         }
+    }
+
+    /// Activations up to float32's largest values: the range (2^128) lies past float32's own range.
+    @Test func hugeValuesKeepAFiniteRange() {
+        let values: [Float] = [.greatestFiniteMagnitude, 1, -0x1p127, 0]
+        let h = Self.histogram(bins: 2048, [values])
+        #expect(h.range == 0x1p128 && h.total == 4)
+        #expect(h.counts == Self.bruteForce(values, bins: h.bins, range: h.range))
+        #expect(h.counts[2047] == 1 && h.counts[1024] == 1 && h.counts[0] == 2)
     }
 
     // MARK: ActivationStatistics.add

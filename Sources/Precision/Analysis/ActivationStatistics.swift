@@ -90,15 +90,16 @@ public struct ActivationStatistics: Sendable {
 /// keep the data). The range is always `firstWidth · 2^k · bins`.
 public struct AbsHistogram: Sendable, Codable, Equatable {
     public private(set) var counts: [Int]
-    /// Upper edge of the last bin; 0 until a non-zero value arrives.
-    public private(set) var range: Float = 0
+    /// Upper edge of the last bin; 0 until a non-zero value arrives. Double: the power of two above
+    /// float32's largest values (2^128) is past float32's own range.
+    public private(set) var range: Double = 0
     /// Zeros seen before any non-zero value set the range (then they move to the first bin).
     public private(set) var zeros = 0
 
     public init(bins: Int) { counts = Array(repeating: 0, count: Swift.max(bins, 2) & ~1) }
 
     public var bins: Int { counts.count }
-    public var binWidth: Float { range / Float(bins) }
+    public var binWidth: Double { range / Double(bins) }
     public var total: Int { counts.reduce(0, +) + zeros }
 
     /// Adds the finite values of `x` (Inf and NaN are counted by the caller's flags, not here).
@@ -114,16 +115,16 @@ public struct AbsHistogram: Sendable, Codable, Equatable {
         if range == 0 {
             // The first range: the next power of two above the largest value, so later doublings
             // keep the edges exact in float arithmetic.
-            range = Float(sign: .plus, exponent: largest.exponent + 1, significand: 1)
+            range = Double(sign: .plus, exponent: Int(largest.exponent) + 1, significand: 1)
             counts[0] += zeros
             zeros = 0
         }
-        while largest >= range { grow() }
+        while Double(largest) >= range { grow() }
         // In Double, bins / range is exact (range is a power of two; in Float it overflows to
         // infinity for ranges below about 2^-100, and Int(_:) traps) and so is |x| · scale (24-bit
         // significand × bins): each value lands in its true bin whatever the bin count (in Float a
         // value just under an edge rounds into the next bin), so streamed batches equal one batch.
-        let scale = Double(bins) / Double(range)
+        let scale = Double(bins) / range
         let last = bins - 1
         for e in x where e.isFinite {
             counts[Swift.min(last, Int(Double(abs(e)) * scale))] += 1
