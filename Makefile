@@ -92,6 +92,7 @@ device-bench: static material
 	@cp $(STATIC_BIN) .device/halfpipe
 	@cp .cache/material/images/skimage/{astronaut.png,rocket.jpg,coffee.png,chelsea.png,camera.png,horse.png} .device/images/
 	@$(PYTHON) scripts/make-device-seed.py .device
+	@mkdir -p .device/models && cp .cache/material/models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx .device/models/cls.onnx
 	@echo "device folder: $$(du -sm .device | cut -f1) MB. Run on the GPU machine (device tool, carry [\".device\"]):"
 	@echo "  bash bench/gpu.sh"
 

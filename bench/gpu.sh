@@ -82,12 +82,25 @@ $bin preprocess .device/seed-0.png --preset yolo640 --dtype float16 --batch 6100
 grep -q OUT_OF_MEMORY /tmp/oom.txt && [ $oom_rc = 2 ] && oom_ok=1 || oom_ok=0
 cat /tmp/oom.txt
 
+# --device on a GPU machine: a GPU the machine lacks is an error (exit 2, one line); a model asked to
+# run on the GPU says which backend is missing (until the CUDA engine lands); the CPU still runs it.
+cls=.device/models/cls.onnx
+$bin run $cls --random --shape x=1x3x48x192 --device cuda:$gpus > /tmp/dev1.txt 2>&1; d1=$?
+$bin run $cls --random --shape x=1x3x48x192 --device cuda > /tmp/dev2.txt 2>&1; d2=$?
+$bin run $cls --random --shape x=1x3x48x192 --device cpu > /tmp/dev3.txt 2>&1; d3=$?
+$bin preprocess .device/seed-0.png --preset yolo640 --device cuda:$gpus -o /tmp/dev4.npy > /tmp/dev4.txt 2>&1; d4=$?
+cat /tmp/dev1.txt /tmp/dev2.txt /tmp/dev4.txt
+[ $d1 = 2 ] && [ "$(wc -l < /tmp/dev1.txt)" = 1 ] && grep -q "this machine has $gpus CUDA device" /tmp/dev1.txt \
+  && [ $d2 = 2 ] && [ "$(wc -l < /tmp/dev2.txt)" = 1 ] && grep -q "no backend runs models there" /tmp/dev2.txt \
+  && [ $d3 = 0 ] && [ $d4 = 2 ] && devices_ok=1 || devices_ok=0
+echo "device selection checks: $devices_ok"
+
 # 2. Speed on the seed workload, batch 3 and 64, ours then PyTorch's.
 ours3=$($bin preprocess "${seed[@]}" --preset yolo640 --dtype float16 --device cuda --repeats 200 --check --json -o /tmp/b3.npy)
 ours64=$($bin preprocess "${many[@]}" --preset yolo640 --dtype float16 --device cuda --repeats 100 --json -o /tmp/b64.npy)
 torch3=$(python3 bench/gpu_preprocess_peer.py .device/seed.npy 3)
 torch64=$(python3 bench/gpu_preprocess_peer.py .device/seed.npy 64)
-python3 - "$ours3" "$ours64" "$torch3" "$torch64" "$checks" "$fails" "$out/gpu-bench.json" "$compile_ok" "$oom_ok" <<'PY'
+python3 - "$ours3" "$ours64" "$torch3" "$torch64" "$checks" "$fails" "$out/gpu-bench.json" "$compile_ok" "$oom_ok" "$devices_ok" <<'PY'
 import json, sys
 def ours(text):
     g = json.loads(text)["gpu"]
@@ -95,7 +108,7 @@ def ours(text):
 o3, o64 = ours(sys.argv[1]), ours(sys.argv[2])
 t3, t64 = json.loads(sys.argv[3]), json.loads(sys.argv[4])
 checks, fails, path = int(sys.argv[5]), int(sys.argv[6]), sys.argv[7]
-compile_ok, oom_ok = sys.argv[8] == "1", sys.argv[9] == "1"
+compile_ok, oom_ok, devices_ok = sys.argv[8] == "1", sys.argv[9] == "1", sys.argv[10] == "1"
 print(f"batch 3:  ours kernel {o3['kernelMs']:.4f} ms, copy+kernel {o3['endToEndMs']:.4f} ms | torch kernel {t3['torch_kernel_ms']:.4f} ms, "
       f"pinned copy+kernel {t3['torch_end_to_end_ms']:.4f} ms | {o3['kernelGBs']:.0f} GB/s of {o3['deviceCopyGBs']:.0f} GB/s device copy")
 print(f"batch 64: ours kernel {o64['kernelMs']:.4f} ms, copy+kernel {o64['endToEndMs']:.4f} ms | torch kernel {t64['torch_kernel_ms']:.4f} ms, "
@@ -107,7 +120,7 @@ result = {"bench": "gpu-preprocess", "device": o3["device"],
           "kernel_vs_torch_batch64": round(t64["torch_kernel_ms"] / o64["kernelMs"], 2),
           "end_to_end_vs_torch_batch64": round(t64["torch_end_to_end_ms"] / o64["endToEndMs"], 2),
           "exact_vs_cpu": o3["mismatches"] == 0, "mode_checks": checks, "mode_check_failures": fails,
-          "compile_error_reported": compile_ok, "out_of_memory_reported": oom_ok,
+          "compile_error_reported": compile_ok, "out_of_memory_reported": oom_ok, "device_selection_errors_ok": devices_ok,
           "ours_kernel_ms": o3["kernelMs"], "ours_end_to_end_ms": o3["endToEndMs"],
           "torch_kernel_ms": t3["torch_kernel_ms"], "torch_end_to_end_ms": t3["torch_end_to_end_ms"], "torch": t3["torch"]}
 open(path, "w").write(json.dumps(result) + "\n")

@@ -51,8 +51,8 @@ public enum DeviceSelection: Hashable, Sendable, CustomStringConvertible {
         case .one(.cpu): return [.cpu]
         case .one(.cuda(let n)):
             guard n < gpuCount else {
-                throw InferenceError.badDevice("--device cuda:\(n): this machine has \(gpuCount) CUDA device\(gpuCount == 1 ? "" : "s")"
-                    + (gpuCount > 0 ? " (cuda:0…cuda:\(gpuCount - 1))" : ""))
+                let names = gpuCount == 1 ? " (cuda:0)" : gpuCount > 1 ? " (cuda:0…cuda:\(gpuCount - 1))" : ""
+                throw InferenceError.badDevice("--device cuda:\(n): this machine has \(gpuCount) CUDA device\(gpuCount == 1 ? "" : "s")\(names)")
             }
             return [.cuda(n)]
         case .allCUDA:

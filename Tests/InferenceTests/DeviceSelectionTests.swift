@@ -29,7 +29,10 @@ import Testing
             #expect(throws: InferenceError.self) { try DeviceSelection.one(.cuda(n)).resolve(gpuCount: count) }
         }
         do { _ = try DeviceSelection.one(.cuda(7)).resolve(gpuCount: 1) } catch {
-            #expect(error.description == "--device cuda:7: this machine has 1 CUDA device (cuda:0…cuda:0)")
+            #expect(error.description == "--device cuda:7: this machine has 1 CUDA device (cuda:0)")
+        }
+        do { _ = try DeviceSelection.one(.cuda(2)).resolve(gpuCount: 2) } catch {
+            #expect(error.description == "--device cuda:2: this machine has 2 CUDA devices (cuda:0…cuda:1)")
         }
         #expect(throws: InferenceError.self) { try DeviceSelection.allCUDA.resolve(gpuCount: 0) }
     }
