@@ -75,10 +75,9 @@ enum PreprocessOnGPU {
                 total.append(try events[2].milliseconds(since: events[0]))
             }
         }
-        return (median(copy), median(kernel), median(total))
+        return (Percentiles.median(copy), Percentiles.median(kernel), Percentiles.median(total))
     }
 
-    static func median(_ v: [Double]) -> Double { Percentiles.median(v) }
 
     /// Device-to-device copy of 256 MB, bytes read + written per second (median of 5).
     static func deviceCopySpeed(_ context: CUDAContext, stream: CUDAStream) throws -> Double {
@@ -92,7 +91,7 @@ enum PreprocessOnGPU {
             try end.record(on: stream)
             times.append(try end.milliseconds(since: start))
         }
-        let ms = times.dropFirst().sorted()[2]
+        let ms = Percentiles.median(Array(times.dropFirst()))
         return Double(2 * bytes) / ms / 1e6
     }
 
@@ -200,7 +199,7 @@ extension PreprocessOnGPU {
             at += size * slotBytes
         }
         var report = MultiGPUReport(devices: gpus.map(\.context.device.description), slotsPerDevice: slots,
-                                    endToEndMsPerDevice: times.withLock { $0 }.map(median), concurrentWallMs: median(wall),
+                                    endToEndMsPerDevice: times.withLock { $0 }.map(Percentiles.median), concurrentWallMs: Percentiles.median(wall),
                                     singleDeviceEndToEndMs: single)
         if check { (report.mismatches, report.maxULP) = try differencesFromCPU(tensor, images, spec: spec, batch: batch) }
         return (tensor, placements, report)
