@@ -13,9 +13,10 @@ public protocol Backend: Sendable {
     /// nil when sessions can be made on `device`; else why not, as one line that says what to do.
     func unavailability(on device: Device) -> String?
 
-    /// A cheap first filter: false when no node of this op type computing in `type` is ever refused
-    /// for its element types or shapes, so callers skip building contexts (and type inference).
-    func mayRefuse(opType: String, domain: String, computing type: DType) -> Bool
+    /// A cheap first filter on the node alone (op type, domain, attributes): false when this node,
+    /// computing in `type`, is never refused whatever its types and shapes, so callers skip
+    /// building contexts (and the type inference they need) for the common model.
+    func mayRefuse(_ node: Node, computing type: DType) -> Bool
 
     /// Whether this backend runs `node` with the element types (and, where they matter, the
     /// shapes and constant inputs) `context` gives.

@@ -30,8 +30,8 @@ public struct ORTBackend: Backend {
         }
     }
 
-    public func mayRefuse(opType: String, domain: String, computing type: DType) -> Bool {
-        ORTKernelLimits.mayRefuse(opType: opType, domain: domain, computing: type)
+    public func mayRefuse(_ node: Node, computing type: DType) -> Bool {
+        ORTKernelLimits.mayRefuse(node, computing: type)
     }
 
     public func supports(_ node: Node, _ context: NodeContext) -> NodeSupport {

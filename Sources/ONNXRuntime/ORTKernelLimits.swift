@@ -15,11 +15,18 @@ import Tensors
 /// bfloat16: no such fallback — an op without a bfloat16 kernel fails to load. The CPU provider
 /// has them only for data movement and a few others.
 enum ORTKernelLimits {
-    static func mayRefuse(opType: String, domain: String, computing type: DType) -> Bool {
-        guard domain.isEmpty || domain == "ai.onnx" else { return false }
+    static func mayRefuse(_ node: Node, computing type: DType) -> Bool {
+        guard node.domain.isEmpty || node.domain == "ai.onnx" else { return false }
         switch type {
-        case .bfloat16: return true  // only a few ops have bfloat16 kernels: every op is a candidate
-        case .float16: return float16Limited.contains(opType)
+        case .bfloat16: return !bfloat16Kernels.contains(node.opType) || float16Limited.contains(node.opType)
+        case .float16:
+            // Resize is in question only in cubic mode, Scatter only with a reduction: the PP-OCR
+            // detector's six linear Resizes cost the conversion nothing.
+            switch node.opType {
+            case "Resize": return node[attribute: "mode"]?.string == "cubic"
+            case "ScatterElements", "ScatterND": return (node[attribute: "reduction"]?.string ?? "none") != "none"
+            default: return float16Limited.contains(node.opType)
+            }
         default: return false
         }
     }

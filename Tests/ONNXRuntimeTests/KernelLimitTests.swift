@@ -116,7 +116,7 @@ struct KernelLimit: Sendable, CustomTestStringConvertible {
         // float32 (a load refusal with no node name cannot be traced back by the probe).
         let model = try limit.build(limit.type)
         let node = try #require(model.graph.nodes.first { $0.name == limit.node })
-        #expect(Self.backend.mayRefuse(opType: node.opType, domain: node.domain, computing: limit.type), "mayRefuse skips \(node.opType)")
+        #expect(Self.backend.mayRefuse(node, computing: limit.type), "mayRefuse skips \(node.opType)")
         let answer = Self.backend.supports(node, try Self.context(node, in: model))
         if limit.refusedAt == .load {
             #expect({ if case .unsupported = answer { true } else { false } }(), "supports said \(answer)")
@@ -291,7 +291,10 @@ struct KernelLimit: Sendable, CustomTestStringConvertible {
     func linearAndNearestAreSupported(mode: String) throws {
         #expect(backend.supports(resize(mode), try context(.float16, scales: [1, 0.5, 0.5, 1])) == .supported)
         #expect(backend.supports(resize(mode, sizes: true), try context(.float16, sizes: [1, 4, 4, 3])) == .supported)
-        #expect(!backend.mayRefuse(opType: "Resize", domain: "", computing: .float32))
+        #expect(!backend.mayRefuse(resize(mode), computing: .float32))
+        // Only cubic Resize is worth a context in float16: linear and nearest cost nothing.
+        #expect(!backend.mayRefuse(resize(mode), computing: .float16))
+        #expect(backend.mayRefuse(resize("cubic"), computing: .float16))
     }
 
     @Test func convIsUnsupportedInBFloat16Only() {
@@ -301,7 +304,7 @@ struct KernelLimit: Sendable, CustomTestStringConvertible {
         #expect(backend.supports(conv, context(.float16)) == .supported)
         #expect(backend.supports(conv, context(.float32)) == .supported)
         // The cheap filter: nothing to ask for a float16 Conv, everything for bfloat16.
-        #expect(!backend.mayRefuse(opType: "Conv", domain: "", computing: .float16))
-        #expect(backend.mayRefuse(opType: "Conv", domain: "", computing: .bfloat16))
+        #expect(!backend.mayRefuse(conv, computing: .float16))
+        #expect(backend.mayRefuse(conv, computing: .bfloat16))
     }
 }

@@ -15,7 +15,7 @@ public struct BackendSupport: Sendable {
 
     public init(model: Model, target: DType, backend: any Backend) {
         let graph = model.graph
-        let candidates = graph.nodes.filter { backend.mayRefuse(opType: $0.opType, domain: $0.domain, computing: target) }
+        let candidates = graph.nodes.filter { backend.mayRefuse($0, computing: target) }
         guard !candidates.isEmpty else { return }  // the common case: no type inference, no cost
         let types = TypeInference(model).types(in: graph)
         let constants = ConstantValues(graph)
