@@ -128,7 +128,7 @@ struct Convert: ParsableCommand {
         if wantsRanges || check {
             let source = calibration.map { "calibration \($0)" } ?? (imageFeed.given ? "\(imageFeed.images.count) image path(s)"
                 : feed.random ? "random inputs (seed \(feed.seed))" : wantsRanges ? "given inputs" : "random inputs (seed \(feed.seed))")
-            job.feeds = .init(source: source, measuresRanges: wantsRanges) { inputs in [try inputFeeds(for: inputs, forceRandom: !wantsRanges)] }
+            job.feeds = .init(source: source, measuresRanges: wantsRanges, batches: { inputs in [try inputFeeds(for: inputs, forceRandom: !wantsRanges)] })
         }
         if check {
             let elementwise = rtol != nil || atol != nil

@@ -28,16 +28,28 @@ public struct ConversionJob {
     public var respectsBackendLimits = true
 
     /// Where the inputs come from: `make` gets the prepared float32 model's inputs and returns the
-    /// batches. With `measuresRanges` false they only feed the check and the probe run.
+    /// batches one at a time (nil ends them), so range analysis streams them and only the first is
+    /// kept (for the check and the probe run). With `measuresRanges` false they only feed those.
     public struct Feeds {
         public var source: String
         public var measuresRanges: Bool
-        public var make: ([TensorDescription]) throws -> [[String: Tensor]]
+        public var make: ([TensorDescription]) throws -> () throws -> [String: Tensor]?
 
-        public init(source: String, measuresRanges: Bool, make: @escaping ([TensorDescription]) throws -> [[String: Tensor]]) {
+        /// Batches handed out one at a time.
+        public init(source: String, measuresRanges: Bool, make: @escaping ([TensorDescription]) throws -> () throws -> [String: Tensor]?) {
             self.source = source
             self.measuresRanges = measuresRanges
             self.make = make
+        }
+
+        /// Batches made all at once (a single feed, say).
+        public init(source: String, measuresRanges: Bool, batches: @escaping ([TensorDescription]) throws -> [[String: Tensor]]) {
+            self.source = source
+            self.measuresRanges = measuresRanges
+            make = { inputs in
+                var remaining = try batches(inputs)[...]
+                return { remaining.popFirst() }
+            }
         }
     }
 
@@ -75,13 +87,17 @@ public struct ConversionJob {
         // The prepared float32 model as bytes: made once, for the feeds' session, the reference of
         // the check and each conversion attempt.
         let float32 = needsFloat32 ? try model.serialized() : nil
-        var batches: [[String: Tensor]] = []
+        var first: [String: Tensor]?
         if let feeds, let float32 {
             let session = try runtime.session(.bytes(float32, name: input))
-            batches = try feeds.make(session.inputs)
-            if feeds.measuresRanges {
-                var remaining = batches[...]
-                let statistics = try ActivationStatistics.collect(model: model, on: runtime) { remaining.popFirst() }
+            let next = try feeds.make(session.inputs)
+            first = try next()
+            if feeds.measuresRanges, let head = first {
+                var pending: [String: Tensor]? = head
+                let statistics = try ActivationStatistics.collect(model: model, on: runtime) {
+                    defer { pending = nil }
+                    return try pending ?? next()
+                }
                 let ranges = RangeAnalysis(statistics: statistics, source: feeds.source)
                 let threshold = rangeThreshold ?? (options.target == .bfloat16 ? 4.2e37 : 8192)
                 let decided = ranges.decisions(for: model, threshold: threshold)
@@ -94,7 +110,7 @@ public struct ConversionJob {
         clock.lap("range analysis")
 
         // Undecided nodes are settled by one run; with no input to run on, they stay float32.
-        let probeFeed = undecided.isEmpty ? nil : try batches.first ?? Self.randomFeed(for: model)
+        let probeFeed = undecided.isEmpty ? nil : try first ?? Self.randomFeed(for: model)
         if !undecided.isEmpty && probeFeed == nil {
             for (key, why) in undecided { options.keptNodes[key] = "\(why); no inputs to run it on (give --inputs, --images or static input shapes)" }
             undecided.removeAll()
@@ -126,7 +142,7 @@ public struct ConversionJob {
 
         var outcome = ConversionOutcome(report: report, stages: clock.laps)
         if let check, let float32 {
-            let feed = try batches.first ?? { throw PrecisionError.badOption("the check needs inputs") }()
+            let feed = try first ?? { throw PrecisionError.badOption("the check needs inputs; none were given") }()
             // The reference is the original file, or the input-folded float32 model (same inputs as the result).
             let reference: ModelSource = inputFolds.isEmpty ? .file(input) : .bytes(float32, name: "float32 (input folded)")
             let a = try runtime.session(reference), b = try runtime.session(.file(output))
