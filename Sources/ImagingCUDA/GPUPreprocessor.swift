@@ -61,7 +61,7 @@ public final class GPUPreprocessor: @unchecked Sendable {
         }
         let plans = try cpu.plans(for: images)
         let layout = PreprocessStaging(images: images, plans: plans, outputTableBytes: cpu.outputTable.count, padBytes: cpu.padElements.count)
-        if staging == nil || staging!.byteCount < layout.byteCount {
+        if staging == nil || stagingDevice == nil || staging!.byteCount < layout.byteCount {
             // Released first, so the pool can hand the old block's memory to the bigger one.
             (staging, stagingDevice) = (nil, nil)
             staging = try PinnedBuffer(context, bytes: layout.byteCount)

@@ -54,13 +54,29 @@ public struct NodeContext: Sendable {
     public var constantInputs: [Int: Tensor]
     /// Static shapes of the inputs, by slot, where known (nil entries are symbolic dimensions).
     public var inputShapes: [Int: [Int?]]
+    /// The node producing each input, by slot, where a node does (not a graph input or weight):
+    /// some limits hold only in a pattern (a Resize between Transposes).
+    public var inputProducers: [Int: Producer]
 
-    public init(opset: Int, inputTypes: [DType?], outputTypes: [DType?], constantInputs: [Int: Tensor] = [:], inputShapes: [Int: [Int?]] = [:]) {
+    /// What a backend needs to know of a neighbouring node.
+    public struct Producer: Sendable, Equatable {
+        public var opType: String
+        /// A Transpose's `perm`.
+        public var perm: [Int]?
+        public init(opType: String, perm: [Int]? = nil) {
+            self.opType = opType
+            self.perm = perm
+        }
+    }
+
+    public init(opset: Int, inputTypes: [DType?], outputTypes: [DType?], constantInputs: [Int: Tensor] = [:], inputShapes: [Int: [Int?]] = [:],
+                inputProducers: [Int: Producer] = [:]) {
         self.opset = opset
         self.inputTypes = inputTypes
         self.outputTypes = outputTypes
         self.constantInputs = constantInputs
         self.inputShapes = inputShapes
+        self.inputProducers = inputProducers
     }
 
     /// The type the node computes in: its first floating-point input or output type.

@@ -52,22 +52,26 @@ public final class ORTIOBinding: BoundRun {
     public var device: Device { session.device }
 
     public func write(input name: String, from tensor: Tensor) throws(ORTError) {
-        guard let bound = inputs[name] else {
+        // Only the type and shape: holding the bound tensor itself would make its storage shared,
+        // and the write below would go to a copy instead of the memory ORT reads.
+        guard let (dtype, shape) = inputs[name].map({ ($0.dtype, $0.shape) }) else {
             throw ORTError(code: .badInput, message: "no bound input '\(name)' (bound: \(inputs.keys.sorted().joined(separator: ", ")))", operation: "writing a bound input")
         }
-        guard bound.dtype == tensor.dtype, bound.shape == tensor.shape else {
-            throw ORTError(code: .badInput, message: "input '\(name)' is bound as \(bound.dtype) \(bound.shape); got \(tensor.dtype) \(tensor.shape)", operation: "writing a bound input")
+        guard dtype == tensor.dtype, shape == tensor.shape else {
+            throw ORTError(code: .badInput, message: "input '\(name)' is bound as \(dtype) \(shape); got \(tensor.dtype) \(tensor.shape)", operation: "writing a bound input")
         }
         tensor.withUnsafeBytes { source in
             inputs[name]!.withUnsafeMutableBytes { $0.copyMemory(from: source) }
         }
     }
 
+    /// A copy of the output as the last run left it (the bound storage is rewritten by each run).
     public func read(output name: String) throws(ORTError) -> Tensor {
-        guard let tensor = outputs[name] else {
+        guard var copy = outputs[name] else {
             throw ORTError(code: .badInput, message: "no bound output '\(name)' (bound: \(outputs.keys.sorted().joined(separator: ", ")))", operation: "reading a bound output")
         }
-        return tensor
+        copy.withUnsafeMutableBytes { _ in }  // shared with the binding: this makes it the caller's own
+        return copy
     }
 
     private func bind(_ name: String, _ tensor: Tensor, asOutput: Bool) throws(ORTError) {

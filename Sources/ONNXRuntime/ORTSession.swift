@@ -132,13 +132,10 @@ public final class ORTSession: Session, @unchecked Sendable {
 
     /// The device the first execution provider computes on.
     static func device(_ options: SessionOptions) -> Device {
-        for provider in options.executionProviders {
-            switch provider {
-            case .cuda(let n, _), .tensorRT(let n, _): return .cuda(n)
-            default: continue
-            }
+        switch options.executionProviders.first {
+        case .cuda(let n, _)?, .tensorRT(let n, _)?: .cuda(n)
+        default: .cpu
         }
-        return .cpu
     }
 
     /// Rejects missing, unknown and mistyped inputs with a message naming them, before ORT does.

@@ -117,7 +117,7 @@ struct Convert: ParsableCommand {
         options.tinyValues = TinyValuePolicy(rawValue: tiny)!
         options.foldBatchNorm = !noFoldBatchnorm
 
-        var job = ConversionJob(options: options, runtime: try runtime.target())
+        var job = ConversionJob(options: options, runtime: try runtime.target(loadingNow: false))
         job.inputFolds = try inputFolds.map { try InputFolding(parsing: $0) }
         job.rangeThreshold = rangeThreshold
         job.loadCheck = loadCheck
@@ -149,7 +149,8 @@ struct Convert: ParsableCommand {
             print("\(model) → \(output)")
             outcome.report.summary().forEach { print($0) }
         }
-        if let result = outcome.check {
+        // The check runs after the report is out: what it finds (or fails on) loses nothing.
+        if let result = try job.check(outcome) {
             print(try CheckText.text(result, json: json))
             if !result.passed { throw ExitCode.failure }
         }

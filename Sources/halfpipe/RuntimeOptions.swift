@@ -33,21 +33,25 @@ struct RuntimeOptions: ParsableArguments {
     }
 
     /// The backend that runs models on the device asked for, with these options. One device: a
-    /// model runs on one GPU (`cuda:all` is for the commands that split batches).
-    func target() throws -> ExecutionTarget {
+    /// model runs on one GPU (`cuda:all` is for the commands that split batches). `loadingNow`
+    /// false defers loading the CPU backend's library to the first session (`convert` may run none,
+    /// and converts on a machine without ONNX Runtime).
+    func target(loadingNow: Bool = true) throws -> ExecutionTarget {
         let devices = try device.resolve()
         guard devices.count == 1, let chosen = devices.first else {
             throw CLIError("--device \(device.device): this command runs a model on one device; give cpu, cuda or cuda:N")
         }
-        return ExecutionTarget(backend: try Backends.backend(for: chosen, libraryPath: ortLibrary), device: chosen, options: try sessionOptions())
+        let backend = try Backends.backend(for: chosen, libraryPath: ortLibrary, loadingNow: loadingNow)
+        return ExecutionTarget(backend: backend, device: chosen, options: try sessionOptions())
     }
 }
 
 /// The backends this build knows, in order of preference per device. ONNX Runtime today; the CUDA
 /// engine joins here.
 enum Backends {
-    static func backend(for device: Device, libraryPath: String?) throws -> any Backend {
+    static func backend(for device: Device, libraryPath: String?, loadingNow: Bool = true) throws -> any Backend {
         let candidates: [any Backend] = [ORTBackend(libraryPath: libraryPath)]
+        if !loadingNow && device == .cpu, let first = candidates.first { return first }
         var reasons: [String] = []
         for backend in candidates {
             guard let why = backend.unavailability(on: device) else { return backend }

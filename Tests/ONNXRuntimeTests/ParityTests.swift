@@ -166,6 +166,30 @@ enum ValueProto {
         }
     }
 
+    /// Through the seam: new inputs written into the bound buffers are what the next run reads,
+    /// and an output read is the caller's own (later runs do not change it).
+    @Test func writtenInputsAreReadAndOutputsAreSnapshots() throws {
+        let session: any Session = try ORTBackend().makeSession(.file(try TestMaterial.path("models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx")),
+                                                                device: .cpu, options: SessionOptions())
+        var generator = SeededGenerator(seed: 4)
+        let first = ["x": try Tensor.random(dtype: .float32, shape: [2, 3, 48, 192], generator: &generator)]
+        let second = ["x": try Tensor.random(dtype: .float32, shape: [2, 3, 48, 192], generator: &generator)]
+        let expectedFirst = try session.run(first), expectedSecond = try session.run(second)
+        let bound = try session.bind(inputs: first, outputShapes: expectedFirst.mapValues(\.shape))
+        #expect(bound.device == .cpu)
+        try bound.run()
+        let name = try #require(expectedFirst.keys.first)
+        let snapshot = try bound.read(output: name)
+        #expect(snapshot.bitwiseEquals(expectedFirst[name]!))
+        try bound.write(input: "x", from: second["x"]!)
+        try bound.run()
+        #expect(try bound.read(output: name).bitwiseEquals(expectedSecond[name]!))
+        #expect(snapshot.bitwiseEquals(expectedFirst[name]!), "a later run changed an output already read")
+        #expect(!expectedFirst[name]!.bitwiseEquals(expectedSecond[name]!))
+        #expect(throws: ORTError.self) { try bound.write(input: "x", from: try Tensor(dtype: .float32, shape: [1, 3, 48, 192])) }
+        #expect(throws: ORTError.self) { try bound.read(output: "nope") }
+    }
+
     @Test func missingOutputShapeIsAnError() throws {
         let session = try ORTSession(contentsOf: try TestMaterial.path("models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx"))
         let feed = ["x": try Tensor(dtype: .float32, shape: [1, 3, 48, 192])]

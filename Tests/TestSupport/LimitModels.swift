@@ -126,10 +126,10 @@ public enum LimitModels {
                                   outputs: [ModelBuilder.tensor("y", type, [3, 3])])
     }
 
-    /// RandomNormal(1) with dtype = `type`, added to an input so the model has one.
-    public static func randomNormal(_ type: DType, opset: Int = 21) -> Model {
+    /// RandomNormal(1) (or RandomUniform) with dtype = `type`, added to an input so the model has one.
+    public static func randomNormal(_ type: DType, opset: Int = 21, op: String = "RandomNormal", name: String = "rn") -> Model {
         let nodes = [
-            Node(opType: "RandomNormal", name: "rn", inputs: [], outputs: ["noise"],
+            Node(opType: op, name: name, inputs: [], outputs: ["noise"],
                  attributes: [.int("dtype", Int(type.rawValue)), attribute("shape", ints: [2, 3])]),
             Node(opType: "Add", name: "add", inputs: ["x", "noise"], outputs: ["y"]),
         ]

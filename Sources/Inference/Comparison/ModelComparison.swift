@@ -26,11 +26,10 @@ public enum ModelComparison {
         var out = feeds
         for input in inputs {
             guard let tensor = feeds[input.name], let wanted = input.elementType, wanted != tensor.dtype else { continue }
-            do {
-                out[input.name] = try tensor.converted(to: wanted)
-            } catch {
-                throw TensorError.unsupported("input '\(input.name)': the model takes \(wanted) but the feed is \(tensor.dtype) (\(error))")
+            guard let made = try? tensor.converted(to: wanted) else {
+                throw TensorError.dtypeMismatch(expected: "\(wanted) for input '\(input.name)' (the feed's \(tensor.dtype) does not convert to it)", actual: tensor.dtype)
             }
+            out[input.name] = made
         }
         return out
     }

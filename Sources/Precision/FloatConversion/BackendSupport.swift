@@ -13,6 +13,8 @@ public struct BackendSupport: Sendable {
     /// Nothing refused, nothing to decide (converting for another runtime).
     public init() {}
 
+    public var isEmpty: Bool { refused.isEmpty && decidedAtRun.isEmpty }
+
     public init(model: Model, target: DType, backend: any Backend) {
         let graph = model.graph
         let candidates = graph.nodes.filter { backend.mayRefuse($0, computing: target) }
@@ -20,6 +22,11 @@ public struct BackendSupport: Sendable {
         let types = TypeInference(model).types(in: graph)
         let constants = ConstantValues(graph)
         let inputShapes = Dictionary(graph.inputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var producers: [String: NodeContext.Producer] = [:]
+        for node in graph.nodes {
+            let producer = NodeContext.Producer(opType: node.opType, perm: node[attribute: "perm"]?.ints)
+            for output in node.outputs where !output.isEmpty { producers[output] = producer }
+        }
         func lowered(_ name: String) -> DType? {
             guard !name.isEmpty, let t = types[name] else { return nil }
             return t == .float32 ? target : t
@@ -28,7 +35,9 @@ public struct BackendSupport: Sendable {
             guard let key = node.outputs.first(where: { !$0.isEmpty }) else { continue }
             var constantInputs: [Int: Tensor] = [:]
             var shapes: [Int: [Int?]] = [:]
+            var fedBy: [Int: NodeContext.Producer] = [:]
             for (slot, name) in node.inputs.enumerated() where !name.isEmpty {
+                fedBy[slot] = producers[name]
                 if let (values, dims) = constants.float32(name), let shape = try? Shape(dims),
                    let tensor = try? Tensor(shape: shape, elements: values) {
                     constantInputs[slot] = tensor
@@ -39,7 +48,7 @@ public struct BackendSupport: Sendable {
             }
             let opset = model.opsetVersion(node.domain.isEmpty ? "" : node.domain) ?? model.opsetVersion("ai.onnx") ?? 1
             let context = NodeContext(opset: opset, inputTypes: node.inputs.map(lowered), outputTypes: node.outputs.map(lowered),
-                                      constantInputs: constantInputs, inputShapes: shapes)
+                                      constantInputs: constantInputs, inputShapes: shapes, inputProducers: fedBy)
             switch backend.supports(node, context) {
             case .supported: break
             case .unsupported(let why): refused[key] = why

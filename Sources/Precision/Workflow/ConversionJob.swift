@@ -67,30 +67,34 @@ public struct ConversionJob {
         self.runtime = runtime
     }
 
-    /// Converts the model at `input` and writes it to `output` (atomically, only once valid).
+    /// Converts the model at `input` and writes it to `output` (atomically, only once valid). The
+    /// check against float32, when asked, is `check(_:)`'s: the report exists whatever it finds.
     public func run(input: String, output: String) throws -> ConversionOutcome {
         var clock = StageTimes()
         let model = try Model.load(contentsOf: input)
         clock.lap("load")
-        var notes = try inputFolds.map { try "note: \($0.apply(to: model))" }
+        let notes = try inputFolds.map { try "note: \($0.apply(to: model))" }
         var options = self.options
 
         // The backend's word before converting: refused nodes stay float32; nodes only a run can
-        // judge need the float32 model kept for a probe (the common model has none: no cost).
-        let support = respectsBackendLimits ? BackendSupport(model: model, target: options.target, backend: runtime.backend) : BackendSupport()
+        // judge need the float32 model kept for a probe. The common float16 model has neither, and
+        // costs nothing here (no type inference).
+        var support = respectsBackendLimits ? BackendSupport(model: model, target: options.target, backend: runtime.backend) : BackendSupport()
+        let needsFloat32 = feeds != nil || check != nil || loadCheck || !support.isEmpty
+        var prepared = needsFloat32 ? try ModelConversion.prepare(model, options: options) : nil
+        // Folding renames the layers it folds into: ask again about the graph that gets converted.
+        if prepared != nil && !support.isEmpty { support = BackendSupport(model: model, target: options.target, backend: runtime.backend) }
         for (key, why) in support.refused { options.keptNodes[key] = "\(runtime.backend.name): \(why)" }
         var undecided = support.decidedAtRun
-
-        let needsFloat32 = feeds != nil || check != nil || loadCheck || !undecided.isEmpty
-        var prepared = needsFloat32 ? try ModelConversion.prepare(model, options: options) : nil
         clock.lap("prepare")
-        // The prepared float32 model as bytes: made once, for the feeds' session, the reference of
-        // the check and each conversion attempt.
+        // The prepared float32 model as bytes: made once, for the feeds, the check's reference and
+        // each conversion attempt.
         let float32 = needsFloat32 ? try model.serialized() : nil
         var first: [String: Tensor]?
         if let feeds, let float32 {
-            let session = try runtime.session(.bytes(float32, name: input))
-            let next = try feeds.make(session.inputs)
+            // Only the inputs' descriptions: the session goes before range analysis makes its own.
+            let inputs = try runtime.session(.bytes(float32, name: input)).inputs
+            let next = try feeds.make(inputs)
             first = try next()
             if feeds.measuresRanges, let head = first {
                 var pending: [String: Tensor]? = head
@@ -109,10 +113,13 @@ public struct ConversionJob {
         }
         clock.lap("range analysis")
 
-        // Undecided nodes are settled by one run; with no input to run on, they stay float32.
-        let probeFeed = undecided.isEmpty ? nil : try first ?? Self.randomFeed(for: model)
+        // One run settles the undecided nodes (and, with --check, catches run-time refusals before
+        // the check does): on the given inputs, else on random ones the float32 model runs on.
+        // With neither, the undecided nodes stay float32.
+        var probeFeed = undecided.isEmpty && check == nil ? nil : first
+        if !undecided.isEmpty && probeFeed == nil, let float32 { probeFeed = randomFeed(for: model, float32: float32) }
         if !undecided.isEmpty && probeFeed == nil {
-            for (key, why) in undecided { options.keptNodes[key] = "\(why); no inputs to run it on (give --inputs, --images or static input shapes)" }
+            for (key, why) in undecided { options.keptNodes[key] = "\(why); nothing to run it on (give --inputs, --images or static input shapes)" }
             undecided.removeAll()
         }
 
@@ -129,9 +136,12 @@ public struct ConversionJob {
             converted = model
             report = try ModelConversion.convert(model, options: options, prepared: prepared, validating: false)
         }
-        clock.lap("convert")
         report.warnings.insert(contentsOf: notes, at: 0)
-        notes.removeAll()
+        if !support.refused.isEmpty {
+            report.warnings.append("\(support.refused.count) node(s) kept in float32 because \(runtime.backend.name) cannot run them in \(options.target.name) "
+                + "(listed under kept float32); converting for another runtime (TensorRT, a GPU)? pass --any-runtime")
+        }
+        clock.lap("convert")
 
         // Our validator checks the converted graph on another core while the file is written; the
         // file takes its name only if the graph is valid (the probe path validated it already).
@@ -139,23 +149,26 @@ public struct ConversionJob {
         try converted.save(to: output, externalData: externalData) { verdict?.wait() == nil }
         if let failure = verdict?.wait() { throw failure }
         clock.lap("save")
-
-        var outcome = ConversionOutcome(report: report, stages: clock.laps)
-        if let check, let float32 {
-            let feed = try first ?? { throw PrecisionError.badOption("the check needs inputs; none were given") }()
-            // The reference is the original file, or the input-folded float32 model (same inputs as the result).
-            let reference: ModelSource = inputFolds.isEmpty ? .file(input) : .bytes(float32, name: "float32 (input folded)")
-            let a = try runtime.session(reference), b = try runtime.session(.file(output))
-            let entries = try ModelComparison.outputs(reference: a, candidate: b, feeds: feed, tolerance: check.tolerance)
-            let (verdicts, passed) = check.gate.verdicts(entries)
-            outcome.check = CheckResult(reference: inputFolds.isEmpty ? input : "float32 (input folded)", candidate: output,
-                                        gate: check.gate, entries: entries, verdicts: verdicts, passed: passed)
-        }
-        return outcome
+        return ConversionOutcome(report: report, stages: clock.laps, input: input, output: output, float32: float32, feed: first)
     }
 
-    /// Random inputs (fixed seed) for a model whose inputs all have static shapes; nil otherwise.
-    static func randomFeed(for model: Model) throws -> [String: Tensor]? {
+    /// The converted model against float32 on the job's first batch, output by output under the
+    /// gate; nil when no check was asked for.
+    public func check(_ outcome: ConversionOutcome) throws -> CheckResult? {
+        guard let check, let float32 = outcome.float32 else { return nil }
+        guard let feed = outcome.feed else { throw PrecisionError.badOption("the check needs inputs; none were given") }
+        // The reference is the original file, or the input-folded float32 model (same inputs as the result).
+        let reference: ModelSource = inputFolds.isEmpty ? .file(outcome.input) : .bytes(float32, name: "float32 (input folded)")
+        let a = try runtime.session(reference), b = try runtime.session(.file(outcome.output))
+        let entries = try ModelComparison.outputs(reference: a, candidate: b, feeds: feed, tolerance: check.tolerance)
+        let (verdicts, passed) = check.gate.verdicts(entries)
+        return CheckResult(reference: inputFolds.isEmpty ? outcome.input : "float32 (input folded)", candidate: outcome.output,
+                           gate: check.gate, entries: entries, verdicts: verdicts, passed: passed)
+    }
+
+    /// Random inputs (fixed seed) for a model whose inputs all have static shapes, and that the
+    /// float32 model runs on (index and shape inputs may not take random values); nil otherwise.
+    func randomFeed(for model: Model, float32: Data) -> [String: Tensor]? {
         let weights = Set(model.graph.initializers.map(\.name))
         var generator = SeededGenerator(seed: 0)
         var feed: [String: Tensor] = [:]
@@ -163,20 +176,26 @@ public struct ConversionJob {
             guard let type = input.elementType, let dims = input.shape else { return nil }
             var sizes: [Int] = []
             for d in dims {
-                guard case .fixed(let n) = d else { return nil }
+                guard case .fixed(let n) = d, n > 0 else { return nil }
                 sizes.append(n)
             }
-            feed[input.name] = try Tensor.random(dtype: type, shape: try Shape(sizes), generator: &generator)
+            guard let shape = try? Shape(sizes), let tensor = try? Tensor.random(dtype: type, shape: shape, generator: &generator) else { return nil }
+            feed[input.name] = tensor
         }
+        guard (try? runtime.session(.bytes(float32, name: "float32 model")).run(feed)) != nil else { return nil }
         return feed
     }
 }
 
-/// What a conversion job did: the report, the check (when asked) and where the time went.
+/// What a conversion job did: the report and where the time went (and what its check needs).
 public struct ConversionOutcome {
     public var report: ConversionReport
-    public var check: CheckResult?
     public var stages: [(name: String, milliseconds: Double)]
+    let input: String
+    let output: String
+    /// The prepared float32 model and the first batch, kept for `ConversionJob.check`.
+    let float32: Data?
+    let feed: [String: Tensor]?
 }
 
 /// The converted model against float32 on the same inputs, output by output, under the gate.
