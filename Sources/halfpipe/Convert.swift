@@ -127,7 +127,7 @@ struct Convert: ParsableCommand {
         let wantsRanges = calibration != nil || imageFeed.given || feed.random || feed.feedArchive != nil || !feed.inputs.isEmpty
         if wantsRanges || check {
             let source = calibration.map { "calibration \($0)" } ?? (imageFeed.given ? "\(imageFeed.images.count) image path(s)"
-                : feed.random ? "random inputs (seed \(feed.seed))" : wantsRanges ? "given inputs" : "random inputs (seed \(feed.seed))")
+                : wantsRanges && !feed.random ? "given inputs" : "random inputs (seed \(feed.seed))")
             job.feeds = .init(source: source, measuresRanges: wantsRanges, batches: { inputs in [try inputFeeds(for: inputs, forceRandom: !wantsRanges)] })
         }
         if check {

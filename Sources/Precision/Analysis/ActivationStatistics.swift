@@ -46,7 +46,7 @@ public struct ActivationStatistics: Sendable {
                 }
                 (v.min, v.max, v.largestAbs) = (lo, hi, largest)
                 v.nonFinite = v.nonFinite || bad
-                v.histogram?.add(x)
+                v.histogram?.add(x, largest: largest)  // the magnitude just found: no second pass for it
             }
             values[name] = v
         }
@@ -106,6 +106,12 @@ public struct AbsHistogram: Sendable, Codable, Equatable {
     public mutating func add(_ x: UnsafeBufferPointer<Float>) {
         var largest: Float = 0
         for e in x where e.isFinite { largest = Swift.max(largest, abs(e)) }
+        add(x, largest: largest)
+    }
+
+    /// `add` when the caller knows the largest finite |x| of `x` (or of everything seen so far,
+    /// which only ever covers it).
+    mutating func add(_ x: UnsafeBufferPointer<Float>, largest: Float) {
         guard largest > 0 else {
             // Only zeros (and non-finite values): they wait for a range, or go to the first bin.
             let n = x.lazy.filter { $0 == 0 }.count

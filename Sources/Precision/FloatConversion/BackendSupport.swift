@@ -10,10 +10,11 @@ public struct BackendSupport: Sendable {
     public var refused: [String: String] = [:]
     public var decidedAtRun: [String: String] = [:]
 
+    /// Constant inputs larger than this are not handed to `supports`.
+    static let largestConstantElements = 1024
+
     /// Nothing refused, nothing to decide (converting for another runtime).
     public init() {}
-
-    public var isEmpty: Bool { refused.isEmpty && decidedAtRun.isEmpty }
 
     public init(model: Model, target: DType, backend: any Backend) {
         let graph = model.graph
@@ -38,7 +39,10 @@ public struct BackendSupport: Sendable {
             var fedBy: [Int: NodeContext.Producer] = [:]
             for (slot, name) in node.inputs.enumerated() where !name.isEmpty {
                 fedBy[slot] = producers[name]
-                if let (values, dims) = constants.float32(name), let shape = try? Shape(dims),
+                // Small constants only (scales, sizes, axes): a limit never hangs on a weight, and
+                // copying every Conv's weights for a bfloat16 conversion would cost its size again.
+                if let count = constants.float32ElementCount(name), count <= Self.largestConstantElements,
+                   let (values, dims) = constants.float32(name), let shape = try? Shape(dims),
                    let tensor = try? Tensor(shape: shape, elements: values) {
                     constantInputs[slot] = tensor
                 }
@@ -46,7 +50,7 @@ public struct BackendSupport: Sendable {
                     shapes[slot] = declared.map { if case .fixed(let n) = $0 { n } else { nil } }
                 }
             }
-            let opset = model.opsetVersion(node.domain.isEmpty ? "" : node.domain) ?? model.opsetVersion("ai.onnx") ?? 1
+            let opset = model.opsetVersion(node.domain) ?? model.opsetVersion("ai.onnx") ?? 1
             let context = NodeContext(opset: opset, inputTypes: node.inputs.map(lowered), outputTypes: node.outputs.map(lowered),
                                       constantInputs: constantInputs, inputShapes: shapes, inputProducers: fedBy)
             switch backend.supports(node, context) {

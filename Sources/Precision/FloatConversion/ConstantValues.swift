@@ -24,6 +24,14 @@ struct ConstantValues {
         if let i = initializers[name], i.proto.hasRawData { FileBytes.releasePages(of: i.proto.rawData) }
     }
 
+    /// How many elements the float32 constant `name` holds; nil when it is not one.
+    func float32ElementCount(_ name: String) -> Int? {
+        let proto: Onnx_TensorProto
+        if let i = initializers[name] { proto = i.proto } else if let c = constantNodes[name] { proto = c } else { return nil }
+        guard proto.dataType == Int32(DType.float32.rawValue) else { return nil }
+        return proto.dims.reduce(1) { $0 * Int($1) }
+    }
+
     /// The float32 bytes of `name` as stored (raw_data shares the model's buffer; float_data is
     /// packed into bytes), with its dimensions; nil when it is not a float32 constant.
     func float32Bytes(_ name: String) -> (bytes: Data, dims: [Int])? {

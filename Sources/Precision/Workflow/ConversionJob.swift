@@ -77,13 +77,13 @@ public struct ConversionJob {
         var options = self.options
 
         // The backend's word before converting: refused nodes stay float32; nodes only a run can
-        // judge need the float32 model kept for a probe. The common float16 model has neither, and
-        // costs nothing here (no type inference).
-        var support = respectsBackendLimits ? BackendSupport(model: model, target: options.target, backend: runtime.backend) : BackendSupport()
-        let needsFloat32 = feeds != nil || check != nil || loadCheck || !support.isEmpty
+        // judge need the float32 model kept for a probe. The node-level filter decides whether to
+        // ask at all: the common float16 model has nothing to ask about, and costs nothing here.
+        let asksBackend = respectsBackendLimits && model.graph.nodes.contains { runtime.backend.mayRefuse($0, computing: options.target) }
+        let needsFloat32 = feeds != nil || check != nil || loadCheck || asksBackend
         var prepared = needsFloat32 ? try ModelConversion.prepare(model, options: options) : nil
-        // Folding renames the layers it folds into: ask again about the graph that gets converted.
-        if prepared != nil && !support.isEmpty { support = BackendSupport(model: model, target: options.target, backend: runtime.backend) }
+        // Asked once, of the graph that gets converted (folding renames the layers it folds into).
+        let support = asksBackend ? BackendSupport(model: model, target: options.target, backend: runtime.backend) : BackendSupport()
         for (key, why) in support.refused { options.keptNodes[key] = "\(runtime.backend.name): \(why)" }
         var undecided = support.decidedAtRun
         clock.lap("prepare")
