@@ -17,7 +17,7 @@ struct HalfPipe: ParsableCommand {
             Exit codes: 0 success, 1 a failed check, 2 bad usage or bad input.
             """,
         version: "0.1.0",
-        subcommands: [Inspect.self, Convert.self, Run.self, Bench.self, Compare.self, Preprocess.self, Devices.self]
+        subcommands: [Inspect.self, Convert.self, Quantize.self, Run.self, Bench.self, Compare.self, Preprocess.self, Devices.self]
     )
 
     /// Runs the command, mapping every failure to a one-line message and the exit codes of the

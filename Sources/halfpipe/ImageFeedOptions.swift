@@ -23,6 +23,18 @@ struct ImageFeedOptions: ParsableArguments {
 
     /// Decodes the images and fits the spec to the model's image input.
     func prepare(for inputs: [TensorDescription]) throws -> ImageFeed {
+        let (input, preprocessor) = try preprocessor(for: inputs)
+        let files = try ImageFiles.expand(images)
+        let decoded = try ImageDecoder().decode(files: files)
+        if let batch = input.dimensions[0], batch < files.count {
+            throw CLIError("input '\(input.name)' has a fixed batch of \(batch); \(files.count) images do not fit (give at most \(batch))")
+        }
+        return ImageFeed(name: input.name, preprocessor: preprocessor, images: decoded, batchSize: input.dimensions[0] ?? files.count)
+    }
+
+    /// The model's image input and a preprocessor fitted to it: its element type, layout and
+    /// (when the model fixes it) size.
+    func preprocessor(for inputs: [TensorDescription]) throws -> (input: TensorDescription, preprocessor: Preprocessor) {
         let input = try imageInput(inputs)
         var spec = try baseSpec(for: input)
         guard let dtype = input.elementType, let type = Self.outputType(dtype) else {
@@ -38,13 +50,7 @@ struct ImageFeedOptions: ParsableArguments {
             }
             (spec.height, spec.width) = (h, w)
         }
-        let files = try ImageFiles.expand(images)
-        let decoded = try ImageDecoder().decode(files: files)
-        if let batch = input.dimensions[0], batch < files.count {
-            throw CLIError("input '\(input.name)' has a fixed batch of \(batch); \(files.count) images do not fit (give at most \(batch))")
-        }
-        return ImageFeed(name: input.name, preprocessor: try Preprocessor(spec: spec), images: decoded,
-                         batchSize: input.dimensions[0] ?? files.count)
+        return (input, try Preprocessor(spec: spec))
     }
 
     private func imageInput(_ inputs: [TensorDescription]) throws -> TensorDescription {

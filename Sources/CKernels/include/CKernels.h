@@ -68,6 +68,19 @@ void hp_f32_scale_narrow(HPKernelISA isa, const void *src, uint16_t *dst, size_t
 /// Pass hp_best_isa(); tests pass each level.
 void hp_scale_rows_f32_by_f64(HPKernelISA isa, const void *src, float *dst, size_t rows, size_t inner, const double *factors, size_t channels);
 
+/// Extremes of the finite values of a float32 tensor, and how many values are Inf or NaN
+/// (min = +Inf, max = -Inf, largest_abs = 0 when none is finite).
+typedef struct {
+    float min;
+    float max;
+    float largest_abs;
+    size_t non_finite;
+} HPStatistics;
+
+void hp_f32_statistics(const float *x, size_t count, HPStatistics *out);
+/// counts[min(bins - 1, floor(|x| * scale))] += 1 for every finite x.
+void hp_f32_abs_histogram(const float *x, size_t count, double scale, int64_t *counts, size_t bins);
+
 /// Scalar reference conversions (exactly numpy's), exposed for tests and odd element counts.
 uint16_t hp_f32_to_f16_scalar(float value);
 float hp_f16_to_f32_scalar(uint16_t bits);

@@ -1,3 +1,4 @@
+import CKernels
 import FoundationEssentials
 import Inference
 import ONNX
@@ -20,6 +21,8 @@ public struct ActivationStatistics: Sendable {
         /// Elements per batch (the largest seen): averaging reductions compare it between values.
         public var elements = 0
         public var histogram: AbsHistogram?
+
+        public init() {}
     }
 
     public private(set) var values: [String: Value] = [:]
@@ -33,20 +36,14 @@ public struct ActivationStatistics: Sendable {
     public mutating func add(_ tensors: [String: Tensor]) {
         batches += 1
         for (name, tensor) in tensors where tensor.dtype == .float32 {
-            var v = values[name] ?? Value(histogram: histogramBins.map { AbsHistogram(bins: $0) })
+            var v = values[name] ?? { var fresh = Value(); fresh.histogram = histogramBins.map { AbsHistogram(bins: $0) }; return fresh }()
             v.elements = Swift.max(v.elements, tensor.elementCount)
             tensor.withUnsafeBufferPointer(as: Float.self) { x in
-                var lo = v.min, hi = v.max, largest = v.largestAbs, bad = false
-                for e in x {
-                    if e.isFinite {
-                        lo = Swift.min(lo, e); hi = Swift.max(hi, e); largest = Swift.max(largest, abs(e))
-                    } else {
-                        bad = true
-                    }
-                }
-                (v.min, v.max, v.largestAbs) = (lo, hi, largest)
-                v.nonFinite = v.nonFinite || bad
-                v.histogram?.add(x, largest: largest)  // the magnitude just found: no second pass for it
+                var s = HPStatistics()
+                hp_f32_statistics(x.baseAddress, x.count, &s)
+                (v.min, v.max, v.largestAbs) = (Swift.min(v.min, s.min), Swift.max(v.max, s.max), Swift.max(v.largestAbs, s.largest_abs))
+                v.nonFinite = v.nonFinite || s.non_finite > 0
+                v.histogram?.add(x, largest: v.largestAbs)  // the magnitude just found: no second pass for it
             }
             values[name] = v
         }
@@ -55,9 +52,11 @@ public struct ActivationStatistics: Sendable {
     /// Runs `model` (float32, unchanged) once per batch `nextBatch` hands out (nil ends the stream)
     /// with every float32 intermediate of the main graph as an extra output, on `backend`.
     /// `progress` hears the number of batches done.
-    public static func collect(model: Model, on target: ExecutionTarget, histogramBins: Int? = nil,
+    /// `only` limits the extra outputs to these values (fewer copies, and the runtime keeps its
+    /// fusions elsewhere); nil exposes them all.
+    public static func collect(model: Model, on target: ExecutionTarget, histogramBins: Int? = nil, only: Set<String>? = nil,
                                nextBatch: () throws -> [String: Tensor]?, progress: (Int) -> Void = { _ in }) throws -> ActivationStatistics {
-        let probe = exposingIntermediates(model)
+        let probe = exposingIntermediates(model, only: only)
         let session = try target.session(.bytes(try probe.serialized(), name: "activation statistics"))
         var statistics = ActivationStatistics(histogramBins: histogramBins)
         while let batch = try nextBatch() {
@@ -68,14 +67,24 @@ public struct ActivationStatistics: Sendable {
         return statistics
     }
 
+    /// The float32 values of the main graph that statistics cover: its float32 inputs and every
+    /// float32 value its nodes produce (what a calibration cache may name).
+    public static func floatValues(of model: Model) -> Set<String> {
+        let types = TypeInference(model).types(in: model.graph)
+        var names = Set(model.graph.inputs.filter { $0.elementType == .float32 }.map(\.name))
+        for node in model.graph.nodes { for output in node.outputs where types[output] == .float32 { names.insert(output) } }
+        return names
+    }
+
     /// A copy of `model` whose main graph also outputs every float32 value its nodes produce.
-    static func exposingIntermediates(_ model: Model) -> Model {
+    static func exposingIntermediates(_ model: Model, only: Set<String>? = nil) -> Model {
         let probe = Model(proto: model.message())
         let types = TypeInference(probe).types(in: probe.graph)
         var declared = Set(probe.graph.outputs.map(\.name))
         let sequences = probe.graph.nonTensorValues(order: (try? TopologicalSort.order(probe.graph).get()) ?? probe.graph.nodes)
         for node in probe.graph.nodes where node.subgraphs.isEmpty {
-            for output in node.outputs where !output.isEmpty && types[output] == .float32 && !sequences.contains(output) && !declared.contains(output) {
+            for output in node.outputs where !output.isEmpty && types[output] == .float32 && !sequences.contains(output) && !declared.contains(output)
+                && only?.contains(output) != false {
                 probe.graph.outputs.append(ValueInfo(name: output, elementType: .float32, shape: nil))
                 declared.insert(output)
             }
@@ -104,9 +113,9 @@ public struct AbsHistogram: Sendable, Codable, Equatable {
 
     /// Adds the finite values of `x` (Inf and NaN are counted by the caller's flags, not here).
     public mutating func add(_ x: UnsafeBufferPointer<Float>) {
-        var largest: Float = 0
-        for e in x where e.isFinite { largest = Swift.max(largest, abs(e)) }
-        add(x, largest: largest)
+        var s = HPStatistics()
+        hp_f32_statistics(x.baseAddress, x.count, &s)
+        add(x, largest: s.largest_abs)
     }
 
     /// `add` when the caller knows the largest finite |x| of `x` (or of everything seen so far,
@@ -131,9 +140,8 @@ public struct AbsHistogram: Sendable, Codable, Equatable {
         // significand × bins): each value lands in its true bin whatever the bin count (in Float a
         // value just under an edge rounds into the next bin), so streamed batches equal one batch.
         let scale = Double(bins) / range
-        let last = bins - 1
-        for e in x where e.isFinite {
-            counts[Swift.min(last, Int(Double(abs(e)) * scale))] += 1
+        counts.withUnsafeMutableBufferPointer { c in
+            c.withMemoryRebound(to: Int64.self) { hp_f32_abs_histogram(x.baseAddress, x.count, scale, $0.baseAddress, $0.count) }
         }
     }
 

@@ -32,6 +32,12 @@ struct ConstantValues {
         return proto.dims.reduce(1) { $0 * Int($1) }
     }
 
+    /// The dimensions of the constant `name`; nil when it is not a constant.
+    func dimensions(_ name: String) -> [Int]? {
+        if let i = initializers[name] { return i.dims }
+        return constantNodes[name].map { $0.dims.map(Int.init) }
+    }
+
     /// The float32 bytes of `name` as stored (raw_data shares the model's buffer; float_data is
     /// packed into bytes), with its dimensions; nil when it is not a float32 constant.
     func float32Bytes(_ name: String) -> (bytes: Data, dims: [Int])? {

@@ -1,0 +1,144 @@
+import FoundationEssentials
+import Inference
+import ONNX
+import Tensors
+
+/// The whole of `halfpipe quantize` as one job: load → refuse models already quantized → prepare
+/// (BatchNorm folding, opset 13 for per-channel scales) → calibrate (streamed statistics, or a
+/// TensorRT cache) → plan → rewrite to QDQ → validate → save atomically; `check` compares with
+/// float32 afterwards.
+public struct QuantizationJob {
+    public var options: QuantizationOptions
+    /// The backend calibration runs on (and the check).
+    public var runtime: ExecutionTarget
+    public var calibration: Calibration
+    /// Also write the calibrated ranges as a TensorRT cache here (`--write-cache`).
+    public var writeCache: String?
+    public var cacheVersion = CalibrationCache.defaultVersion
+    public var check: ConversionJob.Check?
+    /// Hears the number of calibration batches done.
+    public var progress: (Int) -> Void = { _ in }
+
+    public enum Calibration {
+        /// Batches of real inputs, streamed.
+        case data(ConversionJob.Feeds)
+        /// Ranges from a TensorRT calibration cache: no calibration run. The check (if asked)
+        /// still needs inputs: `feeds` gives them.
+        case cache(CalibrationCache, source: String, feeds: ConversionJob.Feeds?)
+    }
+
+    public init(options: QuantizationOptions, runtime: ExecutionTarget, calibration: Calibration) {
+        self.options = options
+        self.runtime = runtime
+        self.calibration = calibration
+    }
+
+    /// Ops of models that are quantized already.
+    static let quantizedOps: Set<String> = ["QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul",
+                                            "ConvInteger", "MatMulInteger", "QGemm", "QLinearAdd", "QLinearMul", "DynamicQuantizeLSTM"]
+
+    public func run(input: String, output: String) throws -> QuantizationOutcome {
+        var clock = StageTimes()
+        let model = try Model.load(contentsOf: input)
+        if let q = model.allGraphs.lazy.flatMap(\.nodes).first(where: { Self.quantizedOps.contains($0.opType) }) {
+            throw PrecisionError.notConvertible("\(input) is quantized already (node '\(q.label)' is \(q.opType)); quantize the float32 model it came from")
+        }
+        var report = QuantizationReport(method: "\(options.method)", activations: options.symmetric ? "symmetric int8" : "asymmetric uint8",
+                                        weights: options.perChannel ? "per-channel int8" : "per-tensor int8", calibration: "")
+        report.bytesBefore = model.tensorDataBytes
+        var prepareOptions = ConversionOptions(target: .float16)
+        prepareOptions.foldBatchNorm = options.foldBatchNorm
+        report.batchNormFolded = try ModelConversion.prepare(model, options: prepareOptions).batchNormFolded
+        if options.perChannel { report.notes += try OpsetUpgrade.apply(to: model) }
+        let constants = ConstantValues(model.graph)
+        report.layers = model.graph.nodes.filter { options.quantizedOpTypes.contains($0.opType) && $0.canonicalDomain == "ai.onnx" }.count
+        guard model.graph.nodes.contains(where: { options.quantizedOpTypes.contains($0.opType) && $0.inputs.count > 1 && constants.float32ElementCount($0.inputs[1]) != nil }) else {
+            throw PrecisionError.notConvertible("\(input) has no layer to quantize: no Conv, ConvTranspose, Gemm or MatMul with constant float32 weights")
+        }
+        let float32 = try model.serialized()
+        clock.lap("prepare")
+
+        // Ranges, from data or a cache.
+        var ranges: [String: TensorRange] = [:]
+        var histograms: [String: AbsHistogram] = [:]
+        var first: [String: Tensor]?
+        let floatValues = ActivationStatistics.floatValues(of: model)
+        switch calibration {
+        case .data(let feeds):
+            let inputs = try runtime.session(.bytes(float32, name: input)).inputs
+            let next = try feeds.make(inputs)
+            var samples = 0
+            let measured = QuantizationPlan.calibratedValues(of: model.graph, options: options)
+            let statistics = try ActivationStatistics.collect(model: model, on: runtime, histogramBins: options.histogramBins, only: measured, nextBatch: {
+                guard let batch = try next() else { return nil }
+                if first == nil { first = batch }
+                samples += batch.values.first.map { $0.shape.dimensions.first ?? 1 } ?? 0
+                return batch
+            }, progress: progress)
+            guard statistics.batches > 0 else { throw PrecisionError.badOption("no calibration data: \(feeds.source) gave no batch") }
+            for (name, value) in statistics.values {
+                ranges[name] = Calibrator.range(of: value, method: options.method, symmetric: options.symmetric)
+                if let h = value.histogram { histograms[name] = h }
+            }
+            report.calibration = feeds.source
+            (report.batches, report.samples) = (statistics.batches, samples)
+        case .cache(let cache, let source, let feeds):
+            let unknown = cache.scales.map(\.name).filter { !floatValues.contains($0) }
+            guard unknown.isEmpty else {
+                throw PrecisionError.badOption("\(source) names \(unknown.count) tensor(s) this model does not have as float32 values: "
+                    + unknown.prefix(5).map { "'\($0)'" }.joined(separator: ", ") + (unknown.count > 5 ? ", …" : "") + "; was it written for another model (or before BatchNorm folding renamed them)?")
+            }
+            ranges = cache.ranges
+            report.calibration = "TensorRT cache \(source) (\(cache.header))"
+            if let feeds, check != nil {
+                let inputs = try runtime.session(.bytes(float32, name: input)).inputs
+                first = try feeds.make(inputs)()
+            }
+        }
+        report.tensorsCalibrated = ranges.count
+        clock.lap("calibrate")
+
+        if let writeCache {
+            let entries = ranges.filter { floatValues.contains($0.key) }.sorted { $0.key < $1.key }.map { (name: $0.key, range: $0.value) }
+            try FileBytes.writeAtomically(Data(CalibrationCache(method: options.method, ranges: entries, version: cacheVersion).text.utf8), to: writeCache)
+            if !options.symmetric { report.warnings.append("the TensorRT cache holds symmetric ranges (±amax); the model's asymmetric ranges were written as their largest magnitude") }
+        }
+
+        let plan = QuantizationPlan(graph: model.graph, ranges: ranges, histograms: histograms, options: options)
+        report.decisions = plan.decisions
+        report.passThroughNodes = plan.passThrough.count
+        for d in plan.decisions where d.quantized { report.quantizedByOpType[d.opType, default: 0] += 1 }
+        guard plan.quantizedCount > 0 else {
+            throw PrecisionError.notConvertible("no layer could be quantized: " + Set(plan.decisions.compactMap(\.reason)).sorted().prefix(3).joined(separator: "; "))
+        }
+        report.rewrite = try QDQRewrite.apply(plan, to: model, options: options)
+        report.bytesAfter = model.tensorDataBytes
+        clock.lap("quantize")
+
+        if let failure = ModelConversion.validationFailure(model) { throw failure }
+        try model.save(to: output)
+        clock.lap("save")
+        return QuantizationOutcome(report: report, stages: clock.laps, input: input, output: output, float32: float32, feed: first)
+    }
+
+    /// The quantized model against float32 (the prepared model: BatchNorm folded, same inputs) on
+    /// the first calibration batch, output by output under the gate; nil when no check was asked for.
+    public func check(_ outcome: QuantizationOutcome) throws -> CheckResult? {
+        guard let check else { return nil }
+        guard let feed = outcome.feed else { throw PrecisionError.badOption("the check needs inputs; give calibration data (a cache alone has none)") }
+        let a = try runtime.session(.file(outcome.input)), b = try runtime.session(.file(outcome.output))
+        let entries = try ModelComparison.outputs(reference: a, candidate: b, feeds: feed, tolerance: check.tolerance)
+        let (verdicts, passed) = check.gate.verdicts(entries)
+        return CheckResult(reference: outcome.input, candidate: outcome.output, gate: check.gate, entries: entries, verdicts: verdicts, passed: passed)
+    }
+}
+
+/// What a quantization job did: the report, where the time went, and what its check needs.
+public struct QuantizationOutcome {
+    public var report: QuantizationReport
+    public var stages: [(name: String, milliseconds: Double)]
+    let input: String
+    let output: String
+    let float32: Data
+    let feed: [String: Tensor]?
+}

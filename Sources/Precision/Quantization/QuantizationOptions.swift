@@ -1,0 +1,33 @@
+import ONNX
+import Tensors
+
+/// Options of `halfpipe quantize`: how ranges are calibrated and which nodes run in INT8.
+public struct QuantizationOptions: Sendable {
+    public var method: CalibrationMethod = .entropy
+    /// Symmetric int8 activations (zero point 0): what TensorRT requires. The default is uint8 with
+    /// a zero point, where a ReLU after a quantized layer folds into its output's range: ONNX
+    /// Runtime's x86 kernels fuse only those (measured with ORT 1.31: int8 activations ran
+    /// 1.2–4.5× slower than float32, uint8 0.43–0.85×).
+    public var symmetric = false
+    /// One weight scale per output channel; false: one per tensor.
+    public var perChannel = true
+    /// Bins of the |x| histograms the entropy and percentile calibrators read.
+    public var histogramBins = 2048
+    /// The ops that gain from INT8 kernels.
+    public var quantizedOpTypes: Set<String> = ["Conv", "ConvTranspose", "Gemm", "MatMul"]
+    public var excludedOpTypes: [NamePattern] = []
+    public var excludedNodeNames: [NamePattern] = []
+    /// Also quantize the last layers before the model's outputs (box regressions, class scores,
+    /// probability maps): off by default, since their int8 rounding is the output's error.
+    public var quantizeOutputLayers = false
+    /// A tensor whose estimated int8 error (‖q(x) − x‖ / ‖x‖ from its histogram) exceeds this keeps
+    /// its layers in float: high-range tensors with their mass near zero.
+    public var maxTensorError = 0.1
+    /// Quantize every eligible layer, also where int8 does not pay (see `LayerCost`).
+    public var everyLayer = false
+    /// Fold BatchNormalization into the layer before it first (float64), so the folded weights are
+    /// what gets quantized.
+    public var foldBatchNorm = true
+
+    public init() {}
+}

@@ -1,0 +1,169 @@
+import FoundationEssentials
+import ONNX
+import Tensors
+
+/// Which nodes run in INT8 and the parameters of every activation that gets a
+/// QuantizeLinear/DequantizeLinear pair, decided from the calibrated ranges. Every layer of a
+/// quantizable type gets a decision with its reason, for the report.
+public struct QuantizationPlan: Sendable {
+    public struct Decision: Sendable, Codable, Equatable {
+        public var node: String
+        public var opType: String
+        public var quantized: Bool
+        /// Why it stays in float (nil when quantized).
+        public var reason: String?
+    }
+
+    /// Keys (first output names) of the layers that run in INT8.
+    public private(set) var quantizedLayers: Set<String> = []
+    /// Data-movement nodes (Reshape, MaxPool …) that run on int8 between quantized layers: their
+    /// output shares their input's parameters, so a runtime drops the pair around them.
+    public private(set) var passThrough: Set<String> = []
+    /// ReLUs folded into the range of the layer before them (asymmetric activations only): the
+    /// layer's output → the ReLU's output, which the layer then produces.
+    public private(set) var foldedRelus: [String: String] = [:]
+    /// Parameters of each activation that gets a Q/DQ pair.
+    public private(set) var activations: [String: QuantizationParameters] = [:]
+    public private(set) var decisions: [Decision] = []
+
+    /// Ops that only move or select values: int8 in, the same int8 out.
+    static let dataMovement: Set<String> = ["Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Identity", "MaxPool"]
+
+    /// Plans `graph` (the main graph of a prepared float32 model) for `ranges`. `histograms` (by
+    /// value) let the plan estimate each tensor's int8 error; without them every tensor passes.
+    public init(graph: Graph, ranges: [String: TensorRange], histograms: [String: AbsHistogram] = [:], options: QuantizationOptions) {
+        let defUse = DefUse(graph)
+        let constants = ConstantValues(graph)
+        let order = (try? TopologicalSort.order(graph).get()) ?? graph.nodes
+        let candidates = order.filter { options.quantizedOpTypes.contains($0.opType) && $0.canonicalDomain == "ai.onnx" && !$0.outputs.isEmpty }
+        let candidateKeys = Set(candidates.map { $0.outputs[0] })
+        let outputLayers = options.quantizeOutputLayers ? [] : Self.outputLayers(order: order, graph: graph, defUse: defUse, candidates: candidateKeys)
+
+        var errors: [String: Double] = [:]
+        func estimatedError(_ value: String) -> Double {
+            if let e = errors[value] { return e }
+            let e = histograms[value].map { Calibrator.relativeError($0, amax: Double(ranges[value]?.amax ?? 0)) } ?? 0
+            errors[value] = e
+            return e
+        }
+
+        var eligible: [Node] = []
+        var verdicts: [String: Decision] = [:]
+        for node in candidates {
+            let key = node.outputs[0]
+            let label = node.name.isEmpty ? key : node.name
+            func keep(_ reason: String) { verdicts[key] = Decision(node: label, opType: node.opType, quantized: false, reason: reason) }
+            if options.excludedOpTypes.contains(where: { $0.matches(node.opType) }) { keep("excluded by --exclude-op"); continue }
+            if options.excludedNodeNames.contains(where: { $0.matches(node.name) || $0.matches(key) }) { keep("excluded by --exclude-node"); continue }
+            guard node.inputs.count >= 2, constants.float32ElementCount(node.inputs[1]) != nil else {
+                keep(node.opType == "MatMul" ? "both inputs are activations (attention-style MatMul)" : "its weights are computed at run time, not constants")
+                continue
+            }
+            if node.opType == "Gemm" && (node[attribute: "transA"]?.int ?? 0) != 0 { keep("Gemm with transA"); continue }
+            let input = node.inputs[0]
+            guard ranges[input] != nil else { keep("no calibrated range for its input '\(input)'"); continue }
+            guard ranges[key] != nil else { keep("no calibrated range for its output"); continue }
+            if outputLayers.contains(key) { keep("output layer: its result reaches a model output through float ops only (--quantize-output-layers quantizes it)"); continue }
+            if let bad = [input, key].first(where: { estimatedError($0) > options.maxTensorError }) {
+                keep("'\(bad)' would lose \(NumberText.fixed(100 * estimatedError(bad), 1)) % in int8 (estimated from its histogram; limit \(NumberText.fixed(100 * options.maxTensorError, 1)) %)")
+                continue
+            }
+            eligible.append(node)
+        }
+        let selected = options.everyLayer ? Set(eligible.map { $0.outputs[0] }) : LayerCost.select(eligible, graph: graph, defUse: defUse, constants: constants, verdicts: &verdicts)
+        for node in eligible where selected.contains(node.outputs[0]) {
+            quantizedLayers.insert(node.outputs[0])
+            verdicts[node.outputs[0]] = Decision(node: node.name.isEmpty ? node.outputs[0] : node.name, opType: node.opType, quantized: true, reason: nil)
+        }
+        decisions = candidates.compactMap { verdicts[$0.outputs[0]] }
+
+        // Activations: each quantized layer's input and output.
+        for node in candidates where quantizedLayers.contains(node.outputs[0]) {
+            for value in [node.inputs[0], node.outputs[0]] where activations[value] == nil {
+                activations[value] = .activation(ranges[value]!, symmetric: options.symmetric)
+            }
+        }
+        if !options.symmetric { foldRelus(order: order, defUse: defUse, graph: graph, ranges: ranges, constants: constants) }
+        propagateThroughDataMovement(order: order, defUse: defUse)
+    }
+
+    /// The values a plan can put a Q/DQ pair on, so calibration measures only these: the inputs
+    /// and outputs of the layers of quantizable types, the ReLUs after them, and the outputs of
+    /// data-movement nodes.
+    public static func calibratedValues(of graph: Graph, options: QuantizationOptions) -> Set<String> {
+        var values = Set<String>()
+        let defUse = DefUse(graph)
+        for node in graph.nodes where node.canonicalDomain == "ai.onnx" && !node.outputs.isEmpty {
+            if options.quantizedOpTypes.contains(node.opType), let input = node.inputs.first {
+                values.insert(input)
+                values.insert(node.outputs[0])
+                for use in defUse.consumers(of: node.outputs[0]) where ["Relu", "Clip"].contains(use.node.opType) { values.formUnion(use.node.outputs) }
+            } else if dataMovement.contains(node.opType) {
+                values.insert(node.outputs[0])
+            }
+        }
+        return values
+    }
+
+    /// Layers whose output reaches a model output without passing another candidate layer.
+    static func outputLayers(order: [Node], graph: Graph, defUse: DefUse, candidates: Set<String>) -> Set<String> {
+        var reaches = Set(graph.outputs.map(\.name))
+        for node in order.reversed() where !candidates.contains(node.outputs.first ?? "") {
+            if node.outputs.contains(where: reaches.contains) { reaches.formUnion(node.inputs.filter { !$0.isEmpty }) }
+        }
+        return candidates.filter { reaches.contains($0) }
+    }
+
+    /// With asymmetric activations, a quantized layer followed by a ReLU, or a Clip from 0 (ReLU6),
+    /// as its only consumer takes that activation's range [0, max]: the quantizer's own clamp at
+    /// the ends of the range is then the activation, which goes.
+    mutating func foldRelus(order: [Node], defUse: DefUse, graph: Graph, ranges: [String: TensorRange], constants: ConstantValues) {
+        let outputs = Set(graph.outputs.map(\.name))
+        for node in order where quantizedLayers.contains(node.outputs.first ?? "") {
+            let uses = defUse.consumers(of: node.outputs[0])
+            guard uses.count == 1, !outputs.contains(node.outputs[0]), let after = uses[0].node.outputs.first, let range = ranges[after],
+                  let upper = Self.clampedFromZero(uses[0].node, constants: constants) else { continue }
+            // The activation's output takes over: it is what the layer's consumers will read.
+            activations[node.outputs[0]] = nil
+            activations[after] = .activation(TensorRange(min: 0, max: Swift.min(range.max, upper)), symmetric: false)
+            foldedRelus[node.outputs[0]] = after
+        }
+    }
+
+    /// The upper bound of a ReLU (infinity) or of a Clip whose lower bound is exactly 0; nil for
+    /// anything else.
+    static func clampedFromZero(_ node: Node, constants: ConstantValues) -> Float? {
+        guard node.canonicalDomain == "ai.onnx" else { return nil }
+        if node.opType == "Relu" { return .infinity }
+        guard node.opType == "Clip" else { return nil }
+        func bound(_ index: Int, attribute: String) -> Float? {
+            if node.inputs.count > index, !node.inputs[index].isEmpty { return constants.float32(node.inputs[index])?.values.first }
+            return node[attribute: attribute]?.float
+        }
+        guard bound(1, attribute: "min") == 0 else { return nil }
+        return bound(2, attribute: "max") ?? .infinity
+    }
+
+    /// A data-movement node between quantized activations runs on int8: its output takes its
+    /// input's parameters (the values are the same ones), so the runtime drops the pair around it.
+    /// Wanted outputs are found backwards (a chain of them may lead to a quantized layer), then
+    /// the parameters flow forwards.
+    mutating func propagateThroughDataMovement(order: [Node], defUse: DefUse) {
+        let movers = order.filter { Self.dataMovement.contains($0.opType) && $0.canonicalDomain == "ai.onnx" && !$0.outputs.isEmpty && !$0.inputs.isEmpty }
+        var wanted = Set(activations.keys)
+        for node in movers.reversed() where wanted.contains(node.outputs[0]) { wanted.insert(node.inputs[0]) }
+        for node in movers {
+            guard wanted.contains(node.outputs[0]), let p = activations[node.inputs[0]] else { continue }
+            activations[node.outputs[0]] = p
+            passThrough.insert(node.outputs[0])
+        }
+    }
+
+    /// Whether `node` computes in int8 (its outputs are produced quantized).
+    func runsInInt8(_ node: Node) -> Bool {
+        guard let key = node.outputs.first else { return false }
+        return quantizedLayers.contains(key) || passThrough.contains(key)
+    }
+
+    public var quantizedCount: Int { quantizedLayers.count }
+}

@@ -1,0 +1,65 @@
+import FoundationEssentials
+
+/// Everything a quantization decided, for `--report report.json` and the printed summary.
+public struct QuantizationReport: Sendable, Codable {
+    public var method: String
+    public var activations: String
+    public var weights: String
+    /// Where the ranges came from: the calibration data (with its batches and samples) or a cache.
+    public var calibration: String
+    public var batches = 0
+    public var samples = 0
+    /// Activations with a calibrated range.
+    public var tensorsCalibrated = 0
+    /// Layers of a quantizable type, and each one's decision.
+    public var layers = 0
+    public var quantizedByOpType: [String: Int] = [:]
+    public var decisions: [QuantizationPlan.Decision] = []
+    public var passThroughNodes = 0
+    public var rewrite = QDQRewrite.Result()
+    public var batchNormFolded: [String] = []
+    public var notes: [String] = []
+    public var warnings: [String] = []
+    public var bytesBefore = 0
+    public var bytesAfter = 0
+
+    public init(method: String, activations: String, weights: String, calibration: String) {
+        self.method = method
+        self.activations = activations
+        self.weights = weights
+        self.calibration = calibration
+    }
+
+    public var quantizedLayers: Int { decisions.filter(\.quantized).count }
+
+    /// Readable lines for the terminal.
+    public func summary() -> [String] {
+        var lines: [String] = []
+        lines.append("quantized \(quantizedLayers) of \(layers) layers to int8 (\(method) calibration, \(activations) activations, \(weights) weights); the rest stays float32")
+        if !quantizedByOpType.isEmpty {
+            lines.append("  int8: " + quantizedByOpType.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                + (passThroughNodes > 0 ? "; \(passThroughNodes) data-movement node(s) between them run on int8" : ""))
+        }
+        lines.append("  calibration: \(calibration)" + (batches > 0 ? ", \(batches) batch(es), \(samples) sample(s)" : "") + "; \(tensorsCalibrated) tensors calibrated")
+        if !batchNormFolded.isEmpty { lines.append("  folded \(batchNormFolded.count) BatchNormalization node(s) into the layer before them (float64)") }
+        // Reasons group the float layers; the histogram estimate carries each tensor's figure.
+        let kept = decisions.filter { !$0.quantized }
+        let byReason = Dictionary(grouping: kept) { d -> String in
+            let r = d.reason ?? ""
+            if r.contains("would lose") { return "estimated int8 error over the limit" }
+            if r.hasPrefix("int8 does not pay here") { return "int8 does not pay here (reduction length K < \(LayerCost.alone), or < \(LayerCost.besideInt8) beside int8 layers; --every-layer quantizes them)" }
+            return r
+        }
+        for (reason, nodes) in byReason.sorted(by: { $0.value.count != $1.value.count ? $0.value.count > $1.value.count : $0.key < $1.key }) {
+            let names = nodes.prefix(4).map(\.node).joined(separator: ", ")
+            lines.append("  float (\(nodes.count)): \(reason): \(names)\(nodes.count > 4 ? ", …" : "")")
+        }
+        lines.append("  Q/DQ pairs: \(rewrite.activationPairs) on activations; \(rewrite.weightsQuantized) weights int8, \(rewrite.biasesQuantized) biases int32"
+            + (rewrite.relusFolded > 0 ? "; \(rewrite.relusFolded) ReLU(s) folded into ranges" : ""))
+        if rewrite.biasValuesClipped > 0 { lines.append("warning: \(rewrite.biasValuesClipped) bias value(s) exceeded int32 at their scale and were clipped") }
+        lines.append("  size: \(megabytes(bytesBefore)) → \(megabytes(bytesAfter))")
+        for n in notes { lines.append(n) }
+        for w in warnings { lines.append("warning: \(w)") }
+        return lines
+    }
+}

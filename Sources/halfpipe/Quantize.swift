@@ -1,0 +1,177 @@
+import ArgumentParser
+import FoundationEssentials
+import Inference
+import ONNX
+import Precision
+import Tensors
+
+/// `halfpipe quantize MODEL -o OUT --calibration DIR`: INT8 post-training quantization to QDQ.
+struct Quantize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quantize",
+        abstract: "Quantize a float32 ONNX model to INT8 (QDQ) with calibration on real data.",
+        discussion: """
+            Calibration runs the float32 model over the data a batch at a time and folds every \
+            intermediate into streamed statistics (min, max, a 2048-bin |x| histogram), so memory \
+            holds one batch whatever the number of samples. Conv, ConvTranspose, Gemm and MatMul \
+            with constant weights get int8 weights (per output channel) and int32 biases; their \
+            inputs and outputs get QuantizeLinear/DequantizeLinear pairs; the rest stays float32. \
+            Layers stay in float where int8 would not pay on a CPU (short reductions, isolated \
+            depthwise convolutions), before the model's outputs, and where a tensor's int8 error \
+            (estimated from its histogram) is too large; the report says why for every layer. \
+            Activations are uint8 with zero points (what ONNX Runtime's CPU kernels fuse); give \
+            --symmetric for TensorRT. The input file is never changed.
+
+            Examples:
+              halfpipe quantize det.onnx -o det-int8.onnx --calibration pages/ --image-preset paddleocr-det --check
+              halfpipe quantize cls.onnx -o cls-int8.onnx --calibration samples/ --calibrator percentile --percentile 99.99
+              halfpipe quantize yolo.onnx -o yolo-int8.onnx --calibration frames/ --symmetric --write-cache yolo.cache
+              halfpipe quantize yolo.onnx -o yolo-int8.onnx --read-cache yolo.cache
+            """
+    )
+
+    @Argument(help: "The float32 model.")
+    var model: String
+
+    @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Where to write the INT8 model.", valueName: "out.onnx"))
+    var output: String
+
+    @Option(help: ArgumentHelp("Calibration data: image files or folders (with --image-preset/--image-spec), .npy files (one sample or batch of the only input each) or .npz feeds (repeatable).", valueName: "path"))
+    var calibration: [String] = []
+
+    @Option(help: "Samples per calibration run (consecutive files join along the batch axis).")
+    var calibrationBatch = 1
+
+    @Option(help: ArgumentHelp("How ranges are chosen: entropy (TensorRT's KL calibration), minmax, or percentile.", valueName: "entropy|minmax|percentile"))
+    var calibrator = "entropy"
+
+    @Option(help: "--calibrator percentile: the percentage of |x| values inside the range.")
+    var percentile = 99.999
+
+    @Flag(help: "Symmetric int8 activations (zero point 0), as TensorRT requires. The default, uint8 with zero points (ReLUs fold into ranges), is what ONNX Runtime's CPU kernels run fast.")
+    var symmetric = false
+
+    @Flag(help: "One scale per weight tensor instead of one per output channel.")
+    var perTensor = false
+
+    @Option(name: .customLong("exclude-op"), help: ArgumentHelp("Keep layers of this op type in float (pattern, * and ?; repeatable).", valueName: "pattern"))
+    var excludeOps: [String] = []
+
+    @Option(name: .customLong("exclude-node"), help: ArgumentHelp("Keep this node in float (name or output name pattern; repeatable).", valueName: "pattern"))
+    var excludeNodes: [String] = []
+
+    @Flag(help: "Quantize every eligible layer, also where int8 is slower than float on a CPU (small reduction lengths, isolated depthwise convolutions).")
+    var everyLayer = false
+
+    @Flag(help: "Also quantize the last layers before the model's outputs.")
+    var quantizeOutputLayers = false
+
+    @Option(help: "Keep a layer in float when its input or output would lose more than this fraction in int8 (relative RMS error estimated from the tensor's histogram).")
+    var maxTensorError = 0.1
+
+    @Option(help: ArgumentHelp("Also write the calibrated ranges as a TensorRT calibration cache.", valueName: "file"))
+    var writeCache: String?
+
+    @Option(help: ArgumentHelp("Take the ranges from a TensorRT calibration cache instead of calibrating.", valueName: "file"))
+    var readCache: String?
+
+    @Option(help: "TensorRT version number written in the cache header (TRT-<version>-<algorithm>).")
+    var cacheVersion = CalibrationCache.defaultVersion
+
+    @OptionGroup var imageFeed: ImageFeedOptions
+
+    @Flag(help: "Compare the INT8 model with the float32 one on the first calibration batch; exit 1 if out of tolerance.")
+    var check = false
+
+    @Option(help: "--check: largest relative L2 error (‖b − a‖ / ‖a‖) an output may have.")
+    var maxRelL2: Double = 5e-2
+
+    @Option(help: ArgumentHelp("Also write the report as JSON.", valueName: "report.json"))
+    var report: String?
+
+    @Flag(help: "Print how long each stage took (to standard error).")
+    var timings = false
+
+    @Flag(help: "Print the report as JSON instead of the summary.")
+    var json = false
+
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        guard CalibrationMethod(name: calibrator) != nil else { throw ValidationError("--calibrator \(calibrator): use entropy, minmax or percentile") }
+        guard percentile > 0 && percentile <= 100 else { throw ValidationError("--percentile \(percentile): use a percentage in (0, 100], such as 99.999") }
+        guard calibrationBatch >= 1 else { throw ValidationError("--calibration-batch \(calibrationBatch): use 1 or more") }
+        guard maxTensorError > 0 && maxTensorError.isFinite else { throw ValidationError("--max-tensor-error \(maxTensorError): use a positive fraction such as 0.1") }
+        guard maxRelL2 >= 0 && maxRelL2.isFinite else { throw ValidationError("--max-rel-l2 \(maxRelL2): use a finite tolerance ≥ 0") }
+        guard cacheVersion.allSatisfy(\.isNumber), !cacheVersion.isEmpty else { throw ValidationError("--cache-version \(cacheVersion): use TensorRT's version number, such as 8601") }
+        if readCache == nil && calibration.isEmpty && imageFeed.images.isEmpty {
+            throw ValidationError("no calibration data: give --calibration DIR|FILE (images, .npy or .npz), or --read-cache FILE")
+        }
+    }
+
+    func run() throws {
+        try OutputPath.refuseOverwrite(input: model, output: output, report: report)
+        for path in [writeCache, readCache].compactMap({ $0 }) where path == model || path == output {
+            throw CLIError("the cache file \(path) is the model or the output; give it another name")
+        }
+        var options = QuantizationOptions()
+        options.method = CalibrationMethod(name: calibrator, percentile: percentile)!
+        options.symmetric = symmetric
+        options.everyLayer = everyLayer
+        options.perChannel = !perTensor
+        options.excludedOpTypes = excludeOps.map(NamePattern.init)
+        options.excludedNodeNames = excludeNodes.map(NamePattern.init)
+        options.quantizeOutputLayers = quantizeOutputLayers
+        options.maxTensorError = maxTensorError
+
+        // Read everything that can be wrong before any model runs.
+        let paths = calibration + imageFeed.images
+        let source = paths.isEmpty ? nil : try CalibrationSource(paths: paths)
+        if source?.kind == .images && imageFeed.preset == nil && imageFeed.spec == nil {
+            printStandardError("note: no --image-preset or --image-spec: images are letterboxed to the model's size, RGB, /255 (give the model's own preprocessing for meaningful ranges)")
+        }
+        let batch = calibrationBatch, images = imageFeed
+        let feeds = source.map { source in
+            ConversionJob.Feeds(source: "\(source.summary) (\(paths.joined(separator: ", ")))", measuresRanges: true) { inputs in
+                try source.batches(for: inputs, batch: batch, images: images)
+            }
+        }
+        let calibrationPlan: QuantizationJob.Calibration
+        if let readCache {
+            calibrationPlan = .cache(try CalibrationCache.read(contentsOf: readCache), source: readCache, feeds: feeds)
+        } else {
+            calibrationPlan = .data(feeds!)
+        }
+
+        var job = QuantizationJob(options: options, runtime: try runtime.target(), calibration: calibrationPlan)
+        job.writeCache = writeCache
+        job.cacheVersion = cacheVersion
+        if check {
+            let tolerance = ComparisonTolerance(rtol: 1e-2, atol: 1e-3)
+            job.check = .init(gate: AccuracyGate(maxRelativeL2: maxRelL2, elementwise: nil), tolerance: tolerance)
+        }
+        let total = source?.files.count ?? 0
+        job.progress = { done in
+            // Progress only for long runs: every 10 batches, on standard error.
+            if done % 10 == 0 { printStandardError("calibration: \(min(done * batch, total)) of \(total) samples") }
+        }
+
+        let outcome = try job.run(input: model, output: output)
+        if timings {
+            let laps = outcome.stages
+            printStandardError("timings: " + laps.map { "\($0.name) \(NumberText.fixed($0.milliseconds, 1)) ms" }.joined(separator: ", ")
+                + "; total \(NumberText.fixed(laps.reduce(0) { $0 + $1.milliseconds }, 1)) ms")
+        }
+        if let report { try FileBytes.writeAtomically(try ReportJSON.data(outcome.report), to: report) }
+        if json {
+            print(try ReportJSON.text(outcome.report))
+        } else {
+            print("\(model) → \(output)")
+            outcome.report.summary().forEach { print($0) }
+        }
+        if let result = try job.check(outcome) {
+            print(try CheckText.text(result, json: json))
+            if !result.passed { throw ExitCode.failure }
+        }
+    }
+}

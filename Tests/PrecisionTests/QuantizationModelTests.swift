@@ -1,0 +1,166 @@
+import Foundation
+import Imaging
+import Inference
+import ONNX
+import ONNXRuntime
+import Precision
+import Tensors
+import TestSupport
+import Testing
+
+/// Opset upgrade and the QDQ rewrite, checked by running the results in ONNX Runtime.
+@Suite(.serialized) struct QuantizationModelTests {
+    static var target: ExecutionTarget {
+        var options = SessionOptions()
+        options.intraOpThreads = 1
+        return ExecutionTarget(backend: ORTBackend(), options: options)
+    }
+
+    static func float(_ name: String, _ value: Float) -> Attribute {
+        var p = Onnx_AttributeProto()
+        p.name = name
+        p.type = .float
+        p.f = value
+        return Attribute(proto: p)
+    }
+
+    /// Every operator the upgrade rewrites, in an opset-11 model, computes the same after it.
+    @Test(arguments: [10, 11, 12])
+    func opsetUpgradeKeepsEveryRewrittenOperatorsMeaning(opset: Int) throws {
+        let x = ModelBuilder.tensor("x", .float32, [2, 3, 4])
+        var nodes = [
+            Node(opType: "Unsqueeze", inputs: ["x"], outputs: ["u"], attributes: [LimitModels.attribute("axes", ints: [0])]),
+            Node(opType: "Squeeze", inputs: ["u"], outputs: ["s"], attributes: [LimitModels.attribute("axes", ints: [0])]),
+            Node(opType: "ReduceSum", inputs: ["s"], outputs: ["r"], attributes: [LimitModels.attribute("axes", ints: [2]), .int("keepdims", 1)]),
+            Node(opType: "Softmax", inputs: ["x"], outputs: ["soft"], attributes: [.int("axis", 1)]),
+            Node(opType: "LogSoftmax", inputs: ["x"], outputs: ["logsoft"]),
+            Node(opType: "Softmax", inputs: ["x"], outputs: ["last"], attributes: [.int("axis", -1)]),
+        ]
+        // Split's `split` attribute exists from opset 2; Dropout's ratio attribute until 11.
+        nodes.append(Node(opType: "Split", inputs: ["x"], outputs: ["a", "b"], attributes: [.int("axis", 2), LimitModels.attribute("split", ints: [1, 3])]))
+        if opset < 12 { nodes.append(Node(opType: "Dropout", inputs: ["x"], outputs: ["d"], attributes: [Self.float("ratio", 0.5)])) }
+        let outputs = ["r", "soft", "logsoft", "last", "a", "b"] + (opset < 12 ? ["d"] : [])
+        let model = ModelBuilder.model(opset: opset, nodes: nodes, inputs: [x], outputs: outputs.map { ValueInfo(name: $0, elementType: .float32, shape: nil) })
+        let before = try model.serialized()
+        let notes = try OpsetUpgrade.apply(to: model)
+        #expect(model.opsetVersion("") == 13 || model.opsetVersion("ai.onnx") == 13)
+        #expect(notes.first?.contains("opset \(opset) → 13") == true)
+        #expect(Validator.validate(model).isEmpty, "\(Validator.validate(model))")
+        var generator = SeededGenerator(seed: 5)
+        let feed = ["x": try Tensor.random(dtype: .float32, shape: [2, 3, 4], generator: &generator)]
+        let old = try Self.target.session(.bytes(before, name: "opset \(opset)")).run(feed)
+        let new = try Self.target.session(.bytes(try model.serialized(), name: "opset 13")).run(feed)
+        for name in outputs {
+            let a = try #require(old[name]), b = try #require(new[name])
+            #expect(a.shape == b.shape, "\(name)")
+            let x = try a.elements(as: Float.self), y = try b.elements(as: Float.self)
+            #expect(zip(x, y).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($0)) }, "\(name) differs after the upgrade")
+        }
+    }
+
+    /// The real angle classifier, quantized from real pictures: a valid QDQ model ONNX Runtime
+    /// loads and fuses into integer kernels, close to float32 on the calibration pictures.
+    @Test func quantizesTheRealClassifierFromRealPictures() throws {
+        let model = try TestMaterial.path("models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx")
+        let dir = try TestMaterial.temporaryDirectory("quantize")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let output = dir.appendingPathComponent("cls-int8.onnx").path
+        let cacheFile = dir.appendingPathComponent("cls.cache").path
+
+        // Calibration feeds: crops of real pictures (page text and photos), 48x192, PaddleOCR's normalisation.
+        let feeds = try Self.pictureFeeds(count: 8)
+        var remaining = feeds[...]
+        var job = QuantizationJob(options: QuantizationOptions(), runtime: Self.target,
+                                  calibration: .data(.init(source: "pictures", measuresRanges: true) { _ in { remaining.popFirst() } }))
+        job.writeCache = cacheFile
+        let outcome = try job.run(input: model, output: output)
+        let report = outcome.report
+        #expect(report.batches == 8 && report.samples == 8)
+        #expect(report.quantizedLayers >= 30, "\(report.summary().joined(separator: "\n"))")
+        #expect(report.rewrite.weightsQuantized == report.quantizedLayers)
+        #expect(report.notes.contains { $0.contains("opset 11 → 13") })
+        #expect(report.decisions.contains { !$0.quantized && $0.reason?.hasPrefix("output layer") == true })
+
+        let quantized = try Model.load(contentsOf: output)
+        let ops = Dictionary(grouping: quantized.graph.nodes, by: \.opType).mapValues(\.count)
+        #expect(ops["QuantizeLinear"] == report.rewrite.activationPairs)
+        #expect((ops["DequantizeLinear"] ?? 0) == report.rewrite.activationPairs + report.rewrite.weightsQuantized + report.rewrite.biasesQuantized)
+        #expect(quantized.graph.initializers.contains { $0.dtype == .int8 && $0.dims.count == 4 }, "int8 conv weights")
+        #expect(quantized.graph.initializers.contains { $0.dtype == .int32 }, "int32 biases")
+        #expect(Validator.validate(quantized).isEmpty)
+
+        // Close to float32 on every calibration picture.
+        let a = try Self.target.session(.file(model)), b = try Self.target.session(.file(output))
+        for feed in feeds {
+            let x = try a.run(feed).values.first!, y = try b.run(feed).values.first!
+            let c = try TensorComparison(actual: y, reference: x)
+            #expect(c.relativeL2 < 0.05, "relative L2 \(c.relativeL2)")
+        }
+
+        // The cache names every calibrated tensor, and reading it back gives the same model.
+        let cache = try CalibrationCache.read(contentsOf: cacheFile)
+        #expect(cache.header == "TRT-8601-EntropyCalibration2" && cache.scales.count == report.tensorsCalibrated)
+        let again = dir.appendingPathComponent("cls-int8-from-cache.onnx").path
+        let fromCache = QuantizationJob(options: QuantizationOptions(), runtime: Self.target, calibration: .cache(cache, source: cacheFile, feeds: nil))
+        let second = try fromCache.run(input: model, output: again)
+        // Without histograms no tensor is judged by its estimated error; the rest decides the same.
+        #expect(second.report.quantizedLayers >= report.quantizedLayers)
+        let y1 = try b.run(feeds[0]).values.first!, y2 = try Self.target.session(.file(again)).run(feeds[0]).values.first!
+        #expect(try TensorComparison(actual: y2, reference: y1).relativeL2 < 0.05)
+    }
+
+    /// x → Conv → Relu → Conv → Clip(0, 6) → Conv → y, with ranges measured on random data.
+    static func convChain() throws -> Model {
+        var generator = SeededGenerator(seed: 9)
+        func weights(_ name: String, _ dims: [Int]) throws -> Initializer {
+            try LimitModels.floats(name, (0..<dims.reduce(1, *)).map { _ in Float.random(in: -0.5...0.5, using: &generator) }, dims)
+        }
+        let nodes = [
+            Node(opType: "Conv", name: "c1", inputs: ["x", "w1", "b1"], outputs: ["c1"], attributes: [LimitModels.attribute("pads", ints: [1, 1, 1, 1])]),
+            Node(opType: "Relu", name: "r1", inputs: ["c1"], outputs: ["r1"]),
+            Node(opType: "Conv", name: "c2", inputs: ["r1", "w2"], outputs: ["c2"]),
+            Node(opType: "Clip", name: "clip", inputs: ["c2", "lo", "hi"], outputs: ["k2"]),
+            Node(opType: "Conv", name: "c3", inputs: ["k2", "w3", "b3"], outputs: ["y"]),
+        ]
+        return ModelBuilder.model(opset: 13, nodes: nodes, inputs: [ModelBuilder.tensor("x", .float32, [1, 4, 8, 8])],
+                                  outputs: [ModelBuilder.tensor("y", .float32, [1, 2, 8, 8])],
+                                  initializers: [try weights("w1", [8, 4, 3, 3]), try weights("b1", [8]), try weights("w2", [8, 8, 1, 1]),
+                                                 try LimitModels.floats("lo", [0], []), try LimitModels.floats("hi", [6], []),
+                                                 try weights("w3", [2, 8, 1, 1]), try weights("b3", [2])])
+    }
+
+    @Test(arguments: [true, false])
+    func chainQuantizesFoldsActivationsAndKeepsTheOutputLayer(symmetric: Bool) throws {
+        let model = try Self.convChain()
+        let float32 = try model.serialized()
+        var generator = SeededGenerator(seed: 1)
+        let feeds = try (0..<4).map { _ in ["x": try Tensor.random(dtype: .float32, shape: [1, 4, 8, 8], generator: &generator)] }
+        var remaining = feeds[...]
+        let statistics = try ActivationStatistics.collect(model: model, on: Self.target, histogramBins: 2048) { remaining.popFirst() }
+        var options = QuantizationOptions()
+        options.symmetric = symmetric
+        options.everyLayer = true  // the layers are too small for int8 to pay; the rewrite is under test
+        let ranges = statistics.values.mapValues { Calibrator.range(of: $0, method: .minMax, symmetric: symmetric) }
+        let plan = QuantizationPlan(graph: model.graph, ranges: ranges, options: options)
+        #expect(plan.quantizedLayers == ["c1", "c2"])
+        #expect(plan.decisions.first { $0.node == "c3" }?.reason?.hasPrefix("output layer") == true)
+        #expect(plan.foldedRelus == (symmetric ? [:] : ["c1": "r1", "c2": "k2"]))
+        let result = try QDQRewrite.apply(plan, to: model, options: options)
+        #expect(result.relusFolded == (symmetric ? 0 : 2) && result.weightsQuantized == 2 && result.biasesQuantized == 1)
+        #expect(model.graph.nodes.contains { $0.opType == "Relu" } == symmetric)
+        #expect(Validator.validate(model).isEmpty)
+        let a = try Self.target.session(.bytes(float32, name: "float32")), b = try Self.target.session(.bytes(try model.serialized(), name: "int8"))
+        for feed in feeds {
+            let c = try TensorComparison(actual: try b.run(feed)["y"]!, reference: try a.run(feed)["y"]!)
+            #expect(c.relativeL2 < 0.03, "relative L2 \(c.relativeL2)")
+        }
+    }
+
+    /// Real test pictures through PaddleOCR's classifier preprocessing (48x192, BGR, (x/255 − 0.5)/0.5), one feed each.
+    static func pictureFeeds(count: Int) throws -> [[String: Tensor]] {
+        let names = ["page.png", "text.png", "astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "camera.png", "coins.png"]
+        let images = try ImageDecoder().decode(files: try names.prefix(count).map { try TestMaterial.path("images/skimage/\($0)") })
+        let preprocessor = try Preprocessor(spec: try #require(PreprocessSpec.preset(named: "paddleocr-cls")))
+        return try images.map { ["x": try preprocessor.batch([$0], size: 1).0] }
+    }
+}
