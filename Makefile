@@ -18,7 +18,7 @@ STATIC_LIMIT_MB := 60
 STATIC_LIBDIR := $(shell gcc -print-multiarch 2>/dev/null | sed 's|^|/usr/lib/|')
 STATIC_ARCHIVES := $(STATIC_LIBDIR)/libturbojpeg.a $(STATIC_LIBDIR)/libpng16.a
 
-.PHONY: portable setup material reference build static demo test bench-kernels bench-ort bench-preprocess bench-convert device-bench fuzz clean
+.PHONY: portable setup material reference build static demo test bench-kernels bench-ort bench-preprocess bench-convert bench-quantize device-bench fuzz clean
 
 # Tracked files must not name this machine's paths, and every reference package is pinned (==).
 portable:
@@ -53,11 +53,21 @@ static:
 # on real pages) and check it against FP32 on those pages, printing the report; then preprocess the
 # pages into the FP16 model's input batch (PaddleOCR's letterbox and normalization).
 DEMO_PAGES := .cache/material/images/skimage/page.png .cache/material/images/skimage/text.png /usr/share/doc/opencv-doc/examples/data/imageTextN.png
+# Then INT8: the YOLOX-style detector quantized on real photos (calibration streamed, the check
+# against FP32 on them), and FP32, FP16 and INT8 latency side by side.
+DEMO_YOLO := .cache/material/models/ddddocr/common_det.onnx
+OPENCV_DATA := /usr/share/doc/opencv-doc/examples/data
+DEMO_PHOTOS := $(addprefix .cache/material/images/skimage/,astronaut.png coffee.png chelsea.png rocket.jpg motorcycle_left.png hubble_deep_field.jpg) \
+  $(addprefix $(OPENCV_DATA)/,messi5.jpg fruits.jpg baboon.jpg building.jpg home.jpg orange.jpg apple.jpg butterfly.jpg)
 demo: material build
 	$(RELEASE_BIN) inspect $(DEMO_MODEL)
 	$(RELEASE_BIN) convert $(DEMO_MODEL) -o .cache/demo-det-fp16.onnx --to fp16 $(foreach p,$(DEMO_PAGES),--images $(p)) \
 	  --image-preset paddleocr-det --check --report .cache/demo-convert-report.json
 	$(RELEASE_BIN) preprocess $(DEMO_PAGES) --preset paddleocr-det --dtype float16 -o .cache/demo-batch.npy
+	$(RELEASE_BIN) quantize $(DEMO_YOLO) -o .cache/demo-yolo-int8.onnx $(foreach p,$(DEMO_PHOTOS),--calibration $(p)) \
+	  --image-preset yolox416 --check --report .cache/demo-quantize-report.json
+	$(RELEASE_BIN) convert $(DEMO_YOLO) -o .cache/demo-yolo-fp16.onnx --to fp16
+	@bash scripts/demo-latency.sh $(RELEASE_BIN) $(DEMO_YOLO) .cache/demo-yolo-fp16.onnx .cache/demo-yolo-int8.onnx --threads 1 --runs 30
 
 test: portable reference
 	swift build --build-tests

@@ -379,8 +379,8 @@ def cmd_latency(args):
 # mixed
 
 
-class Timeout(Exception):
-    pass
+class Timeout(BaseException):
+    """Raised by the alarm; a BaseException, so that no `except Exception` in the library eats it."""
 
 
 def precision_census(model):

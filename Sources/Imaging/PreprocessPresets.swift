@@ -6,6 +6,8 @@ extension PreprocessSpec {
         ("yolo640", "Ultralytics YOLO: letterbox 640x640, rounded size, centred, pad 114, bilinear, RGB, /255",
          letterbox(640, 640)),
         ("yolo416", "YOLO-style at 416x416 (e.g. ddddocr's detector), otherwise as yolo640", letterbox(416, 416)),
+        ("yolox416", "YOLOX-style (ddddocr's detector): letterbox 416x416 top-left, pad 114, BGR, 0-255",
+         { var s = letterbox(416, 416); s.pad = .topLeft; s.order = .bgr; s.scale = 1; return s }()),
         ("opencv640", "OpenCV blobFromImageWithParams LETTERBOX 640: truncated size, pad 114, /255",
          { var s = letterbox(640, 640); s.rounding = .truncate; return s }()),
         ("imagenet224", "torchvision: shorter side 256, centre crop 224, bilinear, RGB, ImageNet mean/std",

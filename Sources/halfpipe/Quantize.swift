@@ -63,8 +63,8 @@ struct Quantize: ParsableCommand {
     @Flag(help: "Quantize every eligible layer, also where int8 is slower than float on a CPU (small reduction lengths, isolated depthwise convolutions).")
     var everyLayer = false
 
-    @Flag(help: "Also quantize the last layers before the model's outputs.")
-    var quantizeOutputLayers = false
+    @Option(help: "How many of the last layers before each model output stay float (0 quantizes them too).")
+    var keepOutputLayers = 1
 
     @Option(help: "Keep a layer in float when its input or output would lose more than this fraction in int8 (relative RMS error estimated from the tensor's histogram).")
     var maxTensorError = 0.1
@@ -100,6 +100,7 @@ struct Quantize: ParsableCommand {
     func validate() throws {
         guard CalibrationMethod(name: calibrator) != nil else { throw ValidationError("--calibrator \(calibrator): use entropy, minmax or percentile") }
         guard percentile > 0 && percentile <= 100 else { throw ValidationError("--percentile \(percentile): use a percentage in (0, 100], such as 99.999") }
+        guard keepOutputLayers >= 0 else { throw ValidationError("--keep-output-layers \(keepOutputLayers): use 0 or more") }
         guard calibrationBatch >= 1 else { throw ValidationError("--calibration-batch \(calibrationBatch): use 1 or more") }
         guard maxTensorError > 0 && maxTensorError.isFinite else { throw ValidationError("--max-tensor-error \(maxTensorError): use a positive fraction such as 0.1") }
         guard maxRelL2 >= 0 && maxRelL2.isFinite else { throw ValidationError("--max-rel-l2 \(maxRelL2): use a finite tolerance ≥ 0") }
@@ -121,7 +122,7 @@ struct Quantize: ParsableCommand {
         options.perChannel = !perTensor
         options.excludedOpTypes = excludeOps.map(NamePattern.init)
         options.excludedNodeNames = excludeNodes.map(NamePattern.init)
-        options.quantizeOutputLayers = quantizeOutputLayers
+        options.floatOutputLayers = keepOutputLayers
         options.maxTensorError = maxTensorError
 
         // Read everything that can be wrong before any model runs.

@@ -154,9 +154,11 @@ public enum Calibrator {
     /// (step²/12) inside, the clipped distance outside. Values are taken at their bin's centre.
     /// High-range tensors with their mass near zero (box regressions, scores before a softmax)
     /// score badly here: the measure that keeps them in float.
-    public static func relativeError(_ histogram: AbsHistogram, amax: Double, levels: Int = 127) -> Double {
+    /// `step` is the quantization step (default: symmetric int8's amax / 127; asymmetric uint8
+    /// ranges pass (max − min) / 255).
+    public static func relativeError(_ histogram: AbsHistogram, amax: Double, step: Double? = nil) -> Double {
         guard histogram.range > 0, amax > 0 else { return 0 }
-        let step = amax / Double(levels)
+        let step = step ?? amax / 127
         var noise = 0.0, signal = 0.0
         for (i, count) in histogram.counts.enumerated() where count > 0 {
             let x = (Double(i) + 0.5) * histogram.binWidth

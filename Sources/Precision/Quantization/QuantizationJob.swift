@@ -82,6 +82,7 @@ public struct QuantizationJob {
             }
             report.calibration = feeds.source
             (report.batches, report.samples) = (statistics.batches, samples)
+            report.activationBytesPerBatch = statistics.values.values.reduce(0) { $0 + $1.elements * 4 }
         case .cache(let cache, let source, let feeds):
             let unknown = cache.scales.map(\.name).filter { !floatValues.contains($0) }
             guard unknown.isEmpty else {

@@ -17,9 +17,9 @@ public struct QuantizationOptions: Sendable {
     public var quantizedOpTypes: Set<String> = ["Conv", "ConvTranspose", "Gemm", "MatMul"]
     public var excludedOpTypes: [NamePattern] = []
     public var excludedNodeNames: [NamePattern] = []
-    /// Also quantize the last layers before the model's outputs (box regressions, class scores,
-    /// probability maps): off by default, since their int8 rounding is the output's error.
-    public var quantizeOutputLayers = false
+    /// How many of the last layers before the model's outputs stay float (box regressions, class
+    /// scores, probability maps: their int8 rounding is the output's error); 0 quantizes them.
+    public var floatOutputLayers = 1
     /// A tensor whose estimated int8 error (‖q(x) − x‖ / ‖x‖ from its histogram) exceeds this keeps
     /// its layers in float: high-range tensors with their mass near zero.
     public var maxTensorError = 0.1

@@ -37,12 +37,14 @@ public struct QuantizationPlan: Sendable {
         let order = (try? TopologicalSort.order(graph).get()) ?? graph.nodes
         let candidates = order.filter { options.quantizedOpTypes.contains($0.opType) && $0.canonicalDomain == "ai.onnx" && !$0.outputs.isEmpty }
         let candidateKeys = Set(candidates.map { $0.outputs[0] })
-        let outputLayers = options.quantizeOutputLayers ? [] : Self.outputLayers(order: order, graph: graph, defUse: defUse, candidates: candidateKeys)
+        let outputLayers = Self.outputLayers(order: order, graph: graph, candidates: candidateKeys, depth: options.floatOutputLayers)
 
         var errors: [String: Double] = [:]
         func estimatedError(_ value: String) -> Double {
             if let e = errors[value] { return e }
-            let e = histograms[value].map { Calibrator.relativeError($0, amax: Double(ranges[value]?.amax ?? 0)) } ?? 0
+            let range = ranges[value] ?? TensorRange(amax: 0)
+            let step = options.symmetric ? Double(range.amax) / 127 : Double(range.max - Swift.min(range.min, 0)) / 255
+            let e = histograms[value].map { Calibrator.relativeError($0, amax: Double(range.amax), step: step) } ?? 0
             errors[value] = e
             return e
         }
@@ -63,7 +65,11 @@ public struct QuantizationPlan: Sendable {
             let input = node.inputs[0]
             guard ranges[input] != nil else { keep("no calibrated range for its input '\(input)'"); continue }
             guard ranges[key] != nil else { keep("no calibrated range for its output"); continue }
-            if outputLayers.contains(key) { keep("output layer: its result reaches a model output through float ops only (--quantize-output-layers quantizes it)"); continue }
+            if let level = outputLayers[key] {
+                keep(level == 1 ? "output layer: its result reaches a model output through float ops only (--keep-output-layers 0 quantizes it)"
+                                : "output layer \(level) from the end (--keep-output-layers \(level - 1) quantizes it)")
+                continue
+            }
             if let bad = [input, key].first(where: { estimatedError($0) > options.maxTensorError }) {
                 keep("'\(bad)' would lose \(NumberText.fixed(100 * estimatedError(bad), 1)) % in int8 (estimated from its histogram; limit \(NumberText.fixed(100 * options.maxTensorError, 1)) %)")
                 continue
@@ -105,13 +111,20 @@ public struct QuantizationPlan: Sendable {
         return values
     }
 
-    /// Layers whose output reaches a model output without passing another candidate layer.
-    static func outputLayers(order: [Node], graph: Graph, defUse: DefUse, candidates: Set<String>) -> Set<String> {
+    /// The last `depth` layers on the paths to the model's outputs, with their level (1: the layer
+    /// whose result reaches an output through float ops only; 2: the layer before that …).
+    static func outputLayers(order: [Node], graph: Graph, candidates: Set<String>, depth: Int) -> [String: Int] {
+        var levels: [String: Int] = [:]
         var reaches = Set(graph.outputs.map(\.name))
-        for node in order.reversed() where !candidates.contains(node.outputs.first ?? "") {
-            if node.outputs.contains(where: reaches.contains) { reaches.formUnion(node.inputs.filter { !$0.isEmpty }) }
+        for level in 1...max(1, depth) where depth > 0 {
+            // Backwards through everything but the candidate layers not yet taken.
+            for node in order.reversed() {
+                if let key = node.outputs.first, candidates.contains(key), levels[key] == nil { continue }
+                if node.outputs.contains(where: reaches.contains) { reaches.formUnion(node.inputs.filter { !$0.isEmpty }) }
+            }
+            for key in candidates where levels[key] == nil && reaches.contains(key) { levels[key] = level }
         }
-        return candidates.filter { reaches.contains($0) }
+        return levels
     }
 
     /// With asymmetric activations, a quantized layer followed by a ReLU, or a Clip from 0 (ReLU6),

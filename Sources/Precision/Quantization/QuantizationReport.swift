@@ -9,6 +9,9 @@ public struct QuantizationReport: Sendable, Codable {
     public var calibration: String
     public var batches = 0
     public var samples = 0
+    /// Bytes of the measured activations of one calibration batch: what calibration holds at once
+    /// (besides the model), whatever the number of batches.
+    public var activationBytesPerBatch = 0
     /// Activations with a calibrated range.
     public var tensorsCalibrated = 0
     /// Layers of a quantizable type, and each one's decision.
@@ -40,7 +43,8 @@ public struct QuantizationReport: Sendable, Codable {
             lines.append("  int8: " + quantizedByOpType.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 + (passThroughNodes > 0 ? "; \(passThroughNodes) data-movement node(s) between them run on int8" : ""))
         }
-        lines.append("  calibration: \(calibration)" + (batches > 0 ? ", \(batches) batch(es), \(samples) sample(s)" : "") + "; \(tensorsCalibrated) tensors calibrated")
+        lines.append("  calibration: \(calibration)" + (batches > 0 ? ", \(batches) batch(es), \(samples) sample(s)" : "") + "; \(tensorsCalibrated) tensors calibrated"
+            + (activationBytesPerBatch > 0 ? " (\(megabytes(activationBytesPerBatch)) of them per batch)" : ""))
         if !batchNormFolded.isEmpty { lines.append("  folded \(batchNormFolded.count) BatchNormalization node(s) into the layer before them (float64)") }
         // Reasons group the float layers; the histogram estimate carries each tensor's figure.
         let kept = decisions.filter { !$0.quantized }
