@@ -94,6 +94,11 @@ bench-preprocess: material
 bench-convert: material build static
 	@bash bench/convert.sh
 
+# halfpipe quantize vs ONNX Runtime's quantize_static on the real models: calibration time and peak
+# memory at 50/200 images, task accuracy of both INT8 models, INT8 vs FP32 latency. Last line: JSON.
+bench-quantize: material build
+	@bash bench/quantize.sh
+
 # Everything the GPU machine needs in .device/ (the static binary, the seed's three 900x1200
 # images as PNG and .npy, real pictures), then the one device command that runs every GPU check
 # and benchmark (bench/gpu.sh) and writes $$OUT/gpu-bench.json.

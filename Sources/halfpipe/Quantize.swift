@@ -78,6 +78,12 @@ struct Quantize: ParsableCommand {
     @Option(help: "TensorRT version number written in the cache header (TRT-<version>-<algorithm>).")
     var cacheVersion = CalibrationCache.defaultVersion
 
+    @Option(help: ArgumentHelp("Accuracy search: send the layers that harm the outputs most back to float until every output is within this relative L2 of float32 on the first calibration batches (each layer's effect measured once).", valueName: "x"))
+    var targetRelL2: Double?
+
+    @Option(help: "Calibration batches the accuracy search validates on.")
+    var validationBatches = 2
+
     @OptionGroup var imageFeed: ImageFeedOptions
 
     @Flag(help: "Compare the INT8 model with the float32 one on the first calibration batch; exit 1 if out of tolerance.")
@@ -100,6 +106,8 @@ struct Quantize: ParsableCommand {
     func validate() throws {
         guard CalibrationMethod(name: calibrator) != nil else { throw ValidationError("--calibrator \(calibrator): use entropy, minmax or percentile") }
         guard percentile > 0 && percentile <= 100 else { throw ValidationError("--percentile \(percentile): use a percentage in (0, 100], such as 99.999") }
+        if let t = targetRelL2, !(t > 0 && t.isFinite) { throw ValidationError("--target-rel-l2 \(t): use a positive tolerance such as 0.05") }
+        guard validationBatches >= 1 else { throw ValidationError("--validation-batches \(validationBatches): use 1 or more") }
         guard keepOutputLayers >= 0 else { throw ValidationError("--keep-output-layers \(keepOutputLayers): use 0 or more") }
         guard calibrationBatch >= 1 else { throw ValidationError("--calibration-batch \(calibrationBatch): use 1 or more") }
         guard maxTensorError > 0 && maxTensorError.isFinite else { throw ValidationError("--max-tensor-error \(maxTensorError): use a positive fraction such as 0.1") }
@@ -147,6 +155,8 @@ struct Quantize: ParsableCommand {
         var job = QuantizationJob(options: options, runtime: try runtime.target(), calibration: calibrationPlan)
         job.writeCache = writeCache
         job.cacheVersion = cacheVersion
+        job.accuracyTarget = targetRelL2
+        job.validationBatches = validationBatches
         if check {
             let tolerance = ComparisonTolerance(rtol: 1e-2, atol: 1e-3)
             job.check = .init(gate: AccuracyGate(maxRelativeL2: maxRelL2, elementwise: nil), tolerance: tolerance)

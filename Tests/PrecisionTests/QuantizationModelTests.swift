@@ -170,6 +170,80 @@ import Testing
         }
     }
 
+    /// The cost rule on a MobileNet-like chain: stem (K 27) → 3x3 conv (K 144) → depthwise (K 9)
+    /// → 1x1 (K 128) → 1x1 (K 64) → output layer. Int8 where it pays alone (K ≥ 128), beside int8
+    /// (K ≥ 64), the depthwise between two int8 layers; never the 3-channel stem.
+    @Test func costRuleQuantizesWhereInt8Pays() throws {
+        var generator = SeededGenerator(seed: 4)
+        func weights(_ name: String, _ dims: [Int]) throws -> Initializer {
+            try LimitModels.floats(name, (0..<dims.reduce(1, *)).map { _ in Float.random(in: -0.2...0.2, using: &generator) }, dims)
+        }
+        let pad = LimitModels.attribute("pads", ints: [1, 1, 1, 1])
+        let nodes = [
+            Node(opType: "Conv", name: "stem", inputs: ["x", "w0"], outputs: ["s"], attributes: [pad]),
+            Node(opType: "Conv", name: "wide", inputs: ["s", "w1"], outputs: ["a"], attributes: [pad]),
+            Node(opType: "Relu", name: "act", inputs: ["a"], outputs: ["ar"]),
+            Node(opType: "Conv", name: "depthwise", inputs: ["ar", "w2"], outputs: ["d"], attributes: [pad, .int("group", 128)]),
+            Node(opType: "Conv", name: "project", inputs: ["d", "w3"], outputs: ["p"]),
+            Node(opType: "Conv", name: "narrow", inputs: ["p", "w4"], outputs: ["n"]),
+            Node(opType: "Conv", name: "head", inputs: ["n", "w5"], outputs: ["y"]),
+        ]
+        let model = ModelBuilder.model(opset: 13, nodes: nodes, inputs: [ModelBuilder.tensor("x", .float32, [1, 3, 8, 8])],
+                                       outputs: [ModelBuilder.tensor("y", .float32, [1, 2, 8, 8])],
+                                       initializers: [try weights("w0", [16, 3, 3, 3]), try weights("w1", [128, 16, 3, 3]), try weights("w2", [128, 1, 3, 3]),
+                                                      try weights("w3", [64, 128, 1, 1]), try weights("w4", [64, 64, 1, 1]), try weights("w5", [2, 64, 1, 1])])
+        var batches = try (0..<2).map { _ in ["x": try Tensor.random(dtype: .float32, shape: [1, 3, 8, 8], generator: &generator)] }[...]
+        let statistics = try ActivationStatistics.collect(model: model, on: Self.target, histogramBins: 2048) { batches.popFirst() }
+        var options = QuantizationOptions()
+        options.maxTensorError = .infinity
+        let ranges = statistics.values.mapValues { Calibrator.range(of: $0, method: .minMax, symmetric: false) }
+        let plan = QuantizationPlan(graph: model.graph, ranges: ranges, options: options)
+        #expect(plan.quantizedLayers == ["a", "d", "p", "n"], "\(plan.decisions)")
+        let reasons = Dictionary(uniqueKeysWithValues: plan.decisions.map { ($0.node, $0.reason ?? "") })
+        #expect(reasons["stem"]?.contains("K = 27") == true)
+        #expect(reasons["head"]?.hasPrefix("output layer") == true)
+        // Without its int8 neighbours the depthwise layer stays float.
+        options.excludedNodeNames = [NamePattern("project")]
+        let alone = QuantizationPlan(graph: model.graph, ranges: ranges, options: options)
+        #expect(!alone.quantizedLayers.contains("d") && alone.quantizedLayers.contains("a"))
+        #expect(alone.decisions.first { $0.node == "depthwise" }?.reason?.hasPrefix("depthwise") == true)
+    }
+
+    /// The accuracy search: each layer's effect measured once, the most harmful sent back to
+    /// float until the outputs are within the target, in |S| + log₂|S| + 1 runs at most.
+    @Test func accuracySearchMeetsItsTargetWithFewRuns() throws {
+        let dir = try TestMaterial.temporaryDirectory("search")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("chain.onnx").path
+        try Self.convChain().save(to: input)
+        var generator = SeededGenerator(seed: 2)
+        let feeds = try (0..<4).map { _ in ["x": try Tensor.random(dtype: .float32, shape: [1, 4, 8, 8], generator: &generator)] }
+        func job(_ target: Double?) -> QuantizationJob {
+            var remaining = feeds[...]
+            var options = QuantizationOptions()
+            (options.everyLayer, options.floatOutputLayers, options.maxTensorError) = (true, 0, .infinity)
+            var job = QuantizationJob(options: options, runtime: Self.target,
+                                      calibration: .data(.init(source: "random", measuresRanges: true) { _ in { remaining.popFirst() } }))
+            job.accuracyTarget = target
+            job.validationBatches = 4
+            return job
+        }
+        let loose = try job(10).run(input: input, output: dir.appendingPathComponent("a.onnx").path).report
+        let all = try #require(loose.search)
+        #expect(all.runs == 1 && all.keptFloat.isEmpty && loose.quantizedLayers == 3)
+        let target = all.errorBefore / 3
+        let tight = try job(target).run(input: input, output: dir.appendingPathComponent("b.onnx").path).report
+        let found = try #require(tight.search)
+        #expect(found.errorAfter <= target && !found.keptFloat.isEmpty)
+        #expect(found.runs <= 1 + 3 + 2)
+        #expect(found.effects.map(\.relativeL2) == found.effects.map(\.relativeL2).sorted(by: >))
+        #expect(tight.quantizedLayers == 3 - found.keptFloat.count)
+        #expect {
+            try job(1e-12).run(input: input, output: dir.appendingPathComponent("c.onnx").path)
+        } throws: { "\($0)".contains("no layer can run in int8 within --target-rel-l2") }
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("c.onnx").path))
+    }
+
     /// Real test pictures through PaddleOCR's classifier preprocessing (48x192, BGR, (x/255 − 0.5)/0.5), one feed each.
     static func pictureFeeds(count: Int) throws -> [[String: Tensor]] {
         let names = ["page.png", "text.png", "astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "camera.png", "coins.png"]

@@ -15,6 +15,8 @@ public enum QDQRewrite {
         /// Bias values past int32 at their scale (clipped).
         public var biasValuesClipped = 0
         public var relusFolded = 0
+        /// Weight channels whose scale was raised so their bias fits int32.
+        public var scalesRaisedForBias = 0
         public var weightBytesBefore = 0
         public var weightBytesAfter = 0
     }
@@ -79,18 +81,31 @@ public enum QDQRewrite {
         }
 
         // Weights and biases.
-        var quantizedWeights: [String: (value: String, scales: [Float])] = [:]
+        // Shared weights are quantized once per (axis, bias constraint).
+        struct WeightKey: Hashable { var name: String; var axis: Int?; var floor: [Float] }
+        var quantizedWeights: [WeightKey: (value: String, scales: [Float])] = [:]
         for layer in layers {
             let weight = layer.inputs[1]
             guard let (values, dims) = constants.float32(weight) else {
                 throw PrecisionError.notConvertible("node '\(layer.label)': weight '\(weight)' is not a float32 constant (a HalfPipe bug: the plan should have kept it in float)")
             }
             let axis = options.perChannel ? channelAxis(of: layer, weightRank: dims.count) : nil
+            // The bias must fit int32 at scale input × weight: a channel whose weight scale is too
+            // small for its bias (tiny weights, a large bias) gets a larger weight scale instead of
+            // a clipped bias, as ONNX Runtime's quantizer does.
+            let bias = layer.inputs.count > 2 && !layer.inputs[2].isEmpty && layer.opType != "MatMul" ? constants.float32(layer.inputs[2]) : nil
+            let inputScale = layerInputs[ObjectIdentifier(layer)].flatMap { plan.activations[$0]?.scale }
+            var floor: [Float] = []
+            if let bias, let inputScale, bias.dims.count == 1 {
+                floor = bias.values.map { abs($0) / (inputScale * Float(1 << 30)) }
+            }
+            let key = WeightKey(name: weight, axis: axis, floor: floor)
             let (dequantizedWeight, weightScales): (String, [Float])
-            if let done = quantizedWeights[weight] {
+            if let done = quantizedWeights[key] {
                 (dequantizedWeight, weightScales) = done
             } else {
-                let (q, scales) = WeightQuantization.quantize(values, dims: dims, axis: axis)
+                let (q, scales) = WeightQuantization.quantize(values, dims: dims, axis: axis, minimumScales: floor)
+                result.scalesRaisedForBias += zip(scales, floor).filter { $0 == $1 && $1 > 0 }.count
                 let stored = names.make(weight + "_quantized"), scale = names.make(weight + "_scale"), zero = names.make(weight + "_zero_point")
                 let shape = try Shape(axis == nil ? [] : [scales.count])
                 initializers.append(Initializer(name: stored, tensor: try Tensor(shape: Shape(dims), elements: q)))
@@ -99,7 +114,7 @@ public enum QDQRewrite {
                 let out = names.make(weight + "_dequantized")
                 added.append(Node(opType: "DequantizeLinear", name: names.make(weight + "_DequantizeLinear"), inputs: [stored, scale, zero], outputs: [out],
                                   attributes: axis.map { [.int("axis", $0)] } ?? []))
-                quantizedWeights[weight] = (out, scales)
+                quantizedWeights[key] = (out, scales)
                 (dequantizedWeight, weightScales) = (out, scales)
                 result.weightsQuantized += 1
                 result.weightBytesBefore += values.count * 4
@@ -108,8 +123,7 @@ public enum QDQRewrite {
             layer.inputs[1] = dequantizedWeight
 
             // Bias: int32 at input scale × weight scale (one per output channel).
-            guard layer.inputs.count > 2, !layer.inputs[2].isEmpty, layer.opType != "MatMul",
-                  let (bias, biasDims) = constants.float32(layer.inputs[2]), biasDims.count == 1,
+            guard let (bias, biasDims) = bias, biasDims.count == 1,
                   weightScales.count == 1 || weightScales.count == bias.count,
                   let inputParameters = layerInputs[ObjectIdentifier(layer)].flatMap({ plan.activations[$0] }) else { continue }
             let (q, scales, clipped) = WeightQuantization.bias(bias, inputScale: inputParameters.scale, weightScales: weightScales)

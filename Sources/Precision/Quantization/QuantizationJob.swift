@@ -16,6 +16,11 @@ public struct QuantizationJob {
     public var writeCache: String?
     public var cacheVersion = CalibrationCache.defaultVersion
     public var check: ConversionJob.Check?
+    /// Send the most harmful layers back to float until every output is within this relative L2
+    /// of float32 on the validation batches (`QuantizationSearch`).
+    public var accuracyTarget: Double?
+    /// How many of the first calibration batches validate the search.
+    public var validationBatches = 2
     /// Hears the number of calibration batches done.
     public var progress: (Int) -> Void = { _ in }
 
@@ -62,6 +67,7 @@ public struct QuantizationJob {
         var ranges: [String: TensorRange] = [:]
         var histograms: [String: AbsHistogram] = [:]
         var first: [String: Tensor]?
+        var validation: [[String: Tensor]] = []
         let floatValues = ActivationStatistics.floatValues(of: model)
         switch calibration {
         case .data(let feeds):
@@ -72,6 +78,7 @@ public struct QuantizationJob {
             let statistics = try ActivationStatistics.collect(model: model, on: runtime, histogramBins: options.histogramBins, only: measured, nextBatch: {
                 guard let batch = try next() else { return nil }
                 if first == nil { first = batch }
+                if validation.count < validationBatches { validation.append(batch) }
                 samples += batch.values.first.map { $0.shape.dimensions.first ?? 1 } ?? 0
                 return batch
             }, progress: progress)
@@ -95,6 +102,11 @@ public struct QuantizationJob {
                 let inputs = try runtime.session(.bytes(float32, name: input)).inputs
                 first = try feeds.make(inputs)()
             }
+            if let feeds, accuracyTarget != nil {
+                let inputs = try runtime.session(.bytes(float32, name: input)).inputs
+                let next = try feeds.make(inputs)
+                while validation.count < validationBatches, let batch = try next() { validation.append(batch) }
+            }
         }
         report.tensorsCalibrated = ranges.count
         clock.lap("calibrate")
@@ -105,7 +117,22 @@ public struct QuantizationJob {
             if !options.symmetric { report.warnings.append("the TensorRT cache holds symmetric ranges (±amax); the model's asymmetric ranges were written as their largest magnitude") }
         }
 
-        let plan = QuantizationPlan(graph: model.graph, ranges: ranges, histograms: histograms, options: options)
+        var plan = QuantizationPlan(graph: model.graph, ranges: ranges, histograms: histograms, options: options)
+        if let target = accuracyTarget {
+            guard !validation.isEmpty else { throw PrecisionError.badOption("the accuracy search needs inputs; give calibration data (a cache alone has none)") }
+            var search = try QuantizationSearch(float32: float32, ranges: ranges, histograms: histograms, options: options, runtime: runtime, feeds: validation)
+            let keys = plan.keyOf
+            let labels = Dictionary(keys.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
+            let (layers, outcome) = try search.run(plan: plan, tolerance: target) { labels[$0] ?? $0 }
+            let effects = Dictionary(outcome.effects.map { ($0.node, $0.relativeL2) }, uniquingKeysWith: { a, _ in a })
+            plan = plan.restricted(to: layers, graph: model.graph, ranges: ranges) { node in
+                "accuracy search: alone in int8 it moves the outputs by relative L2 \(NumberText.scientific(effects[node] ?? 0)) (target \(NumberText.scientific(target)))"
+            }
+            report.search = outcome
+            if layers.isEmpty, let least = outcome.effects.last {
+                throw PrecisionError.notConvertible("no layer can run in int8 within --target-rel-l2 \(NumberText.scientific(target)): the least harmful, \(least.node), alone moves the outputs by \(NumberText.scientific(least.relativeL2)) (\(outcome.runs) model runs); loosen the target or calibrate on more data")
+            }
+        }
         report.decisions = plan.decisions
         report.passThroughNodes = plan.passThrough.count
         for d in plan.decisions where d.quantized { report.quantizedByOpType[d.opType, default: 0] += 1 }

@@ -55,8 +55,10 @@ public struct QuantizationParameters: Sendable, Equatable {
 /// int32 at the scale input × weight, zero point 0: what QLinearConv/QLinearMatMul and TensorRT's
 /// explicit quantization expect.
 public enum WeightQuantization {
-    /// `values` of shape `dims`, quantized along `axis` (nil: one scale for the tensor).
-    public static func quantize(_ values: [Float], dims: [Int], axis: Int?) -> (values: [Int8], scales: [Float]) {
+    /// `values` of shape `dims`, quantized along `axis` (nil: one scale for the tensor). A scale
+    /// below `minimumScales[c]` (when given: one per channel, or one per element of a per-tensor
+    /// bias, whose largest applies) is raised to it.
+    public static func quantize(_ values: [Float], dims: [Int], axis: Int?, minimumScales: [Float] = []) -> (values: [Int8], scales: [Float]) {
         let channels = axis.map { dims[$0] } ?? 1
         // The element at flat index k belongs to channel (k / inner) % channels.
         let inner = axis.map { dims[($0 + 1)...].reduce(1, *) } ?? values.count
@@ -66,7 +68,13 @@ public enum WeightQuantization {
             amax[c] = Swift.max(amax[c], abs(v))
         }
         // An all-zero channel keeps scale 1 (any scale gives zeros; 0 would divide by zero).
-        let scales = amax.map { a -> Float in let s = a / 127; return s.isNormal ? s : 1 }
+        var scales = amax.map { a -> Float in let s = a / 127; return s.isNormal ? s : 1 }
+        if !minimumScales.isEmpty {
+            for c in scales.indices {
+                let least = channels == minimumScales.count ? minimumScales[c] : minimumScales.max()!
+                if least.isFinite && scales[c] < least { scales[c] = least }
+            }
+        }
         var q = [Int8](repeating: 0, count: values.count)
         for (k, v) in values.enumerated() {
             let c = (k / Swift.max(inner, 1)) % channels

@@ -25,6 +25,9 @@ public struct QuantizationPlan: Sendable {
     /// Parameters of each activation that gets a Q/DQ pair.
     public private(set) var activations: [String: QuantizationParameters] = [:]
     public private(set) var decisions: [Decision] = []
+    /// Layer keys by the node label decisions carry.
+    public internal(set) var keyOf: [String: String] = [:]
+    let symmetric: Bool
 
     /// Ops that only move or select values: int8 in, the same int8 out.
     static let dataMovement: Set<String> = ["Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Identity", "MaxPool"]
@@ -32,6 +35,7 @@ public struct QuantizationPlan: Sendable {
     /// Plans `graph` (the main graph of a prepared float32 model) for `ranges`. `histograms` (by
     /// value) let the plan estimate each tensor's int8 error; without them every tensor passes.
     public init(graph: Graph, ranges: [String: TensorRange], histograms: [String: AbsHistogram] = [:], options: QuantizationOptions) {
+        symmetric = options.symmetric
         let defUse = DefUse(graph)
         let constants = ConstantValues(graph)
         let order = (try? TopologicalSort.order(graph).get()) ?? graph.nodes
@@ -83,14 +87,40 @@ public struct QuantizationPlan: Sendable {
         }
         decisions = candidates.compactMap { verdicts[$0.outputs[0]] }
 
-        // Activations: each quantized layer's input and output.
-        for node in candidates where quantizedLayers.contains(node.outputs[0]) {
+        keyOf = Dictionary(candidates.map { ($0.name.isEmpty ? $0.outputs[0] : $0.name, $0.outputs[0]) }, uniquingKeysWith: { first, _ in first })
+        assignActivations(graph: graph, ranges: ranges)
+    }
+
+    /// Each quantized layer's input and output get parameters; ReLUs fold (asymmetric); data
+    /// movement between int8 values runs on int8.
+    mutating func assignActivations(graph: Graph, ranges: [String: TensorRange]) {
+        activations = [:]
+        passThrough = []
+        foldedRelus = [:]
+        let defUse = DefUse(graph)
+        let order = (try? TopologicalSort.order(graph).get()) ?? graph.nodes
+        for node in order where quantizedLayers.contains(node.outputs.first ?? "") {
             for value in [node.inputs[0], node.outputs[0]] where activations[value] == nil {
-                activations[value] = .activation(ranges[value]!, symmetric: options.symmetric)
+                activations[value] = .activation(ranges[value]!, symmetric: symmetric)
             }
         }
-        if !options.symmetric { foldRelus(order: order, defUse: defUse, graph: graph, ranges: ranges, constants: constants) }
+        if !symmetric { foldRelus(order: order, defUse: defUse, graph: graph, ranges: ranges, constants: ConstantValues(graph)) }
         propagateThroughDataMovement(order: order, defUse: defUse)
+    }
+
+    /// The same plan with only `layers` (a subset of its layers) in int8: activations, pass-through
+    /// nodes and folded ReLUs recomputed for them on `graph` (a fresh copy of the planned graph).
+    func restricted(to layers: Set<String>, graph: Graph, ranges: [String: TensorRange],
+                    reason: (String) -> String = { _ in "sent back to float by the accuracy search" }) -> QuantizationPlan {
+        var plan = self
+        plan.quantizedLayers = quantizedLayers.intersection(layers)
+        plan.decisions = decisions.map { d in
+            var d = d
+            if d.quantized && !plan.quantizedLayers.contains(keyOf[d.node] ?? d.node) { (d.quantized, d.reason) = (false, reason(d.node)) }
+            return d
+        }
+        plan.assignActivations(graph: graph, ranges: ranges)
+        return plan
     }
 
     /// The values a plan can put a Q/DQ pair on, so calibration measures only these: the inputs

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import Tensors
 
 /// Everything a quantization decided, for `--report report.json` and the printed summary.
 public struct QuantizationReport: Sendable, Codable {
@@ -19,6 +20,8 @@ public struct QuantizationReport: Sendable, Codable {
     public var quantizedByOpType: [String: Int] = [:]
     public var decisions: [QuantizationPlan.Decision] = []
     public var passThroughNodes = 0
+    /// The accuracy search, when asked for.
+    public var search: QuantizationSearch.Outcome?
     public var rewrite = QDQRewrite.Result()
     public var batchNormFolded: [String] = []
     public var notes: [String] = []
@@ -51,6 +54,7 @@ public struct QuantizationReport: Sendable, Codable {
         let byReason = Dictionary(grouping: kept) { d -> String in
             let r = d.reason ?? ""
             if r.contains("would lose") { return "estimated int8 error over the limit" }
+            if r.hasPrefix("accuracy search:") { return "accuracy search (each one's own effect in the JSON report)" }
             if r.hasPrefix("int8 does not pay here") { return "int8 does not pay here (reduction length K < \(LayerCost.alone), or < \(LayerCost.besideInt8) beside int8 layers; --every-layer quantizes them)" }
             return r
         }
@@ -58,8 +62,16 @@ public struct QuantizationReport: Sendable, Codable {
             let names = nodes.prefix(4).map(\.node).joined(separator: ", ")
             lines.append("  float (\(nodes.count)): \(reason): \(names)\(nodes.count > 4 ? ", …" : "")")
         }
+        if let search {
+            let figures = "\(NumberText.scientific(search.errorBefore)) → \(NumberText.scientific(search.errorAfter)) (target \(NumberText.scientific(search.tolerance)))"
+            var line = "  accuracy search: worst output relative L2 " + figures + " in \(search.runs) model run(s); \(search.keptFloat.count) layer(s) sent back to float"
+            let named: [String] = search.keptFloat.prefix(4).map { "\($0.node) (\(NumberText.scientific($0.relativeL2)))" }
+            if !named.isEmpty { line += ": " + named.joined(separator: ", ") + (search.keptFloat.count > 4 ? ", …" : "") }
+            lines.append(line)
+        }
         lines.append("  Q/DQ pairs: \(rewrite.activationPairs) on activations; \(rewrite.weightsQuantized) weights int8, \(rewrite.biasesQuantized) biases int32"
             + (rewrite.relusFolded > 0 ? "; \(rewrite.relusFolded) ReLU(s) folded into ranges" : ""))
+        if rewrite.scalesRaisedForBias > 0 { lines.append("  \(rewrite.scalesRaisedForBias) weight channel scale(s) raised so their bias fits int32") }
         if rewrite.biasValuesClipped > 0 { lines.append("warning: \(rewrite.biasValuesClipped) bias value(s) exceeded int32 at their scale and were clipped") }
         lines.append("  size: \(megabytes(bytesBefore)) → \(megabytes(bytesAfter))")
         for n in notes { lines.append(n) }

