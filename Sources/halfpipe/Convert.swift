@@ -24,6 +24,7 @@ struct Convert: ParsableCommand {
               halfpipe convert det.onnx -o det-fp16.onnx --to fp16 --images pages/ --image-preset paddleocr-det --check
               halfpipe convert yolo.onnx -o yolo-fp16.onnx --to fp16 --random --keep-io-types none --report report.json
               halfpipe convert cls.onnx -o cls-fp16.onnx --to fp16 --input-uint8-nhwc x:scale=1/255,mean=imagenet,std=imagenet
+              halfpipe convert yolo.onnx -o yolo-mixed.onnx --to mixed --images photos/ --image-preset yolox416 --rtol 1e-2 --atol 1e-3
             """
     )
 
@@ -33,7 +34,7 @@ struct Convert: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Where to write the converted model.", valueName: "out.onnx"))
     var output: String
 
-    @Option(help: "Target type: fp16 (float16) or bf16 (bfloat16).")
+    @Option(help: "Target type: fp16 (float16), bf16 (bfloat16), or mixed (float16 where the outputs stay within --max-rel-l2 (and --rtol/--atol) on the given inputs, float32 elsewhere).")
     var to: String
 
     @Option(help: ArgumentHelp("Graph inputs/outputs that stay float32: all, none, or a comma-separated list of names.", valueName: "all|none|names"))
@@ -69,13 +70,13 @@ struct Convert: ParsableCommand {
     @Flag(help: "Compare the converted model with the float32 one on the same inputs (random if none are given); exit 1 if out of tolerance.")
     var check = false
 
-    @Option(help: "--check: largest relative L2 error (‖b − a‖ / ‖a‖) an output may have.")
+    @Option(help: "--check and --to mixed: largest relative L2 error (‖b − a‖ / ‖a‖) an output may have.")
     var maxRelL2: Double = 1e-2
 
-    @Option(help: "--check: also require every element within this relative tolerance (and --atol).")
+    @Option(help: "--check and --to mixed: also require every element within this relative tolerance (and --atol).")
     var rtol: Double?
 
-    @Option(help: "--check: also require every element within this absolute tolerance (and --rtol).")
+    @Option(help: "--check and --to mixed: also require every element within this absolute tolerance (and --rtol).")
     var atol: Double?
 
     @Option(help: ArgumentHelp("Also write the report as JSON.", valueName: "report.json"))
@@ -99,7 +100,7 @@ struct Convert: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
-        guard ["fp16", "float16", "bf16", "bfloat16"].contains(to.lowercased()) else { throw ValidationError("--to \(to): use fp16 or bf16") }
+        guard ["fp16", "float16", "bf16", "bfloat16", "mixed"].contains(to.lowercased()) else { throw ValidationError("--to \(to): use fp16, bf16 or mixed") }
         guard TinyValuePolicy(rawValue: tiny) != nil else { throw ValidationError("--tiny \(tiny): use clamp or zero") }
         guard ["auto", "always", "never"].contains(externalData) else { throw ValidationError("--external-data \(externalData): use auto, always or never") }
         if let t = rangeThreshold, !(t.isFinite && t > 0) { throw ValidationError("--range-threshold \(t): use a positive number such as 8192") }
@@ -129,6 +130,11 @@ struct Convert: ParsableCommand {
             let source = calibration.map { "calibration \($0)" } ?? (imageFeed.given ? "\(imageFeed.images.count) image path(s)"
                 : wantsRanges && !feed.random ? "given inputs" : "random inputs (seed \(feed.seed))")
             job.feeds = .init(source: source, measuresRanges: wantsRanges, batches: { inputs in [try inputFeeds(for: inputs, forceRandom: !wantsRanges)] })
+        }
+        if to.lowercased() == "mixed" {
+            guard wantsRanges else { throw CLIError("--to mixed measures the model on inputs: give --images, --inputs, --calibration or --random") }
+            let elementwise = rtol != nil || atol != nil ? ComparisonTolerance(rtol: rtol ?? 1e-3, atol: atol ?? 1e-5) : nil
+            job.mixed = (maxRelL2, elementwise)
         }
         if check {
             let elementwise = rtol != nil || atol != nil

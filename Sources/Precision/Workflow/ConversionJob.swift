@@ -18,6 +18,9 @@ public struct ConversionJob {
     public var rangeThreshold: Double?
     /// Compare the result with float32 under this gate.
     public var check: Check?
+    /// Automatic mixed precision (`--to mixed`): keep in float32 the fewest nodes that bring the
+    /// outputs within these bounds on the first batch (`MixedPrecisionSearch`).
+    public var mixed: (maxRelativeL2: Double, elementwise: ComparisonTolerance?)?
     /// Always load the result in the backend (`--load-check`), not only when a node needs it.
     public var loadCheck = false
     /// The backend the converted model must run on, its device and session options.
@@ -113,6 +116,18 @@ public struct ConversionJob {
         }
         clock.lap("range analysis")
 
+        var mixedOutcome: MixedPrecisionSearch.Outcome?
+        if let mixed, let float32, let base = prepared {
+            guard let first else {
+                throw PrecisionError.badOption("--to mixed measures the model on inputs: give --images, --inputs, --calibration or --random")
+            }
+            var search = MixedPrecisionSearch(float32: float32, base: base, runtime: runtime, feeds: [first],
+                                              maxRelativeL2: mixed.maxRelativeL2, elementwise: mixed.elementwise)
+            options = try search.run(start: options)
+            mixedOutcome = search.outcome
+            clock.lap("mixed-precision search")
+        }
+
         // One run settles the undecided nodes (and, with --check, catches run-time refusals before
         // the check does): on the given inputs, else on random ones the float32 model runs on.
         // With neither, the undecided nodes stay float32.
@@ -137,6 +152,7 @@ public struct ConversionJob {
             report = try ModelConversion.convert(model, options: options, prepared: prepared, validating: false)
         }
         report.warnings.insert(contentsOf: notes, at: 0)
+        report.mixed = mixedOutcome
         if !support.refused.isEmpty {
             report.warnings.append("\(support.refused.count) node(s) kept in float32 because \(runtime.backend.name) cannot run them in \(options.target.name) "
                 + "(listed under kept float32); converting for another runtime (TensorRT, a GPU)? pass --any-runtime")

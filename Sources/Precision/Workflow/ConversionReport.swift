@@ -39,6 +39,8 @@ public struct ConversionReport: Sendable, Codable {
     public var attributesRewritten: [String] = []
     public var warnings: [String] = []
     public var range: RangeSummary?
+    /// The mixed-precision search (`--to mixed`), when run.
+    public var mixed: MixedPrecisionSearch.Outcome?
     public var bytesBefore = 0
     public var bytesAfter = 0
 
@@ -74,7 +76,9 @@ public struct ConversionReport: Sendable, Codable {
         if !batchNormFolded.isEmpty { lines.append("  folded \(batchNormFolded.count) BatchNormalization node(s) into the layer before them (float64)") }
         if constantCastsFolded > 0 { lines.append("  folded \(constantCastsFolded) Cast(s) of constants") }
         // Range decisions carry their magnitudes: grouped under one heading, each node with its figure.
-        let byReason = Dictionary(grouping: keptNodes) { $0.reason.hasPrefix("range analysis:") ? "range analysis" : $0.reason }
+        let byReason = Dictionary(grouping: keptNodes) { n -> String in
+            n.reason.hasPrefix("range analysis:") ? "range analysis" : n.reason.hasPrefix("mixed precision:") ? "mixed-precision search (each one's effect in the JSON report)" : n.reason
+        }
         for (reason, nodes) in byReason.sorted(by: { $0.value.count != $1.value.count ? $0.value.count > $1.value.count : $0.key < $1.key }) {
             let names = nodes.prefix(4).map { n in
                 reason == "range analysis" ? "\(n.node) (\(String(n.reason.dropFirst("range analysis: ".count).prefix { $0 != "(" }.dropLast())))" : n.node
@@ -101,6 +105,10 @@ public struct ConversionReport: Sendable, Codable {
         if clamps.count > 4 { lines.append("  … and \(clamps.count - 4) more (all in the JSON report)") }
         if let range {
             lines.append("  range analysis (\(range.source)): \(range.measuredValues) values measured, largest |x| \(shortNumber(range.largestAbs)) at '\(range.largestValue)'; threshold \(shortNumber(range.threshold)); \(range.keptNodes) node(s) kept")
+        }
+        if let mixed {
+            lines.append("  mixed precision: worst output relative L2 with every node in \(target) \(shortNumber(mixed.errorAllFloat16)), after the search \(shortNumber(mixed.errorAfter))"
+                + " (bound \(shortNumber(mixed.maxRelativeL2))\(mixed.elementwise.map { ", rtol \($0.rtol) / atol \($0.atol) elementwise" } ?? "")); \(mixed.runs) model run(s), \(mixed.keptNodes.count) node(s) sent back to float32")
         }
         lines.append("  size: \(megabytes(bytesBefore)) → \(megabytes(bytesAfter))")
         for w in warnings { lines.append("warning: \(w)") }
