@@ -121,7 +121,10 @@ public struct MixedPrecisionSearch {
         let watched = Set(converted.flatMap(\.outputs).filter(floatValues.contains))
         let expectedAll = try run(Self.exposing(prepared, watched), name: "float32 reference with intermediates")
         let gotAll = try run(Self.exposing(all, watched), name: "float16 with intermediates")
-        let (errors, _) = try Self.errors(gotAll, against: expectedAll, names: Array(watched), elementwise: nil)
+        // With an elementwise bound, a node's error is its worst element against that bound (the
+        // outputs fail on single elements: a box offset near zero); else its relative L2.
+        let errors = try elementwise.map { try Self.violations(gotAll, against: expectedAll, names: Array(watched), tolerance: $0) }
+            ?? Self.errors(gotAll, against: expectedAll, names: Array(watched), elementwise: nil).relativeL2
         var effects: [(node: Node, added: Double)] = converted.compactMap { node in
             guard let out = errors[node.outputs[0]] else { return nil }
             let inputs = node.inputs.compactMap { errors[$0] }.max() ?? 0
@@ -146,6 +149,29 @@ public struct MixedPrecisionSearch {
         outcome.errorAfter = best.error
         outcome.keptNodes = effects.prefix(best.k).map { Effect(node: $0.node.name.isEmpty ? $0.node.outputs[0] : $0.node.name, opType: $0.node.opType, addedRelativeL2: $0.added) }
         return options(keeping: best.k)
+    }
+
+    /// Per value, the largest |Δ| / (atol + rtol·|x|) over its elements and the feeds.
+    static func violations(_ outputs: [[String: Tensor]], against reference: [[String: Tensor]], names: [String],
+                           tolerance: ComparisonTolerance) throws -> [String: Double] {
+        var worst: [String: Double] = [:]
+        for (got, want) in zip(outputs, reference) {
+            for name in names {
+                guard let x = want[name], let y0 = got[name], x.dtype == .float32, x.elementCount == y0.elementCount else { continue }
+                let y = y0.dtype == .float32 ? y0 : try y0.converted(to: .float32)
+                var w = worst[name] ?? 0
+                x.withUnsafeBufferPointer(as: Float.self) { a in
+                    y.withUnsafeBufferPointer(as: Float.self) { b in
+                        for i in 0..<a.count {
+                            let d = abs(Double(b[i]) - Double(a[i]))
+                            w = max(w, d.isNaN ? .infinity : d / (tolerance.atol + tolerance.rtol * abs(Double(a[i]))))
+                        }
+                    }
+                }
+                worst[name] = w
+            }
+        }
+        return worst
     }
 
     /// A copy of `model` whose main graph also outputs `values` (with their inferred types).
