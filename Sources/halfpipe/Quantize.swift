@@ -168,21 +168,7 @@ struct Quantize: ParsableCommand {
         }
 
         let outcome = try job.run(input: model, output: output)
-        if timings {
-            let laps = outcome.stages
-            printStandardError("timings: " + laps.map { "\($0.name) \(NumberText.fixed($0.milliseconds, 1)) ms" }.joined(separator: ", ")
-                + "; total \(NumberText.fixed(laps.reduce(0) { $0 + $1.milliseconds }, 1)) ms")
-        }
-        if let report { try FileBytes.writeAtomically(try ReportJSON.data(outcome.report), to: report) }
-        if json {
-            print(try ReportJSON.text(outcome.report))
-        } else {
-            print("\(model) → \(output)")
-            outcome.report.summary().forEach { print($0) }
-        }
-        if let result = try job.check(outcome) {
-            print(try CheckText.text(result, json: json))
-            if !result.passed { throw ExitCode.failure }
-        }
+        try JobOutput.finish(stages: timings ? outcome.stages : nil, report: outcome.report, summary: outcome.report.summary(),
+                             reportPath: report, json: json, title: "\(model) → \(output)") { try job.check(outcome) }
     }
 }

@@ -64,26 +64,9 @@ public struct QuantizationSearch {
         runs += 1
         let bytes = try model(quantizing: layers, plan: plan).serialized()
         let session = try runtime.session(.bytes(bytes, name: "int8 candidate"))
-        var squares: [String: (error: Double, reference: Double)] = [:]
-        for (feed, expected) in zip(feeds, reference) {
-            let outputs = try session.run(feed)
-            for (name, x) in expected where x.dtype == .float32 {
-                guard let y = outputs[name], y.dtype == .float32, y.elementCount == x.elementCount else { continue }
-                var e = 0.0, r = 0.0
-                x.withUnsafeBufferPointer(as: Float.self) { a in
-                    y.withUnsafeBufferPointer(as: Float.self) { b in
-                        for i in 0..<a.count {
-                            let d = Double(b[i]) - Double(a[i])
-                            e += d * d
-                            r += Double(a[i]) * Double(a[i])
-                        }
-                    }
-                }
-                squares[name, default: (0, 0)].error += e
-                squares[name, default: (0, 0)].reference += r
-            }
-        }
-        return squares.values.map { $0.reference > 0 ? ($0.error / $0.reference).squareRoot() : ($0.error > 0 ? .infinity : 0) }.max() ?? 0
+        let outputs = try feeds.map { try session.run($0) }
+        let names = Array(Set(reference.flatMap(\.keys)))
+        return try MixedPrecisionSearch.errors(outputs, against: reference, names: names, elementwise: nil).relativeL2.values.max() ?? 0
     }
 
     /// Searches from `plan`'s layers for the largest set within `tolerance`.

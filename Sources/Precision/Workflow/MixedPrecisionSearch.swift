@@ -63,7 +63,7 @@ public struct MixedPrecisionSearch {
     }
 
     /// Pooled relative L2 per value (‖Δ‖² and ‖x‖² summed over the feeds), and whether every
-    /// element passes the elementwise tolerance.
+    /// element is within atol + rtol·|x| (numpy.allclose's bound).
     static func errors(_ outputs: [[String: Tensor]], against reference: [[String: Tensor]], names: [String],
                        elementwise: ComparisonTolerance?) throws -> (relativeL2: [String: Double], withinTolerance: Bool) {
         var squares: [String: (error: Double, reference: Double)] = [:]
@@ -80,7 +80,8 @@ public struct MixedPrecisionSearch {
                             if d.isNaN || (d.isInfinite && a[i].isFinite) { e = .infinity; within = false; continue }
                             e += d * d
                             r += Double(a[i]) * Double(a[i])
-                            if let t = elementwise, t.fails(error: abs(d), referenceMagnitude: abs(Double(a[i]))) { within = false }
+                            // numpy.allclose's bound (atol + rtol·|x|), as onnxconverter-common checks it.
+                            if let t = elementwise, abs(d) > t.atol + t.rtol * abs(Double(a[i])) { within = false }
                         }
                     }
                 }
@@ -114,7 +115,7 @@ public struct MixedPrecisionSearch {
 
         // Each converted node's own effect, from one run of each model with every intermediate.
         let converted = prepared.graph.nodes.filter { node in
-            guard let key = node.outputs.first, !key.isEmpty, start.keptNodes[key] == nil, node.subgraphs.isEmpty else { return false }
+            guard node.opType != "Constant", let key = node.outputs.first, !key.isEmpty, start.keptNodes[key] == nil, node.subgraphs.isEmpty else { return false }
             return !start.blockedOpTypes.contains { $0.matches(node.opType) } && !start.blockedNodeNames.contains { $0.matches(node.name) }
         }
         let floatValues = ActivationStatistics.floatValues(of: prepared)
