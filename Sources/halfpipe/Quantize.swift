@@ -51,6 +51,9 @@ struct Quantize: ParsableCommand {
     @Flag(help: "Symmetric int8 activations (zero point 0), as TensorRT requires. The default, uint8 with zero points (ReLUs fold into ranges), is what ONNX Runtime's CPU kernels run fast.")
     var symmetric = false
 
+    @Option(help: ArgumentHelp("What the layers left in float compute in: fp32, or fp16 (for GPUs and TensorRT; ONNX Runtime's CPU provider gains nothing from it).", valueName: "fp32|fp16"))
+    var rest = "fp32"
+
     @Flag(help: "One scale per weight tensor instead of one per output channel.")
     var perTensor = false
 
@@ -104,6 +107,7 @@ struct Quantize: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
+        guard ["fp32", "fp16"].contains(rest) else { throw ValidationError("--rest \(rest): use fp32 or fp16") }
         guard CalibrationMethod(name: calibrator) != nil else { throw ValidationError("--calibrator \(calibrator): use entropy, minmax or percentile") }
         guard percentile > 0 && percentile <= 100 else { throw ValidationError("--percentile \(percentile): use a percentage in (0, 100], such as 99.999") }
         if let t = targetRelL2, !(t > 0 && t.isFinite) { throw ValidationError("--target-rel-l2 \(t): use a positive tolerance such as 0.05") }
@@ -127,6 +131,7 @@ struct Quantize: ParsableCommand {
         options.method = CalibrationMethod(name: calibrator, percentile: percentile)!
         options.symmetric = symmetric
         options.everyLayer = everyLayer
+        options.rest = rest == "fp16" ? .float16 : .float32
         options.perChannel = !perTensor
         options.excludedOpTypes = excludeOps.map(NamePattern.init)
         options.excludedNodeNames = excludeNodes.map(NamePattern.init)

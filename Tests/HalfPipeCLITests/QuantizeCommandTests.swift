@@ -47,6 +47,18 @@ import Testing
         #expect(again.stdout.contains("TensorRT cache"))
     }
 
+    /// --rest fp16: the float layers in float16 around the int8 ones; checked against float32.
+    @Test func restInFloat16() throws {
+        let model = try CLI.material("models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx")
+        let out = Self.temporary("cls-int8-fp16.onnx")
+        var arguments = ["quantize", model, "-o", out, "--image-preset", "paddleocr-cls", "--rest", "fp16", "--check"]
+        for p in try Self.pictures { arguments += ["--calibration", p] }
+        let r = try CLI.run(arguments)
+        #expect(r.status == 0, "\(r.stderr)\n\(r.stdout)")
+        #expect(r.stdout.contains("the rest stays float16") && r.stdout.contains("float layer(s) converted to float16"), "\(r.stdout)")
+        #expect(r.stdout.contains("PASS: all 1 outputs within bounds"))
+    }
+
     @Test func badInputIsAClearErrorAndWritesNothing() throws {
         let model = try CLI.material("models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx")
         let out = Self.temporary("bad-out.onnx")

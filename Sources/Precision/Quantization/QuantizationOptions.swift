@@ -25,6 +25,9 @@ public struct QuantizationOptions: Sendable {
     public var maxTensorError = 0.1
     /// Quantize every eligible layer, also where int8 does not pay (see `LayerCost`).
     public var everyLayer = false
+    /// What the layers left out of int8 compute in: `.float32`, or `.float16` (for GPUs and
+    /// TensorRT; ONNX Runtime's CPU provider runs most float16 ops through float32 casts).
+    public var rest: DType = .float32
     /// Fold BatchNormalization into the layer before it first (float64), so the folded weights are
     /// what gets quantized.
     public var foldBatchNorm = true

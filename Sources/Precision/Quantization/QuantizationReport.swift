@@ -6,6 +6,8 @@ public struct QuantizationReport: Sendable, Codable {
     public var method: String
     public var activations: String
     public var weights: String
+    /// What the layers left out of int8 compute in.
+    public var rest = "float32"
     /// Where the ranges came from: the calibration data (with its batches and samples) or a cache.
     public var calibration: String
     public var batches = 0
@@ -41,7 +43,7 @@ public struct QuantizationReport: Sendable, Codable {
     /// Readable lines for the terminal.
     public func summary() -> [String] {
         var lines: [String] = []
-        lines.append("quantized \(quantizedLayers) of \(layers) layers to int8 (\(method) calibration, \(activations) activations, \(weights) weights); the rest stays float32")
+        lines.append("quantized \(quantizedLayers) of \(layers) layers to int8 (\(method) calibration, \(activations) activations, \(weights) weights); the rest stays \(rest)")
         if !quantizedByOpType.isEmpty {
             lines.append("  int8: " + quantizedByOpType.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 + (passThroughNodes > 0 ? "; \(passThroughNodes) data-movement node(s) between them run on int8" : ""))
