@@ -37,6 +37,7 @@ input_of() { [ "$1" = yolo ] && echo images || echo x; }
 # The calibration method of each model, the same for both tools: YOLO heads need the full range
 # (entropy clips the box and score tensors: 0.76 of FP32's boxes kept against 0.92 with minmax).
 method_of() { [ "$1" = yolo ] && echo minmax || echo "$METHOD"; }
+batch_of() { case $1 in yolo) echo 1 ;; det) echo 2 ;; *) echo 8 ;; esac; }
 # Ours adds the accuracy search on the task's tolerance (validated on the first calibration batches).
 our_options() {
   case $1 in
@@ -59,22 +60,35 @@ for m in $MODELS; do
   fi
   mkdir -p "$dir/c50"
   ls "$dir/calib" | sort | head -50 | while read -r f; do ln -sf "../calib/$f" "$dir/c50/$f"; done
+  # Speed and memory: the whole command of each tool with the same calibrator (entropy unless
+  # QBENCH_METHOD says otherwise), at 50 and 200 images.
   for n in 50 200; do
     calib=$([ $n = 50 ] && echo "$dir/c50" || echo "$dir/calib")
-    # shellcheck disable=SC2046
-    ours=$($PY bench/quantize_peer.py time-cmd --mem-limit-gb "$MEM_GB" -- $BIN quantize "$model" -o "$dir/ours-$n.onnx" \
-      --calibration "$calib" $(our_options "$m") --report "$dir/ours-$n.json" --threads 2)
-    ort=$(timeout --signal=KILL "$ORT_SECONDS" $PY bench/quantize_peer.py ort-quantize --model "$m" --calib "$dir/calib" --calib-limit $n --method "$(method_of "$m")" \
-      --activation-type quint8 --upgrade-opset 13 --mem-limit-gb "$MEM_GB" --out "$dir/ort-$n.onnx" 2>/dev/null || echo "{\"ok\": false, \"error\": \"stopped after $ORT_SECONDS s\", \"seconds\": $ORT_SECONDS, \"stopped\": true}")
+    ours=$($PY bench/quantize_peer.py time-cmd --mem-limit-gb "$MEM_GB" -- $BIN quantize "$model" -o "$dir/speed-$n.onnx" \
+      --calibration "$calib" --calibrator "$METHOD" --calibration-batch "$(batch_of "$m")" --threads 2 | tail -n 1)
+    ort=$(timeout --signal=KILL "$ORT_SECONDS" $PY bench/quantize_peer.py ort-quantize --model "$m" --calib "$dir/calib" --calib-limit $n --method "$METHOD" \
+      --activation-type quint8 --upgrade-opset 13 --mem-limit-gb "$MEM_GB" --out "$dir/ort-speed-$n.onnx" 2>/dev/null | tail -n 1 \
+      || echo "{\"ok\": false, \"error\": \"stopped after $ORT_SECONDS s\", \"seconds\": $ORT_SECONDS, \"stopped\": true}")
+    [ -n "$ort" ] || ort="{\"ok\": false, \"error\": \"stopped after $ORT_SECONDS s\", \"seconds\": $ORT_SECONDS, \"stopped\": true}"
     echo "{\"model\":\"$m\",\"images\":$n,\"ours\":$ours,\"ort\":$ort}" >> "$results"
   done
+  # Accuracy: each tool's INT8 model from the 200 images with the model's method; ours with its
+  # accuracy search on the task's tolerance.
+  # shellcheck disable=SC2046
+  $BIN quantize "$model" -o "$dir/ours-200.onnx" --calibration "$dir/calib" $(our_options "$m") --report "$dir/ours-200.json" --threads 2 > "$dir/ours-200.txt" 2>&1 || true
+  if [ "$(method_of "$m")" = "$METHOD" ] && [ -f "$dir/ort-speed-200.onnx" ]; then
+    cp "$dir/ort-speed-200.onnx" "$dir/ort-200.onnx"
+  else
+    timeout --signal=KILL "$ORT_SECONDS" $PY bench/quantize_peer.py ort-quantize --model "$m" --calib "$dir/calib" --calib-limit 200 --method "$(method_of "$m")" \
+      --activation-type quint8 --upgrade-opset 13 --mem-limit-gb "$MEM_GB" --out "$dir/ort-200.onnx" > /dev/null 2>&1 || true
+  fi
   for who in ours ort; do
     if [ -f "$dir/$who-200.onnx" ]; then
-      acc=$($PY bench/quantize_peer.py evaluate --model "$m" --fp32 "$model" --int8 "$dir/$who-200.onnx" --eval "$dir/eval" 2>/dev/null || echo '{}')
-    else
-      acc='{}'
+      acc=$($PY bench/quantize_peer.py evaluate --model "$m" --fp32 "$model" --int8 "$dir/$who-200.onnx" --eval "$dir/eval" 2>/dev/null | tail -n 1)
     fi
+    [ -n "${acc:-}" ] || acc='{}'
     echo "{\"model\":\"$m\",\"accuracy\":\"$who\",\"result\":$acc}" >> "$results"
+    acc=""
   done
   # Latency: FP32 and both INT8 models, interleaved, in our binding.
   batches="1 8"; [ "$m" = yolo ] && batches=1
@@ -83,7 +97,7 @@ for m in $MODELS; do
       for who in fp32 ours ort; do
         f=$model; [ $who != fp32 ] && f="$dir/$who-200.onnx"
         [ -f "$f" ] || continue
-        p50=$($BIN bench "$f" --shape "$(input_of "$m")=${b}x$(shape_of "$m")" --random --threads $t --runs 30 --warmup 5 --json 2>/dev/null \
+        p50=$($BIN bench "$f" --shape "$(input_of "$m")=${b}x$(shape_of "$m")" --random --threads $t --runs 60 --warmup 5 --json 2>/dev/null \
           | sed -n 's/.*"p50Ms" *: *\([0-9.eE+-]*\).*/\1/p')
         echo "{\"model\":\"$m\",\"latency\":\"$who\",\"batch\":$b,\"threads\":$t,\"p50_ms\":${p50:-null}}" >> "$results"
       done

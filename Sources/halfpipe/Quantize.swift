@@ -63,6 +63,9 @@ struct Quantize: ParsableCommand {
     @Option(name: .customLong("exclude-node"), help: ArgumentHelp("Keep this node in float (name or output name pattern; repeatable).", valueName: "pattern"))
     var excludeNodes: [String] = []
 
+    @Flag(help: "Only the layers (Conv, Gemm, MatMul …) run on int8, not the Sigmoid, Mul, Add, Concat and GlobalAveragePool nodes between them.")
+    var layersOnly = false
+
     @Flag(help: "Quantize every eligible layer, also where int8 is slower than float on a CPU (small reduction lengths, isolated depthwise convolutions).")
     var everyLayer = false
 
@@ -131,6 +134,7 @@ struct Quantize: ParsableCommand {
         options.method = CalibrationMethod(name: calibrator, percentile: percentile)!
         options.symmetric = symmetric
         options.everyLayer = everyLayer
+        if layersOnly { options.int8OpTypes = [] }
         options.rest = rest == "fp16" ? .float16 : .float32
         options.perChannel = !perTensor
         options.excludedOpTypes = excludeOps.map(NamePattern.init)

@@ -73,8 +73,9 @@ public enum QDQRewrite {
                 let dequantized = names.make(value + "_dequantized")
                 added.append(Node(opType: "QuantizeLinear", name: names.make(value + "_QuantizeLinear"), inputs: [value, scale, zero], outputs: [quantized]))
                 added.append(Node(opType: "DequantizeLinear", name: names.make(value + "_DequantizeLinear"), inputs: [quantized, scale, zero], outputs: [dequantized]))
-                for use in defUse.consumers(of: value) where int8Nodes.contains(ObjectIdentifier(use.node)) && use.input == 0 {
-                    use.node.inputs[0] = dequantized
+                // Every input: a layer's other inputs are constants, never planned activations.
+                for use in defUse.consumers(of: value) where int8Nodes.contains(ObjectIdentifier(use.node)) {
+                    use.node.inputs[use.input] = dequantized
                 }
             }
             result.activationPairs += 1

@@ -136,6 +136,7 @@ public struct QuantizationJob {
         }
         report.decisions = plan.decisions
         report.passThroughNodes = plan.passThrough.count
+        report.int8Ops = plan.int8Ops.count
         for d in plan.decisions where d.quantized { report.quantizedByOpType[d.opType, default: 0] += 1 }
         guard plan.quantizedCount > 0 else {
             throw PrecisionError.notConvertible("no layer could be quantized: " + Set(plan.decisions.compactMap(\.reason)).sorted().prefix(3).joined(separator: "; "))

@@ -22,12 +22,17 @@ public struct QuantizationPlan: Sendable {
     /// ReLUs folded into the range of the layer before them (asymmetric activations only): the
     /// layer's output → the ReLU's output, which the layer then produces.
     public private(set) var foldedRelus: [String: String] = [:]
+    /// Elementwise and joining nodes (SiLU's Sigmoid and Mul, residual Adds, Concat …) between
+    /// int8 nodes: they run on int8 too (QLinearSigmoid, QLinearMul …), which removes the
+    /// conversions around them (keys: first outputs).
+    public private(set) var int8Ops: Set<String> = []
     /// Parameters of each activation that gets a Q/DQ pair.
     public private(set) var activations: [String: QuantizationParameters] = [:]
     public private(set) var decisions: [Decision] = []
     /// Layer keys by the node label decisions carry.
     public internal(set) var keyOf: [String: String] = [:]
     let symmetric: Bool
+    let int8OpTypes: Set<String>
 
     /// Ops that only move or select values: int8 in, the same int8 out.
     static let dataMovement: Set<String> = ["Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Identity", "MaxPool"]
@@ -36,6 +41,7 @@ public struct QuantizationPlan: Sendable {
     /// value) let the plan estimate each tensor's int8 error; without them every tensor passes.
     public init(graph: Graph, ranges: [String: TensorRange], histograms: [String: AbsHistogram] = [:], options: QuantizationOptions) {
         symmetric = options.symmetric
+        int8OpTypes = options.int8OpTypes
         let defUse = DefUse(graph)
         let constants = ConstantValues(graph)
         let order = (try? TopologicalSort.order(graph).get()) ?? graph.nodes
@@ -104,8 +110,52 @@ public struct QuantizationPlan: Sendable {
                 activations[value] = .activation(ranges[value]!, symmetric: symmetric)
             }
         }
-        if !symmetric { foldRelus(order: order, defUse: defUse, graph: graph, ranges: ranges, constants: ConstantValues(graph)) }
+        let constants = ConstantValues(graph)
+        if !symmetric { foldRelus(order: order, defUse: defUse, graph: graph, ranges: ranges, constants: constants) }
         propagateThroughDataMovement(order: order, defUse: defUse)
+        selectInt8Ops(order: order, defUse: defUse, ranges: ranges, constants: constants)
+        propagateThroughDataMovement(order: order, defUse: defUse)
+    }
+
+    /// The elementwise nodes whose every input comes from an int8 node and whose output feeds
+    /// one: all candidates start in, and those that break the rule leave until none does (a SiLU,
+    /// Sigmoid and Mul reading each other, stays in as a pair).
+    mutating func selectInt8Ops(order: [Node], defUse: DefUse, ranges: [String: TensorRange], constants: ConstantValues) {
+        int8Ops = []
+        guard !int8OpTypes.isEmpty else { return }
+        let reluOf = Dictionary(foldedRelus.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
+        var tentative = Set(order.filter { node in
+            guard int8OpTypes.contains(node.opType), node.canonicalDomain == "ai.onnx", node.outputs.count == 1, ranges[node.outputs[0]] != nil else { return false }
+            let inputs = node.inputs.filter { !$0.isEmpty }
+            return !inputs.isEmpty && inputs.allSatisfy { constants.float32ElementCount($0) == nil && ranges[$0] != nil }
+        }.map { $0.outputs[0] })
+        func int8(_ value: String) -> Bool {
+            if reluOf[value] != nil { return true }
+            guard let p = defUse.producer[value], let key = p.outputs.first else { return false }
+            return quantizedLayers.contains(key) || passThrough.contains(key) || tentative.contains(key)
+        }
+        func feedsInt8(_ value: String) -> Bool {
+            defUse.consumers(of: value).contains { use in
+                let key = use.node.outputs.first ?? ""
+                return (quantizedLayers.contains(key) && use.input == 0) || tentative.contains(key) || passThrough.contains(key)
+            }
+        }
+        var changed = true
+        while changed {
+            changed = false
+            for node in order where tentative.contains(node.outputs.first ?? "") {
+                if !node.inputs.filter({ !$0.isEmpty }).allSatisfy(int8) || !feedsInt8(node.outputs[0]) {
+                    tentative.remove(node.outputs[0])
+                    changed = true
+                }
+            }
+        }
+        int8Ops = tentative
+        for node in order where int8Ops.contains(node.outputs.first ?? "") {
+            for value in node.inputs.filter({ !$0.isEmpty }) + [node.outputs[0]] where activations[value] == nil {
+                activations[value] = .activation(ranges[value]!, symmetric: symmetric)
+            }
+        }
     }
 
     /// The same plan with only `layers` (a subset of its layers) in int8: activations, pass-through
@@ -135,6 +185,9 @@ public struct QuantizationPlan: Sendable {
                 values.insert(node.outputs[0])
                 for use in defUse.consumers(of: node.outputs[0]) where ["Relu", "Clip"].contains(use.node.opType) { values.formUnion(use.node.outputs) }
             } else if dataMovement.contains(node.opType) {
+                values.insert(node.outputs[0])
+            } else if options.int8OpTypes.contains(node.opType) {
+                values.formUnion(node.inputs.filter { !$0.isEmpty })
                 values.insert(node.outputs[0])
             }
         }
@@ -205,7 +258,7 @@ public struct QuantizationPlan: Sendable {
     /// Whether `node` computes in int8 (its outputs are produced quantized).
     func runsInInt8(_ node: Node) -> Bool {
         guard let key = node.outputs.first else { return false }
-        return quantizedLayers.contains(key) || passThrough.contains(key)
+        return quantizedLayers.contains(key) || passThrough.contains(key) || int8Ops.contains(key)
     }
 
     public var quantizedCount: Int { quantizedLayers.count }

@@ -22,6 +22,8 @@ public struct QuantizationReport: Sendable, Codable {
     public var quantizedByOpType: [String: Int] = [:]
     public var decisions: [QuantizationPlan.Decision] = []
     public var passThroughNodes = 0
+    /// Elementwise and joining nodes between int8 nodes that run on int8.
+    public var int8Ops = 0
     /// The accuracy search, when asked for.
     public var search: QuantizationSearch.Outcome?
     public var rewrite = QDQRewrite.Result()
@@ -46,7 +48,8 @@ public struct QuantizationReport: Sendable, Codable {
         lines.append("quantized \(quantizedLayers) of \(layers) layers to int8 (\(method) calibration, \(activations) activations, \(weights) weights); the rest stays \(rest)")
         if !quantizedByOpType.isEmpty {
             lines.append("  int8: " + quantizedByOpType.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-                + (passThroughNodes > 0 ? "; \(passThroughNodes) data-movement node(s) between them run on int8" : ""))
+                + (passThroughNodes > 0 ? "; \(passThroughNodes) data-movement node(s) between them run on int8" : "")
+                + (int8Ops > 0 ? "; \(int8Ops) elementwise/joining node(s) too (Sigmoid, Mul, Add, Concat …)" : ""))
         }
         lines.append("  calibration: \(calibration)" + (batches > 0 ? ", \(batches) batch(es), \(samples) sample(s)" : "") + "; \(tensorsCalibrated) tensors calibrated"
             + (activationBytesPerBatch > 0 ? " (\(megabytes(activationBytesPerBatch)) of them per batch)" : ""))
