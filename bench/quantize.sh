@@ -106,4 +106,7 @@ for m in $MODELS; do
   echo "bench-quantize: $m done" >&2
 done
 
+# Automatic mixed precision against onnxconverter-common, on the same models.
+[ "${QBENCH_MIXED:-1}" = 1 ] && bash bench/mixed.sh "$results"
+
 $PY bench/quantize_summary.py "$results"
