@@ -34,7 +34,7 @@ struct Convert: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Where to write the converted model.", valueName: "out.onnx"))
     var output: String
 
-    @Option(help: "Target type: fp16 (float16), bf16 (bfloat16), or mixed (float16 where the outputs stay within --max-rel-l2 (and --rtol/--atol) on the given inputs, float32 elsewhere).")
+    @Option(help: "Target type: fp16 (float16), bf16 (bfloat16), mixed (float16 where the outputs stay within --max-rel-l2 (and --rtol/--atol) on the given inputs, float32 elsewhere), or mixed-int8 (int8 where the outputs stay within --max-rel-l2: `halfpipe quantize --target-rel-l2` on the given inputs, with its defaults).")
     var to: String
 
     @Option(help: ArgumentHelp("Graph inputs/outputs that stay float32: all, none, or a comma-separated list of names.", valueName: "all|none|names"))
@@ -100,7 +100,7 @@ struct Convert: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
-        guard ["fp16", "float16", "bf16", "bfloat16", "mixed"].contains(to.lowercased()) else { throw ValidationError("--to \(to): use fp16, bf16 or mixed") }
+        guard ["fp16", "float16", "bf16", "bfloat16", "mixed", "mixed-int8"].contains(to.lowercased()) else { throw ValidationError("--to \(to): use fp16, bf16, mixed or mixed-int8") }
         guard TinyValuePolicy(rawValue: tiny) != nil else { throw ValidationError("--tiny \(tiny): use clamp or zero") }
         guard ["auto", "always", "never"].contains(externalData) else { throw ValidationError("--external-data \(externalData): use auto, always or never") }
         if let t = rangeThreshold, !(t.isFinite && t > 0) { throw ValidationError("--range-threshold \(t): use a positive number such as 8192") }
@@ -118,6 +118,7 @@ struct Convert: ParsableCommand {
         options.tinyValues = TinyValuePolicy(rawValue: tiny)!
         options.foldBatchNorm = !noFoldBatchnorm
 
+        if to.lowercased() == "mixed-int8" { return try mixedInt8() }
         var job = ConversionJob(options: options, runtime: try runtime.target(loadingNow: false))
         job.inputFolds = try inputFolds.map { try InputFolding(parsing: $0) }
         job.rangeThreshold = rangeThreshold
@@ -145,6 +146,21 @@ struct Convert: ParsableCommand {
         let outcome = try job.run(input: model, output: output)
         try JobOutput.finish(stages: timings ? outcome.stages : nil, report: outcome.report, summary: outcome.report.summary(),
                              reportPath: report, json: json, title: "\(model) → \(output)") { try job.check(outcome) }
+    }
+
+    /// `--to mixed-int8`: the quantization job with its accuracy search on the given inputs (they
+    /// calibrate and validate), the bound --max-rel-l2.
+    private func mixedInt8() throws {
+        let wantsData = calibration != nil || imageFeed.given || feed.random || feed.feedArchive != nil || !feed.inputs.isEmpty
+        guard wantsData else { throw CLIError("--to mixed-int8 calibrates and measures the model on inputs: give --images, --inputs, --calibration or --random") }
+        let feeds = ConversionJob.Feeds(source: imageFeed.given ? "\(imageFeed.images.count) image path(s)" : "given inputs", measuresRanges: true,
+                                        batches: { inputs in [try inputFeeds(for: inputs, forceRandom: false)] })
+        var job = QuantizationJob(options: QuantizationOptions(), runtime: try runtime.target(), calibration: .data(feeds))
+        job.accuracyTarget = maxRelL2
+        job.validationBatches = 1
+        let outcome = try job.run(input: model, output: output)
+        try JobOutput.finish(stages: timings ? outcome.stages : nil, report: outcome.report, summary: outcome.report.summary(),
+                             reportPath: report, json: json, title: "\(model) → \(output)") { nil }
     }
 
     private func inputFeeds(for inputs: [TensorDescription], forceRandom: Bool) throws -> [String: Tensor] {

@@ -59,10 +59,14 @@ public struct CalibrationCache: Sendable, Equatable {
         var scales: [(String, Float)] = []
         var seen = Set<String>()
         for (n, line) in lines.enumerated().dropFirst() where !line.allSatisfy(\.isWhitespace) {
-            guard let colon = line.range(of: ": ", options: .backwards) else {
+            // The last ": " (FoundationEssentials has no backwards search; full Foundation would
+            // not fit the static binary).
+            let chars = Array(line)
+            guard let colon = chars.indices.dropLast().last(where: { chars[$0] == ":" && chars[$0 + 1] == " " }) else {
                 throw .badOption("\(source):\(n + 1): expected 'tensor name: hex scale', found '\(line.prefix(80))'")
             }
-            let name = String(line[..<colon.lowerBound]), hex = line[colon.upperBound...].trimmingCharacters(in: .whitespaces)
+            let name = String(chars[..<colon])
+            let hex = String(chars[(colon + 2)...]).filter { !$0.isWhitespace }
             guard !name.isEmpty, hex.count <= 8, let bits = UInt32(hex, radix: 16) else {
                 throw .badOption("\(source):\(n + 1): '\(hex.prefix(20))' is not the 8-digit hex of a float32 scale")
             }

@@ -121,7 +121,7 @@ public struct QuantizationJob {
         var plan = QuantizationPlan(graph: model.graph, ranges: ranges, histograms: histograms, options: options)
         if let target = accuracyTarget {
             guard !validation.isEmpty else { throw PrecisionError.badOption("the accuracy search needs inputs; give calibration data (a cache alone has none)") }
-            var search = try QuantizationSearch(float32: float32, ranges: ranges, histograms: histograms, options: options, runtime: runtime, feeds: validation)
+            var search = try QuantizationSearch(float32: float32, ranges: ranges, options: options, runtime: runtime, feeds: validation)
             let keys = plan.keyOf
             let labels = Dictionary(keys.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
             let (layers, outcome) = try search.run(plan: plan, tolerance: target) { labels[$0] ?? $0 }

@@ -81,7 +81,7 @@ public struct QuantizationPlan: Sendable {
                 continue
             }
             if let bad = [input, key].first(where: { estimatedError($0) > options.maxTensorError }) {
-                keep("'\(bad)' would lose \(NumberText.fixed(100 * estimatedError(bad), 1)) % in int8 (estimated from its histogram; limit \(NumberText.fixed(100 * options.maxTensorError, 1)) %)")
+                keep("estimated int8 error: '\(bad)' would lose \(NumberText.fixed(100 * estimatedError(bad), 1)) % in int8 (estimated from its histogram; limit \(NumberText.fixed(100 * options.maxTensorError, 1)) %)")
                 continue
             }
             eligible.append(node)

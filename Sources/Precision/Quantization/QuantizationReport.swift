@@ -58,7 +58,8 @@ public struct QuantizationReport: Sendable, Codable {
         let kept = decisions.filter { !$0.quantized }
         let byReason = Dictionary(grouping: kept) { d -> String in
             let r = d.reason ?? ""
-            if r.contains("would lose") { return "estimated int8 error over the limit" }
+            // hasPrefix, not contains: String.contains(String) is full Foundation's, which the static binary leaves out.
+            if r.hasPrefix("estimated int8 error:") { return "estimated int8 error over the limit" }
             if r.hasPrefix("accuracy search:") { return "accuracy search (each one's own effect in the JSON report)" }
             if r.hasPrefix("int8 does not pay here") { return "int8 does not pay here (reduction length K < \(LayerCost.alone), or < \(LayerCost.besideInt8) beside int8 layers; --every-layer quantizes them)" }
             return r

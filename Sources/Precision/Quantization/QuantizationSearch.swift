@@ -28,7 +28,6 @@ public struct QuantizationSearch {
 
     let float32: Data
     let ranges: [String: TensorRange]
-    let histograms: [String: AbsHistogram]
     let options: QuantizationOptions
     let runtime: ExecutionTarget
     let feeds: [[String: Tensor]]
@@ -36,11 +35,10 @@ public struct QuantizationSearch {
     private(set) var runs = 0
 
     /// `float32` is the prepared model the plan was made on; `feeds` the validation batches.
-    init(float32: Data, ranges: [String: TensorRange], histograms: [String: AbsHistogram], options: QuantizationOptions,
+    init(float32: Data, ranges: [String: TensorRange], options: QuantizationOptions,
          runtime: ExecutionTarget, feeds: [[String: Tensor]]) throws {
         self.float32 = float32
         self.ranges = ranges
-        self.histograms = histograms
         self.options = options
         self.runtime = runtime
         self.feeds = feeds
