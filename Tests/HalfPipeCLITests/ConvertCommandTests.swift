@@ -52,6 +52,18 @@ import Testing
         #expect(json["target"] as? String == "bfloat16")
     }
 
+    /// --to mixed on real pages, and --to mixed-int8 (the quantization job with its accuracy search).
+    @Test func mixedPrecisionTargets() throws {
+        let model = try CLI.material("models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx")
+        let page = try CLI.material("images/skimage/page.png")
+        var r = try CLI.run(["convert", model, "-o", Self.temporary("cls-mixed.onnx"), "--to", "mixed", "--images", page, "--image-preset", "paddleocr-cls"])
+        #expect(r.status == 0 && r.stdout.contains("mixed precision: worst output relative L2"), "\(r.stderr)\n\(r.stdout)")
+        r = try CLI.run(["convert", model, "-o", Self.temporary("cls-mixed-int8.onnx"), "--to", "mixed-int8", "--images", page, "--image-preset", "paddleocr-cls"])
+        #expect(r.status == 0 && r.stdout.contains("accuracy search: worst output relative L2"), "\(r.stderr)\n\(r.stdout)")
+        r = try CLI.run(["convert", model, "-o", Self.temporary("cls-mixed-none.onnx"), "--to", "mixed"])
+        #expect(r.status == 2 && r.stderr.contains("--to mixed measures the model on inputs"), "\(r.stderr)")
+    }
+
     @Test func badInputIsAClearErrorAndWritesNothing() throws {
         let model = try CLI.material("models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx")
         // Writing over the input.
@@ -71,7 +83,7 @@ import Testing
         r = try CLI.run(["convert", junk, "-o", Self.temporary("junk-out.onnx"), "--to", "fp16"])
         #expect(r.status == 2 && r.stderr.hasPrefix("halfpipe: error:"), "\(r.stderr)")
         r = try CLI.run(["convert", model, "-o", Self.temporary("x.onnx"), "--to", "fp8"])
-        #expect(r.status == 2 && r.stderr.contains("use fp16, bf16 or mixed"), "\(r.stderr)")
+        #expect(r.status == 2 && r.stderr.contains("use fp16, bf16, mixed or mixed-int8"), "\(r.stderr)")
         r = try CLI.run(["convert", model, "-o", Self.temporary("x.onnx"), "--to", "fp16", "--input-uint8-nhwc", "nope"])
         #expect(r.status == 2 && r.stderr.contains("has no input 'nope'"), "\(r.stderr)")
     }
