@@ -35,8 +35,12 @@ print(json.dumps({"ok": timed["rc"] == 0, "seconds": timed["seconds"], "runs": m
                   "error_all_float16": mixed.get("errorAllFloat16")}))
 PYEOF
 )
-  occ=$($PY bench/quantize_peer.py mixed --model "$m" --feed "$feed" --rtol 1e-2 --atol 1e-3 --max-seconds "$OCC_SECONDS" 2>/dev/null | tail -n 1)
-  [ -n "$occ" ] || occ='{"ok": false, "error": "no result"}'
+  # Its whole command too (Python, imports, the search), as ours is timed; its own report comes
+  # from the same run.
+  occ_timed=$($PY bench/quantize_peer.py time-cmd -- $PY bench/quantize_peer.py mixed --model "$m" --feed "$feed" --rtol 1e-2 --atol 1e-3 \
+    --max-seconds "$OCC_SECONDS" --report "$dir/occ-mixed.json" 2>/dev/null | tail -n 1)
+  occ=$($PY -c "import json,sys; r=json.load(open(sys.argv[1])); r['command_seconds']=json.loads(sys.argv[2])['seconds']; print(json.dumps(r))" \
+    "$dir/occ-mixed.json" "$occ_timed" 2>/dev/null || echo '{"ok": false, "error": "no result"}')
   echo "{\"model\":\"$m\",\"mixed\":{\"ours\":$ours,\"onnxconverter_common\":$occ}}" >> "$results"
   echo "bench-mixed: $m done" >&2
 done

@@ -456,6 +456,9 @@ def cmd_mixed(args):
     result["validation_runs"] = calls["runs"] - calls["probe_runs"]
     say(f"mixed {args.model}: {'ok' if result['ok'] else 'FAILED ' + str(result['error'])}, "
         f"{calls['runs']} model runs in {result['seconds']} s")
+    if args.report:
+        with open(args.report, "w") as f:
+            json.dump(result, f)
     emit(result)
 
 
@@ -532,6 +535,7 @@ def main():
     s.add_argument("--atol", type=float, default=1e-3)
     s.add_argument("--max-seconds", type=int, default=1800)
     s.add_argument("--out", help="save the mixed-precision model here")
+    s.add_argument("--report", help="also write the JSON result here (for a caller that times the whole command)")
     s.set_defaults(run=cmd_mixed)
 
     args = p.parse_args()

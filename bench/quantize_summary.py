@@ -56,7 +56,7 @@ def main(path):
         state = "ok" if occ.get("ok") else f"FAILED ({str(occ.get('error'))[:80]})"
         print(f"== {r['model']} mixed precision (allclose rtol 1e-2, atol 1e-3): ours {ours.get('runs')} runs, {ours.get('seconds')} s, "
               f"{ours.get('fp16_nodes')} nodes float16 / {ours.get('fp32_nodes')} float32; onnxconverter-common {occ.get('runs')} runs, "
-              f"{occ.get('seconds')} s, {occ.get('nodes_fp16', '-')} float16 / {occ.get('nodes_fp32', '-')} float32 ({occ.get('casts', '-')} Casts), {state}")
+              f"{occ.get('command_seconds', occ.get('seconds'))} s, {occ.get('nodes_fp16', '-')} float16 / {occ.get('nodes_fp32', '-')} float32 ({occ.get('casts', '-')} Casts), {state}")
         if occ.get("runs") and ours.get("runs") and occ["runs"] > most:
             most, mixed_ratio = occ["runs"], ours["runs"] / occ["runs"]
     summary = {
