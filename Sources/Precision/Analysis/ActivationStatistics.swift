@@ -1,4 +1,5 @@
 import CKernels
+import Dispatch
 import FoundationEssentials
 import Inference
 import ONNX
@@ -35,17 +36,36 @@ public struct ActivationStatistics: Sendable {
     /// Folds one batch's float32 tensors (by value name) into the statistics.
     public mutating func add(_ tensors: [String: Tensor]) {
         batches += 1
-        for (name, tensor) in tensors where tensor.dtype == .float32 {
-            var v = values[name] ?? { var fresh = Value(); fresh.histogram = histogramBins.map { AbsHistogram(bins: $0) }; return fresh }()
-            v.elements = Swift.max(v.elements, tensor.elementCount)
-            tensor.withUnsafeBufferPointer(as: Float.self) { x in
-                var s = HPStatistics()
-                hp_f32_statistics(x.baseAddress, x.count, &s)
-                (v.min, v.max, v.largestAbs) = (Swift.min(v.min, s.min), Swift.max(v.max, s.max), Swift.max(v.largestAbs, s.largest_abs))
-                v.nonFinite = v.nonFinite || s.non_finite > 0
-                v.histogram?.add(x, largest: v.largestAbs)  // the magnitude just found: no second pass for it
+        // Each tensor folds into its own value: the tensors are spread over the cores (taken out
+        // of the table first, so no histogram is copied on write), then put back.
+        let work = tensors.filter { $0.value.dtype == .float32 }.sorted { $0.key < $1.key }
+        var folded = work.map { name, _ in
+            values.removeValue(forKey: name) ?? { var fresh = Value(); fresh.histogram = histogramBins.map { AbsHistogram(bins: $0) }; return fresh }()
+        }
+        let elements = work.reduce(0) { $0 + $1.value.elementCount }
+        let workers = elements >= Self.parallelElements ? Swift.min(ParallelChunks.coreCount, work.count) : 1
+        folded.withUnsafeMutableBufferPointer { buffer in
+            let shared = UncheckedSendable((buffer, work))
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                let (buffer, work) = shared.value
+                // Interleaved, so large and small tensors spread evenly over the workers.
+                for i in stride(from: worker, to: work.count, by: workers) { Self.fold(work[i].value, into: &buffer[i]) }
             }
-            values[name] = v
+        }
+        for (i, entry) in work.enumerated() { values[entry.key] = folded[i] }
+    }
+
+    /// Below this many elements in a batch, one core folds it before threads would start.
+    static let parallelElements = 1 << 20
+
+    static func fold(_ tensor: Tensor, into v: inout Value) {
+        v.elements = Swift.max(v.elements, tensor.elementCount)
+        tensor.withUnsafeBufferPointer(as: Float.self) { x in
+            var s = HPStatistics()
+            hp_f32_statistics(x.baseAddress, x.count, &s)
+            (v.min, v.max, v.largestAbs) = (Swift.min(v.min, s.min), Swift.max(v.max, s.max), Swift.max(v.largestAbs, s.largest_abs))
+            v.nonFinite = v.nonFinite || s.non_finite > 0
+            v.histogram?.add(x, largest: v.largestAbs)  // the magnitude just found: no second pass for it
         }
     }
 
