@@ -69,7 +69,6 @@ public struct QuantizationJob {
         var histograms: [String: AbsHistogram] = [:]
         var first: [String: Tensor]?
         var validation: [[String: Tensor]] = []
-        let floatValues = ActivationStatistics.floatValues(of: model)
         switch calibration {
         case .data(let feeds):
             let inputs = try runtime.session(.bytes(float32, name: input)).inputs
@@ -92,6 +91,8 @@ public struct QuantizationJob {
             (report.batches, report.samples) = (statistics.batches, samples)
             report.activationBytesPerBatch = statistics.values.values.reduce(0) { $0 + $1.elements * 4 }
         case .cache(let cache, let source, let feeds):
+            // Type inference over the whole graph: only a cache needs it.
+            let floatValues = ActivationStatistics.floatValues(of: model)
             let unknown = cache.scales.map(\.name).filter { !floatValues.contains($0) }
             guard unknown.isEmpty else {
                 throw PrecisionError.badOption("\(source) names \(unknown.count) tensor(s) this model does not have as float32 values: "
@@ -99,21 +100,20 @@ public struct QuantizationJob {
             }
             ranges = cache.ranges
             report.calibration = "TensorRT cache \(source) (\(cache.header))"
-            if let feeds, check != nil {
-                let inputs = try runtime.session(.bytes(float32, name: input)).inputs
-                first = try feeds.make(inputs)()
-            }
-            if let feeds, accuracyTarget != nil {
-                let inputs = try runtime.session(.bytes(float32, name: input)).inputs
-                let next = try feeds.make(inputs)
-                while validation.count < validationBatches, let batch = try next() { validation.append(batch) }
+            // The check and the search still need inputs: one stream serves both.
+            if let feeds, check != nil || accuracyTarget != nil {
+                let next = try feeds.make(try runtime.session(.bytes(float32, name: input)).inputs)
+                let wanted = accuracyTarget != nil ? validationBatches : 1
+                while validation.count < wanted, let batch = try next() { validation.append(batch) }
+                first = validation.first
             }
         }
         report.tensorsCalibrated = ranges.count
         clock.lap("calibrate")
 
         if let writeCache {
-            let entries = ranges.filter { floatValues.contains($0.key) }.sorted { $0.key < $1.key }.map { (name: $0.key, range: $0.value) }
+            // Ranges exist only for float32 values (measured ones, or a cache checked against the model).
+            let entries = ranges.sorted { $0.key < $1.key }.map { (name: $0.key, range: $0.value) }
             try FileBytes.writeAtomically(Data(CalibrationCache(method: options.method, ranges: entries, version: cacheVersion).text.utf8), to: writeCache)
             if !options.symmetric { report.warnings.append("the TensorRT cache holds symmetric ranges (±amax); the model's asymmetric ranges were written as their largest magnitude") }
         }

@@ -62,43 +62,44 @@ public struct MixedPrecisionSearch {
         return try feeds.map { try session.run(try ModelComparison.converted($0, for: session.inputs)) }
     }
 
-    /// Pooled relative L2 per value (‖Δ‖² and ‖x‖² summed over the feeds), and whether every
-    /// element is within atol + rtol·|x| (numpy.allclose's bound).
+    /// Per value: the pooled relative L2 (‖Δ‖² and ‖x‖² summed over the feeds) and, with an
+    /// elementwise tolerance, the worst |Δ| / (atol + rtol·|x|) (numpy.allclose's bound, as
+    /// onnxconverter-common checks it: an element passes at ≤ 1).
     static func errors(_ outputs: [[String: Tensor]], against reference: [[String: Tensor]], names: [String],
-                       elementwise: ComparisonTolerance?) throws -> (relativeL2: [String: Double], withinTolerance: Bool) {
+                       elementwise: ComparisonTolerance?) throws -> (relativeL2: [String: Double], violation: [String: Double]) {
         var squares: [String: (error: Double, reference: Double)] = [:]
-        var within = true
+        var violation: [String: Double] = [:]
         for (got, want) in zip(outputs, reference) {
             for name in names {
                 guard let x = want[name], let y0 = got[name], x.dtype == .float32, x.elementCount == y0.elementCount else { continue }
                 let y = y0.dtype == .float32 ? y0 : try y0.converted(to: .float32)
-                var e = 0.0, r = 0.0
+                var e = 0.0, r = 0.0, worst = violation[name] ?? 0
                 x.withUnsafeBufferPointer(as: Float.self) { a in
                     y.withUnsafeBufferPointer(as: Float.self) { b in
                         for i in 0..<a.count {
                             let d = Double(b[i]) - Double(a[i])
-                            if d.isNaN || (d.isInfinite && a[i].isFinite) { e = .infinity; within = false; continue }
+                            if d.isNaN || (d.isInfinite && a[i].isFinite) { e = .infinity; worst = .infinity; continue }
                             e += d * d
                             r += Double(a[i]) * Double(a[i])
-                            // numpy.allclose's bound (atol + rtol·|x|), as onnxconverter-common checks it.
-                            if let t = elementwise, abs(d) > t.atol + t.rtol * abs(Double(a[i])) { within = false }
+                            if let t = elementwise { worst = max(worst, abs(d) / (t.atol + t.rtol * abs(Double(a[i])))) }
                         }
                     }
                 }
                 squares[name, default: (0, 0)].error += e
                 squares[name, default: (0, 0)].reference += r
+                violation[name] = worst
             }
         }
         let ratios = squares.mapValues { $0.reference > 0 ? ($0.error / $0.reference).squareRoot() : ($0.error > 0 ? Double.infinity : 0) }
-        return (ratios, within)
+        return (ratios, violation)
     }
 
     /// Whether the model's outputs meet the tolerance, and their worst relative L2.
     mutating func check(_ model: Model, outputs names: [String]) throws -> (passes: Bool, error: Double) {
         let outputs = try run(model, name: "mixed-precision candidate")
-        let (ratios, within) = try Self.errors(outputs, against: reference, names: names, elementwise: elementwise)
+        let (ratios, violation) = try Self.errors(outputs, against: reference, names: names, elementwise: elementwise)
         let worst = ratios.values.max() ?? 0
-        return (worst <= maxRelativeL2 && within, worst)
+        return (worst <= maxRelativeL2 && violation.values.allSatisfy { $0 <= 1 }, worst)
     }
 
     /// The options that meet the tolerance: `start` (range decisions in its kept nodes) plus the
@@ -124,8 +125,8 @@ public struct MixedPrecisionSearch {
         let gotAll = try run(Self.exposing(all, watched), name: "float16 with intermediates")
         // With an elementwise bound, a node's error is its worst element against that bound (the
         // outputs fail on single elements: a box offset near zero); else its relative L2.
-        let errors = try elementwise.map { try Self.violations(gotAll, against: expectedAll, names: Array(watched), tolerance: $0) }
-            ?? Self.errors(gotAll, against: expectedAll, names: Array(watched), elementwise: nil).relativeL2
+        let measured = try Self.errors(gotAll, against: expectedAll, names: Array(watched), elementwise: elementwise)
+        let errors = elementwise == nil ? measured.relativeL2 : measured.violation
         var effects: [(node: Node, added: Double)] = converted.compactMap { node in
             guard let out = errors[node.outputs[0]] else { return nil }
             let inputs = node.inputs.compactMap { errors[$0] }.max() ?? 0
@@ -150,29 +151,6 @@ public struct MixedPrecisionSearch {
         outcome.errorAfter = best.error
         outcome.keptNodes = effects.prefix(best.k).map { Effect(node: $0.node.name.isEmpty ? $0.node.outputs[0] : $0.node.name, opType: $0.node.opType, addedRelativeL2: $0.added) }
         return options(keeping: best.k)
-    }
-
-    /// Per value, the largest |Δ| / (atol + rtol·|x|) over its elements and the feeds.
-    static func violations(_ outputs: [[String: Tensor]], against reference: [[String: Tensor]], names: [String],
-                           tolerance: ComparisonTolerance) throws -> [String: Double] {
-        var worst: [String: Double] = [:]
-        for (got, want) in zip(outputs, reference) {
-            for name in names {
-                guard let x = want[name], let y0 = got[name], x.dtype == .float32, x.elementCount == y0.elementCount else { continue }
-                let y = y0.dtype == .float32 ? y0 : try y0.converted(to: .float32)
-                var w = worst[name] ?? 0
-                x.withUnsafeBufferPointer(as: Float.self) { a in
-                    y.withUnsafeBufferPointer(as: Float.self) { b in
-                        for i in 0..<a.count {
-                            let d = abs(Double(b[i]) - Double(a[i]))
-                            w = max(w, d.isNaN ? .infinity : d / (tolerance.atol + tolerance.rtol * abs(Double(a[i]))))
-                        }
-                    }
-                }
-                worst[name] = w
-            }
-        }
-        return worst
     }
 
     /// A copy of `model` whose main graph also outputs `values` (with their inferred types).
