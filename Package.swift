@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "CUDA", targets: ["CUDA"]),
         .library(name: "ImagingCUDA", targets: ["ImagingCUDA"]),
+        .library(name: "Detection", targets: ["Detection"]),
+        .library(name: "Pipeline", targets: ["Pipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -48,9 +50,13 @@ let package = Package(
         .target(name: "CUDA", dependencies: ["Tensors"]),
         // The fused preprocessing of Imaging as one CUDA kernel, byte-identical to the CPU pass.
         .target(name: "ImagingCUDA", dependencies: ["Imaging", "CUDA", "Tensors"]),
+        // Box decoders for the common detection heads, NMS, mapping back to the frame, drawing.
+        .target(name: "Detection", dependencies: ["Tensors", "Imaging"]),
+        // Streaming detection: sources, batching, stages on threads over bounded queues, profiler, traces.
+        .target(name: "Pipeline", dependencies: ["Tensors", "ONNX", "Inference", "Imaging", "Detection"]),
         .executableTarget(
             name: "halfpipe",
-            dependencies: ["Tensors", "ONNX", "Inference", "ONNXRuntime", "Imaging", "CUDA", "ImagingCUDA", "Precision", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Tensors", "ONNX", "Inference", "ONNXRuntime", "Imaging", "CUDA", "ImagingCUDA", "Precision", "Detection", "Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "halfpipe-bench", dependencies: ["Tensors", "ONNX", "Imaging"], path: "bench/Sources/halfpipe-bench"),
         .executableTarget(name: "halfpipe-fuzz-loader", dependencies: ["ONNX"], path: "Tests/Fuzz/LoaderFuzzer"),
@@ -64,6 +70,8 @@ let package = Package(
         .testTarget(name: "PrecisionTests", dependencies: ["Precision", "ONNX", "Inference", "ONNXRuntime", "Imaging", "Tensors", "CKernels", "TestSupport"]),
         .testTarget(name: "CUDATests", dependencies: ["CUDA", "Tensors"]),
         .testTarget(name: "ImagingCUDATests", dependencies: ["ImagingCUDA", "CUDA", "Imaging", "Tensors", "TestSupport"], exclude: ["Golden"]),
+        .testTarget(name: "DetectionTests", dependencies: ["Detection", "Imaging", "Tensors", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Detection", "Imaging", "Inference", "ONNXRuntime", "ONNX", "Tensors", "TestSupport"]),
         .testTarget(name: "HalfPipeCLITests", dependencies: ["halfpipe"], exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v6]

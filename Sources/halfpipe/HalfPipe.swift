@@ -1,8 +1,10 @@
 import ArgumentParser
 import CUDA
+import Detection
 import Imaging
 import ONNX
 import Inference
+import Pipeline
 import ONNXRuntime
 import Precision
 import Tensors
@@ -17,7 +19,7 @@ struct HalfPipe: ParsableCommand {
             Exit codes: 0 success, 1 a failed check, 2 bad usage or bad input.
             """,
         version: "0.1.0",
-        subcommands: [Inspect.self, Convert.self, Quantize.self, Run.self, Bench.self, Compare.self, Preprocess.self, Devices.self]
+        subcommands: [Inspect.self, Convert.self, Quantize.self, Run.self, Bench.self, Compare.self, Preprocess.self, Detect.self, Devices.self]
     )
 
     /// Runs the command, mapping every failure to a one-line message and the exit codes of the
@@ -51,6 +53,9 @@ extension TensorError: HalfPipeError {}
 extension ORTError: HalfPipeError {}
 extension CUDAError: HalfPipeError {}
 extension ImagingError: HalfPipeError {}
+extension VideoError: HalfPipeError {}
+extension DetectionError: HalfPipeError {}
+extension PipelineError: HalfPipeError {}
 extension PrecisionError: HalfPipeError {}
 extension InferenceError: HalfPipeError {}
 

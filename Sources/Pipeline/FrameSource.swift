@@ -1,0 +1,192 @@
+import Dispatch
+import FoundationEssentials
+import Imaging
+import Tensors
+
+/// Where a frame came from and when.
+public struct FrameInfo: Sendable, Equatable {
+    /// 0, 1, 2 … over the whole run (every source, in order).
+    public var index: Int
+    /// The file, video or stream it came from.
+    public var source: String
+    /// The frame's number within its own source (a video's frame number; 0 for a still image).
+    public var sourceFrame: Int
+    /// Seconds from its source's start (video), nil for still images.
+    public var timestamp: Double?
+    public var width: Int
+    public var height: Int
+}
+
+/// One item a source yields: a frame, or why one could not be read (a corrupt image in a folder
+/// is reported in its place, not silently skipped).
+public struct SourceFrame: Sendable {
+    public var info: FrameInfo
+    public var image: Image?
+    public var error: String?
+}
+
+/// Frames in order from somewhere. Called from the pipeline's decode thread only.
+public protocol FrameSource: AnyObject {
+    /// For messages and summaries.
+    var name: String { get }
+    /// A camera or network stream: frames come at their own pace and may be dropped if asked.
+    var isLive: Bool { get }
+    /// How many frames are coming, when known (progress).
+    var expectedFrames: Int? { get }
+    /// The next frame, nil at the end. `index` is the run-wide number to give it.
+    func next(index: Int) throws -> SourceFrame?
+}
+
+/// Still images (JPEG, PNG), decoded a window at a time on every core, yielded in order.
+public final class ImageFileSource: FrameSource {
+    public let files: [String]
+    private let decoder: ImageDecoder
+    private let window: Int
+    private var decoded: [Int: Result<Image, ImagingError>] = [:]
+    private var position = 0
+
+    public init(files: [String], order: ChannelOrder = .rgb, window: Int = 2 * ProcessInfo.processInfo.activeProcessorCount) {
+        self.files = files
+        decoder = ImageDecoder(order: order)
+        self.window = max(1, window)
+    }
+
+    public var name: String { files.count == 1 ? files[0] : "\(files.count) images" }
+    public var isLive: Bool { false }
+    public var expectedFrames: Int? { files.count }
+
+    public func next(index: Int) throws -> SourceFrame? {
+        guard position < files.count else { return nil }
+        if decoded[position] == nil { decodeWindow() }
+        let file = files[position]
+        let result = decoded.removeValue(forKey: position)!
+        position += 1
+        switch result {
+        case .success(let image):
+            return SourceFrame(info: FrameInfo(index: index, source: file, sourceFrame: 0, timestamp: nil, width: image.width, height: image.height), image: image)
+        case .failure(let error):
+            return SourceFrame(info: FrameInfo(index: index, source: file, sourceFrame: 0, timestamp: nil, width: 0, height: 0), error: "\(error)")
+        }
+    }
+
+    private func decodeWindow() {
+        let range = position..<min(files.count, position + window)
+        let results = UncheckedSendable(UnsafeMutableBufferPointer<Result<Image, ImagingError>?>.allocate(capacity: range.count))
+        results.value.initialize(repeating: nil)
+        defer { results.value.deallocate() }
+        let decoder = self.decoder, files = self.files, first = range.lowerBound
+        DispatchQueue.concurrentPerform(iterations: range.count) { i in
+            do throws(ImagingError) { results.value[i] = .success(try decoder.decode(file: files[first + i])) } catch { results.value[i] = .failure(error) }
+        }
+        for i in 0..<range.count { decoded[first + i] = results.value[i]! }
+    }
+}
+
+/// A video file, URI or camera through GStreamer.
+public final class VideoSource: FrameSource {
+    private let reader: VideoReader
+    public let name: String
+    public let isLive: Bool
+    public let expectedFrames: Int?
+
+    public init(_ source: String, order: ChannelOrder = .rgb) throws {
+        reader = try VideoReader(source: source, order: order)
+        name = source
+        isLive = source.hasPrefix("/dev/video") || source.hasPrefix("rtsp://") || source.hasPrefix("udp://")
+        // The container's duration × frame rate; known only once the first frame's caps are in.
+        expectedFrames = nil
+    }
+
+    public func next(index: Int) throws -> SourceFrame? {
+        guard let frame = try reader.next() else { return nil }
+        let info = FrameInfo(index: index, source: name, sourceFrame: frame.index, timestamp: frame.timestamp,
+                             width: frame.image.width, height: frame.image.height)
+        return SourceFrame(info: info, image: frame.image)
+    }
+
+    public var framesPerSecond: Double? { reader.framesPerSecond }
+}
+
+/// Frames already in memory as `.npy` files of uint8 pixels, `[H, W, 3]` or `[N, H, W, 3]` (RGB).
+public final class ArraySource: FrameSource {
+    public let files: [String]
+    private var pending: [Image] = []
+    private var fileIndex = 0
+    private var frameInFile = 0
+
+    public init(files: [String]) { self.files = files }
+
+    public var name: String { files.count == 1 ? files[0] : "\(files.count) arrays" }
+    public var isLive: Bool { false }
+    public var expectedFrames: Int? { nil }
+
+    public func next(index: Int) throws -> SourceFrame? {
+        while pending.isEmpty {
+            guard fileIndex < files.count else { return nil }
+            let file = files[fileIndex]
+            fileIndex += 1
+            frameInFile = 0
+            let tensor = try NPY.read(contentsOf: file)
+            guard tensor.dtype == .uint8, tensor.shape.rank == 3 || tensor.shape.rank == 4, tensor.shape.dimensions.last == 3 else {
+                throw PipelineError.badSource(file, "frames in a .npy must be uint8 [H, W, 3] or [N, H, W, 3] (RGB), got \(tensor.dtype) \(tensor.shape)")
+            }
+            let frames = tensor.shape.rank == 3 ? try tensor.reshaped(try Shape([1] + tensor.shape.dimensions)) : tensor
+            for i in 0..<frames.shape[0] {
+                let slice = try frames.slice(i..<(i + 1)).reshaped(try Shape(Array(frames.shape.dimensions.dropFirst())))
+                pending.append(try Image(pixels: slice, order: .rgb, source: "\(file)[\(i)]"))
+            }
+            pending.reverse()
+        }
+        let image = pending.removeLast()
+        defer { frameInFile += 1 }
+        let info = FrameInfo(index: index, source: files[fileIndex - 1], sourceFrame: frameInFile, timestamp: nil, width: image.width, height: image.height)
+        return SourceFrame(info: info, image: image)
+    }
+}
+
+/// Several sources one after the other.
+public final class SourceSequence: FrameSource {
+    private let sources: [any FrameSource]
+    private var current = 0
+
+    public init(_ sources: [any FrameSource]) { self.sources = sources }
+
+    public var name: String { sources.count == 1 ? sources[0].name : sources.map(\.name).joined(separator: ", ") }
+    public var isLive: Bool { sources.contains { $0.isLive } }
+    public var expectedFrames: Int? {
+        let counts = sources.map(\.expectedFrames)
+        return counts.contains { $0 == nil } ? nil : counts.reduce(0) { $0 + $1! }
+    }
+
+    public func next(index: Int) throws -> SourceFrame? {
+        while current < sources.count {
+            if let frame = try sources[current].next(index: index) { return frame }
+            current += 1
+        }
+        return nil
+    }
+}
+
+/// The first `limit` frames of another source (a quick look at a long video).
+public final class LimitedSource: FrameSource {
+    private let base: any FrameSource
+    private let limit: Int
+    private var given = 0
+
+    public init(_ base: any FrameSource, limit: Int) {
+        self.base = base
+        self.limit = limit
+    }
+
+    public var name: String { base.name }
+    public var isLive: Bool { base.isLive }
+    public var expectedFrames: Int? { base.expectedFrames.map { min($0, limit) } ?? limit }
+    /// The source it limits (a video's frame rate).
+    public var underlying: any FrameSource { base }
+
+    public func next(index: Int) throws -> SourceFrame? {
+        guard given < limit, let frame = try base.next(index: index) else { return nil }
+        given += 1
+        return frame
+    }
+}

@@ -1,0 +1,126 @@
+import Detection
+import Dispatch
+import FoundationEssentials
+import Imaging
+import Inference
+import Tensors
+
+// The body of each stage thread of `DetectionPipeline`.
+extension DetectionPipeline {
+    /// Reads frames until the source ends; a live source that gets ahead drops (and counts) frames
+    /// when asked to, else waits.
+    func decodeStage(into frames: BoundedQueue<Item<DecodedFrame>>, dropped: DroppedCounter, cancellation: Cancellation) throws {
+        defer { frames.push(.end) }
+        let drop = configuration.dropWhenBehind && source.isLive
+        var index = 0
+        while !cancellation.isCancelled {
+            let begin = profiler.now()
+            guard let frame = try source.next(index: index) else { return }
+            let end = profiler.now()
+            profiler.record(Span(stage: .decode, lane: 0, batch: -1, frames: 1, startMs: begin, endMs: end))
+            let item = Item.value(DecodedFrame(frame: frame, decodeMs: end - begin, startMs: begin))
+            if drop {
+                if frames.tryPush(item) { index += 1 } else { dropped.add() }
+            } else {
+                guard frames.push(item) else { return }
+                index += 1
+            }
+        }
+    }
+
+    /// Gathers frames into batches (a partial one goes after `maxWaitMs`, or at the end) and
+    /// preprocesses each in one fused pass.
+    func preprocessStage(from frames: BoundedQueue<Item<DecodedFrame>>, into batches: BoundedQueue<Item<PreparedBatch>>, cancellation: Cancellation) throws {
+        defer { for _ in sessions { batches.push(.end) } }
+        var index = 0
+        var ended = false
+        while !ended, !cancellation.isCancelled {
+            guard let first = frames.pop(), case .value(let head) = first else { return }
+            var gathered = [head]
+            let deadline = configuration.maxWaitMs.map { DispatchTime.now() + .microseconds(Int($0 * 1000)) }
+            while gathered.count < configuration.batchSize {
+                let next = deadline.map { frames.pop(until: $0) } ?? frames.pop()
+                guard let next else { break }   // waited long enough, or cancelled
+                guard case .value(let frame) = next else { ended = true; break }
+                gathered.append(frame)
+            }
+            let batch = try profiler.measure(.preprocess, batch: index, frames: gathered.count) { try prepare(gathered, index: index) }
+            guard batches.push(.value(batch)) else { return }
+            index += 1
+        }
+    }
+
+    private func prepare(_ gathered: [DecodedFrame], index: Int) throws -> PreparedBatch {
+        let begin = profiler.now()
+        var slots: [Int?] = []
+        var images: [Image] = []
+        for item in gathered {
+            if let image = item.frame.image {
+                slots.append(images.count)
+                images.append(image)
+            } else {
+                slots.append(nil)
+            }
+        }
+        var tensor: Tensor?
+        var placements: [ImagePlacement] = []
+        if !images.isEmpty {
+            let size = configuration.fixedModelBatch ?? images.count
+            (tensor, placements) = try preprocessor.batch(images, size: size)
+        }
+        let timings = BatchTimings(decodeMs: gathered.reduce(0) { $0 + $1.decodeMs }, preprocessMs: profiler.now() - begin,
+                                   inferenceMs: 0, postprocessMs: 0, latencyMs: gathered.map(\.startMs).min() ?? begin)
+        return PreparedBatch(index: index, frames: gathered.map(\.frame), slots: slots, placements: placements, tensor: tensor,
+                             timings: timings, startMs: begin)
+    }
+
+    /// Runs batches through one session until the preprocessing stage ends.
+    func inferenceStage(_ session: any Session, lane: Int, from batches: BoundedQueue<Item<PreparedBatch>>,
+                        into inferred: BoundedQueue<Item<InferredBatch>>) throws {
+        defer { inferred.push(.end) }
+        while let item = batches.pop(), case .value(var batch) = item {
+            var outputs: [String: Tensor] = [:]
+            if let tensor = batch.tensor {
+                let begin = profiler.now()
+                outputs = try profiler.measure(.inference, lane: lane, batch: batch.index, frames: batch.placements.count) {
+                    try session.run([inputName: tensor])
+                }
+                batch.timings.inferenceMs = profiler.now() - begin
+                batch.tensor = nil   // the input's memory goes back before postprocessing
+            }
+            guard inferred.push(.value(InferredBatch(batch: batch, outputs: outputs))) else { return }
+        }
+    }
+
+    /// Puts batches back in order (several inference workers finish out of order), decodes and
+    /// suppresses each as a whole, and hands the frames on.
+    func postprocessStage(from inferred: BoundedQueue<Item<InferredBatch>>, into results: BoundedQueue<Item<BatchResult>>, cancellation: Cancellation) throws {
+        defer { results.push(.end) }
+        var waiting: [Int: InferredBatch] = [:]
+        var next = 0
+        var ends = 0
+        while ends < sessions.count, !cancellation.isCancelled {
+            guard let item = inferred.pop() else { return }
+            guard case .value(let done) = item else { ends += 1; continue }
+            waiting[done.batch.index] = done
+            while let ready = waiting.removeValue(forKey: next) {
+                let result = try profiler.measure(.postprocess, batch: next, frames: ready.batch.frames.count) { try finish(ready) }
+                guard results.push(.value(result)) else { return }
+                next += 1
+            }
+        }
+    }
+
+    private func finish(_ done: InferredBatch) throws -> BatchResult {
+        let begin = profiler.now()
+        let perImage = done.batch.placements.isEmpty ? [] : try postprocessor(done.outputs, placements: done.batch.placements)
+        var frames: [FrameResult] = []
+        for (frame, slot) in zip(done.batch.frames, done.batch.slots) {
+            let detections = slot.map { perImage[$0] } ?? []
+            frames.append(FrameResult(info: frame.info, detections: detections, image: configuration.keepImages ? frame.image : nil, error: frame.error))
+        }
+        var timings = done.batch.timings
+        timings.postprocessMs = profiler.now() - begin
+        return BatchResult(index: done.batch.index, frames: frames, timings: timings)
+    }
+}

@@ -1,0 +1,167 @@
+import ArgumentParser
+import Detection
+import FoundationEssentials
+import Imaging
+import Inference
+import ONNX
+import Pipeline
+import Tensors
+
+/// `halfpipe detect MODEL SOURCE…`: a batched streaming detection pipeline from images, video
+/// files, streams or cameras to boxes.
+struct Detect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "detect",
+        abstract: "Detect objects in images, videos and streams with a batched, overlapped pipeline.",
+        discussion: """
+            Sources are JPEG/PNG files or folders, video files (.avi, .mp4, .mkv, .mov, .webm …), \
+            URIs (rtsp://, http://, file://), cameras (/dev/video0) and .npy arrays of uint8 \
+            [N,H,W,3] frames; videos and streams are read through GStreamer. Decoding, \
+            preprocessing, inference and postprocessing run on their own threads over bounded \
+            queues. A model exported with a fixed batch of 1 is rewritten to take --batch frames \
+            when its graph allows it (checked by running it). Detections go to standard output \
+            as JSON lines (one per frame) unless -o names a file; the summary goes to standard error.
+            Examples:
+              halfpipe detect det.onnx vtest.avi --image-preset yolox416 --batch 8 -o boxes.jsonl
+              halfpipe detect det.onnx photos/ --image-preset yolo640 --annotate annotated/ --coco results.json
+              halfpipe detect det.onnx rtsp://camera/stream --image-preset yolo640 --max-wait 30 --drop --profile
+            """
+    )
+
+    @Argument(help: "The ONNX detector.")
+    var model: String
+
+    @Argument(help: "Images, folders, videos, URIs, cameras or .npy frame arrays.")
+    var sources: [String] = []
+
+    @Option(help: "Frames per batch.")
+    var batch = 8
+
+    @Option(name: .customLong("max-wait"), help: ArgumentHelp("Milliseconds a partial batch waits for more frames (default: until full; 40 for live sources).", valueName: "ms"))
+    var maxWait: Double?
+
+    @Option(help: "Inference sessions running batches side by side (each gets --threads, or its share of the cores).")
+    var workers = 1
+
+    @Option(help: ArgumentHelp("Head decoder: auto, \(HeadLayout.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "name"))
+    var decoder = "auto"
+
+    @Option(help: "Keep boxes scoring above this.")
+    var score: Float = 0.25
+
+    @Option(help: "NMS IoU threshold.")
+    var iou: Float = 0.45
+
+    @Option(name: .customLong("max-detections"), help: "At most this many boxes per frame.")
+    var maxDetections = 300
+
+    @Flag(name: .customLong("class-agnostic"), help: "Suppress overlapping boxes whatever their class.")
+    var classAgnostic = false
+
+    @Option(name: [.customShort("o"), .long], help: ArgumentHelp("JSON lines of detections, one per frame (default: standard output).", valueName: "file.jsonl"))
+    var output: String?
+
+    @Option(help: ArgumentHelp("Also write COCO results JSON (image_id, category_id, bbox, score).", valueName: "file.json"))
+    var coco: String?
+
+    @Option(help: ArgumentHelp("Draw the boxes: a folder for images, a video file (.avi, .mp4, .mkv) for videos.", valueName: "path"))
+    var annotate: String?
+
+    @Flag(help: "Print each batch's stage times (decode / preprocess / inference / postprocess).")
+    var profile = false
+
+    @Option(help: ArgumentHelp("Write the run's spans in Chrome trace format (open in Perfetto).", valueName: "trace.json"))
+    var trace: String?
+
+    @Option(help: ArgumentHelp("Write the run's summary as JSON.", valueName: "report.json"))
+    var report: String?
+
+    @Flag(help: "Drop frames of a live source when the pipeline is behind (counted) instead of waiting.")
+    var drop = false
+
+    @Option(help: "Queue depth between stages, in batches.")
+    var queue = 2
+
+    @Option(help: "Stop after this many frames.")
+    var frames: Int?
+
+    @OptionGroup var imageFeed: ImageFeedOptions
+    @OptionGroup var runtime: RuntimeOptions
+
+    func validate() throws {
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        guard queue >= 1 else { throw ValidationError("--queue must be at least 1") }
+        if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
+        guard sources.count + imageFeed.images.count > 0 else { throw ValidationError("give at least one source (images, a folder, a video, a URI or a camera)") }
+        guard decoder == "auto" || HeadLayout(rawValue: decoder) != nil else {
+            throw ValidationError("--decoder \(decoder): use auto or one of \(HeadLayout.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        let allSources = sources + imageFeed.images
+        for path in [output, coco, trace, report].compactMap({ $0 }) + [annotate].compactMap({ $0 }) {
+            if let clash = allSources.first(where: { OutputPath.same($0, path) }) ?? (OutputPath.same(path, model) ? model : nil) {
+                throw CLIError("\(path) is an input (\(clash)); write outputs elsewhere (inputs are never overwritten)")
+            }
+        }
+        let setup = try DetectSetup.make(self)
+        let opened = try DetectSources.open(allSources, order: setup.preprocessor.spec.order)
+        let source: any FrameSource = frames.map { LimitedSource(opened, limit: $0) } ?? opened
+        var configuration = PipelineConfiguration()
+        configuration.batchSize = setup.batch
+        configuration.fixedModelBatch = setup.fixedBatch
+        configuration.maxWaitMs = maxWait ?? (source.isLive ? 40 : nil)
+        configuration.queueDepth = queue
+        configuration.dropWhenBehind = drop
+        configuration.keepImages = annotate != nil
+        let pipeline = try DetectionPipeline(source: source, preprocessor: setup.preprocessor, inputName: setup.inputName, sessions: setup.sessions,
+                                             postprocessor: setup.postprocessor, configuration: configuration)
+        printStandardError("detect: \(setup.summary)")
+        let writer = try DetectionWriter(command: self, names: setup.names, source: source)
+        let progress = Progress(expected: source.expectedFrames)
+        let result: PipelineReport
+        do {
+            result = try pipeline.run { batch in
+                try writer.write(batch)
+                if profile {
+                    let t = batch.timings
+                    printStandardError("batch \(batch.index) (\(batch.frames.count) frames): decode \(ms(t.decodeMs)) | preprocess \(ms(t.preprocessMs)) | "
+                        + "inference \(ms(t.inferenceMs)) | postprocess \(ms(t.postprocessMs)) | latency \(ms(t.latencyMs))")
+                }
+                progress.advance(by: batch.frames.count, now: pipeline.profiler.now())
+            }
+        } catch {
+            writer.abandon()
+            throw error
+        }
+        try writer.finish()
+        if let trace { try DetectionWriter.atomically(pipeline.profiler.chromeTrace(), to: trace) }
+        let summary = DetectSummary(report: result, setup: setup)
+        printStandardError(summary.text)
+        if let report { try DetectionWriter.atomically(Data(summary.json.utf8), to: report) }
+        if result.failedFrames > 0 {
+            throw CLIError("\(result.failedFrames) of \(result.frames) frames could not be read (their lines in the output say why)")
+        }
+    }
+
+    private func ms(_ value: Double) -> String { NumberText.fixed(value, 1) + " ms" }
+}
+
+/// Progress on standard error every few seconds, for long inputs.
+final class Progress {
+    private let expected: Int?
+    private var frames = 0
+    private var lastMs = 0.0
+
+    init(expected: Int?) { self.expected = expected }
+
+    func advance(by count: Int, now: Double) {
+        frames += count
+        guard now - lastMs >= 3000 else { return }
+        lastMs = now
+        let rate = NumberText.fixed(Double(frames) / now * 1000, 1)
+        printStandardError("detect: \(frames)\(expected.map { "/\($0)" } ?? "") frames, \(rate) fps")
+    }
+}

@@ -1,0 +1,120 @@
+import Detection
+import FoundationEssentials
+import Imaging
+import Inference
+import ONNX
+import Pipeline
+import Tensors
+
+/// Everything `detect` builds before frames flow: the sessions (of the batch-rewritten model where
+/// needed), the preprocessing fitted to the input, the head decoder and the class names.
+struct DetectSetup {
+    var sessions: [any Session]
+    var inputName: String
+    var preprocessor: Preprocessor
+    var postprocessor: Postprocessor
+    var names: ClassNames
+    var batch: Int
+    /// The batch the model insists on, when it has a fixed one.
+    var fixedBatch: Int?
+    var summary: String
+
+    static func make(_ command: Detect) throws -> DetectSetup {
+        var target = try command.runtime.target()
+        let probe = try target.session(.file(command.model))
+        let (input, preprocessor) = try command.imageFeed.preprocessor(for: probe.inputs)
+        let model = try Model.load(contentsOf: command.model)
+        let names = model.metadata.first { $0.key == "names" }.flatMap { ClassNames.parse($0.value) } ?? ClassNames()
+
+        var batch = command.batch
+        var fixedBatch: Int?
+        var source = ModelSource.file(command.model)
+        var notes: [String] = []
+        if let declared = input.dimensions.first ?? nil {
+            if declared == 1 && batch > 1 {
+                let (bytes, outcome) = try BatchRewrite.rewrite(model, input: input.name) { try target.session($0) }
+                switch outcome {
+                case .rewritten(let reshapes):
+                    source = .bytes(bytes!, name: command.model)
+                    notes.append("batch rewritten from 1 to \(batch) (\(reshapes) Reshape\(reshapes == 1 ? "" : "s") changed, checked against batch 1)")
+                case .notBatchable(let why):
+                    printStandardError("detect: warning: running at batch 1: the model's fixed batch of 1 cannot be changed: \(why)")
+                    batch = 1
+                    fixedBatch = 1
+                case .alreadyBatched:
+                    break
+                }
+            } else if declared != batch {
+                guard declared >= batch else {
+                    throw CLIError("--batch \(batch): input '\(input.name)' has a fixed batch of \(declared); give --batch \(declared) or less")
+                }
+                fixedBatch = declared
+                batch = min(batch, declared)
+            }
+        }
+        let workers = command.workers
+        if command.runtime.threads == 0 && workers > 1 {
+            target.options.intraOpThreads = max(1, ProcessInfo.processInfo.activeProcessorCount / workers)
+        }
+        let sessions = try (0..<workers).map { _ in try target.session(source) }
+
+        let decoder = try headDecoder(sessions[0], input: input, preprocessor: preprocessor, requested: command.decoder == "auto" ? nil : HeadLayout(rawValue: command.decoder))
+        let nms = try NonMaximumSuppression(iouThreshold: command.iou, maxDetections: command.maxDetections, classAgnostic: command.classAgnostic)
+        // Letterboxed detectors were trained and scored with boxes divided by the gain; other resize modes map exactly.
+        let mapping: BoxMapping = preprocessor.spec.resize == .letterbox ? .letterboxGain : .resampledScale
+        let postprocessor = try Postprocessor(decoder: decoder, scoreThreshold: command.score, nms: nms, mapping: mapping)
+        let spec = preprocessor.spec
+        var summary = "\(command.model): \(decoder.description); '\(input.name)' \(spec.width)x\(spec.height) \(spec.dtype.rawValue) \(spec.order.rawValue); "
+            + "batch \(batch), \(workers) inference worker\(workers == 1 ? "" : "s") on \(target.device) (\(target.backend.name))"
+        if !notes.isEmpty { summary += "; " + notes.joined(separator: "; ") }
+        return DetectSetup(sessions: sessions, inputName: input.name, preprocessor: preprocessor, postprocessor: postprocessor, names: names,
+                           batch: batch, fixedBatch: fixedBatch, summary: summary)
+    }
+
+    /// The decoder for the session's outputs; where their shapes are symbolic beyond the batch,
+    /// one run on a blank batch shows them.
+    private static func headDecoder(_ session: any Session, input: TensorDescription, preprocessor: Preprocessor, requested: HeadLayout?) throws -> HeadDecoder {
+        var outputs: [HeadOutput] = []
+        if session.outputs.allSatisfy({ $0.dimensions.dropFirst().allSatisfy { $0 != nil } }) {
+            outputs = session.outputs.map { HeadOutput(name: $0.name, shape: [1] + $0.dimensions.dropFirst().map { $0! }) }
+        } else {
+            let blank = try preprocessor.makeBatch(size: input.dimensions.first.flatMap { $0 } ?? 1)
+            let produced = try session.run([input.name: blank])
+            outputs = session.outputs.compactMap { d in produced[d.name].map { HeadOutput(name: d.name, shape: $0.shape.dimensions) } }
+        }
+        let spec = preprocessor.spec
+        do {
+            return try HeadDecoder.recognise(outputs, inputWidth: spec.width, inputHeight: spec.height, requested: requested)
+        } catch {
+            throw CLIError("\(error)")
+        }
+    }
+}
+
+/// Opens the command line's sources in order: videos and streams through GStreamer, still
+/// images (files and folders, decoded on every core), .npy frame arrays.
+enum DetectSources {
+    static let videoExtensions: Set<String> = ["avi", "mp4", "mkv", "mov", "webm", "m4v", "mpg", "mpeg", "ts", "flv", "wmv", "ogv", "3gp"]
+
+    static func open(_ paths: [String], order: ChannelOrder) throws -> any FrameSource {
+        var sources: [any FrameSource] = []
+        var images: [String] = []
+        func flushImages() {
+            if !images.isEmpty { sources.append(ImageFileSource(files: images, order: order)); images = [] }
+        }
+        for path in paths {
+            let ext = path.split(separator: ".").last.map { $0.lowercased() } ?? ""
+            if path.hasPrefix("/dev/video") || path.firstRange(of: "://") != nil || videoExtensions.contains(ext) {
+                flushImages()
+                do { sources.append(try VideoSource(path, order: order)) } catch let error as VideoError { throw CLIError("\(error)") }
+            } else if ext == "npy" {
+                flushImages()
+                sources.append(ArraySource(files: [path]))
+            } else {
+                images += try ImageFiles.expand([path])
+            }
+        }
+        flushImages()
+        return sources.count == 1 ? sources[0] : SourceSequence(sources)
+    }
+}
