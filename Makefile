@@ -18,7 +18,7 @@ STATIC_LIMIT_MB := 60
 STATIC_LIBDIR := $(shell gcc -print-multiarch 2>/dev/null | sed 's|^|/usr/lib/|')
 STATIC_ARCHIVES := $(STATIC_LIBDIR)/libturbojpeg.a $(STATIC_LIBDIR)/libpng16.a
 
-.PHONY: portable setup material reference build static demo test bench-kernels bench-ort bench-preprocess bench-convert bench-quantize device-bench fuzz clean
+.PHONY: portable setup material reference build static demo test bench-kernels bench-ort bench-preprocess bench-convert bench-quantize bench-detect device-bench fuzz clean
 
 # Tracked files must not name this machine's paths, and every reference package is pinned (==).
 portable:
@@ -101,6 +101,11 @@ bench-convert: material build static
 bench-quantize: material build
 	@bash bench/quantize.sh
 
+# halfpipe detect vs the straightforward Python pipeline (OpenCV, numpy, ONNX Runtime, cv2 NMS) on
+# vtest.avi with the YOLOX-style detector, FP32 and the INT8 model of halfpipe quantize. Last line: JSON.
+bench-detect: material build
+	@bash bench/detect.sh
+
 # Everything the GPU machine needs in .device/ (the static binary, the seed's three 900x1200
 # images as PNG and .npy, real pictures), then the one device command that runs every GPU check
 # and benchmark (bench/gpu.sh) and writes $$OUT/gpu-bench.json.
@@ -113,9 +118,9 @@ device-bench: static material
 	@echo "device folder: $$(du -sm .device | cut -f1) MB. Run on the GPU machine (device tool, carry [\".device\"]):"
 	@echo "  bash bench/gpu.sh"
 
-# libFuzzer over the model loader (needs clang's fuzzer runtime, shipped with the Swift toolchain).
+# libFuzzer over the model loader and the frame path of detect (clang's fuzzer runtime ships with the Swift toolchain).
 fuzz: material
-	@bash scripts/fuzz-loader.sh $(FUZZ_SECONDS)
+	@bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf .build .build-fuzz .build-static

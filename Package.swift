@@ -60,6 +60,7 @@ let package = Package(
         ),
         .executableTarget(name: "halfpipe-bench", dependencies: ["Tensors", "ONNX", "Imaging"], path: "bench/Sources/halfpipe-bench"),
         .executableTarget(name: "halfpipe-fuzz-loader", dependencies: ["ONNX"], path: "Tests/Fuzz/LoaderFuzzer"),
+        .executableTarget(name: "halfpipe-fuzz-frames", dependencies: ["Imaging", "Detection", "Tensors"], path: "Tests/Fuzz/FrameFuzzer"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors", "CKernels", "TestSupport"]),
         // Locating the real test material and running the Python reference scripts, for the test targets.
         .target(name: "TestSupport", dependencies: ["ONNX", "Tensors"], path: "Tests/TestSupport"),

@@ -22,7 +22,7 @@ struct Detect: ParsableCommand {
             when its graph allows it (checked by running it). Detections go to standard output \
             as JSON lines (one per frame) unless -o names a file; the summary goes to standard error.
             Examples:
-              halfpipe detect det.onnx vtest.avi --image-preset yolox416 --batch 8 -o boxes.jsonl
+              halfpipe detect det.onnx vtest.avi --image-preset yolox416 -o boxes.jsonl --trace trace.json
               halfpipe detect det.onnx photos/ --image-preset yolo640 --annotate annotated/ --coco results.json
               halfpipe detect det.onnx rtsp://camera/stream --image-preset yolo640 --max-wait 30 --drop --profile
             """
@@ -35,13 +35,13 @@ struct Detect: ParsableCommand {
     var sources: [String] = []
 
     @Option(help: "Frames per batch.")
-    var batch = 8
+    var batch = 4
 
     @Option(name: .customLong("max-wait"), help: ArgumentHelp("Milliseconds a partial batch waits for more frames (default: until full; 40 for live sources).", valueName: "ms"))
     var maxWait: Double?
 
-    @Option(help: "Inference sessions running batches side by side (each gets --threads, or its share of the cores).")
-    var workers = 1
+    @Option(help: "Inference sessions running batches side by side, each with --threads or its share of the cores (0: two on a CPU of two or more cores, where they beat one session's thread pool; one on a GPU).")
+    var workers = 0
 
     @Option(help: ArgumentHelp("Head decoder: auto, \(HeadLayout.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "name"))
     var decoder = "auto"
@@ -90,7 +90,7 @@ struct Detect: ParsableCommand {
 
     func validate() throws {
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        guard workers >= 0 else { throw ValidationError("--workers must be 0 (automatic) or more") }
         guard queue >= 1 else { throw ValidationError("--queue must be at least 1") }
         if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
         guard sources.count + imageFeed.images.count > 0 else { throw ValidationError("give at least one source (images, a folder, a video, a URI or a camera)") }

@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+
+/// `halfpipe detect` through the real binary: a real video to JSON lines, an annotated video, a
+/// trace and a report; real pictures to COCO results and annotated images; a clear error (exit 2,
+/// nothing written) for each kind of bad input.
+@Suite(.serialized) struct DetectCommandTests {
+    static let video = "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
+
+    static func temporary(_ name: String) -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("halfpipe-detect-\(ProcessInfo.processInfo.processIdentifier)")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.appendingPathComponent(name).path
+    }
+
+    static var model: String { get throws { try CLI.material("models/ddddocr/common_det.onnx") } }
+
+    static func lines(_ path: String) throws -> [[String: Any]] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+    }
+
+    @Test func helpMatchesGoldenText() throws {
+        let r = try CLI.run(["detect", "--help"])
+        let expected = try String(contentsOf: CLI.packageRoot.appendingPathComponent("Tests/HalfPipeCLITests/Golden/detect-help.txt"), encoding: .utf8)
+        #expect(r.stdout == expected, "detect help changed; if intended, update Golden/detect-help.txt")
+    }
+
+    /// 43 frames of vtest.avi at batch 4 (the last batch partial), the fixed-batch model rewritten:
+    /// every frame in order with its timestamp, an annotated video of the same 43 frames that reads
+    /// back, a Chrome trace with the stages on their own tracks, and the report.
+    @Test func realVideoToLinesAnnotatedVideoTraceAndReport() throws {
+        let out = Self.temporary("video.jsonl"), annotated = Self.temporary("annotated.avi")
+        let trace = Self.temporary("trace.json"), report = Self.temporary("report.json")
+        let r = try CLI.run(["detect", try Self.model, Self.video, "--image-preset", "yolox416", "--score", "0.1", "--batch", "4", "--frames", "43",
+                             "-o", out, "--annotate", annotated, "--trace", trace, "--report", report, "--profile"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("batch rewritten from 1 to 4 (3 Reshapes changed, checked against batch 1)"), "\(r.stderr)")
+        #expect(r.stderr.contains("batch 10 (3 frames): decode"), "the per-batch profile line, the last batch partial")
+        #expect(r.stdout.isEmpty, "with -o nothing goes to standard output")
+        let frames = try Self.lines(out)
+        #expect(frames.map { $0["frame"] as! Int } == Array(0..<43))
+        #expect(frames.map { $0["source_frame"] as! Int } == Array(0..<43))
+        #expect(abs((frames[42]["timestamp"] as! Double) - 4.2) < 1e-6)
+        #expect(frames.allSatisfy { $0["width"] as? Int == 768 && $0["height"] as? Int == 576 })
+        let boxes = frames.flatMap { $0["detections"] as! [[String: Any]] }
+        #expect(boxes.count > 100)
+        #expect(boxes.allSatisfy { b in
+            let box = b["box"] as! [Double]
+            return box[0] >= 0 && box[2] <= 768 && box[1] >= 0 && box[3] <= 576 && box[0] <= box[2] && (b["score"] as! Double) > 0.1
+        })
+
+        // The annotated video holds the same frames: read it back through the same command.
+        let again = Self.temporary("annotated.jsonl")
+        let back = try CLI.run(["detect", try Self.model, annotated, "--image-preset", "yolox416", "-o", again])
+        #expect(back.status == 0, "\(back.stderr)")
+        #expect(try Self.lines(again).count == 43)
+
+        let traceJSON = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: trace))) as! [String: Any]
+        let spans = (traceJSON["traceEvents"] as! [[String: Any]]).filter { $0["ph"] as? String == "X" }
+        #expect(Set(spans.map { $0["name"] as! String }) == ["decode", "preprocess", "inference", "postprocess", "sink"])
+        #expect(spans.filter { $0["name"] as? String == "decode" }.count == 43)
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as! [String: Any]
+        #expect(summary["frames"] as? Int == 43 && summary["batches"] as? Int == 11 && summary["unreadable"] as? Int == 0)
+        #expect((summary["inference_fraction"] as! Double) > 0.3)
+    }
+
+    /// Still pictures: COCO results, annotated JPEGs, JSON lines on standard output; a blank
+    /// threshold of 0.99 gives frames with no detections, each still present.
+    @Test func picturesToCOCOAndAnnotatedImages() throws {
+        let pictures = try ["rocket.jpg", "motorcycle_left.png", "coffee.png"].map { try CLI.material("images/skimage/\($0)") }
+        let coco = Self.temporary("coco.json"), folder = Self.temporary("annotated")
+        let r = try CLI.run(["detect", try Self.model] + pictures + ["--image-preset", "yolox416", "--score", "0.1", "--coco", coco, "--annotate", folder])
+        #expect(r.status == 0, "\(r.stderr)")
+        let frames = r.stdout.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        #expect(frames.map { $0["source"] as! String } == pictures)
+        let results = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: coco))) as! [[String: Any]]
+        #expect(results.count == frames.reduce(0) { $0 + ($1["detections"] as! [Any]).count } && results.count > 3)
+        #expect(results.allSatisfy { ($0["bbox"] as! [Double]).count == 4 && $0["category_id"] as? Int == 0 })
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == ["coffee.jpg", "motorcycle_left.jpg", "rocket.jpg"])
+
+        let none = try CLI.run(["detect", try Self.model, pictures[2], "--image-preset", "yolox416", "--score", "0.99"])
+        #expect(none.status == 0, "\(none.stderr)")
+        let line = try JSONSerialization.jsonObject(with: Data(none.stdout.utf8)) as! [String: Any]
+        #expect((line["detections"] as! [Any]).isEmpty)
+    }
+
+    @Test func badInputsAreClearErrorsAndWriteNothing() throws {
+        let out = Self.temporary("bad.jsonl")
+        // Not a video.
+        let notVideo = Self.temporary("notes.avi")
+        try Data("plain text".utf8).write(to: URL(fileURLWithPath: notVideo))
+        let r1 = try CLI.run(["detect", try Self.model, notVideo, "--image-preset", "yolox416", "-o", out])
+        #expect(r1.status == 2 && r1.stderr.contains("notes.avi: cannot read the video"), "\(r1.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out) && !FileManager.default.fileExists(atPath: out + ".partial"))
+        // A classifier: its outputs match no decoder.
+        let classifier = try CLI.material("models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx")
+        let picture = try CLI.material("images/skimage/coffee.png")
+        let r2 = try CLI.run(["detect", classifier, picture, "--image-preset", "paddleocr-cls", "-o", out])
+        #expect(r2.status == 2 && r2.stderr.contains("cannot tell how to decode this model's outputs"), "\(r2.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+        // An output over an input.
+        let r3 = try CLI.run(["detect", try Self.model, picture, "--image-preset", "yolox416", "-o", picture])
+        #expect(r3.status == 2 && r3.stderr.contains("is an input"), "\(r3.stderr)")
+        // A corrupt picture among good ones: every frame reported, exit 2 with the count.
+        let broken = Self.temporary("broken.png")
+        try Data([0x89, 0x50, 0x4E, 0x47, 0, 1]).write(to: URL(fileURLWithPath: broken))
+        let r4 = try CLI.run(["detect", try Self.model, picture, broken, "--image-preset", "yolox416", "-o", out])
+        #expect(r4.status == 2 && r4.stderr.contains("1 of 2 frames could not be read"), "\(r4.stderr)")
+        let frames = try Self.lines(out)
+        #expect(frames.count == 2 && frames[1]["error"] != nil && frames[0]["error"] == nil)
+    }
+}
