@@ -15,6 +15,15 @@ public struct FrameInfo: Sendable, Equatable {
     public var timestamp: Double?
     public var width: Int
     public var height: Int
+
+    public init(index: Int, source: String, sourceFrame: Int, timestamp: Double?, width: Int, height: Int) {
+        self.index = index
+        self.source = source
+        self.sourceFrame = sourceFrame
+        self.timestamp = timestamp
+        self.width = width
+        self.height = height
+    }
 }
 
 /// One item a source yields: a frame, or why one could not be read (a corrupt image in a folder
@@ -23,6 +32,12 @@ public struct SourceFrame: Sendable {
     public var info: FrameInfo
     public var image: Image?
     public var error: String?
+
+    public init(info: FrameInfo, image: Image? = nil, error: String? = nil) {
+        self.info = info
+        self.image = image
+        self.error = error
+    }
 }
 
 /// Frames in order from somewhere. Called from the pipeline's decode thread only.
