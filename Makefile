@@ -115,6 +115,9 @@ device-bench: static material
 	@cp .cache/material/images/skimage/{astronaut.png,rocket.jpg,coffee.png,chelsea.png,camera.png,horse.png} .device/images/
 	@$(PYTHON) scripts/make-device-seed.py .device
 	@mkdir -p .device/models && cp .cache/material/models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx .device/models/cls.onnx
+	@# The YOLOX-style detector in FP16 (half the size: the carry limit is 64 MiB) and a weightless YOLOv8-shaped head.
+	@$(STATIC_BIN) convert .cache/material/models/ddddocr/common_det.onnx -o .device/models/det-fp16.onnx --to fp16 > /dev/null
+	@$(PYTHON) scripts/make-random-head.py .device/models/random-head.onnx
 	@echo "device folder: $$(du -sm .device | cut -f1) MB. Run on the GPU machine (device tool, carry [\".device\"]):"
 	@echo "  bash bench/gpu.sh"
 

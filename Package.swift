@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "ImagingCUDA", targets: ["ImagingCUDA"]),
         .library(name: "Detection", targets: ["Detection"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
+        .library(name: "DetectionCUDA", targets: ["DetectionCUDA"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -52,11 +53,13 @@ let package = Package(
         .target(name: "ImagingCUDA", dependencies: ["Imaging", "CUDA", "Tensors"]),
         // Box decoders for the common detection heads, NMS, mapping back to the frame, drawing.
         .target(name: "Detection", dependencies: ["Tensors", "Imaging"]),
+        // Decode + NMS for a whole batch on the GPU, equal to Detection's CPU path.
+        .target(name: "DetectionCUDA", dependencies: ["Detection", "CUDA", "Imaging", "Tensors"]),
         // Streaming detection: sources, batching, stages on threads over bounded queues, profiler, traces.
         .target(name: "Pipeline", dependencies: ["Tensors", "ONNX", "Inference", "Imaging", "Detection"]),
         .executableTarget(
             name: "halfpipe",
-            dependencies: ["Tensors", "ONNX", "Inference", "ONNXRuntime", "Imaging", "CUDA", "ImagingCUDA", "Precision", "Detection", "Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Tensors", "ONNX", "Inference", "ONNXRuntime", "Imaging", "CUDA", "ImagingCUDA", "Precision", "Detection", "DetectionCUDA", "Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "halfpipe-bench", dependencies: ["Tensors", "ONNX", "Imaging"], path: "bench/Sources/halfpipe-bench"),
         .executableTarget(name: "halfpipe-fuzz-loader", dependencies: ["ONNX"], path: "Tests/Fuzz/LoaderFuzzer"),
@@ -73,6 +76,7 @@ let package = Package(
         .testTarget(name: "ImagingCUDATests", dependencies: ["ImagingCUDA", "CUDA", "Imaging", "Tensors", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Detection", "Imaging", "Inference", "ONNXRuntime", "ONNX", "Tensors", "TestSupport"]),
+        .testTarget(name: "DetectionCUDATests", dependencies: ["DetectionCUDA", "Detection", "Imaging"]),
         .testTarget(name: "HalfPipeCLITests", dependencies: ["halfpipe"], exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v6]

@@ -32,6 +32,46 @@ PY
 fi
 [ "${GPU_MULTI_ONLY:-0}" = 1 ] && exit 0
 
+# 4. Detection postprocessing on the GPU (decode, sort, class-aware NMS and the mapping back, four
+# launches per batch of 64) against the CPU path, batch by batch: the real YOLOX-style detector (an
+# FP16 copy, run by ONNX Runtime on the CPU) on real pictures at its threshold and at 0.001
+# (thousands of candidates per frame), and a YOLOv8-shaped head with 80 classes made from random
+# pictures (fresh each run). GPU_DETECT_ONLY=1 runs only this step.
+mkdir -p /tmp/halfpipe-heads && rm -f /tmp/halfpipe-heads/*.png
+python3 -c '
+import cv2, numpy as np
+rng = np.random.default_rng()
+for i in range(64): cv2.imwrite(f"/tmp/halfpipe-heads/head-{i:02d}.png", rng.integers(0, 256, (640, 640, 3), dtype=np.uint8))
+'
+pictures=(.device/images/* "${seed[@]}"); pics=(); for i in $(seq 0 63); do pics+=("${pictures[i % ${#pictures[@]}]}"); done
+det=.device/models/det-fp16.onnx
+$bin detect $det "${pics[@]}" --image-preset yolox416 --score 0.1 --batch 64 --postprocess cuda --check-postprocess -o /tmp/det1.jsonl 2> /tmp/det1.txt; r1=$?
+$bin detect $det "${pics[@]}" --image-preset yolox416 --score 0.001 --batch 64 --postprocess cuda --check-postprocess -o /tmp/det2.jsonl 2> /tmp/det2.txt; r2=$?
+$bin detect .device/models/random-head.onnx /tmp/halfpipe-heads/*.png --image-preset yolo640 --score 0.995 --batch 64 --postprocess cuda \
+  --check-postprocess -o /tmp/det3.jsonl 2> /tmp/det3.txt; r3=$?
+grep -h "postprocess" /tmp/det1.txt /tmp/det2.txt /tmp/det3.txt
+python3 - "$out/gpu-detect-postprocess.json" "$r1" "$r2" "$r3" <<'PY'
+import json, re, sys
+runs = []
+for i, name in enumerate(["det1", "det2", "det3"]):
+    text = open(f"/tmp/{name}.txt").read()
+    agree = re.search(r"GPU vs CPU postprocess: (\d+) frames, (\d+) boxes, (\d+) frame\(s\) differ; worst IoU ([\d.]+).*CPU p50 ([\d.]+) ms", text)
+    gpu = re.search(r"GPU postprocess p50 ([\d.]+) ms", text)
+    if not agree or not gpu:
+        print(f"{name}: no check line (exit {sys.argv[2 + i]}):\n{text[-2000:]}")
+        runs.append(None); continue
+    runs.append({"frames": int(agree[1]), "boxes": int(agree[2]), "mismatched_frames": int(agree[3]), "worst_iou": float(agree[4]),
+                 "cpu_ms": float(agree[5]), "gpu_ms": float(gpu[1]), "exit": int(sys.argv[2 + i])})
+ok = all(r is not None for r in runs)
+result = {"bench": "gpu-detect-postprocess", "checks": len(runs), "all_ran": ok,
+          "frames": sum(r["frames"] for r in runs if r), "boxes": sum(r["boxes"] for r in runs if r),
+          "mismatched_frames": sum(r["mismatched_frames"] for r in runs if r),
+          "worst_iou": min((r["worst_iou"] for r in runs if r), default=0), "runs": runs}
+open(sys.argv[1], "w").write(json.dumps(result) + "\n")
+print(json.dumps(result))
+PY
+[ "${GPU_DETECT_ONLY:-0}" = 1 ] && exit 0
+
 $bin devices
 
 # 1. Correctness: every mode against the CPU pass, on real pictures and three fresh random ones of

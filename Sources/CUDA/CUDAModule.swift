@@ -35,6 +35,8 @@ public enum KernelArgument: Sendable {
     case int32(Int32)
     case int64(Int64)
     case float(Float)
+    /// A structure passed by value (`struct Params p`): its bytes as the kernel's C layout has them.
+    case structure([UInt8])
 
     func bytes(for function: String) throws(CUDAError) -> [UInt8] {
         switch self {
@@ -44,6 +46,7 @@ public enum KernelArgument: Sendable {
         case .int32(let v): return withUnsafeBytes(of: v) { Array($0) }
         case .int64(let v): return withUnsafeBytes(of: v) { Array($0) }
         case .float(let v): return withUnsafeBytes(of: v) { Array($0) }
+        case .structure(let bytes): return bytes
         }
     }
 }

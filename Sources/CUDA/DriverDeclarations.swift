@@ -96,16 +96,17 @@ struct DriverAPI {
     }
 
     /// cuLaunchKernel takes each argument by the address of its bytes: the bytes are copied into
-    /// 8-byte aligned cells (every argument we pass is at most 8 bytes) that live for the call only,
-    /// which is enough: the driver copies the arguments before it returns.
+    /// 8-byte aligned cells that live for the call only, which is enough: the driver copies the
+    /// arguments before it returns.
     func launchKernel(_ function: Handle, grid: (Int, Int, Int), block: (Int, Int, Int), stream: Handle, arguments: [[UInt8]]) -> CUResult {
-        let cells = UnsafeMutableRawPointer.allocate(byteCount: max(arguments.count, 1) * 8, alignment: 8)
+        // Structures passed by value take several cells.
+        let offsets = arguments.reduce(into: [0]) { $0.append($0.last! + ($1.count + 7) / 8 * 8) }
+        let cells = UnsafeMutableRawPointer.allocate(byteCount: max(offsets.last!, 8), alignment: 16)
         defer { cells.deallocate() }
         var pointers: [UnsafeMutableRawPointer?] = []
         for (i, bytes) in arguments.enumerated() {
-            precondition(bytes.count <= 8, "a kernel argument wider than 8 bytes")
-            let cell = cells.advanced(by: i * 8)
-            bytes.withUnsafeBytes { cell.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            let cell = cells.advanced(by: offsets[i])
+            bytes.withUnsafeBytes { if $0.count > 0 { cell.copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
             pointers.append(cell)
         }
         return pointers.withUnsafeMutableBufferPointer { params in

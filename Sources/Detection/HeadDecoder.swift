@@ -12,6 +12,8 @@ public struct HeadDecoder: Sendable, Equatable {
     /// False when the graph already ran NMS (`[B, N, 6]` boxes): the pipeline then keeps every box.
     public let needsNMS: Bool
     let levels: GridLevels?
+    /// The grid a YOLOX or GFL head is laid out on (nil for layouts with decoded boxes).
+    public var gridLevels: GridLevels? { levels }
     /// Bins per side (R + 1) of a GFL distribution.
     let bins: Int
     public let inputWidth: Int

@@ -37,10 +37,10 @@ public struct HeadOutput: Sendable, Equatable {
 }
 
 /// Grid geometry: the cells of each stride over the model's input, in the order heads emit them.
-struct GridLevels: Sendable, Equatable {
-    var strides: [Int]
-    var widths: [Int]
-    var heights: [Int]
+public struct GridLevels: Sendable, Equatable {
+    public private(set) var strides: [Int]
+    public private(set) var widths: [Int]
+    public private(set) var heights: [Int]
 
     init(strides: [Int], inputWidth: Int, inputHeight: Int) {
         self.strides = strides
@@ -49,7 +49,7 @@ struct GridLevels: Sendable, Equatable {
         heights = strides.map { (inputHeight + $0 - 1) / $0 }
     }
 
-    var cellCounts: [Int] { zip(widths, heights).map { $0 * $1 } }
+    public var cellCounts: [Int] { zip(widths, heights).map { $0 * $1 } }
     var totalCells: Int { cellCounts.reduce(0, +) }
 
     /// The usual stride sets, P3–P5 first; the first whose cells total `cells` (times `perCell`).

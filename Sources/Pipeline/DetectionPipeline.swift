@@ -74,9 +74,9 @@ public final class DetectionPipeline {
     let preprocessor: Preprocessor
     let inputName: String
     let sessions: [any Session]
-    let postprocessor: Postprocessor
+    let postprocessor: any BatchPostprocessing
 
-    public init(source: any FrameSource, preprocessor: Preprocessor, inputName: String, sessions: [any Session], postprocessor: Postprocessor,
+    public init(source: any FrameSource, preprocessor: Preprocessor, inputName: String, sessions: [any Session], postprocessor: any BatchPostprocessing,
                 configuration: PipelineConfiguration, profiler: Profiler = Profiler()) throws(PipelineError) {
         guard configuration.batchSize >= 1 else { throw .badConfiguration("the batch size must be at least 1, got \(configuration.batchSize)") }
         guard configuration.queueDepth >= 1 else { throw .badConfiguration("the queue depth must be at least 1, got \(configuration.queueDepth)") }

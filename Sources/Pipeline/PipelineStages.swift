@@ -113,7 +113,7 @@ extension DetectionPipeline {
 
     private func finish(_ done: InferredBatch) throws -> BatchResult {
         let begin = profiler.now()
-        let perImage = done.batch.placements.isEmpty ? [] : try postprocessor(done.outputs, placements: done.batch.placements)
+        let perImage = done.batch.placements.isEmpty ? [] : try postprocessor.detections(done.outputs, placements: done.batch.placements)
         var frames: [FrameResult] = []
         for (frame, slot) in zip(done.batch.frames, done.batch.slots) {
             let detections = slot.map { perImage[$0] } ?? []

@@ -58,6 +58,12 @@ struct Detect: ParsableCommand {
     @Flag(name: .customLong("class-agnostic"), help: "Suppress overlapping boxes whatever their class.")
     var classAgnostic = false
 
+    @Option(help: ArgumentHelp("Where boxes are decoded and suppressed: cpu, or cuda[:N] (the whole batch in four kernels; YOLOX, YOLOv5/v8 and boxes+scores heads).", valueName: "device"))
+    var postprocess = "cpu"
+
+    @Flag(name: .customLong("check-postprocess"), help: "With --postprocess cuda, also run the CPU path on every batch and compare (exit 1 on a difference).")
+    var checkPostprocess = false
+
     @Option(name: [.customShort("o"), .long], help: ArgumentHelp("JSON lines of detections, one per frame (default: standard output).", valueName: "file.jsonl"))
     var output: String?
 
@@ -94,6 +100,10 @@ struct Detect: ParsableCommand {
         guard queue >= 1 else { throw ValidationError("--queue must be at least 1") }
         if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
         guard sources.count + imageFeed.images.count > 0 else { throw ValidationError("give at least one source (images, a folder, a video, a URI or a camera)") }
+        guard postprocess == "cpu" || postprocess == "cuda" || postprocess.hasPrefix("cuda:") else {
+            throw ValidationError("--postprocess \(postprocess): use cpu, cuda or cuda:N")
+        }
+        if checkPostprocess && postprocess == "cpu" { throw ValidationError("--check-postprocess compares a GPU postprocess with the CPU; add --postprocess cuda") }
         guard decoder == "auto" || HeadLayout(rawValue: decoder) != nil else {
             throw ValidationError("--decoder \(decoder): use auto or one of \(HeadLayout.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -141,6 +151,7 @@ struct Detect: ParsableCommand {
         let summary = DetectSummary(report: result, setup: setup)
         printStandardError(summary.text)
         if let report { try DetectionWriter.atomically(Data(summary.json.utf8), to: report) }
+        try setup.reportPostprocess(frames: result.frames)
         if result.failedFrames > 0 {
             throw CLIError("\(result.failedFrames) of \(result.frames) frames could not be read (their lines in the output say why)")
         }

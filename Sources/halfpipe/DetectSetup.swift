@@ -1,4 +1,7 @@
+import ArgumentParser
+import CUDA
 import Detection
+import DetectionCUDA
 import FoundationEssentials
 import Imaging
 import Inference
@@ -12,7 +15,7 @@ struct DetectSetup {
     var sessions: [any Session]
     var inputName: String
     var preprocessor: Preprocessor
-    var postprocessor: Postprocessor
+    var postprocessor: any BatchPostprocessing
     var names: ClassNames
     var batch: Int
     /// The batch the model insists on, when it has a fixed one.
@@ -68,13 +71,42 @@ struct DetectSetup {
         let nms = try NonMaximumSuppression(iouThreshold: command.iou, maxDetections: command.maxDetections, classAgnostic: command.classAgnostic)
         // Letterboxed detectors were trained and scored with boxes divided by the gain; other resize modes map exactly.
         let mapping: BoxMapping = preprocessor.spec.resize == .letterbox ? .letterboxGain : .resampledScale
-        let postprocessor = try Postprocessor(decoder: decoder, scoreThreshold: command.score, nms: nms, mapping: mapping)
+        let cpuPostprocessor = try Postprocessor(decoder: decoder, scoreThreshold: command.score, nms: nms, mapping: mapping)
+        let postprocessor = try postprocessing(cpuPostprocessor, command: command, maxBatch: batch)
         let spec = preprocessor.spec
         var summary = "\(command.model): \(decoder.description); '\(input.name)' \(spec.width)x\(spec.height) \(spec.dtype.rawValue) \(spec.order.rawValue); "
-            + "batch \(batch), \(workers) inference worker\(workers == 1 ? "" : "s") on \(target.device) (\(target.backend.name))"
+            + "batch \(batch), \(workers) inference worker\(workers == 1 ? "" : "s") on \(target.device) (\(target.backend.name)); postprocessing on \(postprocessor.placeName)"
         if !notes.isEmpty { summary += "; " + notes.joined(separator: "; ") }
         return DetectSetup(sessions: sessions, inputName: input.name, preprocessor: preprocessor, postprocessor: postprocessor, names: names,
                            batch: batch, fixedBatch: fixedBatch, summary: summary)
+    }
+
+    /// The CPU postprocessor, or the GPU's (checked against the CPU when asked).
+    private static func postprocessing(_ cpu: Postprocessor, command: Detect, maxBatch: Int) throws -> any BatchPostprocessing {
+        guard command.postprocess != "cpu" else { return CPUPostprocessing(cpu) }
+        guard GPUPostprocessor.supports(cpu.decoder) else {
+            throw CLIError("--postprocess \(command.postprocess): the \(cpu.decoder.layout.rawValue) head is decoded on the CPU only; use --postprocess cpu")
+        }
+        let index = command.postprocess.split(separator: ":").dropFirst().first.flatMap { Int($0) } ?? 0
+        let gpu = try GPUPostprocessor(cpu, maxBatch: maxBatch, allocator: DeviceAllocator(context: CUDAContext(device: index)))
+        return command.checkPostprocess ? CheckedPostprocessing(gpu) : gpu
+    }
+
+    /// After the run: the GPU postprocess's kernel time, and with a check, how it agreed with the CPU.
+    func reportPostprocess(frames: Int) throws {
+        let gpu = (postprocessor as? GPUPostprocessor) ?? (postprocessor as? CheckedPostprocessing)?.gpu
+        guard let gpu else { return }
+        let times = gpu.kernelTimes.withLock { $0 }.sorted()
+        var line = "detect: GPU postprocess p50 \(NumberText.fixed(Percentiles.value(0.5, ofSorted: times), 3)) ms per batch of up to \(batch) (kernels, CUDA events)"
+        let overflow = gpu.overflowingFrames.load(ordering: .relaxed)
+        if overflow > 0 { line += "; \(overflow) frame(s) had more than \(GPUPostprocessor.capacity) candidates (the GPU kept \(GPUPostprocessor.capacity))" }
+        printStandardError(line)
+        guard let checked = postprocessor as? CheckedPostprocessing else { return }
+        let a = checked.agreement, cpu = checked.cpuMilliseconds.sorted()
+        printStandardError("detect: GPU vs CPU postprocess: \(a.frames) frames, \(a.boxes) boxes, \(a.mismatchedFrames) frame(s) differ; "
+            + "worst IoU \(NumberText.fixed(Double(a.worstIoU), 6)), largest score difference \(NumberText.scientific(Double(a.largestScoreDifference))); "
+            + "CPU p50 \(NumberText.fixed(Percentiles.value(0.5, ofSorted: cpu), 3)) ms per batch")
+        if a.mismatchedFrames > 0 { throw ExitCode(1) }
     }
 
     /// The decoder for the session's outputs; where their shapes are symbolic beyond the batch,

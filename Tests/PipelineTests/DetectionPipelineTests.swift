@@ -30,7 +30,7 @@ import Testing
         var configuration = PipelineConfiguration()
         configuration.batchSize = 3
         configuration.keepImages = keepImages
-        return (try DetectionPipeline(source: source, preprocessor: preprocessor, inputName: "images", sessions: sessions, postprocessor: post,
+        return (try DetectionPipeline(source: source, preprocessor: preprocessor, inputName: "images", sessions: sessions, postprocessor: CPUPostprocessing(post),
                                       configuration: configuration), preprocessor)
     }
 

@@ -54,7 +54,7 @@ private final class CameraSource: FrameSource {
         var configuration = PipelineConfiguration()
         configure(&configuration)
         return try DetectionPipeline(source: source, preprocessor: try Preprocessor(spec: PreprocessSpec.preset(named: "yolox416")!), inputName: "images",
-                                     sessions: [SlowSession(delay: delay)], postprocessor: try Postprocessor(decoder: decoder, nms: NonMaximumSuppression()),
+                                     sessions: [SlowSession(delay: delay)], postprocessor: CPUPostprocessing(try Postprocessor(decoder: decoder, nms: NonMaximumSuppression())),
                                      configuration: configuration)
     }
 

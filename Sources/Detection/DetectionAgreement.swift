@@ -1,0 +1,58 @@
+import FoundationEssentials
+import Imaging
+import Tensors
+
+/// Turns one batch's outputs into each frame's detections: the CPU `Postprocessor`, or the same
+/// work on a GPU. The pipeline sees only this.
+public protocol BatchPostprocessing: AnyObject {
+    /// Detections of the first `placements.count` images, best first, in each image's pixels.
+    func detections(_ outputs: [String: Tensor], placements: [ImagePlacement]) throws -> [[Detection]]
+    /// "cpu", "cuda:0".
+    var placeName: String { get }
+}
+
+/// The CPU postprocessor as a `BatchPostprocessing`.
+public final class CPUPostprocessing: BatchPostprocessing {
+    public let postprocessor: Postprocessor
+    public init(_ postprocessor: Postprocessor) { self.postprocessor = postprocessor }
+    public func detections(_ outputs: [String: Tensor], placements: [ImagePlacement]) throws -> [[Detection]] {
+        try postprocessor(outputs, placements: placements)
+    }
+    public var placeName: String { "cpu" }
+}
+
+/// How two sets of detections of the same frames agree: every frame the same number of boxes, and
+/// each box of one matched to its own box of the other (same class, best IoU first).
+public struct DetectionAgreement: Sendable, Equatable {
+    public var frames = 0
+    public var boxes = 0
+    /// Frames whose counts differ, or with a box whose best partner is below the IoU bound or of another class.
+    public var mismatchedFrames = 0
+    public var worstIoU: Float = 1
+    public var largestScoreDifference: Float = 0
+
+    public init() {}
+
+    /// Adds the frames of `a` and `b` (same order) to the tally.
+    public mutating func add(_ a: [[Detection]], _ b: [[Detection]], minimumIoU: Float) {
+        for (x, y) in zip(a, b) {
+            frames += 1
+            guard x.count == y.count else { mismatchedFrames += 1; continue }
+            var unused = Array(y.indices)
+            var bad = false
+            for d in x {
+                let best = unused.filter { y[$0].classIndex == d.classIndex }.max { y[$0].box.iou(d.box) < y[$1].box.iou(d.box) }
+                guard let best else { bad = true; continue }
+                unused.removeAll { $0 == best }
+                let iou = y[best].box.iou(d.box)
+                worstIoU = min(worstIoU, iou)
+                largestScoreDifference = max(largestScoreDifference, abs(y[best].score - d.score))
+                if iou < minimumIoU { bad = true }
+                boxes += 1
+            }
+            if bad { mismatchedFrames += 1 }
+        }
+        frames += max(0, a.count - b.count) + max(0, b.count - a.count)
+        mismatchedFrames += abs(a.count - b.count)
+    }
+}
