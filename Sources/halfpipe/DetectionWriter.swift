@@ -172,7 +172,8 @@ struct DetectSummary {
             + "\(NumberText.fixed(report.framesPerSecond, 1)) fps (\(NumberText.fixed(report.wallMs / 1000, 2)) s)"
             + (report.droppedFrames > 0 ? ", \(report.droppedFrames) dropped" : "") + (report.failedFrames > 0 ? ", \(report.failedFrames) unreadable" : "")]
         for s in report.stages {
-            lines.append("  \(s.stage.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) p50 \(NumberText.fixed(s.p50Ms, 2)) ms  p90 \(NumberText.fixed(s.p90Ms, 2)) ms  "
+            let name = s.stage.rawValue + String(repeating: " ", count: max(0, 12 - s.stage.rawValue.count))
+            lines.append("  \(name) p50 \(NumberText.fixed(s.p50Ms, 2)) ms  p90 \(NumberText.fixed(s.p90Ms, 2)) ms  "
                 + "p99 \(NumberText.fixed(s.p99Ms, 2)) ms  total \(NumberText.fixed(s.totalMs / 1000, 2)) s over \(s.spans) spans")
         }
         lines.append("  inference busy \(NumberText.fixed(inferenceFraction * 100, 1)) % of the wall time")
