@@ -48,19 +48,19 @@ extern "C" __global__ void hp_det_decode(const float* __restrict__ head, const f
     float score, cx = 0, cy = 0, w = 0, h = 0, x1, y1, x2, y2;
     int best = 0;
     if (p.layout == 2) {
-        const float* base = head + (size_t)image * p.width * p.cells;
-        score = -INFINITY;
+        const float* base = head + (u64)image * p.width * p.cells;
+        score = __int_as_float(0xff800000);  // -infinity (NVRTC has no math.h)
         for (int c = 0; c < p.classes; c++) {
-            float v = base[(size_t)(4 + c) * p.cells + cell];
+            float v = base[(u64)(4 + c) * p.cells + cell];
             if (v > score) { score = v; best = c; }
         }
         cx = base[cell]; cy = base[p.cells + cell]; w = base[2 * p.cells + cell]; h = base[3 * p.cells + cell];
     } else if (p.layout == 3) {
-        const float* row = scores + ((size_t)image * p.cells + cell) * p.classes;
+        const float* row = scores + ((u64)image * p.cells + cell) * p.classes;
         score = row[0];
         for (int c = 1; c < p.classes; c++) if (row[c] > score) { score = row[c]; best = c; }
     } else {
-        const float* row = head + ((size_t)image * p.cells + cell) * p.width;
+        const float* row = head + ((u64)image * p.cells + cell) * p.width;
         float cls = row[5];
         for (int c = 1; c < p.classes; c++) if (row[5 + c] > cls) { cls = row[5 + c]; best = c; }
         score = mul(row[4], cls);
@@ -77,7 +77,7 @@ extern "C" __global__ void hp_det_decode(const float* __restrict__ head, const f
     }
     if (!(score > p.threshold)) return;
     if (p.layout == 3) {
-        const float* b = head + ((size_t)image * p.cells + cell) * 4;
+        const float* b = head + ((u64)image * p.cells + cell) * 4;
         x1 = b[0]; y1 = b[1]; x2 = b[2]; y2 = b[3];
     } else {
         float hw = w / 2, hh = h / 2;
@@ -85,11 +85,11 @@ extern "C" __global__ void hp_det_decode(const float* __restrict__ head, const f
     }
     unsigned int slot = atomicAdd(&counts[image], 1u);
     if (slot >= CAPACITY) return;
-    float* out = candidates + ((size_t)image * CAPACITY + slot) * 6;
+    float* out = candidates + ((u64)image * CAPACITY + slot) * 6;
     out[0] = x1; out[1] = y1; out[2] = x2; out[3] = y2; out[4] = score; out[5] = (float)best;
     // Scores above a non-negative threshold are positive floats, whose bits order like the values.
     unsigned int bits = __float_as_uint(score);
-    keys[(size_t)image * CAPACITY + slot] = ((u64)(~bits) << 32) | (unsigned int)cell;
+    keys[(u64)image * CAPACITY + slot] = ((u64)(~bits) << 32) | (unsigned int)cell;
 }
 
 extern "C" __global__ void hp_det_sort(const unsigned int* counts, const u64* keys, const float* candidates, float* sorted) {
@@ -100,7 +100,7 @@ extern "C" __global__ void hp_det_sort(const unsigned int* counts, const u64* ke
     unsigned int size = 1;
     while (size < n) size <<= 1;
     for (unsigned int i = threadIdx.x; i < size; i += blockDim.x) {
-        key[i] = i < n ? keys[(size_t)image * CAPACITY + i] : ~0ull;
+        key[i] = i < n ? keys[(u64)image * CAPACITY + i] : ~0ull;
         slot[i] = (unsigned short)i;
     }
     __syncthreads();
@@ -120,8 +120,8 @@ extern "C" __global__ void hp_det_sort(const unsigned int* counts, const u64* ke
         }
     }
     for (unsigned int i = threadIdx.x; i < n; i += blockDim.x) {
-        const float* from = candidates + ((size_t)image * CAPACITY + slot[i]) * 6;
-        float* to = sorted + ((size_t)image * CAPACITY + i) * 6;
+        const float* from = candidates + ((u64)image * CAPACITY + slot[i]) * 6;
+        float* to = sorted + ((u64)image * CAPACITY + i) * 6;
         for (int v = 0; v < 6; v++) to[v] = from[v];
     }
 }
@@ -133,11 +133,11 @@ extern "C" __global__ void hp_det_iou_mask(const unsigned int* counts, const flo
     if (rowBlock * 64 >= n || colBlock < rowBlock) return;
     __shared__ float cols[64][6];
     int col = colBlock * 64 + threadIdx.x;
-    if (col < n) for (int v = 0; v < 6; v++) cols[threadIdx.x][v] = sorted[((size_t)image * CAPACITY + col) * 6 + v];
+    if (col < n) for (int v = 0; v < 6; v++) cols[threadIdx.x][v] = sorted[((u64)image * CAPACITY + col) * 6 + v];
     __syncthreads();
     int row = rowBlock * 64 + threadIdx.x;
     if (row >= n) return;
-    const float* b = sorted + ((size_t)image * CAPACITY + row) * 6;
+    const float* b = sorted + ((u64)image * CAPACITY + row) * 6;
     float area = mul(fmaxf(0.f, sub(b[2], b[0])), fmaxf(0.f, sub(b[3], b[1])));
     u64 bits = 0;
     int count = min(64, n - colBlock * 64);
@@ -152,7 +152,7 @@ extern "C" __global__ void hp_det_iou_mask(const unsigned int* counts, const flo
         float uni = sub(add(area, other), inter);
         if (inter > mul(threshold, uni) && uni > 0) bits |= 1ull << j;
     }
-    mask[((size_t)image * CAPACITY + row) * (CAPACITY / 64) + colBlock] = bits;
+    mask[((u64)image * CAPACITY + row) * (CAPACITY / 64) + colBlock] = bits;
 }
 
 // Per image: where its boxes go back to (ImagePlacement) and how (BoxMapping).
@@ -176,8 +176,8 @@ extern "C" __global__ void hp_det_select(const unsigned int* counts, const float
     for (int i = 0; i < n && taken < maxDetections; i++) {
         if ((removed[i / 64] >> (i % 64)) & 1ull) continue;   // every lane reads the same word
         if (lane == 0) {
-            const float* b = sorted + ((size_t)image * CAPACITY + i) * 6;
-            float* out = kept + ((size_t)image * maxDetections + taken) * 6;
+            const float* b = sorted + ((u64)image * CAPACITY + i) * 6;
+            float* out = kept + ((u64)image * maxDetections + taken) * 6;
             float coords[4];
             for (int v = 0; v < 4; v++) {
                 double value = (double)b[v];
@@ -189,7 +189,7 @@ extern "C" __global__ void hp_det_select(const unsigned int* counts, const float
             out[4] = b[4]; out[5] = b[5];
         }
         taken++;
-        const u64* row = mask + ((size_t)image * CAPACITY + i) * (CAPACITY / 64);
+        const u64* row = mask + ((u64)image * CAPACITY + i) * (CAPACITY / 64);
         for (int w = i / 64 + lane; w < (n + 63) / 64; w += 32) removed[w] |= row[w];
         __syncwarp();
     }

@@ -106,6 +106,7 @@ struct DetectSetup {
         printStandardError("detect: GPU vs CPU postprocess: \(a.frames) frames, \(a.boxes) boxes, \(a.mismatchedFrames) frame(s) differ; "
             + "worst IoU \(NumberText.fixed(Double(a.worstIoU), 6)), largest score difference \(NumberText.scientific(Double(a.largestScoreDifference))); "
             + "CPU p50 \(NumberText.fixed(Percentiles.value(0.5, ofSorted: cpu), 3)) ms per batch")
+        if let first = a.firstDifference { printStandardError("detect: first difference (GPU, then CPU): \(first)") }
         if a.mismatchedFrames > 0 { throw ExitCode(1) }
     }
 

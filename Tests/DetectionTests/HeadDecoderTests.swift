@@ -114,3 +114,20 @@ private func close(_ a: Box, _ b: Box, _ tolerance: Float = 1e-3) -> Bool {
         #expect(ClassNames().label(7) == "7")
     }
 }
+
+@Suite struct DetectionAgreementTests {
+    @Test func equalSetsAgreeEvenWithEmptyBoxesAndDifferencesAreNamed() {
+        let a = [Detection(box: Box(x1: 5, y1: 5, x2: 5, y2: 9), classIndex: 1, score: 1), Detection(box: Box(x1: 0, y1: 0, x2: 10, y2: 10), classIndex: 0, score: 0.5)]
+        var same = DetectionAgreement()
+        same.add([a], [a.reversed()], minimumIoU: 0.999)
+        #expect(same.mismatchedFrames == 0 && same.boxes == 2 && same.worstIoU == 1 && same.firstDifference == nil)
+        var moved = DetectionAgreement()
+        var b = a
+        b[1].box.x2 = 12
+        moved.add([a, a], [a, b], minimumIoU: 0.999)
+        #expect(moved.frames == 2 && moved.mismatchedFrames == 1 && moved.firstDifference?.hasPrefix("frame 1:") == true)
+        var fewer = DetectionAgreement()
+        fewer.add([a], [[a[0]]], minimumIoU: 0.5)
+        #expect(fewer.mismatchedFrames == 1 && fewer.firstDifference?.firstRange(of: "2 vs 1 boxes") != nil)
+    }
+}
