@@ -122,6 +122,22 @@ struct GStreamerAPI: @unchecked Sendable {
         return take(error) ?? "unknown error"
     }
 
+    /// The pipeline of a launch line and its element named `name` (our appsink or appsrc).
+    /// - Parameter hint: what to install when the line does not build (its elements' packages).
+    func launch(_ line: String, element name: String, hint: String) throws(VideoError) -> (pipeline: GstPointer, element: GstPointer) {
+        var error: GstPointer?
+        guard let pipeline = gst_parse_launch(line, &error) else {
+            throw .unavailable("cannot build the pipeline \"\(line)\": \(take(error) ?? "no reason given") — \(hint)")
+        }
+        // A recoverable parse error still gives a pipeline; what is really missing fails when it starts.
+        _ = take(error)
+        guard let element = gst_bin_get_by_name(pipeline, name) else {
+            gst_object_unref(pipeline)
+            throw .unavailable("the pipeline has no \(name) — is gstreamer1.0-plugins-base installed?")
+        }
+        return (pipeline, element)
+    }
+
     /// A launch line's value quoted for `gst_parse_launch` (paths with spaces or quotes).
     static func quoted(_ value: String) -> String {
         "\"" + value.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""

@@ -42,18 +42,7 @@ public final class VideoReader: @unchecked Sendable {
         }
         let format = order == .rgb ? "RGB" : "BGR"
         let line = "\(input) ! videoconvert ! video/x-raw,format=\(format) ! appsink name=halfpipe_sink sync=false max-buffers=\(max(queue, 1)) drop=false"
-        var error: GstPointer?
-        guard let pipeline = api.gst_parse_launch(line, &error) else {
-            throw .unavailable("cannot build the pipeline \"\(line)\": \(api.take(error) ?? "no reason given") — are gstreamer1.0-plugins-base and -good installed?")
-        }
-        // A recoverable parse error still gives a pipeline; what is really missing fails when it starts.
-        _ = api.take(error)
-        self.pipeline = pipeline
-        guard let sink = api.gst_bin_get_by_name(pipeline, "halfpipe_sink") else {
-            api.gst_object_unref(pipeline)
-            throw .unavailable("the pipeline has no appsink — is gstreamer1.0-plugins-base installed?")
-        }
-        self.sink = sink
+        (pipeline, sink) = try api.launch(line, element: "halfpipe_sink", hint: "are gstreamer1.0-plugins-base and -good installed?")
         // PLAYING is reached asynchronously; waiting on PAUSED (preroll) surfaces unreadable files and missing decoders now.
         _ = api.gst_element_set_state(pipeline, GStreamerAPI.statePlaying)
         var state: Int32 = 0

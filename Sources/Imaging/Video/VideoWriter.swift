@@ -41,17 +41,7 @@ public final class VideoWriter: @unchecked Sendable {
         let caps = "video/x-raw,format=RGB,width=\(width),height=\(height),framerate=\(numerator)/\(denominator)"
         let line = "appsrc name=halfpipe_src format=time block=true caps=\(GStreamerAPI.quoted(caps)) ! videoconvert ! "
             + "avenc_mpeg4 bitrate=4000000 ! \(muxer) ! filesink location=\(GStreamerAPI.quoted(temporary))"
-        var error: GstPointer?
-        guard let pipeline = api.gst_parse_launch(line, &error) else {
-            throw .unavailable("cannot build \"\(line)\": \(api.take(error) ?? "no reason given") — avenc_mpeg4 is in gstreamer1.0-libav, \(muxer) in gstreamer1.0-plugins-good")
-        }
-        _ = api.take(error)
-        self.pipeline = pipeline
-        guard let appsrc = api.gst_bin_get_by_name(pipeline, "halfpipe_src") else {
-            api.gst_object_unref(pipeline)
-            throw .unavailable("the pipeline has no appsrc — is gstreamer1.0-plugins-base installed?")
-        }
-        self.appsrc = appsrc
+        (pipeline, appsrc) = try api.launch(line, element: "halfpipe_src", hint: "avenc_mpeg4 is in gstreamer1.0-libav, \(muxer) in gstreamer1.0-plugins-good")
         if api.gst_element_set_state(pipeline, GStreamerAPI.statePlaying) == GStreamerAPI.stateChangeFailure {
             let reason = api.pendingError(pipeline) ?? "GStreamer could not start the encoder"
             stop()
