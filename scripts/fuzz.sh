@@ -34,6 +34,7 @@ fi
 for target in "halfpipe-fuzz-loader $corpus" "halfpipe-fuzz-frames $frames"; do
   set -- $target
   echo "== $1 ($(ls "$2" | wc -l) seeds, $seconds s)"
-  ASAN_OPTIONS=detect_leaks=0 ".build-fuzz/release/$1" "$2" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 \
+  # Swift's own backtracer would wait on a crash; libFuzzer reports it and keeps the input.
+  SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 ".build-fuzz/release/$1" "$2" -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=4096 \
     -timeout=10 -artifact_prefix=.cache/fuzz-crashes/ -print_final_stats=1 2>&1 | tail -12
 done

@@ -136,8 +136,10 @@ struct GridDecoding {
         values[0].withUnsafeBufferPointer { v in
             for i in 0..<n {
                 let r = (b * n + i) * 6
-                guard v[r + 4] > threshold else { continue }
-                out.append(Box(x1: v[r], y1: v[r + 1], x2: v[r + 2], y2: v[r + 3]), classIndex: Int(v[r + 5]), score: v[r + 4])
+                // Padding rows and rows whose class is not a class number are skipped.
+                let c = v[r + 5]
+                guard v[r + 4] > threshold, c >= 0, c < Float(Int32.max), c == c.rounded() else { continue }
+                out.append(Box(x1: v[r], y1: v[r + 1], x2: v[r + 2], y2: v[r + 3]), classIndex: Int(c), score: v[r + 4])
             }
         }
         return out

@@ -83,6 +83,8 @@ extern "C" __global__ void hp_det_decode(const float* __restrict__ head, const f
         float hw = w / 2, hh = h / 2;
         x1 = sub(cx, hw); y1 = sub(cy, hh); x2 = add(cx, hw); y2 = add(cy, hh);
     }
+    // Corners that are not finite numbers (x - x is then NaN) are left out, as on the CPU.
+    if (sub(x1, x1) != 0.f || sub(y1, y1) != 0.f || sub(x2, x2) != 0.f || sub(y2, y2) != 0.f) return;
     unsigned int slot = atomicAdd(&counts[image], 1u);
     if (slot >= CAPACITY) return;
     float* out = candidates + ((u64)image * CAPACITY + slot) * 6;

@@ -89,6 +89,20 @@ private func close(_ a: Box, _ b: Box, _ tolerance: Float = 1e-3) -> Bool {
         #expect(found.count == 1 && found.classes == [3] && found.box(0) == Box(x1: 10, y1: 20, x2: 30, y2: 40))
     }
 
+    /// A model's NaN and infinities (found by the frame fuzzer): no crash, and no box that cannot be drawn.
+    @Test func nonFiniteOutputsAreLeftOut() throws {
+        let rows: [Float] = [10, 20, 30, 40, 0.9, .nan, 1, 2, 3, 4, 0.8, 1e30, .nan, 2, 3, 4, 0.7, 0, .infinity, 2, 3, 4, 0.6, 0, 5, 6, 7, 8, 0.5, 2]
+        let finished = try HeadDecoder.recognise([HeadOutput(name: "dets", shape: [1, 5, 6])], inputWidth: 64, inputHeight: 64)
+        let kept = try finished.candidates(["dets": try tensor([1, 5, 6], rows)], scoreThreshold: 0.1)[0]
+        #expect(kept.count == 1 && kept.classes == [2])
+        var values = [Float](repeating: 0.01, count: 3549 * 6)
+        values.replaceSubrange(0..<6, with: [.nan, 0, 0, 0, 0.9, 0.9])
+        values.replaceSubrange(6..<12, with: [0, 0, .infinity, 0, 0.9, 0.9])
+        values.replaceSubrange(12..<18, with: [0, 0, 0, 0, 0.9, 0.9])
+        let yolox = try HeadDecoder.recognise([HeadOutput(name: "output", shape: [1, 3549, 6])], inputWidth: 416, inputHeight: 416)
+        #expect(try yolox.candidates(["output": try tensor([1, 3549, 6], values)], scoreThreshold: 0.5)[0].count == 1)
+    }
+
     @Test func emptyFramesGiveNoDetections() throws {
         let decoder = try HeadDecoder.recognise([HeadOutput(name: "output", shape: [1, 3549, 6])], inputWidth: 416, inputHeight: 416)
         let zeros = try Tensor(dtype: .float32, shape: [3, 3549, 6])
