@@ -55,7 +55,8 @@ static:
 DEMO_PAGES := .cache/material/images/skimage/page.png .cache/material/images/skimage/text.png /usr/share/doc/opencv-doc/examples/data/imageTextN.png
 # Then INT8: the YOLOX-style detector quantized on real photos (calibration streamed; minmax, since
 # entropy clips its box and score tensors; the accuracy search keeps the harmful layers in float;
-# the check against FP32), and FP32, FP16 and INT8 latency side by side.
+# the check against FP32), and FP32, FP16 and INT8 latency side by side. Last, the streaming detection
+# pipeline on 200 frames of a real video, FP32 (boxes, an annotated video and a trace) then INT8.
 DEMO_YOLO := .cache/material/models/ddddocr/common_det.onnx
 OPENCV_DATA := /usr/share/doc/opencv-doc/examples/data
 DEMO_PHOTOS := $(addprefix .cache/material/images/skimage/,astronaut.png coffee.png chelsea.png rocket.jpg motorcycle_left.png hubble_deep_field.jpg) \
@@ -70,6 +71,10 @@ demo: material build
 	  --check --report .cache/demo-quantize-report.json
 	$(RELEASE_BIN) convert $(DEMO_YOLO) -o .cache/demo-yolo-fp16.onnx --to fp16
 	@bash scripts/demo-latency.sh $(RELEASE_BIN) $(DEMO_YOLO) .cache/demo-yolo-fp16.onnx .cache/demo-yolo-int8.onnx --threads 1 --runs 30
+	$(RELEASE_BIN) detect $(DEMO_YOLO) $(OPENCV_DATA)/vtest.avi --image-preset yolox416 --score 0.1 --frames 200 \
+	  -o .cache/demo-detect.jsonl --annotate .cache/demo-detect.avi --trace .cache/demo-detect-trace.json
+	$(RELEASE_BIN) detect .cache/demo-yolo-int8.onnx $(OPENCV_DATA)/vtest.avi --image-preset yolox416 --score 0.1 --frames 200 \
+	  -o .cache/demo-detect-int8.jsonl
 
 test: portable reference
 	swift build --build-tests
