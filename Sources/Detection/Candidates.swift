@@ -22,7 +22,7 @@ public struct Candidates: Sendable, Equatable {
     /// Appends a candidate; one whose corners are not finite numbers (a model's NaN or infinity)
     /// is left out, as the GPU path leaves it out: it can be neither suppressed nor drawn.
     public mutating func append(_ box: Box, classIndex: Int, score: Float) {
-        guard (box.x1 - box.x1) == 0, (box.y1 - box.y1) == 0, (box.x2 - box.x2) == 0, (box.y2 - box.y2) == 0 else { return }
+        guard box.x1.isFinite, box.y1.isFinite, box.x2.isFinite, box.y2.isFinite else { return }
         x1.append(box.x1); y1.append(box.y1); x2.append(box.x2); y2.append(box.y2)
         scores.append(score); classes.append(Int32(classIndex))
     }

@@ -1,25 +1,4 @@
 import FoundationEssentials
-import Imaging
-import Tensors
-
-/// Turns one batch's outputs into each frame's detections: the CPU `Postprocessor`, or the same
-/// work on a GPU. The pipeline sees only this.
-public protocol BatchPostprocessing: AnyObject {
-    /// Detections of the first `placements.count` images, best first, in each image's pixels.
-    func detections(_ outputs: [String: Tensor], placements: [ImagePlacement]) throws -> [[Detection]]
-    /// "cpu", "cuda:0".
-    var placeName: String { get }
-}
-
-/// The CPU postprocessor as a `BatchPostprocessing`.
-public final class CPUPostprocessing: BatchPostprocessing {
-    public let postprocessor: Postprocessor
-    public init(_ postprocessor: Postprocessor) { self.postprocessor = postprocessor }
-    public func detections(_ outputs: [String: Tensor], placements: [ImagePlacement]) throws -> [[Detection]] {
-        try postprocessor(outputs, placements: placements)
-    }
-    public var placeName: String { "cpu" }
-}
 
 /// How two sets of detections of the same frames agree: every frame the same number of boxes, and
 /// each box of one matched to its own box of the other (same class, best IoU first).

@@ -14,16 +14,6 @@ public enum HeadLayout: String, Sendable, CaseIterable, Codable {
     /// Already boxes: `[B, N, 6]` as x1, y1, x2, y2, score, class (NMS done in the graph), or
     /// boxes `[B, N, 4]` (x1, y1, x2, y2) with scores `[B, N, C]`.
     case boxes
-
-    public var summary: String {
-        switch self {
-        case .yolox: "YOLOX raw grid [B, cells, 5+C] (objectness)"
-        case .yolov5: "YOLOv5/v7 [B, 3*cells, 5+C], decoded cx,cy,w,h (objectness)"
-        case .yolov8: "YOLOv8/11 [B, 4+C, cells], decoded cx,cy,w,h (no objectness)"
-        case .gfl: "PP-PicoDet/GFL per-level scores + box distributions"
-        case .boxes: "boxes already decoded ([B,N,6] after NMS, or boxes [B,N,4] + scores [B,N,C])"
-        }
-    }
 }
 
 /// An output by name and shape (batch first), as the head recogniser sees it.

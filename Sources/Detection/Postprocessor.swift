@@ -41,14 +41,8 @@ public struct Postprocessor: Sendable {
 
     /// A detection in the model input's pixels, moved to the original image.
     public static func mapped(_ detection: Detection, _ placement: ImagePlacement, _ mapping: BoxMapping = .resampledScale) -> Detection {
-        func original(_ x: Float, _ y: Float) -> (x: Double, y: Double) {
-            switch mapping {
-            case .resampledScale: return placement.originalPoint(x: Double(x), y: Double(y))
-            case .letterboxGain:
-                let r = placement.ratio
-                return ((Double(x) - Double(placement.padLeft - placement.cropLeft)) / r, (Double(y) - Double(placement.padTop - placement.cropTop)) / r)
-            }
-        }
+        let t = mapping.transform(placement)
+        func original(_ x: Float, _ y: Float) -> (x: Double, y: Double) { ((Double(x) - t.offsetX) / t.scaleX, (Double(y) - t.offsetY) / t.scaleY) }
         let a = original(detection.box.x1, detection.box.y1)
         let b = original(detection.box.x2, detection.box.y2)
         let box = Box(x1: Float(a.x), y1: Float(a.y), x2: Float(b.x), y2: Float(b.y))
@@ -65,4 +59,14 @@ public enum BoxMapping: String, Sendable, CaseIterable {
     /// (`boxes /= r`); the sizes they resample to are rounded, so this differs from the exact
     /// scale by up to one resized pixel. Detectors trained and evaluated that way expect it.
     case letterboxGain
+
+    /// Model-input pixels to original pixels: `original = (x - offset) / scale` per axis. The one
+    /// statement of the mapping, which the GPU path hands its kernel too.
+    public func transform(_ p: ImagePlacement) -> (offsetX: Double, offsetY: Double, scaleX: Double, scaleY: Double) {
+        let offsetX = Double(p.padLeft - p.cropLeft), offsetY = Double(p.padTop - p.cropTop)
+        switch self {
+        case .resampledScale: return (offsetX, offsetY, p.scaleX, p.scaleY)
+        case .letterboxGain: return (offsetX, offsetY, p.ratio, p.ratio)
+        }
+    }
 }

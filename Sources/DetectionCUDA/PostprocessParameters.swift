@@ -52,9 +52,8 @@ struct PostprocessParameters {
     static func placements(_ images: [ImagePlacement], mapping: BoxMapping) -> [UInt8] {
         var out: [UInt8] = []
         for p in images {
-            let scaleX = mapping == .letterboxGain ? p.ratio : Double(p.resizedWidth) / Double(p.originalWidth)
-            let scaleY = mapping == .letterboxGain ? p.ratio : Double(p.resizedHeight) / Double(p.originalHeight)
-            for v in [Double(p.padLeft - p.cropLeft), Double(p.padTop - p.cropTop), scaleX, scaleY] {
+            let t = mapping.transform(p)
+            for v in [t.offsetX, t.offsetY, t.scaleX, t.scaleY] {
                 withUnsafeBytes(of: v.bitPattern.littleEndian) { out += $0 }
             }
             for v in [Float(p.originalWidth), Float(p.originalHeight)] { withUnsafeBytes(of: v.bitPattern.littleEndian) { out += $0 } }

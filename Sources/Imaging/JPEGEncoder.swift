@@ -1,5 +1,6 @@
 import CImageCodecs
 import FoundationEssentials
+import Tensors
 
 /// Images to JPEG files through TurboJPEG (annotated frames, previews).
 public enum JPEGEncoder {
@@ -26,14 +27,6 @@ public enum JPEGEncoder {
     /// Writes `image` to `path` as a JPEG, through a temporary file renamed into place.
     public static func write(_ image: Image, to path: String, quality: Int = 90) throws(ImagingError) {
         let data = try encode(image, quality: quality)
-        let temporary = path + ".partial"
-        do {
-            try data.write(to: URL(fileURLWithPath: temporary))
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
-            try FileManager.default.moveItem(atPath: temporary, toPath: path)
-        } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw .unreadable(image: path, reason: "cannot write: \(error)")
-        }
+        do { try FileBytes.writeAtomically(data, to: path) } catch { throw .unreadable(image: path, reason: "\(error)") }
     }
 }

@@ -21,6 +21,7 @@ public struct BatchRewrite {
     }
 
     /// The rewritten model's bytes (nil when it is unchanged or cannot batch) and what happened.
+    /// `model` itself is changed in the attempt; callers keep it for nothing else.
     /// - Parameters:
     ///   - input: the image input.
     ///   - session: makes a session of model bytes (the check runs the original and the rewrite).
@@ -97,13 +98,18 @@ public struct BatchRewrite {
 
     /// Reshape targets `[1, …]` held in constants become `[0, …]` (copy the input's first dimension).
     private static func rewriteReshapes(_ graph: Graph) -> Int {
+        let reshapes = graph.nodes.filter { $0.opType == "Reshape" && $0.domain.isEmpty && $0.inputs.count == 2 }
+        // Only the shape operands are decoded, not the model's weights.
+        let shapeNames = Set(reshapes.map { $0.inputs[1] })
         var constants: [String: Tensor] = [:]
-        for initializer in graph.initializers { constants[initializer.name] = try? initializer.tensor() }
+        for initializer in graph.initializers where shapeNames.contains(initializer.name) { constants[initializer.name] = try? initializer.tensor() }
         for node in graph.nodes where node.opType == "Constant" && node.domain.isEmpty {
-            if let value = node[attribute: "value"]?.tensor, let output = node.outputs.first { constants[output] = try? TensorCodec.decode(value) }
+            if let output = node.outputs.first, shapeNames.contains(output), let value = node[attribute: "value"]?.tensor {
+                constants[output] = try? TensorCodec.decode(value)
+            }
         }
         var count = 0
-        for node in graph.nodes where node.opType == "Reshape" && node.domain.isEmpty && node.inputs.count == 2 {
+        for node in reshapes {
             if node[attribute: "allowzero"]?.int == 1 { continue }
             let name = node.inputs[1]
             guard let tensor = constants[name], tensor.dtype == .int64,

@@ -3,6 +3,7 @@ import Dispatch
 import FoundationEssentials
 import Imaging
 import Inference
+import Synchronization
 import Tensors
 
 /// How a pipeline batches and buffers.
@@ -49,6 +50,8 @@ public struct BatchResult: Sendable {
     public var index: Int
     public var frames: [FrameResult]
     public var timings: BatchTimings
+    /// When its first frame began decoding (profiler milliseconds): the start of its latency.
+    var firstFrameMs: Double
 }
 
 /// What a whole run did.
@@ -108,7 +111,7 @@ public final class DetectionPipeline {
         var placements: [ImagePlacement]
         var tensor: Tensor?
         var timings: BatchTimings
-        var startMs: Double
+        var firstFrameMs: Double
     }
     struct InferredBatch: @unchecked Sendable {
         var batch: PreparedBatch
@@ -148,9 +151,9 @@ public final class DetectionPipeline {
 
         var report = PipelineReport(frames: 0, failedFrames: 0, droppedFrames: 0, batches: 0, detections: 0, wallMs: 0, stages: [])
         while let item = results.pop(), case .value(var batch) = item {
-            batch.timings.latencyMs = profiler.now() - batch.timings.latencyMs
+            batch.timings.latencyMs = profiler.now() - batch.firstFrameMs
             do {
-                try profiler.measure(.sink, batch: batch.index, frames: batch.frames.count) { try sink(batch) }
+                _ = try profiler.measure(.sink, batch: batch.index, frames: batch.frames.count) { try sink(batch) }
             } catch {
                 cancellation.cancel(error)
                 break
@@ -170,9 +173,8 @@ public final class DetectionPipeline {
 }
 
 /// Frames a live source dropped because the pipeline was behind.
-final class DroppedCounter: @unchecked Sendable {
-    private let lock = DispatchSemaphore(value: 1)
-    private var count = 0
-    func add() { lock.wait(); count += 1; lock.signal() }
-    var value: Int { lock.wait(); defer { lock.signal() }; return count }
+final class DroppedCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    func add() { count.add(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
 }

@@ -44,14 +44,14 @@ extension DetectionPipeline {
                 guard case .value(let frame) = next else { ended = true; break }
                 gathered.append(frame)
             }
-            let batch = try profiler.measure(.preprocess, batch: index, frames: gathered.count) { try prepare(gathered, index: index) }
+            var (batch, ms) = try profiler.measure(.preprocess, batch: index, frames: gathered.count) { try prepare(gathered, index: index) }
+            batch.timings.preprocessMs = ms
             guard batches.push(.value(batch)) else { return }
             index += 1
         }
     }
 
     private func prepare(_ gathered: [DecodedFrame], index: Int) throws -> PreparedBatch {
-        let begin = profiler.now()
         var slots: [Int?] = []
         var images: [Image] = []
         for item in gathered {
@@ -68,10 +68,9 @@ extension DetectionPipeline {
             let size = configuration.fixedModelBatch ?? images.count
             (tensor, placements) = try preprocessor.batch(images, size: size)
         }
-        let timings = BatchTimings(decodeMs: gathered.reduce(0) { $0 + $1.decodeMs }, preprocessMs: profiler.now() - begin,
-                                   inferenceMs: 0, postprocessMs: 0, latencyMs: gathered.map(\.startMs).min() ?? begin)
+        let timings = BatchTimings(decodeMs: gathered.reduce(0) { $0 + $1.decodeMs }, preprocessMs: 0, inferenceMs: 0, postprocessMs: 0, latencyMs: 0)
         return PreparedBatch(index: index, frames: gathered.map(\.frame), slots: slots, placements: placements, tensor: tensor,
-                             timings: timings, startMs: begin)
+                             timings: timings, firstFrameMs: gathered.map(\.startMs).min() ?? profiler.now())
     }
 
     /// Runs batches through one session until the preprocessing stage ends.
@@ -81,11 +80,9 @@ extension DetectionPipeline {
         while let item = batches.pop(), case .value(var batch) = item {
             var outputs: [String: Tensor] = [:]
             if let tensor = batch.tensor {
-                let begin = profiler.now()
-                outputs = try profiler.measure(.inference, lane: lane, batch: batch.index, frames: batch.placements.count) {
+                (outputs, batch.timings.inferenceMs) = try profiler.measure(.inference, lane: lane, batch: batch.index, frames: batch.placements.count) {
                     try session.run([inputName: tensor])
                 }
-                batch.timings.inferenceMs = profiler.now() - begin
                 batch.tensor = nil   // the input's memory goes back before postprocessing
             }
             guard inferred.push(.value(InferredBatch(batch: batch, outputs: outputs))) else { return }
@@ -104,7 +101,8 @@ extension DetectionPipeline {
             guard case .value(let done) = item else { ends += 1; continue }
             waiting[done.batch.index] = done
             while let ready = waiting.removeValue(forKey: next) {
-                let result = try profiler.measure(.postprocess, batch: next, frames: ready.batch.frames.count) { try finish(ready) }
+                var (result, ms) = try profiler.measure(.postprocess, batch: next, frames: ready.batch.frames.count) { try finish(ready) }
+                result.timings.postprocessMs = ms
                 guard results.push(.value(result)) else { return }
                 next += 1
             }
@@ -112,15 +110,12 @@ extension DetectionPipeline {
     }
 
     private func finish(_ done: InferredBatch) throws -> BatchResult {
-        let begin = profiler.now()
         let perImage = done.batch.placements.isEmpty ? [] : try postprocessor.detections(done.outputs, placements: done.batch.placements)
         var frames: [FrameResult] = []
         for (frame, slot) in zip(done.batch.frames, done.batch.slots) {
             let detections = slot.map { perImage[$0] } ?? []
             frames.append(FrameResult(info: frame.info, detections: detections, image: configuration.keepImages ? frame.image : nil, error: frame.error))
         }
-        var timings = done.batch.timings
-        timings.postprocessMs = profiler.now() - begin
-        return BatchResult(index: done.batch.index, frames: frames, timings: timings)
+        return BatchResult(index: done.batch.index, frames: frames, timings: done.batch.timings, firstFrameMs: done.batch.firstFrameMs)
     }
 }

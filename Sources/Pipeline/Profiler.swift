@@ -34,11 +34,13 @@ public final class Profiler: Sendable {
         return Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) * 1e-15
     }
 
-    /// Runs `body` as a span of `stage`.
-    func measure<R>(_ stage: Stage, lane: Int = 0, batch: Int, frames: Int, _ body: () throws -> R) rethrows -> R {
+    /// Runs `body` as a span of `stage`; its result and how long it took, in milliseconds.
+    func measure<R>(_ stage: Stage, lane: Int = 0, batch: Int, frames: Int, _ body: () throws -> R) rethrows -> (result: R, ms: Double) {
         let begin = now()
-        defer { record(Span(stage: stage, lane: lane, batch: batch, frames: frames, startMs: begin, endMs: now())) }
-        return try body()
+        let result = try body()
+        let end = now()
+        record(Span(stage: stage, lane: lane, batch: batch, frames: frames, startMs: begin, endMs: end))
+        return (result, end - begin)
     }
 
     func record(_ span: Span) { spans.withLock { $0.append(span) } }

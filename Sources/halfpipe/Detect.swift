@@ -147,10 +147,10 @@ struct Detect: ParsableCommand {
             throw error
         }
         try writer.finish()
-        if let trace { try DetectionWriter.atomically(pipeline.profiler.chromeTrace(), to: trace) }
+        if let trace { try FileBytes.writeAtomically(pipeline.profiler.chromeTrace(), to: trace) }
         let summary = DetectSummary(report: result, setup: setup)
         printStandardError(summary.text)
-        if let report { try DetectionWriter.atomically(Data(summary.json.utf8), to: report) }
+        if let report { try FileBytes.writeAtomically(try summary.json, to: report) }
         try setup.reportPostprocess(frames: result.frames)
         if result.failedFrames > 0 {
             throw CLIError("\(result.failedFrames) of \(result.frames) frames could not be read (their lines in the output say why)")

@@ -24,6 +24,14 @@ struct DetectSetup {
 
     static func make(_ command: Detect) throws -> DetectSetup {
         var target = try command.runtime.target()
+        // Measured on the 2-core dev machine (vtest.avi, the YOLOX detector): two 1-thread sessions
+        // 43 fps, one 2-thread session 36-40 fps: ORT's pool synchronises every op of a small model.
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let workers = command.workers > 0 ? command.workers : (target.device == .cpu && cores >= 2 ? 2 : 1)
+        if command.runtime.threads == 0 && workers > 1 {
+            target.options.intraOpThreads = max(1, cores / workers)
+        }
+        // The first worker's session, unless the batch rewrite replaces the model.
         let probe = try target.session(.file(command.model))
         let (input, preprocessor) = try command.imageFeed.preprocessor(for: probe.inputs)
         let model = try Model.load(contentsOf: command.model)
@@ -34,7 +42,7 @@ struct DetectSetup {
         // caches, and the sessions already keep both cores busy. GPUs want batches.
         var batch = command.batch > 0 ? command.batch : (target.device == .cpu ? 1 : 8)
         var fixedBatch: Int?
-        var source = ModelSource.file(command.model)
+        var source: ModelSource?
         var notes: [String] = []
         if let declared = input.dimensions.first ?? nil {
             if declared == 1 && batch > 1 {
@@ -58,14 +66,8 @@ struct DetectSetup {
                 batch = min(batch, declared)
             }
         }
-        // Measured on the 2-core dev machine (vtest.avi, the YOLOX detector): two 1-thread sessions
-        // 43 fps, one 2-thread session 36-40 fps: ORT's pool synchronises every op of a small model.
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        let workers = command.workers > 0 ? command.workers : (target.device == .cpu && cores >= 2 ? 2 : 1)
-        if command.runtime.threads == 0 && workers > 1 {
-            target.options.intraOpThreads = max(1, ProcessInfo.processInfo.activeProcessorCount / workers)
-        }
-        let sessions = try (0..<workers).map { _ in try target.session(source) }
+        let sessions = try source.map { rewritten in try (0..<workers).map { _ in try target.session(rewritten) } }
+            ?? [probe] + (1..<workers).map { _ in try target.session(.file(command.model)) }
 
         let decoder = try headDecoder(sessions[0], input: input, preprocessor: preprocessor, requested: command.decoder == "auto" ? nil : HeadLayout(rawValue: command.decoder))
         let nms = try NonMaximumSuppression(iouThreshold: command.iou, maxDetections: command.maxDetections, classAgnostic: command.classAgnostic)

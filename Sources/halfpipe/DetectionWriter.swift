@@ -111,7 +111,7 @@ final class DetectionWriter {
             guard fclose(lines) == 0 else { throw CLIError("-o \(linesPath): write failed: \(String(cString: strerror(errno)))") }
             try Self.moveIntoPlace(linesPath + ".partial", linesPath)
         }
-        if let cocoPath { try Self.atomically(Data(("[\n" + cocoEntries.joined(separator: ",\n") + "\n]\n").utf8), to: cocoPath) }
+        if let cocoPath { try FileBytes.writeAtomically(Data(("[\n" + cocoEntries.joined(separator: ",\n") + "\n]\n").utf8), to: cocoPath) }
         if let video { try video.finish() }
     }
 
@@ -123,11 +123,6 @@ final class DetectionWriter {
             unlink(linesPath + ".partial")
         }
         video = nil
-    }
-
-    static func atomically(_ data: Data, to path: String) throws {
-        do { try data.write(to: URL(fileURLWithPath: path + ".partial")) } catch { throw CLIError("\(path): cannot write: \(error)") }
-        try moveIntoPlace(path + ".partial", path)
     }
 
     private static func moveIntoPlace(_ temporary: String, _ path: String) throws {
@@ -180,10 +175,19 @@ struct DetectSummary {
         return lines.joined(separator: "\n")
     }
 
-    var json: String {
-        let stages = report.stages.map { s in
-            #"{"stage":"\#(s.stage.rawValue)","spans":\#(s.spans),"frames":\#(s.frames),"total_ms":\#(NumberText.fixed(s.totalMs, 3)),"p50_ms":\#(NumberText.fixed(s.p50Ms, 3)),"p90_ms":\#(NumberText.fixed(s.p90Ms, 3)),"p99_ms":\#(NumberText.fixed(s.p99Ms, 3))}"#
+    /// `--report`: the run's figures, written as every command writes its reports.
+    struct JSON: Encodable {
+        var frames, batches, detections, dropped, unreadable: Int
+        var wall_ms, fps, inference_fraction: Double
+        var batch, workers: Int
+        var stages: [StageSummary]
+    }
+
+    var json: Data {
+        get throws {
+            try ReportJSON.data(JSON(frames: report.frames, batches: report.batches, detections: report.detections, dropped: report.droppedFrames,
+                                     unreadable: report.failedFrames, wall_ms: report.wallMs, fps: report.framesPerSecond,
+                                     inference_fraction: inferenceFraction, batch: setup.batch, workers: setup.sessions.count, stages: report.stages))
         }
-        return #"{"frames":\#(report.frames),"batches":\#(report.batches),"detections":\#(report.detections),"dropped":\#(report.droppedFrames),"unreadable":\#(report.failedFrames),"wall_ms":\#(NumberText.fixed(report.wallMs, 3)),"fps":\#(NumberText.fixed(report.framesPerSecond, 3)),"inference_fraction":\#(NumberText.fixed(inferenceFraction, 4)),"batch":\#(setup.batch),"workers":\#(setup.sessions.count),"stages":[\#(stages.joined(separator: ","))]}"# + "\n"
     }
 }
