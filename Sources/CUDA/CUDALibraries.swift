@@ -10,6 +10,7 @@ enum CUDALibraries {
 
     static let driverNames = ["libcuda.so.1", "libcuda.so"]
     static let nvrtcNames = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]
+    static let cudnnNames = ["libcudnn.so.9", "libcudnn.so"]
 
     static func folders() -> [String] {
         var folders = (ProcessInfo.processInfo.environment[pathVariable] ?? "").split(separator: ":").map(String.init)

@@ -44,9 +44,9 @@ public final class CUDAStream: @unchecked Sendable {
         try source.withUnsafeBytes { (raw) throws(CUDAError) in try copy(UnsafeRawBufferPointer(rebasing: raw[0..<count]), to: destination, offset: offset) }
     }
 
-    /// The first `destination.count` bytes of `source` to host memory.
-    public func copy(_ source: DeviceBuffer, to destination: UnsafeMutableRawBufferPointer) throws(CUDAError) {
-        let from = try source.address(at: 0, bytes: destination.count, for: "cuMemcpyDtoHAsync")
+    /// `destination.count` bytes of `source`, from `offset`, to host memory.
+    public func copy(_ source: DeviceBuffer, at offset: Int = 0, to destination: UnsafeMutableRawBufferPointer) throws(CUDAError) {
+        let from = try source.address(at: offset, bytes: destination.count, for: "cuMemcpyDtoHAsync")
         try context.makeCurrent()
         try context.driver.check(context.driver.cuMemcpyDtoHAsync(destination.baseAddress, from, destination.count, handle), "cuMemcpyDtoHAsync")
     }

@@ -43,6 +43,13 @@ struct DriverAPI {
     let cuModuleUnload: @convention(c) (Handle?) -> CUResult
     let cuLaunchKernel: @convention(c) (Handle?, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, Handle?,
                                         UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> CUResult
+    // CUDA graphs: a stream's queued work captured once, replayed with one launch.
+    let cuStreamBeginCapture: @convention(c) (Handle?, Int32) -> CUResult
+    let cuStreamEndCapture: @convention(c) (Handle?, OutHandle?) -> CUResult
+    let cuGraphInstantiateWithFlags: @convention(c) (OutHandle?, Handle?, UInt64) -> CUResult
+    let cuGraphLaunch: @convention(c) (Handle?, Handle?) -> CUResult
+    let cuGraphExecDestroy: @convention(c) (Handle?) -> CUResult
+    let cuGraphDestroy: @convention(c) (Handle?) -> CUResult
     let cuGetErrorName: @convention(c) (CUResult, UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> CUResult
     let cuGetErrorString: @convention(c) (CUResult, UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> CUResult
 
@@ -68,6 +75,9 @@ struct DriverAPI {
         cuEventDestroy = try lib.symbol("cuEventDestroy_v2")
         cuModuleLoadData = try lib.symbol("cuModuleLoadData"); cuModuleGetFunction = try lib.symbol("cuModuleGetFunction")
         cuModuleUnload = try lib.symbol("cuModuleUnload"); cuLaunchKernel = try lib.symbol("cuLaunchKernel")
+        cuStreamBeginCapture = try lib.symbol("cuStreamBeginCapture_v2"); cuStreamEndCapture = try lib.symbol("cuStreamEndCapture")
+        cuGraphInstantiateWithFlags = try lib.symbol("cuGraphInstantiateWithFlags"); cuGraphLaunch = try lib.symbol("cuGraphLaunch")
+        cuGraphExecDestroy = try lib.symbol("cuGraphExecDestroy"); cuGraphDestroy = try lib.symbol("cuGraphDestroy")
         cuGetErrorName = try lib.symbol("cuGetErrorName"); cuGetErrorString = try lib.symbol("cuGetErrorString")
     }
 

@@ -44,6 +44,22 @@ public struct Attribute {
         return Attribute(proto: p)
     }
 
+    public static func ints(_ name: String, _ values: [Int]) -> Attribute {
+        var p = Onnx_AttributeProto()
+        p.name = name
+        p.type = .ints
+        p.ints = values.map(Int64.init)
+        return Attribute(proto: p)
+    }
+
+    public static func float(_ name: String, _ value: Float) -> Attribute {
+        var p = Onnx_AttributeProto()
+        p.name = name
+        p.type = .float
+        p.f = value
+        return Attribute(proto: p)
+    }
+
     public static func tensor(_ name: String, _ value: Onnx_TensorProto) -> Attribute {
         var p = Onnx_AttributeProto()
         p.name = name

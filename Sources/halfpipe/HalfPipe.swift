@@ -1,5 +1,6 @@
 import ArgumentParser
 import CUDA
+import CUDAEngine
 import Detection
 import Imaging
 import ONNX
@@ -19,7 +20,7 @@ struct HalfPipe: ParsableCommand {
             Exit codes: 0 success, 1 a failed check, 2 bad usage or bad input.
             """,
         version: "0.1.0",
-        subcommands: [Inspect.self, Convert.self, Quantize.self, Run.self, Bench.self, Compare.self, Preprocess.self, Detect.self, Devices.self]
+        subcommands: [Inspect.self, Convert.self, Quantize.self, Run.self, Bench.self, Compare.self, Preprocess.self, Detect.self, Plan.self, Devices.self]
     )
 
     /// Runs the command, mapping every failure to a one-line message and the exit codes of the
@@ -58,6 +59,7 @@ extension DetectionError: HalfPipeError {}
 extension PipelineError: HalfPipeError {}
 extension PrecisionError: HalfPipeError {}
 extension InferenceError: HalfPipeError {}
+extension EngineError: HalfPipeError {}
 
 /// Bad input the command line itself detects.
 struct CLIError: HalfPipeError {

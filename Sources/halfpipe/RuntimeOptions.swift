@@ -1,4 +1,5 @@
 import ArgumentParser
+import CUDAEngine
 import Inference
 import ONNXRuntime
 
@@ -46,11 +47,11 @@ struct RuntimeOptions: ParsableArguments {
     }
 }
 
-/// The backends this build knows, in order of preference per device. ONNX Runtime today; the CUDA
-/// engine joins here.
+/// The backends this build knows, in order of preference per device: on a GPU our CUDA engine, then
+/// ONNX Runtime's CUDA provider (where the library has one); on the CPU, ONNX Runtime.
 enum Backends {
     static func backend(for device: Device, libraryPath: String?, loadingNow: Bool = true) throws -> any Backend {
-        let candidates: [any Backend] = [ORTBackend(libraryPath: libraryPath)]
+        let candidates: [any Backend] = device.isGPU ? [CUDAEngineBackend(), ORTBackend(libraryPath: libraryPath)] : [ORTBackend(libraryPath: libraryPath)]
         if !loadingNow && device == .cpu, let first = candidates.first { return first }
         var reasons: [String] = []
         for backend in candidates {

@@ -1,0 +1,175 @@
+/// cuDNN bound to one stream: the handle every convolution of an engine runs through.
+public final class CuDNN: @unchecked Sendable {
+    public let stream: CUDAStream
+    let api: CuDNNAPI
+    let handle: Handle
+
+    public init(stream: CUDAStream) throws(CUDAError) {
+        self.stream = stream
+        api = try stream.context.cuda.cudnn()
+        try stream.context.makeCurrent()
+        var h: Handle?
+        try api.check(api.cudnnCreate(&h), "cudnnCreate")
+        handle = h!
+        try api.check(api.cudnnSetStream(handle, stream.handle), "cudnnSetStream")
+    }
+
+    deinit {
+        try? stream.context.makeCurrent()
+        _ = api.cudnnDestroy(handle)
+    }
+
+    /// cuDNN's version number (91400 for 9.14.0): part of every kernel-choice cache key.
+    public var version: Int { api.cudnnGetVersion() }
+}
+
+/// One 2-D convolution's shape, FP16 NHWC data and KRSC filters (ONNX's OIHW reordered), with
+/// symmetric padding: what the legacy API takes. Channels are as stored (padded where the engine pads).
+public struct ConvolutionGeometry: Hashable, Sendable, CustomStringConvertible {
+    public var batch, channels, height, width: Int
+    public var filters, kernelHeight, kernelWidth: Int
+    public var padHeight, padWidth, strideHeight, strideWidth, dilationHeight, dilationWidth: Int
+    public var groups: Int
+
+    public init(batch: Int, channels: Int, height: Int, width: Int, filters: Int, kernel: (Int, Int), pads: (Int, Int) = (0, 0),
+                strides: (Int, Int) = (1, 1), dilations: (Int, Int) = (1, 1), groups: Int = 1) {
+        self.batch = batch; self.channels = channels; self.height = height; self.width = width
+        self.filters = filters; kernelHeight = kernel.0; kernelWidth = kernel.1
+        padHeight = pads.0; padWidth = pads.1; strideHeight = strides.0; strideWidth = strides.1
+        dilationHeight = dilations.0; dilationWidth = dilations.1; self.groups = groups
+    }
+
+    public var outputHeight: Int { (height + 2 * padHeight - dilationHeight * (kernelHeight - 1) - 1) / strideHeight + 1 }
+    public var outputWidth: Int { (width + 2 * padWidth - dilationWidth * (kernelWidth - 1) - 1) / strideWidth + 1 }
+    /// Multiply-adds of one run, for the fraction of tensor-core peak.
+    public var multiplyAdds: Int { batch * outputHeight * outputWidth * filters * kernelHeight * kernelWidth * (channels / groups) }
+
+    public var description: String {
+        "\(batch)×\(height)×\(width)×\(channels) * \(filters)×\(kernelHeight)×\(kernelWidth)×\(channels / groups)"
+            + " s\(strideHeight),\(strideWidth) p\(padHeight),\(padWidth)" + (dilationHeight > 1 || dilationWidth > 1 ? " d\(dilationHeight),\(dilationWidth)" : "")
+            + (groups > 1 ? " g\(groups)" : "")
+    }
+}
+
+/// What follows the convolution in the same kernel: y = act(conv(x) + bias [+ z]).
+public enum ConvolutionActivation: Hashable, Sendable {
+    case identity
+    case relu
+    /// min(max(x, 0), ceiling): ReLU6 and Clip(0, c).
+    case clippedRelu(Double)
+}
+
+/// A convolution with bias, optional residual input and activation, fused in one cuDNN call
+/// (`cudnnConvolutionBiasActivationForward`). Its descriptors are made once; `candidates` lists the
+/// algorithms cuDNN's heuristics offer, `run` queues one with the caller's buffers.
+public final class CuDNNConvolution: @unchecked Sendable {
+    public let cudnn: CuDNN
+    public let geometry: ConvolutionGeometry
+    public let activation: ConvolutionActivation
+    private var x: Handle?, y: Handle?, bias: Handle?, w: Handle?, conv: Handle?, act: Handle?
+
+    public init(_ cudnn: CuDNN, geometry g: ConvolutionGeometry, activation: ConvolutionActivation) throws(CUDAError) {
+        self.cudnn = cudnn
+        geometry = g
+        self.activation = activation
+        let api = cudnn.api
+        try cudnn.stream.context.makeCurrent()
+        try api.check(api.cudnnCreateTensorDescriptor(&x), "cudnnCreateTensorDescriptor")
+        try api.check(api.cudnnCreateTensorDescriptor(&y), "cudnnCreateTensorDescriptor")
+        try api.check(api.cudnnCreateTensorDescriptor(&bias), "cudnnCreateTensorDescriptor")
+        try api.check(api.cudnnCreateFilterDescriptor(&w), "cudnnCreateFilterDescriptor")
+        try api.check(api.cudnnCreateConvolutionDescriptor(&conv), "cudnnCreateConvolutionDescriptor")
+        try api.check(api.cudnnCreateActivationDescriptor(&act), "cudnnCreateActivationDescriptor")
+        let half = CuDNNAPI.dataHalf, nhwc = CuDNNAPI.formatNHWC
+        func i(_ v: Int) -> Int32 { Int32(v) }
+        let what = "convolution \(g)"
+        try api.check(api.cudnnSetTensor4dDescriptor(x, nhwc, half, i(g.batch), i(g.channels), i(g.height), i(g.width)), "cudnnSetTensor4dDescriptor(x) for \(what)")
+        try api.check(api.cudnnSetTensor4dDescriptor(y, nhwc, half, i(g.batch), i(g.filters), i(g.outputHeight), i(g.outputWidth)),
+                      "cudnnSetTensor4dDescriptor(y) for \(what)")
+        try api.check(api.cudnnSetTensor4dDescriptor(bias, CuDNNAPI.formatNCHW, half, 1, i(g.filters), 1, 1), "cudnnSetTensor4dDescriptor(bias) for \(what)")
+        try api.check(api.cudnnSetFilter4dDescriptor(w, half, nhwc, i(g.filters), i(g.channels / g.groups), i(g.kernelHeight), i(g.kernelWidth)),
+                      "cudnnSetFilter4dDescriptor for \(what)")
+        // FP16 data, FP32 accumulation (cuDNN's "pseudo half" configuration), tensor cores allowed.
+        try api.check(api.cudnnSetConvolution2dDescriptor(conv, i(g.padHeight), i(g.padWidth), i(g.strideHeight), i(g.strideWidth),
+                                                          i(g.dilationHeight), i(g.dilationWidth), CuDNNAPI.crossCorrelation, CuDNNAPI.dataFloat),
+                      "cudnnSetConvolution2dDescriptor for \(what)")
+        try api.check(api.cudnnSetConvolutionGroupCount(conv, i(g.groups)), "cudnnSetConvolutionGroupCount for \(what)")
+        try api.check(api.cudnnSetConvolutionMathType(conv, CuDNNAPI.tensorOpMath), "cudnnSetConvolutionMathType for \(what)")
+        let (mode, coefficient): (Int32, Double) = switch activation {
+        case .identity: (CuDNNAPI.activationIdentity, 0)
+        case .relu: (CuDNNAPI.activationRelu, 0)
+        case .clippedRelu(let c): (CuDNNAPI.activationClippedRelu, c)
+        }
+        try api.check(api.cudnnSetActivationDescriptor(act, mode, CuDNNAPI.propagateNaN, coefficient), "cudnnSetActivationDescriptor for \(what)")
+        var n: Int32 = 0, c: Int32 = 0, h: Int32 = 0, wd: Int32 = 0
+        try api.check(api.cudnnGetConvolution2dForwardOutputDim(conv, x, w, &n, &c, &h, &wd), "cudnnGetConvolution2dForwardOutputDim for \(what)")
+        guard Int(n) == g.batch, Int(c) == g.filters, Int(h) == g.outputHeight, Int(wd) == g.outputWidth else {
+            throw CUDAError(.badInput, function: "cudnnGetConvolution2dForwardOutputDim",
+                            message: "cuDNN computes \(n)×\(c)×\(h)×\(wd) for \(what), the plan \(g.batch)×\(g.filters)×\(g.outputHeight)×\(g.outputWidth)")
+        }
+    }
+
+    deinit {
+        let api = cudnn.api
+        try? cudnn.stream.context.makeCurrent()
+        _ = api.cudnnDestroyTensorDescriptor(x); _ = api.cudnnDestroyTensorDescriptor(y); _ = api.cudnnDestroyTensorDescriptor(bias)
+        _ = api.cudnnDestroyFilterDescriptor(w); _ = api.cudnnDestroyConvolutionDescriptor(conv); _ = api.cudnnDestroyActivationDescriptor(act)
+    }
+
+    /// An algorithm cuDNN offers for this convolution and the workspace it needs.
+    public struct Candidate: Hashable, Sendable {
+        public let algorithm: Int32
+        public let workspaceBytes: Int
+    }
+
+    /// The algorithms cuDNN's heuristics rank for this convolution, best first, that it says it can
+    /// run. The fused call with the identity activation runs only the implicit precomputed GEMM.
+    public func candidates(limit: Int = 8) throws(CUDAError) -> [Candidate] {
+        let api = cudnn.api
+        try cudnn.stream.context.makeCurrent()
+        let size = CuDNNAPI.performanceRecordBytes
+        let records = UnsafeMutableRawPointer.allocate(byteCount: size * limit, alignment: 8)
+        defer { records.deallocate() }
+        var returned: Int32 = 0
+        try api.check(api.cudnnGetConvolutionForwardAlgorithm_v7(cudnn.handle, x, w, conv, y, Int32(limit), &returned, records),
+                      "cudnnGetConvolutionForwardAlgorithm_v7 for \(geometry)")
+        var algorithms: [Int32] = []
+        for k in 0..<Int(returned) {
+            let record = records.advanced(by: k * size)
+            let algorithm = record.load(as: Int32.self), status = record.load(fromByteOffset: 4, as: Int32.self)
+            if status == 0, !algorithms.contains(algorithm) { algorithms.append(algorithm) }
+        }
+        if activation == .identity { algorithms = [CuDNNAPI.algorithmImplicitPrecompGEMM] }
+        var out: [Candidate] = []
+        for algorithm in algorithms {
+            var bytes = 0
+            guard api.cudnnGetConvolutionForwardWorkspaceSize(cudnn.handle, x, w, conv, y, algorithm, &bytes) == 0 else { continue }
+            out.append(Candidate(algorithm: algorithm, workspaceBytes: bytes))
+        }
+        return out
+    }
+
+    /// Queues y = act(conv(x, w) + bias + z) on the handle's stream; `residual` nil leaves z out.
+    public func run(_ candidate: Candidate, input: DeviceRegion, filter: DeviceRegion, bias biasData: DeviceRegion, residual: DeviceRegion?,
+                    output: DeviceRegion, workspace: DeviceRegion?) throws(CUDAError) {
+        let api = cudnn.api
+        let name = "cudnnConvolutionBiasActivationForward"
+        let xa = try input.address(for: name), wa = try filter.address(for: name), ba = try biasData.address(for: name)
+        let ya = try output.address(for: name)
+        // cuDNN reads z even when alpha2 is 0 on some paths: point it at y then (same shape, harmless).
+        let za = try residual?.address(for: name) ?? ya
+        let wsa = try workspace.map { (r) throws(CUDAError) in try r.address(for: name) } ?? 0
+        guard (workspace?.byteCount ?? 0) >= candidate.workspaceBytes else {
+            throw CUDAError(.badInput, function: name, message: "a \(workspace?.byteCount ?? 0)-byte workspace for an algorithm that needs \(candidate.workspaceBytes)")
+        }
+        var alpha1: Float = 1, alpha2: Float = residual == nil ? 0 : 1
+        try cudnn.stream.context.makeCurrent()
+        let status = withUnsafeBytes(of: &alpha1) { a1 in
+            withUnsafeBytes(of: &alpha2) { a2 in
+                api.cudnnConvolutionBiasActivationForward(cudnn.handle, a1.baseAddress, x, xa, w, wa, conv, candidate.algorithm, wsa,
+                                                          workspace?.byteCount ?? 0, a2.baseAddress, y, za, bias, ba, act, y, ya)
+            }
+        }
+        try api.check(status, "\(name) (algorithm \(candidate.algorithm)) for \(geometry)")
+    }
+}

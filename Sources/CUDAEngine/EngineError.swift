@@ -1,0 +1,20 @@
+import CUDA
+
+/// Why the engine cannot plan or run a model: each says what, where, and what to do.
+public enum EngineError: Error, CustomStringConvertible, Sendable {
+    /// A node the engine has no kernel for (the hybrid split sends such nodes to ONNX Runtime).
+    case unsupported(node: String, opType: String, reason: String)
+    /// The model or the data given does not fit: shapes, types, missing inputs.
+    case badInput(String)
+    /// A CUDA, cuDNN or NVRTC call failed.
+    case cuda(CUDAError)
+
+    public var description: String {
+        switch self {
+        case .unsupported(let node, let op, let reason):
+            "the CUDA engine cannot run \(node) (\(op)): \(reason); run the model with --device cpu"
+        case .badInput(let text): text
+        case .cuda(let error): "CUDA engine: \(error)"
+        }
+    }
+}

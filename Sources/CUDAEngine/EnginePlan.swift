@@ -1,0 +1,171 @@
+import CUDA
+import Tensors
+
+/// How a tensor's elements lie in device memory. Rank-4 activations are NHWC inside the engine
+/// (cuDNN's tensor-core kernels want channels last); everything else keeps ONNX's row-major order.
+public enum StorageLayout: String, Hashable, Sendable {
+    case rowMajor = "row-major"
+    case nhwc = "NHWC"
+}
+
+/// One tensor of a plan: its ONNX (logical) shape, and how it is stored.
+public struct PlannedTensor: Sendable, Equatable {
+    public let name: String
+    /// The logical shape, in ONNX's axis order (NCHW for activations).
+    public let shape: [Int]
+    public let layout: StorageLayout
+    /// NHWC: channels as stored, the logical count rounded up where a convolution wants a multiple
+    /// of 8. The extra channels are always written as zeros.
+    public let storedChannels: Int
+    /// float16 inside the engine; the model's own type at the edges.
+    public let dtype: DType
+    /// The tensor whose storage this one shares (a Reshape or Flatten is a view, not a copy).
+    public let aliasOf: Int?
+
+    public init(name: String, shape: [Int], layout: StorageLayout = .rowMajor, storedChannels: Int? = nil, dtype: DType = .float16, aliasOf: Int? = nil) {
+        self.name = name
+        self.shape = shape
+        self.layout = layout
+        self.storedChannels = storedChannels ?? (layout == .nhwc ? shape[1] : 0)
+        self.dtype = dtype
+        self.aliasOf = aliasOf
+    }
+
+    public var elementCount: Int { shape.reduce(1, *) }
+    /// Elements as stored, padding included.
+    public var storedElementCount: Int { layout == .nhwc ? shape[0] * shape[2] * shape[3] * storedChannels : elementCount }
+    public var byteCount: Int { storedElementCount * (dtype.byteSize ?? 2) }
+    public var isPadded: Bool { layout == .nhwc && storedChannels != shape[1] }
+
+    /// The storage stride (in elements) of each logical axis.
+    public var strides: [Int] {
+        switch layout {
+        case .rowMajor:
+            var s = [Int](repeating: 1, count: shape.count)
+            for i in stride(from: shape.count - 2, through: 0, by: -1) { s[i] = s[i + 1] * shape[i + 1] }
+            return s
+        case .nhwc:
+            return [shape[2] * shape[3] * storedChannels, 1, shape[3] * storedChannels, storedChannels]
+        }
+    }
+
+    /// Whether NHWC storage holds the elements in row-major order too (H = W = 1, no padding): then a
+    /// Flatten or Reshape is a view.
+    public var isRowMajorOrder: Bool { layout == .rowMajor || (shape[2] * shape[3] == 1 && !isPadded) || (shape[1] == 1 && !isPadded) }
+
+    public var summary: String {
+        "\(name): \(dtype.name)[\(shape.map(String.init).joined(separator: "×"))] \(layout.rawValue)" + (isPadded ? " (C stored as \(storedChannels))" : "")
+    }
+}
+
+/// A constant the engine uploads once, in the type and layout its step reads: FP16 filters in
+/// KRSC order, FP16 biases, FP32 operands of generated kernels.
+public struct PlannedWeight: Sendable {
+    public let name: String
+    public let dtype: DType
+    public let bytes: [UInt8]
+    public var byteCount: Int { bytes.count }
+
+    public init(name: String, float16 values: [Float]) {
+        self.name = name
+        dtype = .float16
+        var bits = [UInt16](repeating: 0, count: values.count)
+        values.withUnsafeBufferPointer { src in bits.withUnsafeMutableBufferPointer { FloatConversion.float32ToFloat16(src, $0) } }
+        bytes = bits.withUnsafeBytes { Array($0) }
+    }
+
+    public init(name: String, float32 values: [Float]) {
+        self.name = name
+        dtype = .float32
+        bytes = values.withUnsafeBytes { Array($0) }
+    }
+}
+
+/// A convolution step: cuDNN's fused call, y = act(conv(x) + bias [+ residual]).
+public struct ConvolutionStep: Sendable {
+    public let geometry: ConvolutionGeometry
+    public let activation: ConvolutionActivation
+    public let input: Int
+    public let output: Int
+    public let residual: Int?
+    public let filter: Int
+    public let bias: Int
+}
+
+/// A step run by a kernel the engine generates (NVRTC): its arguments are the output, then the
+/// inputs, then the weights, all by address; every size is compiled into the source.
+public struct GeneratedStep: Sendable {
+    /// What the kernel does, for `plan`: "elementwise", "max pool", "layout", …
+    public let kind: String
+    public let function: String
+    public let source: String
+    public let output: Int
+    public let inputs: [Int]
+    public let weights: [Int]
+    /// Threads to launch (one per output element or row).
+    public let threads: Int
+}
+
+public enum PlanStep: Sendable {
+    case convolution(ConvolutionStep)
+    case generated(GeneratedStep)
+
+    public var output: Int {
+        switch self {
+        case .convolution(let c): c.output
+        case .generated(let g): g.output
+        }
+    }
+
+    public var inputs: [Int] {
+        switch self {
+        case .convolution(let c): [c.input] + (c.residual.map { [$0] } ?? [])
+        case .generated(let g): g.inputs
+        }
+    }
+}
+
+/// One node's fate in a plan, for `plan`'s listing.
+public struct NodePlacement: Sendable, Equatable {
+    public let node: String
+    public let opType: String
+    /// "host" (folded at load), "step N" (fused into step N), or "view".
+    public let placement: String
+}
+
+/// A model lowered for fixed input shapes: the tensors, the steps in order, the weights, and where
+/// every ONNX node went. Built on the host (`GraphLowering`), run by `EngineSession`.
+public struct EnginePlan: Sendable {
+    public var tensors: [PlannedTensor] = []
+    public var steps: [PlanStep] = []
+    /// Fused ONNX nodes of each step, by name.
+    public var stepNodes: [[String]] = []
+    public var weights: [PlannedWeight] = []
+    /// Graph inputs: the tensor the user's data is copied into (the model's type, row-major).
+    public var inputs: [(name: String, tensor: Int)] = []
+    /// Graph outputs: the tensor copied back (the model's type, row-major).
+    public var outputs: [(name: String, tensor: Int)] = []
+    public var placements: [NodePlacement] = []
+
+    /// The storage owner of tensor `t` (following views).
+    public func root(_ t: Int) -> Int {
+        var t = t
+        while let a = tensors[t].aliasOf { t = a }
+        return t
+    }
+
+    mutating func add(_ tensor: PlannedTensor) -> Int {
+        tensors.append(tensor)
+        return tensors.count - 1
+    }
+
+    mutating func add(_ weight: PlannedWeight) -> Int {
+        weights.append(weight)
+        return weights.count - 1
+    }
+
+    mutating func append(_ step: PlanStep, nodes: [String]) {
+        steps.append(step)
+        stepNodes.append(nodes)
+    }
+}

@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import FoundationEssentials
+import CUDA
+import Inference
+import ONNX
+import Synchronization
+import Tensors
+
+/// A model loaded by the CUDA engine on one GPU. Each set of input shapes gets its own plan (lowered,
+/// its memory planned, its convolutions chosen, captured as a CUDA graph) on first use, kept for the
+/// next runs with those shapes.
+public final class EngineSession: Session, @unchecked Sendable {
+    public let inputs: [TensorDescription]
+    public let outputs: [TensorDescription]
+    public let device: Device
+    public let source: String
+    let context: CUDAContext
+    let compiler: KernelCompiler
+    private let model: ModelSource
+    private let plans = Mutex<[[Int]: ExecutablePlan]>([:])
+    /// Whether runs replay a CUDA graph (off: each step launched, for debugging and comparison).
+    public let useGraph: Bool
+
+    public init(_ model: ModelSource, device index: Int, useGraph: Bool = true) throws {
+        let parsed = try Self.load(model)
+        self.model = model
+        source = model.name
+        device = .cuda(index)
+        self.useGraph = useGraph
+        let constants = Set(parsed.graph.initializers.map(\.name))
+        func describe(_ v: ValueInfo) -> TensorDescription {
+            let shape = v.shape ?? []
+            return TensorDescription(name: v.name, elementType: v.elementType,
+                                     dimensions: shape.map { if case .fixed(let n) = $0 { n } else { nil } },
+                                     symbols: shape.map { if case .symbol(let s) = $0 { s } else { nil } })
+        }
+        inputs = parsed.graph.inputs.filter { !constants.contains($0.name) }.map { describe($0) }
+        outputs = parsed.graph.outputs.map(describe)
+        do {
+            context = try CUDAContext(device: index)
+        } catch {
+            throw EngineError.cuda(error)
+        }
+        compiler = KernelCompiler(context: context)
+    }
+
+    /// A fresh copy of the model (lowering rewrites it).
+    static func load(_ model: ModelSource) throws -> Model {
+        switch model {
+        case .file(let path): try Model.load(contentsOf: path)
+        case .bytes(let data, let name): Model(proto: try Model.decode(data, path: name))
+        }
+    }
+
+    /// The executable plan for these inputs' shapes: made on first use.
+    func executable(for inputs: [String: Tensor]) throws -> ExecutablePlan {
+        let shapes = self.inputs.map { inputs[$0.name]?.shape.dimensions ?? [] }
+        if let made = plans.withLock({ $0[shapes.flatMap { $0 + [-1] }] }) { return made }
+        for description in self.inputs where inputs[description.name] == nil {
+            throw EngineError.badInput("input '\(description.name)' is missing (the model takes \(self.inputs.map(\.description).joined(separator: ", ")))")
+        }
+        let plan = try GraphLowering.lower(try Self.load(model), inputShapes: Dictionary(uniqueKeysWithValues: zip(self.inputs.map(\.name), shapes)))
+        let made = try ExecutablePlan.make(plan: plan, context: context, compiler: compiler, useGraph: useGraph)
+        // A warning, not an error: the run is right, only slower.
+        if let why = made.graphFailure {
+            let text = "halfpipe: warning: the CUDA engine runs \(source) without a CUDA graph (capture failed: \(why))\n"
+            _ = text.withCString { write(2, $0, strlen($0)) }
+        }
+        plans.withLock { $0[shapes.flatMap { $0 + [-1] }] = made }
+        return made
+    }
+
+    /// What set-up cost for the plan of these inputs (milliseconds by part), and the convolution choices.
+    public func setupReport(for inputs: [String: Tensor]) throws -> (parts: [(String, Double)], timedConvolutions: Int, cachedConvolutions: Int) {
+        let plan = try executable(for: inputs)
+        let timed = plan.choices.values.filter { $0.milliseconds != nil }.count
+        return (plan.setup, timed, plan.choices.count - timed)
+    }
+
+    public func runMeasured(_ inputs: [String: Tensor], outputNames: [String]?) throws -> (outputs: [String: Tensor], timings: RunTimings) {
+        let plan = try executable(for: inputs)
+        var (outputs, timings) = try plan.run(inputs)
+        if let outputNames {
+            for name in outputNames where outputs[name] == nil { throw EngineError.badInput("the model has no output '\(name)'") }
+            outputs = outputs.filter { outputNames.contains($0.key) }
+        }
+        return (outputs, timings)
+    }
+
+    public func run(values: [String: SessionValue], outputNames: [String]?) throws -> [String: SessionValue] {
+        var tensors: [String: Tensor] = [:]
+        for (name, value) in values {
+            guard case .tensor(let t) = value else { throw EngineError.badInput("input '\(name)': the CUDA engine takes tensors only") }
+            tensors[name] = t
+        }
+        return try runMeasured(tensors, outputNames: outputNames).outputs.mapValues { .tensor($0) }
+    }
+
+    public func bind(inputs: [String: Tensor], outputShapes: [String: Shape]) throws -> any BoundRun {
+        EngineBoundRun(session: self, inputs: inputs, plan: try executable(for: inputs))
+    }
+}
+
+/// Inputs bound once: each run replays the plan's graph on the same device memory; inputs are copied
+/// in only when replaced, outputs copied out only when read.
+final class EngineBoundRun: BoundRun {
+    let session: EngineSession
+    var inputs: [String: Tensor]
+    let plan: ExecutablePlan
+    private var dirty = true
+
+    init(session: EngineSession, inputs: [String: Tensor], plan: ExecutablePlan) {
+        self.session = session
+        self.inputs = inputs
+        self.plan = plan
+    }
+
+    var device: Device { session.device }
+
+    func run() throws {
+        if dirty {
+            try plan.upload(inputs)
+            dirty = false
+        }
+        try plan.enqueue()
+        try plan.stream.synchronize()
+    }
+
+    func write(input name: String, from tensor: Tensor) throws {
+        guard inputs[name] != nil else { throw EngineError.badInput("the model has no input '\(name)'") }
+        inputs[name] = tensor
+        dirty = true
+    }
+
+    func read(output name: String) throws -> Tensor {
+        guard let t = try plan.download()[name] else { throw EngineError.badInput("the model has no output '\(name)'") }
+        return t
+    }
+}

@@ -1,0 +1,196 @@
+/// CUDA C for the engine's generated kernels. Every size and stride is a literal, so the compiler
+/// turns the index arithmetic into multiplications by constants; one thread per output element.
+/// FP16 is handled as raw 16-bit values converted with PTX, so no CUDA header is needed.
+enum KernelSource {
+    static let prelude = """
+    // HalfPipe engine kernels (Sources/CUDAEngine/KernelSource.swift), generated per plan.
+    __device__ __forceinline__ float hp_h2f(unsigned short h) { float f; asm("{cvt.f32.f16 %0, %1;}" : "=f"(f) : "h"(h)); return f; }
+    __device__ __forceinline__ unsigned short hp_f2h(float f) { unsigned short h; asm("{cvt.rn.f16.f32 %0, %1;}" : "=h"(h) : "f"(f)); return h; }
+
+    """
+
+    /// The C type a tensor of `dtype` is stored as, and how to read it into a float and write one.
+    static func storage(_ isHalf: Bool) -> (type: String, load: (String) -> String, store: (String) -> String) {
+        isHalf ? ("unsigned short", { "hp_h2f(\($0))" }, { "hp_f2h(\($0))" }) : ("float", { $0 }, { $0 })
+    }
+
+    /// Code computing the logical coordinates `i0…` of element `idx` of `shape` (row-major), then
+    /// the offset `name` from `strides`.
+    static func coordinates(_ shape: [Int]) -> String {
+        var lines: [String] = ["long long rest = idx;"]
+        for axis in stride(from: shape.count - 1, through: 0, by: -1) {
+            if axis == 0 { lines.append("const long long i0 = rest;") } else {
+                lines.append("const long long i\(axis) = rest % \(shape[axis]); rest /= \(shape[axis]);")
+            }
+        }
+        return lines.joined(separator: "\n    ")
+    }
+
+    static func offset(_ strides: [Int], base: Int = 0) -> String {
+        let terms = strides.enumerated().compactMap { axis, s in s == 0 ? nil : (s == 1 ? "i\(axis)" : "i\(axis) * \(s)LL") }
+        return ([base == 0 ? nil : "\(base)LL"].compactMap { $0 } + terms).joined(separator: " + ").nonEmpty ?? "0LL"
+    }
+
+    /// Copies (converting the type) over `shape`: output element at `outStrides`, source at
+    /// `sourceStrides` (0 repeats along an axis). Layout changes, Transpose, Concat parts, Slice and
+    /// the edges are all this. With `zeroAxis`, coordinates at or past `zeroFrom` on that axis are
+    /// written as 0 and read nothing (the padded channels).
+    static func copy(function: String, shape: [Int], outStrides: [Int], outBase: Int = 0, outHalf: Bool, sourceStrides: [Int], sourceBase: Int = 0,
+                     sourceHalf: Bool, zeroAxis: Int? = nil, zeroFrom: Int = 0) -> String {
+        let o = storage(outHalf), s = storage(sourceHalf)
+        let total = shape.reduce(1, *)
+        let value = zeroAxis.map { "i\($0) >= \(zeroFrom) ? 0.0f : \(s.load("src[\(offset(sourceStrides, base: sourceBase))]"))" }
+            ?? s.load("src[\(offset(sourceStrides, base: sourceBase))]")
+        return """
+        extern "C" __global__ void \(function)(\(o.type)* __restrict__ out, const \(s.type)* __restrict__ src) {
+            const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+            if (idx >= \(total)LL) return;
+            \(coordinates(shape))
+            out[\(offset(outStrides, base: outBase))] = \(o.store(value));
+        }
+
+        """
+    }
+
+    /// One input of an elementwise kernel: its storage strides per output axis (0 where it is
+    /// broadcast), whether it is FP16, or a literal for a scalar constant.
+    enum Operand {
+        case tensor(strides: [Int], half: Bool)
+        case literal(Float)
+    }
+
+    /// A fused chain of elementwise operations: `body` assigns `v0…` (the operands, loaded) and
+    /// then temporaries, the last of which (`result`) is stored.
+    static func elementwise(function: String, shape: [Int], outStrides: [Int], operands: [Operand], body: [String], result: String) -> String {
+        var parameters: [String] = ["unsigned short* __restrict__ out"]
+        var loads: [String] = []
+        var pointer = 0
+        for (k, operand) in operands.enumerated() {
+            switch operand {
+            case .tensor(let strides, let half):
+                let s = storage(half)
+                parameters.append("const \(s.type)* __restrict__ p\(pointer)")
+                loads.append("const float v\(k) = \(s.load("p\(pointer)[\(offset(strides))]"));")
+                pointer += 1
+            case .literal(let value):
+                loads.append("const float v\(k) = \(literal(value));")
+            }
+        }
+        let total = shape.reduce(1, *)
+        return """
+        extern "C" __global__ void \(function)(\(parameters.joined(separator: ", "))) {
+            const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+            if (idx >= \(total)LL) return;
+            \(coordinates(shape))
+            \(loads.joined(separator: "\n    "))
+            \(body.joined(separator: "\n    "))
+            out[\(offset(outStrides))] = hp_f2h(\(result));
+        }
+
+        """
+    }
+
+    /// A float literal C reads back exactly (hexadecimal), with infinities and NaN spelled out.
+    static func literal(_ value: Float) -> String {
+        if value.isNaN { return "__int_as_float(0x7fc00000)" }
+        if value.isInfinite { return value > 0 ? "__int_as_float(0x7f800000)" : "__int_as_float(0xff800000)" }
+        return "__int_as_float(\(Int32(bitPattern: value.bitPattern)))"
+    }
+
+    /// Max or average pooling over NHWC: one thread per output element. `pads` are top, left
+    /// (bottom and right only change the output size).
+    static func pool(function: String, input: PlannedTensor, output: PlannedTensor, kernel: (Int, Int), strides: (Int, Int), pads: (Int, Int),
+                     dilations: (Int, Int), isMax: Bool, countIncludePad: Bool) -> String {
+        let (n, c, oh, ow) = (output.shape[0], output.shape[1], output.shape[2], output.shape[3])
+        let (h, w) = (input.shape[2], input.shape[3])
+        let inS = input.strides, outS = output.strides
+        let accumulate = isMax ? "acc = fmaxf(acc, v);" : "acc += v;"
+        let finish = isMax ? "acc" : (countIncludePad ? "acc / \(literal(Float(kernel.0 * kernel.1)))" : "acc / (float)max(count, 1)")
+        return """
+        extern "C" __global__ void \(function)(unsigned short* __restrict__ out, const unsigned short* __restrict__ src) {
+            const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+            if (idx >= \(n * c * oh * ow)LL) return;
+            const int ch = (int)(idx % \(c)); long long rest = idx / \(c);
+            const int x = (int)(rest % \(ow)); rest /= \(ow);
+            const int y = (int)(rest % \(oh)); const long long b = rest / \(oh);
+            float acc = \(isMax ? "-__int_as_float(0x7f800000)" : "0.0f"); int count = 0;  // taps inside the image (the divisor without padding)
+            for (int ky = 0; ky < \(kernel.0); ky++) {
+                const int iy = y * \(strides.0) - \(pads.0) + ky * \(dilations.0);
+                if (iy < 0 || iy >= \(h)) continue;
+                for (int kx = 0; kx < \(kernel.1); kx++) {
+                    const int ix = x * \(strides.1) - \(pads.1) + kx * \(dilations.1);
+                    if (ix < 0 || ix >= \(w)) continue;
+                    const float v = hp_h2f(src[b * \(inS[0])LL + (long long)iy * \(inS[2]) + (long long)ix * \(inS[3]) + ch]);
+                    \(accumulate) count++;
+                }
+            }
+            out[b * \(outS[0])LL + (long long)y * \(outS[2]) + (long long)x * \(outS[3]) + ch] = hp_f2h(\(finish));
+        }
+
+        """
+    }
+
+    /// The mean over H and W of an NHWC tensor (GlobalAveragePool, ReduceMean over the spatial
+    /// axes), in float: one thread per (image, channel), neighbouring threads reading neighbouring
+    /// channels.
+    static func globalAverage(function: String, input: PlannedTensor, output: PlannedTensor) -> String {
+        let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+        let inS = input.strides
+        return """
+        extern "C" __global__ void \(function)(unsigned short* __restrict__ out, const unsigned short* __restrict__ src) {
+            const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+            if (idx >= \(n * c)LL) return;
+            const int ch = (int)(idx % \(c)); const long long b = idx / \(c);
+            const unsigned short* p = src + b * \(inS[0])LL + ch;
+            float acc = 0.0f;
+            for (int k = 0; k < \(h * w); k++) acc += hp_h2f(p[(long long)k * \(inS[3])]);
+            out[b * \(c)LL + ch] = hp_f2h(acc * \(literal(1 / Float(h * w))));
+        }
+
+        """
+    }
+
+    /// Softmax over the innermost stored axis (the last axis of a row-major tensor, or the
+    /// channels of an NHWC one): one thread per row, max-subtracted, in float.
+    static func softmax(function: String, rows: Int, length: Int, logarithm: Bool) -> String {
+        """
+        extern "C" __global__ void \(function)(unsigned short* __restrict__ out, const unsigned short* __restrict__ src) {
+            const long long row = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+            if (row >= \(rows)LL) return;
+            const unsigned short* p = src + row * \(length)LL;
+            unsigned short* q = out + row * \(length)LL;
+            float m = -__int_as_float(0x7f800000);
+            for (int k = 0; k < \(length); k++) m = fmaxf(m, hp_h2f(p[k]));
+            float sum = 0.0f;
+            for (int k = 0; k < \(length); k++) sum += __expf(hp_h2f(p[k]) - m);
+            \(logarithm ? "const float l = __logf(sum);" : "const float r = 1.0f / sum;")
+            for (int k = 0; k < \(length); k++) q[k] = hp_f2h(\(logarithm ? "hp_h2f(p[k]) - m - l" : "__expf(hp_h2f(p[k]) - m) * r"));
+        }
+
+        """
+    }
+
+    /// Nearest-neighbour resizing of an NHWC tensor by any scale (ONNX's asymmetric coordinates,
+    /// floor rounding: what Upsample and most exported Resize nodes ask for).
+    static func resizeNearest(function: String, input: PlannedTensor, output: PlannedTensor) -> String {
+        let (n, c, oh, ow) = (output.shape[0], output.shape[1], output.shape[2], output.shape[3])
+        let inS = input.strides, outS = output.strides
+        let (h, w) = (input.shape[2], input.shape[3])
+        return """
+        extern "C" __global__ void \(function)(unsigned short* __restrict__ out, const unsigned short* __restrict__ src) {
+            const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+            if (idx >= \(n * c * oh * ow)LL) return;
+            const int ch = (int)(idx % \(c)); long long rest = idx / \(c);
+            const int x = (int)(rest % \(ow)); rest /= \(ow);
+            const int y = (int)(rest % \(oh)); const long long b = rest / \(oh);
+            const int iy = min((int)((long long)y * \(h) / \(oh)), \(h - 1)), ix = min((int)((long long)x * \(w) / \(ow)), \(w - 1));
+            out[b * \(outS[0])LL + (long long)y * \(outS[2]) + (long long)x * \(outS[3]) + ch] = src[b * \(inS[0])LL + (long long)iy * \(inS[2]) + (long long)ix * \(inS[3]) + ch];
+        }
+
+        """
+    }
+}
+
+extension String {
+    var nonEmpty: String? { isEmpty ? nil : self }
+}
