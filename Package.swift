@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "DetectionTests", dependencies: ["Detection", "Imaging", "Tensors", "TestSupport"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Detection", "Imaging", "Inference", "ONNXRuntime", "ONNX", "Tensors", "TestSupport"]),
         .testTarget(name: "DetectionCUDATests", dependencies: ["DetectionCUDA", "Detection", "Imaging"]),
-        .testTarget(name: "CUDAEngineTests", dependencies: ["CUDAEngine", "CUDA", "ONNX", "Inference", "Tensors", "TestSupport"]),
+        .testTarget(name: "CUDAEngineTests", dependencies: ["CUDAEngine", "CUDA", "ONNX", "Inference", "ONNXRuntime", "Tensors", "TestSupport"]),
         .testTarget(name: "HalfPipeCLITests", dependencies: ["halfpipe"], exclude: ["Golden"]),
     ],
     swiftLanguageModes: [.v6]

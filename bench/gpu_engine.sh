@@ -20,18 +20,20 @@ for start in cold warm; do
 done
 
 echo "== speed"
-$bin bench $r50 --device cuda --batch 128 --bind --warmup 10 --runs 100 --json > $d/b128.json 2> $d/b128.txt || cat $d/b128.txt
-$bin bench $r50 --device cuda --batch 1 --bind --warmup 50 --runs 500 --json > $d/b1.json 2> $d/b1.txt || cat $d/b1.txt
+$bin bench $r50 --device cuda --batch 128 --binding --warmup 10 --runs 100 --json > $d/b128.json 2> $d/b128.txt || cat $d/b128.txt
+$bin bench $r50 --device cuda --batch 1 --binding --warmup 50 --runs 500 --json > $d/b1.json 2> $d/b1.txt || cat $d/b1.txt
 $bin bench $r50 --device cuda --batch 128 --warmup 5 --runs 30 --json > $d/b128-stages.json 2> $d/b128s.txt || cat $d/b128s.txt
 cat $d/b128.json $d/b1.json $d/b128-stages.json
 
 echo "== correctness against ONNX Runtime on the CPU (relative L2 of every output)"
 pics=(.device/images/* .device/seed-0.png .device/seed-1.png .device/seed-2.png)
-p32=(); for i in $(seq 0 31); do p32+=("${pics[i % ${#pics[@]}]}"); done
+rm -rf $d/p1 $d/p32 && mkdir -p $d/p1 $d/p32
+cp "${pics[0]}" $d/p1/
+for i in $(seq 0 31); do f=${pics[i % ${#pics[@]}]}; cp "$f" $d/p32/$(printf %02d $i)-$(basename "$f"); done
 checks=$d/checks.txt; : > $checks
 check() {  # name model preset batch
-  local imgs=("${pics[0]}"); [ "$4" = 32 ] && imgs=("${p32[@]}")
-  local json; json=$($bin compare "$2" "$2" --device cuda --reference-device cpu --images "${imgs[@]}" --image-preset "$3" --json 2> $d/err.txt)
+  local imgs=$d/p1; [ "$4" = 32 ] && imgs=$d/p32
+  local json; json=$($bin compare "$2" "$2" --device cuda --reference-device cpu --images $imgs --image-preset "$3" --json 2> $d/err.txt)
   local rc=$?
   python3 - "$1" "$4" "$rc" "$json" "$(tail -c 600 $d/err.txt)" >> $checks <<'PY'
 import json, sys
@@ -62,7 +64,7 @@ for m in .device/models/orientation.onnx; do [ -f $m ] && { check orientation $m
 if [ -d .device/light ]; then
   mkdir -p .cache/material/onnx-tests && rm -rf .cache/material/onnx-tests/light && cp -r .device/light .cache/material/onnx-tests/light
   python3 scripts/make-light-models.py $d/zoo > /dev/null 2>&1
-  for m in resnet50 densenet121 inception_v1 inception_v2 squeezenet shufflenet vgg19; do
+  for m in resnet50 densenet121 inception_v1 inception_v2 squeezenet shufflenet vgg19 bvlc_alexnet zfnet512; do
     [ -f $d/zoo/light_$m.onnx ] && check $m $d/zoo/light_$m.onnx imagenet224 1
   done
 fi

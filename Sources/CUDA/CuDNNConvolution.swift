@@ -116,10 +116,17 @@ public final class CuDNNConvolution: @unchecked Sendable {
         _ = api.cudnnDestroyFilterDescriptor(w); _ = api.cudnnDestroyConvolutionDescriptor(conv); _ = api.cudnnDestroyActivationDescriptor(act)
     }
 
-    /// An algorithm cuDNN offers for this convolution and the workspace it needs.
+    /// An algorithm cuDNN offers for this convolution and the workspace it needs. A `plain` one is
+    /// the convolution alone (`cudnnConvolutionForward`): the caller adds bias, residual and
+    /// activation with a kernel of its own. At small batches cuDNN's plain kernels are often the
+    /// faster pair.
     public struct Candidate: Hashable, Sendable {
         public let algorithm: Int32
         public let workspaceBytes: Int
+        public var plain = false
+
+        /// The number the kernel-choice cache keeps: plain algorithms offset by 100.
+        public var code: Int32 { plain ? algorithm + 100 : algorithm }
     }
 
     /// The algorithms cuDNN's heuristics rank for this convolution, best first, that it says it can
@@ -139,17 +146,27 @@ public final class CuDNNConvolution: @unchecked Sendable {
             let algorithm = record.load(as: Int32.self), status = record.load(fromByteOffset: 4, as: Int32.self)
             if status == 0, !algorithms.contains(algorithm) { algorithms.append(algorithm) }
         }
-        if activation == .identity { algorithms = [CuDNNAPI.algorithmImplicitPrecompGEMM] }
         var out: [Candidate] = []
         for algorithm in algorithms {
             var bytes = 0
             guard api.cudnnGetConvolutionForwardWorkspaceSize(cudnn.handle, x, w, conv, y, algorithm, &bytes) == 0 else { continue }
-            out.append(Candidate(algorithm: algorithm, workspaceBytes: bytes))
+            // The fused call with the identity activation runs only the implicit precomputed GEMM.
+            if activation != .identity || algorithm == CuDNNAPI.algorithmImplicitPrecompGEMM {
+                out.append(Candidate(algorithm: algorithm, workspaceBytes: bytes))
+            }
+            out.append(Candidate(algorithm: algorithm, workspaceBytes: bytes, plain: true))
+        }
+        if activation == .identity, !out.contains(where: { !$0.plain }) {
+            var bytes = 0
+            if api.cudnnGetConvolutionForwardWorkspaceSize(cudnn.handle, x, w, conv, y, CuDNNAPI.algorithmImplicitPrecompGEMM, &bytes) == 0 {
+                out.append(Candidate(algorithm: CuDNNAPI.algorithmImplicitPrecompGEMM, workspaceBytes: bytes))
+            }
         }
         return out
     }
 
     /// Queues y = act(conv(x, w) + bias + z) on the handle's stream; `residual` nil leaves z out.
+    /// A plain candidate queues y = conv(x, w) only.
     public func run(_ candidate: Candidate, input: DeviceRegion, filter: DeviceRegion, bias biasData: DeviceRegion, residual: DeviceRegion?,
                     output: DeviceRegion, workspace: DeviceRegion?) throws(CUDAError) {
         let api = cudnn.api
@@ -164,6 +181,17 @@ public final class CuDNNConvolution: @unchecked Sendable {
         }
         var alpha1: Float = 1, alpha2: Float = residual == nil ? 0 : 1
         try cudnn.stream.context.makeCurrent()
+        if candidate.plain {
+            var beta: Float = 0
+            let status = withUnsafeBytes(of: &alpha1) { a in
+                withUnsafeBytes(of: &beta) { b in
+                    api.cudnnConvolutionForward(cudnn.handle, a.baseAddress, x, xa, w, wa, conv, candidate.algorithm, wsa, workspace?.byteCount ?? 0,
+                                                b.baseAddress, y, ya)
+                }
+            }
+            try api.check(status, "cudnnConvolutionForward (algorithm \(candidate.algorithm)) for \(geometry)")
+            return
+        }
         let status = withUnsafeBytes(of: &alpha1) { a1 in
             withUnsafeBytes(of: &alpha2) { a2 in
                 api.cudnnConvolutionBiasActivationForward(cudnn.handle, a1.baseAddress, x, xa, w, wa, conv, candidate.algorithm, wsa,

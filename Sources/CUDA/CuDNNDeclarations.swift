@@ -40,6 +40,10 @@ struct CuDNNAPI {
         Handle?, UnsafeRawPointer?, Handle?, DevicePointer, Handle?, DevicePointer, Handle?, Int32, DevicePointer, Int,
         UnsafeRawPointer?, Handle?, DevicePointer, Handle?, DevicePointer, Handle?, Handle?, DevicePointer) -> CuDNNStatus
 
+    /// y = alpha · conv(x, w) + beta · y
+    let cudnnConvolutionForward: @convention(c) (Handle?, UnsafeRawPointer?, Handle?, DevicePointer, Handle?, DevicePointer, Handle?, Int32,
+                                                 DevicePointer, Int, UnsafeRawPointer?, Handle?, DevicePointer) -> CuDNNStatus
+
     init(_ lib: DynamicLibrary) throws(DynamicLibraryError) {
         cudnnGetVersion = try lib.symbol("cudnnGetVersion"); cudnnGetErrorString = try lib.symbol("cudnnGetErrorString")
         cudnnCreate = try lib.symbol("cudnnCreate"); cudnnDestroy = try lib.symbol("cudnnDestroy"); cudnnSetStream = try lib.symbol("cudnnSetStream")
@@ -61,6 +65,7 @@ struct CuDNNAPI {
         cudnnDestroyActivationDescriptor = try lib.symbol("cudnnDestroyActivationDescriptor")
         cudnnSetActivationDescriptor = try lib.symbol("cudnnSetActivationDescriptor")
         cudnnConvolutionBiasActivationForward = try lib.symbol("cudnnConvolutionBiasActivationForward")
+        cudnnConvolutionForward = try lib.symbol("cudnnConvolutionForward")
     }
 
     /// libcudnn from `HALFPIPE_CUDA_LIBRARY_PATH`, the toolkit and system folders, or the loader's search.

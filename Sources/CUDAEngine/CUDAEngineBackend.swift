@@ -8,8 +8,10 @@ import Tensors
 /// and attributes here, the same rules the lowering applies, never by trying.
 public struct CUDAEngineBackend: Backend {
     public let name = "cuda-engine"
+    /// Where nodes without a kernel run (ONNX Runtime on the CPU); nil refuses such models.
+    public let fallback: HostFallback?
 
-    public init() {}
+    public init(fallback: HostFallback? = nil) { self.fallback = fallback }
 
     public func unavailability(on device: Device) -> String? {
         guard case .cuda(let index) = device else { return "the CUDA engine runs on NVIDIA GPUs only (--device cuda)" }
@@ -30,7 +32,7 @@ public struct CUDAEngineBackend: Backend {
     /// Ops the lowering has a kernel for (attribute limits are checked by `supports`).
     public static let operators: Set<String> = ElementwiseLowering.operators.union([
         "Conv", "Gemm", "MatMul", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Transpose", "Concat", "Slice", "Split",
-        "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "Softmax", "LogSoftmax", "Resize", "Upsample", "BatchNormalization",
+        "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "Softmax", "LogSoftmax", "Resize", "Upsample", "BatchNormalization", "LRN",
     ]).union(HostFolding.foldable)
 
     public func mayRefuse(_ node: Node, computing type: DType) -> Bool {
@@ -59,7 +61,7 @@ public struct CUDAEngineBackend: Backend {
 
     public func makeSession(_ model: ModelSource, device: Device, options: SessionOptions) throws -> any Session {
         guard case .cuda(let index) = device else { throw EngineError.badInput("the CUDA engine runs on NVIDIA GPUs only (--device cuda)") }
-        return try EngineSession(model, device: index)
+        return try EngineSession(model, device: index, fallback: fallback)
     }
 
     public func refusal(in error: any Error) -> NodeRefusal? {

@@ -62,7 +62,8 @@ extension GraphLowering {
         for node in nodes {
             for (slot, name) in node.inputs.enumerated() where !name.isEmpty && !produced.contains(name) && operandOf[name] == nil {
                 if Self.isParameter(node, slot) { continue }
-                if let t = device[name] {
+                if device[name] != nil || hostValues[name] != nil {
+                    let t = try deviceTensor(name, for: node)
                     pending.append((name, plan.tensors[t].shape, .tensor(t)))
                 } else if let v = try hostValue(name) {
                     if v.numbers.count == 1 {

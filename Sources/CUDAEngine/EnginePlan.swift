@@ -1,4 +1,5 @@
 import CUDA
+import FoundationEssentials
 import Tensors
 
 /// How a tensor's elements lie in device memory. Rank-4 activations are NHWC inside the engine
@@ -106,23 +107,51 @@ public struct GeneratedStep: Sendable {
     public let threads: Int
 }
 
+/// Nodes the engine has no kernel for, run by the fallback backend (ONNX Runtime on the CPU) as a
+/// small model of their own: the hybrid execution of seed 002. Its inputs and outputs are host
+/// values of the run, by name.
+public struct HostStep: Sendable {
+    /// The serialized sub-model: the nodes, their constant inputs as initializers.
+    public let model: Data
+    public let nodes: [String]
+    public let inputs: [String]
+    public let outputs: [String]
+}
+
+/// A copy between a device tensor (FP32 or the model's type, row-major) and a host value of the run.
+public struct Transfer: Sendable {
+    public let toHost: Bool
+    public let tensor: Int
+    public let value: String
+}
+
 public enum PlanStep: Sendable {
     case convolution(ConvolutionStep)
     case generated(GeneratedStep)
+    case host(HostStep)
+    case transfer(Transfer)
 
-    public var output: Int {
+    /// The device tensors the step writes.
+    public var outputs: [Int] {
         switch self {
-        case .convolution(let c): c.output
-        case .generated(let g): g.output
+        case .convolution(let c): [c.output]
+        case .generated(let g): [g.output]
+        case .host: []
+        case .transfer(let t): t.toHost ? [] : [t.tensor]
         }
     }
 
+    /// The device tensors the step reads.
     public var inputs: [Int] {
         switch self {
         case .convolution(let c): [c.input] + (c.residual.map { [$0] } ?? [])
         case .generated(let g): g.inputs
+        case .host: []
+        case .transfer(let t): t.toHost ? [t.tensor] : []
         }
     }
+
+    public var runsOnDevice: Bool { if case .host = self { false } else { true } }
 }
 
 /// One node's fate in a plan, for `plan`'s listing.
@@ -145,6 +174,10 @@ public struct EnginePlan: Sendable {
     public var inputs: [(name: String, tensor: Int)] = []
     /// Graph outputs: the tensor copied back (the model's type, row-major).
     public var outputs: [(name: String, tensor: Int)] = []
+    /// Graph inputs that stay on the host (integer inputs read by host steps), and graph outputs a
+    /// host step computes: host values of the run.
+    public var hostInputs: [String] = []
+    public var hostOutputs: [String] = []
     public var placements: [NodePlacement] = []
 
     /// The storage owner of tensor `t` (following views).

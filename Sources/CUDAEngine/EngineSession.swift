@@ -22,8 +22,11 @@ public final class EngineSession: Session, @unchecked Sendable {
     private let plans = Mutex<[[Int]: ExecutablePlan]>([:])
     /// Whether runs replay a CUDA graph (off: each step launched, for debugging and comparison).
     public let useGraph: Bool
+    /// Where the nodes the engine cannot run go (nil: such a model is refused).
+    public let fallback: HostFallback?
 
-    public init(_ model: ModelSource, device index: Int, useGraph: Bool = true) throws {
+    public init(_ model: ModelSource, device index: Int, fallback: HostFallback? = nil, useGraph: Bool = true) throws {
+        self.fallback = fallback
         let parsed = try Self.load(model)
         self.model = model
         source = model.name
@@ -61,15 +64,37 @@ public final class EngineSession: Session, @unchecked Sendable {
         for description in self.inputs where inputs[description.name] == nil {
             throw EngineError.badInput("input '\(description.name)' is missing (the model takes \(self.inputs.map(\.description).joined(separator: ", ")))")
         }
-        let plan = try GraphLowering.lower(try Self.load(model), inputShapes: Dictionary(uniqueKeysWithValues: zip(self.inputs.map(\.name), shapes)))
-        let made = try ExecutablePlan.make(plan: plan, context: context, compiler: compiler, useGraph: useGraph)
+        let plan = try GraphLowering.lower(try Self.load(model), inputShapes: Dictionary(uniqueKeysWithValues: zip(self.inputs.map(\.name), shapes)),
+                                           fallback: fallback)
+        let made = try ExecutablePlan.make(plan: plan, context: context, compiler: compiler, fallback: fallback, useGraph: useGraph)
         // A warning, not an error: the run is right, only slower.
         if let why = made.graphFailure {
             let text = "halfpipe: warning: the CUDA engine runs \(source) without a CUDA graph (capture failed: \(why))\n"
             _ = text.withCString { write(2, $0, strlen($0)) }
         }
         plans.withLock { $0[shapes.flatMap { $0 + [-1] }] = made }
+        if ProcessInfo.processInfo.environment["HALFPIPE_ENGINE_PROFILE"] == "1" { try printProfile(made) }
         return made
+    }
+
+    /// Per-step times of one run, slowest first, on standard error (HALFPIPE_ENGINE_PROFILE=1).
+    func printProfile(_ made: ExecutablePlan) throws {
+        let times = try made.profileSteps()
+        let total = times.reduce(0) { $0 + $1.milliseconds }
+        var text = "engine profile of \(source) \(made.plan.inputs.map { made.plan.tensors[$0.tensor].shape }): \(times.count) steps, \(NumberText.fixed(total, 3)) ms of GPU time, each step timed alone\n"
+        for (step, ms) in times.sorted(by: { $0.milliseconds > $1.milliseconds }).prefix(25) {
+            let kind: String
+            switch made.plan.steps[step] {
+            case .convolution(let c):
+                let choice = made.choices[step].map { $0.algorithm >= 100 ? "plain \($0.algorithm - 100)" : "fused \($0.algorithm)" } ?? "?"
+                kind = "conv \(c.geometry) [\(choice)]"
+            case .generated(let g): kind = g.kind
+            case .host: kind = "host"
+            case .transfer(let t): kind = t.toHost ? "download" : "upload"
+            }
+            text += "  \(NumberText.fixed(ms * 1000, 1)) us  step \(step) \(kind) \(made.plan.stepNodes[step].joined(separator: "+"))\n"
+        }
+        _ = text.withCString { write(2, $0, strlen($0)) }
     }
 
     /// What set-up cost for the plan of these inputs (milliseconds by part), and the convolution choices.

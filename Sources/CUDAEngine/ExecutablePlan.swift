@@ -1,6 +1,7 @@
 import FoundationEssentials
 import CUDA
 import Inference
+import ONNX
 import Tensors
 
 /// An `EnginePlan` made real on one GPU: one arena for every tensor (the memory plan), the weights
@@ -19,8 +20,27 @@ final class ExecutablePlan: @unchecked Sendable {
     let workspace: DeviceBuffer?
     private let module: CUDAModule?
     private let convolutions: [Int: (CuDNNConvolution, CuDNNConvolution.Candidate)]
-    private var launches: [() throws -> Void] = []
-    private var graph: CUDAGraph?
+
+    static func epilogueName(_ step: Int) -> String { "hp_e\(step)" }
+    /// Device steps' launches in plan order, with their step index (for profiling).
+    private var launches: [(step: Int, launch: () throws -> Void)] = []
+    /// The run: stretches of device steps (each captured as one graph) between host steps.
+    private var segments: [Segment] = []
+    /// Host values of the current run: host inputs, downloads, host steps' outputs.
+    private var hostValues: [String: Tensor] = [:]
+    let fallback: HostFallback?
+
+    enum Segment {
+        case device(DeviceSegment)
+        case host(HostStep, any Session)
+    }
+
+    final class DeviceSegment {
+        var launches: [() throws -> Void] = []
+        var uploads: [Transfer] = []
+        var downloads: [Transfer] = []
+        var graph: CUDAGraph?
+    }
     /// Why the run could not be captured as a graph (each step is then launched on its own).
     private(set) var graphFailure: String?
     private let staging: [Int: PinnedBuffer]
@@ -30,14 +50,15 @@ final class ExecutablePlan: @unchecked Sendable {
     private(set) var setup: [(String, Double)]
 
     /// Prepares `plan` on the context's GPU, runs it once and captures it.
-    static func make(plan: EnginePlan, context: CUDAContext, compiler: KernelCompiler, useGraph: Bool = true) throws(EngineError) -> ExecutablePlan {
-        let made = try ExecutablePlan(plan: plan, context: context, compiler: compiler)
+    static func make(plan: EnginePlan, context: CUDAContext, compiler: KernelCompiler, fallback: HostFallback?, useGraph: Bool = true) throws(EngineError) -> ExecutablePlan {
+        let made = try ExecutablePlan(plan: plan, context: context, compiler: compiler, fallback: fallback)
         try made.capture(useGraph: useGraph)
         return made
     }
 
-    private init(plan: EnginePlan, context: CUDAContext, compiler: KernelCompiler) throws(EngineError) {
+    private init(plan: EnginePlan, context: CUDAContext, compiler: KernelCompiler, fallback: HostFallback?) throws(EngineError) {
         self.plan = plan
+        self.fallback = fallback
         self.context = context
         let memory = MemoryPlan(plan)
         self.memory = memory
@@ -70,11 +91,24 @@ final class ExecutablePlan: @unchecked Sendable {
             try stream.synchronize()
             lap("memory and weights")
             var pinned: [Int: PinnedBuffer] = [:]
-            for t in plan.inputs.map(\.tensor) + plan.outputs.map(\.tensor) { pinned[t] = try PinnedBuffer(context, bytes: plan.tensors[t].byteCount) }
+            let transfers = plan.steps.compactMap { if case .transfer(let t) = $0 { t.tensor } else { nil } }
+            for t in plan.inputs.map(\.tensor) + plan.outputs.map(\.tensor) + transfers { pinned[t] = try PinnedBuffer(context, bytes: plan.tensors[t].byteCount) }
             staging = pinned
 
-            let sources = plan.steps.compactMap { if case .generated(let g) = $0 { g.source } else { nil } }
-            module = sources.isEmpty ? nil : try compiler.module(source: KernelSource.prelude + sources.joined(), name: "halfpipe_engine")
+            // Generated steps, and each convolution's epilogue for when a plain cuDNN kernel wins.
+            var sources = plan.steps.compactMap { if case .generated(let g) = $0 { g.source } else { nil } }
+            for (i, step) in plan.steps.enumerated() {
+                guard case .convolution(let c) = step else { continue }
+                let activation: String? = switch c.activation {
+                case .identity: nil
+                case .relu: "fmaxf(v, 0.0f)"
+                case .clippedRelu(let ceiling): "fminf(fmaxf(v, 0.0f), \(KernelSource.literal(Float(ceiling))))"
+                }
+                sources.append(KernelSource.epilogue(function: Self.epilogueName(i), elements: plan.tensors[c.output].storedElementCount,
+                                                     channels: c.geometry.filters, residual: c.residual != nil, activation: activation))
+            }
+            let module = sources.isEmpty ? nil : try compiler.module(source: KernelSource.prelude + sources.joined(), name: "halfpipe_engine")
+            self.module = module
             lap("kernels (NVRTC or cache)")
 
             // Convolutions: descriptors, the algorithm (cache or timing), one shared workspace.
@@ -93,33 +127,30 @@ final class ExecutablePlan: @unchecked Sendable {
                     throw EngineError.unsupported(node: plan.stepNodes[i].first ?? "step \(i)", opType: "Conv", reason: "cuDNN offers no algorithm for \(c.geometry)")
                 }
                 let key = KernelChoiceCache.key(c.geometry, c.activation, residual: c.residual != nil)
-                if let cached = cache[key], let candidate = candidates.first(where: { $0.algorithm == cached }) {
+                if let cached = cache[key], let candidate = candidates.first(where: { $0.code == cached }) {
                     convolutions[i] = (conv, candidate)
-                    choices[i] = (candidate.algorithm, nil)
+                    choices[i] = (candidate.code, nil)
                     continue
                 }
-                // Time the top candidates on the real buffers: the fastest wins.
+                // Time the top candidates on the real buffers, fused and plain + epilogue: the fastest wins.
+                let epilogue = try module?.function(Self.epilogueName(i))
                 var best: (CuDNNConvolution.Candidate, Double)?
-                for candidate in candidates.prefix(4) {
+                for candidate in candidates.prefix(10) {
                     if (scratch?.byteCount ?? 0) < candidate.workspaceBytes { scratch = try DeviceBuffer(context, bytes: candidate.workspaceBytes) }
-                    let run = { () throws(CUDAError) in
-                        try conv.run(candidate, input: region(c.input), filter: weightRegion(c.filter), bias: weightRegion(c.bias),
-                                     residual: c.residual.map(region), output: region(c.output), workspace: scratch.map { DeviceRegion($0) })
+                    let run = { () throws in
+                        try Self.convolve(conv, candidate, c, epilogue: epilogue, stream: stream, region: region, weight: weightRegion,
+                                          workspace: scratch.map { DeviceRegion($0) })
                     }
                     do { try run() } catch { continue }  // cuDNN may still refuse at launch: the next one
-                    let begin = try CUDAEvent(context), end = try CUDAEvent(context)
-                    try begin.record(on: stream)
-                    for _ in 0..<3 { try run() }
-                    try end.record(on: stream)
-                    let ms = try end.milliseconds(since: begin) / 3
+                    let ms = try Self.time(run, on: stream, repeats: 10)
                     if best == nil || ms < best!.1 { best = (candidate, ms) }
                 }
                 guard let (winner, ms) = best else {
                     throw EngineError.unsupported(node: plan.stepNodes[i].first ?? "step \(i)", opType: "Conv", reason: "every cuDNN algorithm failed for \(c.geometry)")
                 }
                 convolutions[i] = (conv, winner)
-                choices[i] = (winner.algorithm, ms)
-                timed[key] = winner.algorithm
+                choices[i] = (winner.code, ms)
+                timed[key] = winner.code
             }
             cache.record(timed)
             let workspaceBytes = convolutions.values.map(\.1.workspaceBytes).max() ?? 0
@@ -148,31 +179,63 @@ final class ExecutablePlan: @unchecked Sendable {
     private func capture(useGraph: Bool) throws(EngineError) {
         let clock = ContinuousClock.now
         do {
+            var current = DeviceSegment()
+            func close() {
+                if !current.launches.isEmpty || !current.downloads.isEmpty { segments.append(.device(current)) }
+                current = DeviceSegment()
+            }
             for (i, step) in plan.steps.enumerated() {
+                let launch: () throws -> Void
                 switch step {
                 case .convolution(let c):
                     let (conv, candidate) = convolutions[i]!
-                    let x = region(c.input), y = region(c.output), f = weightRegion(c.filter), b = weightRegion(c.bias)
-                    let z = c.residual.map(region), ws = workspace.map { DeviceRegion($0) }
-                    launches.append { try conv.run(candidate, input: x, filter: f, bias: b, residual: z, output: y, workspace: ws) }
+                    let epilogue = candidate.plain ? try module?.function(Self.epilogueName(i)) : nil
+                    let ws = workspace.map { DeviceRegion($0) }
+                    launch = { [stream] in
+                        try Self.convolve(conv, candidate, c, epilogue: epilogue, stream: stream, region: self.region, weight: self.weightRegion, workspace: ws)
+                    }
                 case .generated(let g):
                     guard let module else { continue }
                     let function = try module.function(g.function)
                     let arguments = [region(g.output).argument] + g.inputs.map { region($0).argument } + g.weights.map { weightRegion($0).argument }
                     let block = 256, grid = (g.threads + block - 1) / block
-                    launches.append { try function.launch(grid: (grid, 1, 1), block: (block, 1, 1), on: self.stream, arguments) }
+                    launch = { try function.launch(grid: (grid, 1, 1), block: (block, 1, 1), on: self.stream, arguments) }
+                case .transfer(let t):
+                    // Pinned memory on both sides: the copies are captured in the graph like kernels.
+                    let pinned = staging[t.tensor]!, offset = memory.offsets[t.tensor]
+                    if t.toHost {
+                        launch = { try pinned.withUnsafeMutableBytes { raw in try self.stream.copy(self.arena, at: offset, to: raw) } }
+                        current.downloads.append(t)
+                    } else {
+                        launch = { try self.stream.copy(pinned, to: self.arena, offset: offset) }
+                        current.uploads.append(t)
+                    }
+                case .host(let h):
+                    close()
+                    guard let fallback else { throw EngineError.badInput("internal: a host step without a fallback backend") }
+                    segments.append(.host(h, try fallback.target.session(.bytes(h.model, name: h.nodes.joined(separator: "+")))))
+                    continue
                 }
+                current.launches.append(launch)
+                launches.append((i, launch))
             }
+            close()
             // One eager run (lazy initialisation inside the libraries happens here, not in capture).
-            for launch in launches { try launch() }
-            try stream.synchronize()
+            hostValues = [:]
+            for name in plan.hostInputs {
+                let description = try hostDescription(name)
+                hostValues[name] = try Tensor(dtype: description.0, shape: try Shape(description.1))
+            }
+            try execute(graphs: false)
             if useGraph {
-                do {
-                    graph = try CUDAGraph(capturing: stream) { for launch in self.launches { try launch() } }
-                } catch {
-                    // A library that will not be captured costs launch time, not the run: say so, go on.
-                    graphFailure = "\(error)"
-                    try stream.synchronize()
+                for case .device(let segment) in segments where !segment.launches.isEmpty {
+                    do {
+                        segment.graph = try CUDAGraph(capturing: stream) { for launch in segment.launches { try launch() } }
+                    } catch {
+                        // A library that will not be captured costs launch time, not the run: say so, go on.
+                        graphFailure = "\(error)"
+                        try stream.synchronize()
+                    }
                 }
             }
             let elapsed = ContinuousClock.now - clock
@@ -186,6 +249,97 @@ final class ExecutablePlan: @unchecked Sendable {
         }
     }
 
+    /// One convolution step with the chosen candidate: the fused call, or the plain kernel and our epilogue.
+    static func convolve(_ conv: CuDNNConvolution, _ candidate: CuDNNConvolution.Candidate, _ c: ConvolutionStep, epilogue: CUDAFunction?, stream: CUDAStream,
+                         region: (Int) -> DeviceRegion, weight: (Int) -> DeviceRegion, workspace: DeviceRegion?) throws {
+        let y = region(c.output)
+        try conv.run(candidate, input: region(c.input), filter: weight(c.filter), bias: weight(c.bias), residual: c.residual.map(region), output: y,
+                     workspace: workspace)
+        guard candidate.plain else { return }
+        guard let epilogue else { throw EngineError.badInput("internal: no epilogue kernel for a plain convolution") }
+        let elements = y.byteCount / 2, block = 256
+        try epilogue.launch(grid: ((elements + block - 1) / block, 1, 1), block: (block, 1, 1), on: stream,
+                            [y.argument, weight(c.bias).argument] + (c.residual.map { [region($0).argument] } ?? []))
+    }
+
+    /// Milliseconds of one `work` on the GPU. The repeats are captured as a graph and replayed, so
+    /// the time is the kernels' and not the host's: the legacy cuDNN calls cost tens of microseconds
+    /// each on the host, more than a batch-1 convolution takes on an H200, and timing them eagerly
+    /// ranks the host, not the kernels. Eager timing only where capture fails.
+    static func time(_ work: () throws -> Void, on stream: CUDAStream, repeats: Int) throws -> Double {
+        let context = stream.context
+        let begin = try CUDAEvent(context), end = try CUDAEvent(context)
+        try stream.synchronize()
+        if let graph = try? CUDAGraph(capturing: stream, { for _ in 0..<repeats { try work() } }) {
+            try graph.launch(on: stream)  // warm
+            try begin.record(on: stream)
+            try graph.launch(on: stream)
+            try end.record(on: stream)
+        } else {
+            try stream.synchronize()
+            try begin.record(on: stream)
+            for _ in 0..<repeats { try work() }
+            try end.record(on: stream)
+        }
+        return try end.milliseconds(since: begin) / Double(repeats)
+    }
+
+    /// Each device step alone, timed as `time` does: where the GPU time of one run goes, by step.
+    func profileSteps() throws -> [(step: Int, milliseconds: Double)] {
+        var out: [(Int, Double)] = []
+        for (i, launch) in launches where !isTransfer(i) {
+            out.append((i, try Self.time(launch, on: stream, repeats: 10)))
+        }
+        return out
+    }
+
+    private func isTransfer(_ step: Int) -> Bool { if case .transfer = plan.steps[step] { true } else { false } }
+
+    /// A host input's type and shape, as the model was planned for.
+    private func hostDescription(_ name: String) throws -> (DType, [Int]) {
+        for case .host(let h) in plan.steps where h.inputs.contains(name) {
+            let model = try Model(proto: Model.decode(h.model, path: name))
+            if let input = model.graph.inputs.first(where: { $0.name == name }), let type = input.elementType {
+                return (type, (input.shape ?? []).map { if case .fixed(let n) = $0 { n } else { 1 } })
+            }
+        }
+        throw EngineError.badInput("internal: host input '\(name)' is read by no host step")
+    }
+
+    /// Runs the segments in order: host values written into the pinned buffers of a segment's
+    /// uploads before it starts, its downloads read after it ends, host steps between.
+    func execute(graphs: Bool = true) throws {
+        for segment in segments {
+            switch segment {
+            case .device(let d):
+                for u in d.uploads {
+                    guard let value = hostValues[u.value] else { throw EngineError.badInput("internal: no host value '\(u.value)'") }
+                    let tensor = plan.tensors[u.tensor]
+                    let typed = value.dtype == tensor.dtype ? value : try value.converted(to: tensor.dtype)
+                    guard typed.byteCount == tensor.byteCount else {
+                        throw EngineError.badInput("'\(u.value)' has shape \(value.shape.dimensions) at run time, \(tensor.shape) when planned")
+                    }
+                    staging[u.tensor]!.withUnsafeMutableBytes { dst in typed.withUnsafeBytes { dst.copyMemory(from: $0) } }
+                }
+                if graphs, let graph = d.graph { try graph.launch(on: stream) } else { for launch in d.launches { try launch() } }
+                if !d.downloads.isEmpty {
+                    try stream.synchronize()
+                    for t in d.downloads {
+                        let tensor = plan.tensors[t.tensor]
+                        hostValues[t.value] = try staging[t.tensor]!.withUnsafeBytes { raw in try Tensor(dtype: tensor.dtype, shape: try Shape(tensor.shape), bytes: raw) }
+                    }
+                }
+            case .host(let h, let session):
+                var inputs: [String: Tensor] = [:]
+                for name in h.inputs {
+                    guard let v = hostValues[name] else { throw EngineError.badInput("internal: no host value '\(name)'") }
+                    inputs[name] = v
+                }
+                for (name, value) in try session.run(inputs) { hostValues[name] = value }
+            }
+        }
+    }
+
     func region(_ t: Int) -> DeviceRegion {
         DeviceRegion(arena, offset: memory.offsets[t], bytes: plan.tensors[t].byteCount)
     }
@@ -194,13 +348,17 @@ final class ExecutablePlan: @unchecked Sendable {
         DeviceRegion(weights, offset: weightOffsets[w], bytes: plan.weights[w].byteCount)
     }
 
-    /// Queues the steps: the graph's one launch, or each step.
+    /// Runs the steps: each segment's graph (or its launches), the host steps between.
     func enqueue() throws {
-        if let graph { try graph.launch(on: stream) } else { for launch in launches { try launch() } }
+        try execute()
     }
 
     /// Queues the copies of `inputs` into their arena places (through pinned staging).
     func queueInputs(_ inputs: [String: Tensor]) throws {
+        for name in plan.hostInputs {
+            guard let value = inputs[name] else { throw EngineError.badInput("input '\(name)' is missing") }
+            hostValues[name] = value
+        }
         for (name, t) in plan.inputs {
             guard let value = inputs[name] else { throw EngineError.badInput("input '\(name)' is missing") }
             let expected = plan.tensors[t]
@@ -227,6 +385,7 @@ final class ExecutablePlan: @unchecked Sendable {
             let tensor = plan.tensors[t]
             outputs[name] = try staging[t]!.withUnsafeBytes { raw in try Tensor(dtype: tensor.dtype, shape: try Shape(tensor.shape), bytes: raw) }
         }
+        for name in plan.hostOutputs { outputs[name] = hostValues[name] }
         return outputs
     }
 

@@ -24,6 +24,12 @@ public struct GraphLowering {
     var patterns: [Int: Pattern] = [:]
     var absorbed: Set<Int> = []
     let initializers: [String: Initializer]
+    /// Runs the nodes the engine cannot (nil: such a node is an error).
+    let fallback: HostFallback?
+    /// Values of the run that live on the host (integer inputs, host steps' outputs): type and shape.
+    var hostValues: [String: (DType, [Int])] = [:]
+    /// The model's IR version and opsets, for the host steps' sub-models.
+    let modelHeader: Onnx_ModelProto
 
     enum Pattern {
         /// Conv/Gemm/MatMul, then optionally Add (the residual) and an activation node.
@@ -34,17 +40,22 @@ public struct GraphLowering {
 
     /// Plans `model` (which it rewrites: BatchNorm folding) for `inputShapes` by input name; inputs
     /// with fixed dimensions may be left out.
-    public static func lower(_ model: Model, inputShapes: [String: [Int]]) throws(EngineError) -> EnginePlan {
+    public static func lower(_ model: Model, inputShapes: [String: [Int]], fallback: HostFallback? = nil) throws(EngineError) -> EnginePlan {
         BatchNormFolding.apply(to: model)
         try StandaloneBatchNorm.rewrite(model.graph)
-        var lowering = GraphLowering(graph: model.graph, opset: model.opsetVersion("") ?? model.opsetVersion("ai.onnx") ?? 13)
+        var header = Onnx_ModelProto()
+        header.irVersion = model.proto.irVersion
+        header.opsetImport = model.proto.opsetImport
+        var lowering = GraphLowering(graph: model.graph, opset: model.opsetVersion("") ?? model.opsetVersion("ai.onnx") ?? 13, fallback: fallback, header: header)
         try lowering.run(inputShapes: inputShapes)
         return lowering.plan
     }
 
-    init(graph: Graph, opset: Int) {
+    init(graph: Graph, opset: Int, fallback: HostFallback? = nil, header: Onnx_ModelProto = Onnx_ModelProto()) {
         self.graph = graph
         self.opset = opset
+        self.fallback = fallback
+        modelHeader = header
         graphOutputs = Set(graph.outputs.map(\.name))
         initializers = Dictionary(graph.initializers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for (i, node) in graph.nodes.enumerated() {
@@ -61,16 +72,40 @@ public struct GraphLowering {
         for (i, node) in graph.nodes.enumerated() {
             if absorbed.contains(i) { continue }
             if let pattern = patterns[i] {
-                switch pattern {
-                case .layer(let layer, let add, let activation): try emitLayer(layer, add: add, activation: activation)
-                case .elementwise(let chain): try emitElementwise(chain)
+                do {
+                    switch pattern {
+                    case .layer(let layer, let add, let activation): try emitLayer(layer, add: add, activation: activation)
+                    case .elementwise(let chain): try emitElementwise(chain)
+                    }
+                } catch let error where fallback != nil && Self.isRefusal(error) {
+                    // The pattern's nodes one by one, each on the GPU if it can be, else on the host.
+                    let members: [Int] = switch pattern {
+                    case .layer(let layer, let add, let activation): [layer, add, activation].compactMap { $0 }
+                    case .elementwise(let chain): chain
+                    }
+                    for k in members.sorted() where graph.nodes[k].outputs.contains(where: { device[$0] == nil && hostValues[$0] == nil }) {
+                        try lowerNodeOrHost(k)
+                    }
                 }
                 continue
             }
             if try fold(node) { continue }
-            try lowerNode(i)
+            try lowerNodeOrHost(i)
         }
         try addOutputs()
+    }
+
+    static func isRefusal(_ error: EngineError) -> Bool {
+        if case .unsupported = error { true } else { false }
+    }
+
+    /// `lowerNode`, or the node on the host when the engine refuses it and a fallback is there.
+    mutating func lowerNodeOrHost(_ index: Int) throws(EngineError) {
+        do {
+            try lowerNode(index)
+        } catch let error where fallback != nil && Self.isRefusal(error) {
+            try lowerOnHost(graph.nodes[index], why: error)
+        }
     }
 
     // MARK: edges
@@ -100,6 +135,11 @@ public struct GraphLowering {
             }
             guard shape.allSatisfy({ $0 > 0 }) else { throw EngineError.badInput("input '\(input.name)': shape \(shape) has an empty dimension") }
             let type = input.elementType ?? .float32
+            if fallback != nil && !(type == .float32 || type == .float16) {
+                plan.hostInputs.append(input.name)
+                hostValues[input.name] = (type, shape)
+                continue
+            }
             guard type == .float32 || type == .float16 else {
                 throw EngineError.unsupported(node: "input '\(input.name)'", opType: "input", reason: "\(type.name) inputs are not supported (float32 and float16 are)")
             }
@@ -122,6 +162,10 @@ public struct GraphLowering {
         for output in graph.outputs {
             if let value = host[output.name] {
                 throw EngineError.unsupported(node: "output '\(output.name)'", opType: "output", reason: "the output is a constant (\(value.shape)); nothing runs on the GPU for it")
+            }
+            if device[output.name] == nil, hostValues[output.name] != nil {
+                plan.hostOutputs.append(output.name)
+                continue
             }
             guard let t = device[output.name] else { throw EngineError.badInput("output '\(output.name)' is not computed by any node") }
             let type = output.elementType ?? .float32
@@ -187,13 +231,15 @@ public struct GraphLowering {
         var values: [HostFolding.Value?] = []
         for (slot, name) in node.inputs.enumerated() {
             if name.isEmpty { values.append(nil); continue }
-            if node.opType == "Shape" && slot == 0, device[name] != nil { values.append(nil); continue }
+            if node.opType == "Shape" && slot == 0, device[name] != nil || hostValues[name] != nil { values.append(nil); continue }
             guard let v = try hostValue(name) else { return false }
             values.append(v)
         }
         // Large constant data is the device's business (an Expand of weights, say): fold only small values.
-        guard values.allSatisfy({ ($0?.numbers.count ?? 0) <= 1 << 16 }) else { return false }
-        guard let outputs = try HostFolding.evaluate(node, inputs: values, shapeOf: { device[$0].map { plan.tensors[$0].shape } }) else { return false }
+        // Reshaping a weight is free; arithmetic on large constants is left to the device.
+        let reshaping: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Cast"]
+        guard reshaping.contains(node.opType) || values.allSatisfy({ ($0?.numbers.count ?? 0) <= 1 << 16 }) else { return false }
+        guard let outputs = try HostFolding.evaluate(node, inputs: values, shapeOf: { device[$0].map { plan.tensors[$0].shape } ?? hostValues[$0]?.1 }) else { return false }
         for (name, value) in zip(node.outputs, outputs) where !name.isEmpty { host[name] = value }
         plan.placements.append(NodePlacement(node: node.name.isEmpty ? node.outputs[0] : node.name, opType: node.opType, placement: "host"))
         return true
@@ -213,7 +259,8 @@ public struct GraphLowering {
     // MARK: helpers for the lowerings
 
     /// The planned tensor of a device value; a value known on the host is not one.
-    func tensor(_ name: String, for node: Node) throws(EngineError) -> Int {
+    mutating func tensor(_ name: String, for node: Node) throws(EngineError) -> Int {
+        if device[name] == nil, hostValues[name] != nil { return try deviceTensor(name, for: node) }
         guard let t = device[name] else {
             throw EngineError.unsupported(node: node.label, opType: node.opType,
                                           reason: host[name] != nil || initializers[name] != nil ? "input '\(name)' is a constant where the engine expects computed data" : "input '\(name)' is not computed")

@@ -30,6 +30,8 @@ enum HostFolding {
                 case .int32: numbers = try tensor.elements(as: Int32.self).map(Double.init)
                 case .bool: numbers = try tensor.elements(as: Bool.self).map { $0 ? 1 : 0 }
                 case .float32, .float16, .float64, .bfloat16: numbers = try tensor.floatValues().map(Double.init)
+                case .int8: numbers = try tensor.elements(as: Int8.self).map(Double.init)
+                case .uint8: numbers = try tensor.elements(as: UInt8.self).map(Double.init)
                 default: throw EngineError.badInput("a constant of type \(tensor.dtype.name) in a shape computation")
                 }
             } catch let error as EngineError { throw error } catch { throw EngineError.badInput("reading a constant: \(error)") }

@@ -16,7 +16,7 @@ final class KernelChoiceCache: @unchecked Sendable {
         let environment = ProcessInfo.processInfo.environment
         let directory = environment[Self.directoryVariable].map { $0.isEmpty ? nil : $0 } ?? environment["HOME"].map { $0 + "/.cache/halfpipe/engine" }
         let safeName = String(gpu.map { $0.isLetter || $0.isNumber ? $0 : "-" })
-        path = directory.map { "\($0)/choices-\(safeName)-cudnn\(cudnnVersion).tsv" }
+        path = directory.map { "\($0)/choices-v3-\(safeName)-cudnn\(cudnnVersion).tsv" }
         var loaded: [String: Int32] = [:]
         if let path, let data = try? FileBytes.read(path) {
             for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {

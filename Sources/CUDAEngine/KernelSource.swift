@@ -170,6 +170,39 @@ enum KernelSource {
         """
     }
 
+    /// Local response normalisation across channels (AlexNet, GoogLeNet) over unpadded NHWC data:
+    /// x / (bias + alpha / size · Σ x²)^beta over the channel window, in float.
+    static func lrn(function: String, elements: Int, channels: Int, size: Int, alpha: Float, beta: Float, bias: Float) -> String {
+        let before = (size - 1) / 2, after = size - 1 - before
+        return """
+        extern "C" __global__ void \(function)(unsigned short* __restrict__ out, const unsigned short* __restrict__ src) {
+            const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+            if (idx >= \(elements)LL) return;
+            const int c = (int)(idx % \(channels));
+            const long long base = idx - c;
+            float sum = 0.0f;
+            for (int k = max(c - \(before), 0); k <= min(c + \(after), \(channels - 1)); k++) { const float v = hp_h2f(src[base + k]); sum += v * v; }
+            out[idx] = hp_f2h(hp_h2f(src[idx]) / powf(\(literal(bias)) + \(literal(alpha / Float(size))) * sum, \(literal(beta))));
+        }
+
+        """
+    }
+
+    /// What follows a plain cuDNN convolution: y = act(y + bias [+ z]) in place over NHWC (or
+    /// row-major) data whose innermost axis is the channels; `activation` is an expression of `v`.
+    static func epilogue(function: String, elements: Int, channels: Int, residual: Bool, activation: String?) -> String {
+        let value = "hp_h2f(y[idx]) + hp_h2f(bias[idx % \(channels)])" + (residual ? " + hp_h2f(z[idx])" : "")
+        return """
+        extern "C" __global__ void \(function)(unsigned short* __restrict__ y, const unsigned short* __restrict__ bias\(residual ? ", const unsigned short* __restrict__ z" : "")) {
+            const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+            if (idx >= \(elements)LL) return;
+            const float v = \(value);
+            y[idx] = hp_f2h(\(activation ?? "v"));
+        }
+
+        """
+    }
+
     /// Nearest-neighbour resizing of an NHWC tensor by any scale (ONNX's asymmetric coordinates,
     /// floor rounding: what Upsample and most exported Resize nodes ask for).
     static func resizeNearest(function: String, input: PlannedTensor, output: PlannedTensor) -> String {

@@ -22,8 +22,7 @@ public struct MemoryPlan: Sendable, Equatable {
         }
         for input in plan.inputs { touch(input.tensor, 0) }
         for (i, step) in plan.steps.enumerated() {
-            touch(step.output, i + 1)
-            for t in step.inputs { touch(t, i + 1) }
+            for t in step.outputs + step.inputs { touch(t, i + 1) }
         }
         for output in plan.outputs { touch(output.tensor, plan.steps.count + 1) }
         func aligned(_ n: Int) -> Int { (n + Self.alignment - 1) / Self.alignment * Self.alignment }

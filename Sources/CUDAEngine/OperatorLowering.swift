@@ -69,6 +69,19 @@ extension GraphLowering {
             device[node.outputs[0]] = out
         case "Resize", "Upsample":
             try lowerResize(node, name: name)
+        case "LRN":
+            let x = try nhwc(try tensor(node.inputs[0], for: node), nodes: [name])
+            let t = plan.tensors[x]
+            guard let size = node[attribute: "size"]?.int, size > 0 else { throw refuse("no size") }
+            let out = plan.add(PlannedTensor(name: node.outputs[0], shape: t.shape, layout: .nhwc))
+            let function = functionName()
+            let source = KernelSource.lrn(function: function, elements: t.elementCount, channels: t.shape[1], size: size,
+                                          alpha: node[attribute: "alpha"]?.float ?? 1e-4, beta: node[attribute: "beta"]?.float ?? 0.75,
+                                          bias: node[attribute: "bias"]?.float ?? 1)
+            plan.append(.generated(GeneratedStep(kind: "LRN", function: function, source: source, output: out, inputs: [x], weights: [],
+                                                 threads: t.elementCount)), nodes: [name])
+            placed([node], "step \(plan.steps.count - 1)")
+            device[node.outputs[0]] = out
         default:
             throw refuse("no kernel for this op")
         }

@@ -19,7 +19,11 @@ public struct PlanReport: Codable, Sendable {
     public var inputs: [String]
     public var steps: [Step]
     public var nodesOnHost: Int
+    /// Steps run by the fallback backend (hybrid execution).
+    public var hostSteps = 0
     public var nodesAsViews: Int
+    /// Nodes run by the fallback backend.
+    public var nodesOnFallback: Int
     public var nodesOnGPU: Int
     public var fusedGroups: Int
     public var arenaBytes: Int
@@ -47,19 +51,26 @@ public struct PlanReport: Codable, Sendable {
                 macs += c.geometry.multiplyAdds
             case .generated(let g):
                 steps.append(Step(index: i, kind: g.kind, nodes: plan.stepNodes[i], output: plan.tensors[g.output].summary, detail: nil))
+            case .host(let h):
+                steps.append(Step(index: i, kind: "host (ONNX Runtime, CPU)", nodes: plan.stepNodes[i], output: h.outputs.joined(separator: ", "),
+                                  detail: "reads " + h.inputs.joined(separator: ", ")))
+                hostSteps += 1
+            case .transfer(let t):
+                steps.append(Step(index: i, kind: t.toHost ? "copy to host" : "copy to GPU", nodes: [], output: t.value, detail: nil))
             }
         }
         self.steps = steps
         multiplyAdds = macs
         var byOp: [String: [String: Int]] = [:]
         for p in plan.placements {
-            let where_ = p.placement == "host" ? "host" : p.placement == "view" ? "view" : "gpu"
+            let where_ = p.placement == "host" ? "host" : p.placement == "view" ? "view" : p.placement.hasPrefix("host step") ? "onnxruntime" : "gpu"
             byOp[p.opType, default: [:]][where_, default: 0] += 1
         }
         placements = byOp
         nodesOnHost = plan.placements.filter { $0.placement == "host" }.count
         nodesAsViews = plan.placements.filter { $0.placement == "view" }.count
-        nodesOnGPU = plan.placements.count - nodesOnHost - nodesAsViews
+        nodesOnFallback = plan.placements.filter { $0.placement.hasPrefix("host step") }.count
+        nodesOnGPU = plan.placements.count - nodesOnHost - nodesAsViews - nodesOnFallback
         fusedGroups = plan.stepNodes.filter { $0.count > 1 }.count
         let memory = MemoryPlan(plan)
         arenaBytes = memory.totalBytes
@@ -69,7 +80,7 @@ public struct PlanReport: Codable, Sendable {
 
     public var text: String {
         func mb(_ b: Int) -> String { NumberText.fixed(Double(b) / 1e6, 1) + " MB" }
-        var lines = ["\(model): \(steps.count) GPU steps for \(nodesOnGPU + nodesOnHost + nodesAsViews) nodes (\(nodesOnGPU) on the GPU in \(steps.count) steps, \(fusedGroups) fused groups; \(nodesAsViews) views; \(nodesOnHost) folded on the host)"]
+        var lines = ["\(model): \(steps.count) steps for \(nodesOnGPU + nodesOnHost + nodesAsViews + nodesOnFallback) nodes (\(nodesOnGPU) on the GPU in \(steps.count - hostSteps) steps, \(fusedGroups) fused groups; \(nodesAsViews) views; \(nodesOnHost) folded at load; \(nodesOnFallback) on ONNX Runtime (CPU) in \(hostSteps) host steps)"]
         lines.append("inputs: " + inputs.joined(separator: ", "))
         for s in steps {
             let number = String(s.index)

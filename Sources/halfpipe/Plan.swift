@@ -52,7 +52,7 @@ struct Plan: ParsableCommand {
                 }
             }
         }
-        let plan = try GraphLowering.lower(loaded, inputShapes: given)
+        let plan = try GraphLowering.lower(loaded, inputShapes: given, fallback: Backends.hostFallback(libraryPath: nil))
         let report = PlanReport(plan: plan, model: model)
         if json {
             print(try ReportJSON.text(report))

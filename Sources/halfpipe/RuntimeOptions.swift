@@ -50,8 +50,17 @@ struct RuntimeOptions: ParsableArguments {
 /// The backends this build knows, in order of preference per device: on a GPU our CUDA engine, then
 /// ONNX Runtime's CUDA provider (where the library has one); on the CPU, ONNX Runtime.
 enum Backends {
+    /// Where the CUDA engine sends the nodes it has no kernel for: ONNX Runtime on the CPU, when
+    /// its library loads (else the engine refuses such models, naming the node).
+    static func hostFallback(libraryPath: String?) -> HostFallback? {
+        let ort = ORTBackend(libraryPath: libraryPath)
+        guard ort.unavailability(on: .cpu) == nil else { return nil }
+        return HostFallback(ExecutionTarget(backend: ort, device: .cpu))
+    }
+
     static func backend(for device: Device, libraryPath: String?, loadingNow: Bool = true) throws -> any Backend {
-        let candidates: [any Backend] = device.isGPU ? [CUDAEngineBackend(), ORTBackend(libraryPath: libraryPath)] : [ORTBackend(libraryPath: libraryPath)]
+        let candidates: [any Backend] = device.isGPU ? [CUDAEngineBackend(fallback: hostFallback(libraryPath: libraryPath)), ORTBackend(libraryPath: libraryPath)]
+            : [ORTBackend(libraryPath: libraryPath)]
         if !loadingNow && device == .cpu, let first = candidates.first { return first }
         var reasons: [String] = []
         for backend in candidates {

@@ -3,6 +3,8 @@ import CUDA
 import ONNX
 import Tensors
 import TestSupport
+import Inference
+import ONNXRuntime
 @testable import CUDAEngine
 
 /// Planning without a GPU: fusion decisions, layouts, padding, weights as the kernels read them.
@@ -105,12 +107,39 @@ import TestSupport
     }
 
     @Test func unsupportedOpIsNamed() throws {
-        let nodes = [Node(opType: "LRN", name: "norm", inputs: ["x"], outputs: ["y"], attributes: [.int("size", 3)])]
-        let model = ModelBuilder.model(nodes: nodes, inputs: [ModelBuilder.tensor("x")], outputs: [ModelBuilder.tensor("y")])
+        let nodes = [Node(opType: "ReduceL2", name: "norm", inputs: ["x"], outputs: ["y"], attributes: [.int("keepdims", 1)])]
+        let model = ModelBuilder.model(nodes: nodes, inputs: [ModelBuilder.tensor("x")], outputs: [ModelBuilder.tensor("y", .float32, [1, 1, 1, 1])])
         #expect { try GraphLowering.lower(model, inputShapes: [:]) } throws: { error in
             guard let e = error as? EngineError, case .unsupported(_, let op, _) = e else { return false }
-            return op == "LRN" && e.description.contains("--device cpu")
+            return op == "ReduceL2" && e.description.contains("--device cpu")
         }
+    }
+
+    /// Hybrid: with ONNX Runtime as the fallback, the node the engine lacks becomes a host step
+    /// between a download and an upload, its output shape found by running it once.
+    @Test func unsupportedNodeRunsOnTheHost() throws {
+        let nodes = [
+            Node(opType: "Relu", name: "pre", inputs: ["x"], outputs: ["a"]),
+            Node(opType: "ReduceL2", name: "norm", inputs: ["a"], outputs: ["b"], attributes: [.ints("axes", [1]), .int("keepdims", 1)]),
+            Node(opType: "Sigmoid", name: "post", inputs: ["b"], outputs: ["y"]),
+        ]
+        let model = ModelBuilder.model(nodes: nodes, inputs: [ModelBuilder.tensor("x", .float32, [2, 4, 6, 6])], outputs: [ModelBuilder.tensor("y", .float32, [2, 1, 6, 6])])
+        let fallback = HostFallback(ExecutionTarget(backend: ORTBackend(), device: .cpu))
+        let plan = try GraphLowering.lower(model, inputShapes: [:], fallback: fallback)
+        let kinds = plan.steps.map { step -> String in
+            switch step {
+            case .convolution: "conv"
+            case .generated(let g): g.kind
+            case .host: "host"
+            case .transfer(let t): t.toHost ? "down" : "up"
+            }
+        }
+        #expect(kinds == ["input", "elementwise", "download", "down", "host", "up", "upload", "elementwise", "output"])
+        guard case .host(let h) = plan.steps[4] else { return }
+        #expect(h.inputs == ["a"] && h.outputs == ["b"])
+        #expect(plan.placements.first { $0.node == "norm" }?.placement == "host step 4")
+        let out = plan.tensors[plan.outputs[0].tensor]
+        #expect(out.shape == [2, 1, 6, 6])
     }
 
     @Test func shapeMismatchIsBadInput() throws {
@@ -133,7 +162,7 @@ import TestSupport
             r[root] = r[root].map { min($0.lowerBound, at)...max($0.upperBound, at) } ?? at...at
         }
         for i in plan.inputs { touch(i.tensor, 0) }
-        for (k, s) in plan.steps.enumerated() { touch(s.output, k + 1); for t in s.inputs { touch(t, k + 1) } }
+        for (k, s) in plan.steps.enumerated() { for t in s.outputs + s.inputs { touch(t, k + 1) } }
         for o in plan.outputs { touch(o.tensor, plan.steps.count + 1) }
         return r
     }
