@@ -31,13 +31,17 @@ rm -rf $d/p1 $d/p32 && mkdir -p $d/p1 $d/p32
 cp "${pics[0]}" $d/p1/
 for i in $(seq 0 31); do f=${pics[i % ${#pics[@]}]}; cp "$f" $d/p32/$(printf %02d $i)-$(basename "$f"); done
 checks=$d/checks.txt; : > $checks
-check() {  # name model preset batch
+# The OCR models on the text pictures: one page, and 32 (the two pictures repeated).
+rm -rf $d/t1 $d/t32 && mkdir -p $d/t1 $d/t32 && cp .device/text/page.png $d/t1/
+for i in $(seq 0 31); do f=$(ls .device/text/* | sed -n "$((i % 2 + 1))p"); cp "$f" $d/t32/$(printf %02d $i)-$(basename "$f"); done
+check() {  # name model preset batch [text]
   local imgs=$d/p1; [ "$4" = 32 ] && imgs=$d/p32
+  [ "${5:-}" = text ] && { imgs=$d/t1; [ "$4" = 32 ] && imgs=$d/t32; }
   local json; json=$($bin compare "$2" "$2" --device cuda --reference-device cpu --images $imgs --image-preset "$3" --json 2> $d/err.txt)
   local rc=$?
-  python3 - "$1" "$4" "$rc" "$json" "$(tail -c 600 $d/err.txt)" >> $checks <<'PY'
+  python3 - "$1" "$4" "$rc" "$json" "$(tail -c 600 $d/err.txt)" "${5:-pictures}" >> $checks <<'PY'
 import json, sys
-name, batch, rc, text, err = sys.argv[1:6]
+name, batch, rc, text, err, images = sys.argv[1:7]
 worst = None
 try:
     def walk(v):
@@ -51,7 +55,7 @@ try:
     walk(json.loads(text))
 except Exception:
     pass
-print(json.dumps({"model": name, "batch": int(batch), "rel_l2": worst, "exit": int(rc), "error": None if worst is not None else err.strip()[-300:]}))
+print(json.dumps({"model": name, "batch": int(batch), "images": images, "rel_l2": worst, "exit": int(rc), "error": None if worst is not None else err.strip()[-300:]}))
 PY
 }
 check resnet50 $r50 imagenet224 1
@@ -59,6 +63,9 @@ check resnet50 $r50 imagenet224 32
 [ -f .device/models/cls.onnx ] && { check cls .device/models/cls.onnx paddleocr-cls 1; check cls .device/models/cls.onnx paddleocr-cls 32; }
 for m in .device/models/orientation.onnx; do [ -f $m ] && { check orientation $m imagenet224 1; check orientation $m imagenet224 32; }; done
 [ -f .device/models/det-fp16.onnx ] && check yolox-det .device/models/det-fp16.onnx yolox416 1
+# PP-OCRv4 (FP16 copies, for the carry): the detector's ConvTranspose runs on ONNX Runtime (hybrid).
+[ -f .device/models/ocr-det-fp16.onnx ] && { $bin plan .device/models/ocr-det-fp16.onnx --shape x=1x3x640x640 | head -1; check ppocr-det .device/models/ocr-det-fp16.onnx paddleocr-det 1 text; check ppocr-det .device/models/ocr-det-fp16.onnx paddleocr-det 32 text; }
+[ -f .device/models/ocr-rec-fp16.onnx ] && { $bin plan .device/models/ocr-rec-fp16.onnx --shape x=1x3x48x320 | head -1; check ppocr-rec .device/models/ocr-rec-fp16.onnx paddleocr-rec 1 text; check ppocr-rec .device/models/ocr-rec-fp16.onnx paddleocr-rec 32 text; }
 # Model-zoo topologies with full-size random weights, made here from the light models (batch 1: their
 # graphs fix it).
 if [ -d .device/light ]; then

@@ -20,6 +20,7 @@ public final class EngineSession: Session, @unchecked Sendable {
     let compiler: KernelCompiler
     private let model: ModelSource
     private let plans = Mutex<[[Int]: ExecutablePlan]>([:])
+    private let hostWarnings = Mutex<Set<String>>([])
     /// Whether runs replay a CUDA graph (off: each step launched, for debugging and comparison).
     public let useGraph: Bool
     /// Where the nodes the engine cannot run go (nil: such a model is refused).
@@ -67,6 +68,13 @@ public final class EngineSession: Session, @unchecked Sendable {
         let plan = try GraphLowering.lower(try Self.load(model), inputShapes: Dictionary(uniqueKeysWithValues: zip(self.inputs.map(\.name), shapes)),
                                            fallback: fallback)
         let made = try ExecutablePlan.make(plan: plan, context: context, compiler: compiler, fallback: fallback, useGraph: useGraph)
+        // Hybrid runs are right but pay the copies and the CPU: say which ops went there.
+        let hosted = plan.placements.filter { $0.placement.hasPrefix("host step") }
+        if !hosted.isEmpty && hostWarnings.withLock({ $0.insert(source).inserted }) {
+            let ops = Dictionary(grouping: hosted, by: \.opType).map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
+            let text = "halfpipe: warning: the CUDA engine has no kernel for \(hosted.count) node(s) of \(source) (\(ops)); they run on ONNX Runtime on the CPU\n"
+            _ = text.withCString { write(2, $0, strlen($0)) }
+        }
         // A warning, not an error: the run is right, only slower.
         if let why = made.graphFailure {
             let text = "halfpipe: warning: the CUDA engine runs \(source) without a CUDA graph (capture failed: \(why))\n"

@@ -22,6 +22,17 @@ final class ExecutablePlan: @unchecked Sendable {
     private let convolutions: [Int: (CuDNNConvolution, CuDNNConvolution.Candidate)]
 
     static func epilogueName(_ step: Int) -> String { "hp_e\(step)" }
+
+    /// Any failure of set-up as the engine's error (CUDA's kept as the cause).
+    static func engineError(_ error: any Error) -> EngineError {
+        switch error {
+        case let e as EngineError: e
+        case let e as CUDAError: .cuda(e)
+        default: .badInput("\(error)")
+        }
+    }
+
+    static func milliseconds(_ d: Duration) -> Double { Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15 }
     /// Device steps' launches in plan order, with their step index (for profiling).
     private var launches: [(step: Int, launch: () throws -> Void)] = []
     /// The run: stretches of device steps (each captured as one graph) between host steps.
@@ -66,7 +77,7 @@ final class ExecutablePlan: @unchecked Sendable {
         var clock = ContinuousClock.now
         func lap(_ what: String) {
             let now = ContinuousClock.now
-            laps.append((what, Double((now - clock).components.attoseconds) / 1e15 + Double((now - clock).components.seconds) * 1e3))
+            laps.append((what, Self.milliseconds(now - clock)))
             clock = now
         }
         do {
@@ -165,12 +176,8 @@ final class ExecutablePlan: @unchecked Sendable {
             self.convolutions = convolutions
             self.choices = choices
             setup = laps
-        } catch let error as EngineError {
-            throw error
-        } catch let error as CUDAError {
-            throw EngineError.cuda(error)
         } catch {
-            throw EngineError.badInput("\(error)")
+            throw Self.engineError(error)
         }
     }
 
@@ -238,14 +245,9 @@ final class ExecutablePlan: @unchecked Sendable {
                     }
                 }
             }
-            let elapsed = ContinuousClock.now - clock
-            setup.append(("first run and graph capture", Double(elapsed.components.seconds) * 1e3 + Double(elapsed.components.attoseconds) / 1e15))
-        } catch let error as EngineError {
-            throw error
-        } catch let error as CUDAError {
-            throw EngineError.cuda(error)
+            setup.append(("first run and graph capture", Self.milliseconds(ContinuousClock.now - clock)))
         } catch {
-            throw EngineError.badInput("\(error)")
+            throw Self.engineError(error)
         }
     }
 

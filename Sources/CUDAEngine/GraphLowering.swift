@@ -274,6 +274,14 @@ public struct GraphLowering {
     mutating func copy(from source: Int, to target: Int, kind: String, nodes: [String]) throws(EngineError) {
         let s = plan.tensors[source], t = plan.tensors[target]
         guard s.shape == t.shape else { throw EngineError.badInput("internal: copying \(s.shape) into \(t.shape)") }
+        if t.layout == .nhwc, t.storedChannels == 8, t.dtype == .float16, s.layout == .rowMajor, s.shape.count == 4 {
+            let function = functionName()
+            let code = KernelSource.imageToNHWC8(function: function, batch: s.shape[0], channels: s.shape[1], height: s.shape[2], width: s.shape[3],
+                                                 sourceHalf: s.dtype == .float16)
+            plan.append(.generated(GeneratedStep(kind: kind, function: function, source: code, output: target, inputs: [source], weights: [],
+                                                 threads: s.shape[0] * s.shape[2] * s.shape[3])), nodes: nodes)
+            return
+        }
         var shape = t.shape, outStrides = t.strides, sourceStrides = s.strides
         var zeroAxis: Int?
         if t.isPadded {

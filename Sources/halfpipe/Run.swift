@@ -7,7 +7,7 @@ import Tensors
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run a model once (ONNX Runtime on the CPU) and save its outputs.",
+        abstract: "Run a model once (ONNX Runtime on the CPU; the CUDA engine with --device cuda) and save its outputs.",
         discussion: """
             Examples:
               halfpipe run model.onnx --input x=image.npy -o out.npz
