@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (see `make device-bench`): every GPU check and benchmark in one command.
 # Needs .device/ (the static halfpipe binary, the seed images, real pictures) carried along; writes
-# $OUT/gpu-bench.json (last line also printed) and $OUT/gpu-log.txt.
+# $OUT/gpu-bench.json (preprocessing), gpu-detect-postprocess.json, gpu-engine.json (the last line
+# printed) and $OUT/gpu-log.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/halfpipe-gpu-out}
@@ -15,7 +16,8 @@ seed=(.device/seed-0.png .device/seed-1.png .device/seed-2.png)
 real=(.device/images/*)
 many=(); for i in $(seq 0 63); do many+=(".device/seed-$((i % 3)).png"); done
 
-# 5. The FP16 CUDA engine: correctness against ONNX Runtime, speed against PyTorch (bench/gpu_engine.sh).
+# 5. The FP16 CUDA engine: correctness against ONNX Runtime, speed against PyTorch (bench/gpu_engine.sh;
+# it also runs last in a full run). GPU_ENGINE_ONLY=1 runs only this step.
 if [ "${GPU_ENGINE_ONLY:-0}" = 1 ]; then source bench/gpu_engine.sh; exit 0; fi
 
 # 3 (machines with two or more GPUs): the 64-image batch split over every GPU, shares preprocessed
@@ -169,3 +171,6 @@ result = {"bench": "gpu-preprocess", "device": o3["device"],
 open(path, "w").write(json.dumps(result) + "\n")
 print(json.dumps(result))
 PY
+
+# 5. The FP16 CUDA engine last, so the run ends with its JSON line (gpu-engine.json).
+source bench/gpu_engine.sh

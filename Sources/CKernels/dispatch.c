@@ -1,5 +1,8 @@
 // Run-time choice of kernel: cpuid once, then every call goes to the best loop the CPU can run.
 #include "internal.h"
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 static HPKernelISA detect(void) {
 #ifdef HP_HAVE_X86_KERNELS
@@ -28,6 +31,20 @@ HPKernelISA hp_best_resample_isa(void) {
         cached = level;
     }
     return (HPKernelISA)cached;
+}
+
+int hp_cpu_has_int8_dot_product(void) {
+#ifdef HP_HAVE_X86_KERNELS
+    __builtin_cpu_init();
+    // AVX512-VNNI, or AVX-VNNI (cpuid leaf 7, sub-leaf 1, EAX bit 4), which needs AVX2's OS support.
+    if (__builtin_cpu_supports("avx512vnni")) return 1;
+    unsigned int eax, ebx, ecx, edx;
+    if (__builtin_cpu_supports("avx2") && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 4))) return 1;
+    return 0;
+#else
+    // Arm's int8 paths (sdot/udot, or widening multiplies) do not saturate.
+    return 1;
+#endif
 }
 
 const char *hp_isa_name(HPKernelISA isa) {

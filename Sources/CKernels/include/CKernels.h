@@ -29,6 +29,10 @@ typedef enum {
 HPKernelISA hp_best_isa(void);
 /// The best level of the resampling kernel: AVX-512 where the CPU has it, else hp_best_isa().
 HPKernelISA hp_best_resample_isa(void);
+/// Whether the CPU multiplies int8 by uint8 without saturating 16-bit intermediates (x86: VNNI).
+/// Without it, ONNX Runtime's x86 int8 kernels (vpmaddubsw) saturate when both a weight and an
+/// activation are large, so weights are best kept to 7 bits there (ORT's reduce_range).
+int hp_cpu_has_int8_dot_product(void);
 /// Human-readable name of a level ("portable", "x86-64 avx2+f16c").
 const char *hp_isa_name(HPKernelISA isa);
 

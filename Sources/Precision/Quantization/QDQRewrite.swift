@@ -105,7 +105,7 @@ public enum QDQRewrite {
             if let done = quantizedWeights[key] {
                 (dequantizedWeight, weightScales) = done
             } else {
-                let (q, scales) = WeightQuantization.quantize(values, dims: dims, axis: axis, minimumScales: floor)
+                let (q, scales) = WeightQuantization.quantize(values, dims: dims, axis: axis, minimumScales: floor, limit: options.weightLimit)
                 result.scalesRaisedForBias += zip(scales, floor).filter { $0 == $1 && $1 > 0 }.count
                 let stored = names.make(weight + "_quantized"), scale = names.make(weight + "_scale"), zero = names.make(weight + "_zero_point")
                 let shape = try Shape(axis == nil ? [] : [scales.count])

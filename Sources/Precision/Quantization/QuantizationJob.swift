@@ -49,7 +49,11 @@ public struct QuantizationJob {
             throw PrecisionError.notConvertible("\(input) is quantized already (node '\(q.label)' is \(q.opType)); quantize the float32 model it came from")
         }
         var report = QuantizationReport(method: "\(options.method)", activations: options.symmetric ? "symmetric int8" : "asymmetric uint8",
-                                        weights: options.perChannel ? "per-channel int8" : "per-tensor int8", calibration: "")
+                                        weights: (options.perChannel ? "per-channel int8" : "per-tensor int8") + (options.reduceRange ? ", 7-bit range (±63)" : ""),
+                                        calibration: "")
+        if options.reduceRange {
+            report.notes.append("weights kept to 7 bits (±63): this CPU has no VNNI, and ONNX Runtime's x86 int8 kernels saturate 16-bit sums on such CPUs with 8-bit weights")
+        }
         report.bytesBefore = model.tensorDataBytes
         report.rest = options.rest.name
         var prepareOptions = ConversionOptions(target: .float16)

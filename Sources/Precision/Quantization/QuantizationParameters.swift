@@ -58,7 +58,8 @@ public enum WeightQuantization {
     /// `values` of shape `dims`, quantized along `axis` (nil: one scale for the tensor). A scale
     /// below `minimumScales[c]` (when given: one per channel, or one per element of a per-tensor
     /// bias, whose largest applies) is raised to it.
-    public static func quantize(_ values: [Float], dims: [Int], axis: Int?, minimumScales: [Float] = []) -> (values: [Int8], scales: [Float]) {
+    /// `limit` is the largest magnitude stored: 127, or 63 for 7-bit weights (`reduceRange`).
+    public static func quantize(_ values: [Float], dims: [Int], axis: Int?, minimumScales: [Float] = [], limit: Float = 127) -> (values: [Int8], scales: [Float]) {
         let channels = axis.map { dims[$0] } ?? 1
         // The element at flat index k belongs to channel (k / inner) % channels.
         let inner = axis.map { dims[($0 + 1)...].reduce(1, *) } ?? values.count
@@ -68,7 +69,7 @@ public enum WeightQuantization {
             amax[c] = Swift.max(amax[c], abs(v))
         }
         // An all-zero channel keeps scale 1 (any scale gives zeros; 0 would divide by zero).
-        var scales = amax.map { a -> Float in let s = a / 127; return s.isNormal ? s : 1 }
+        var scales = amax.map { a -> Float in let s = a / limit; return s.isNormal ? s : 1 }
         if !minimumScales.isEmpty {
             for c in scales.indices {
                 let least = channels == minimumScales.count ? minimumScales[c] : minimumScales.max()!
@@ -79,7 +80,7 @@ public enum WeightQuantization {
         for (k, v) in values.enumerated() {
             let c = (k / Swift.max(inner, 1)) % channels
             let r = (Double(v) / Double(scales[c])).rounded(.toNearestOrEven)
-            q[k] = Int8(Swift.min(Swift.max(r.isNaN ? 0 : r, -127), 127))
+            q[k] = Int8(Swift.min(Swift.max(r.isNaN ? 0 : r, -Double(limit)), Double(limit)))
         }
         return (q, scales)
     }
