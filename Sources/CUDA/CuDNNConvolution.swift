@@ -21,6 +21,10 @@ public final class CuDNN: @unchecked Sendable {
 
     /// cuDNN's version number (91400 for 9.14.0): part of every kernel-choice cache key.
     public var version: Int { api.cudnnGetVersion() }
+
+    /// The version of the cuDNN library this process loads (loading it once): whether the engine
+    /// can run here, without making a handle.
+    public static func libraryVersion(_ cuda: CUDA) throws(CUDAError) -> Int { try cuda.cudnn().cudnnGetVersion() }
 }
 
 /// One 2-D convolution's shape, FP16 NHWC data and KRSC filters (ONNX's OIHW reordered), with

@@ -22,7 +22,7 @@ public struct CUDAEngineBackend: Backend {
             guard capability.major >= 7 else {
                 return "\(context.device.name) (compute \(capability.major).\(capability.minor)) has no FP16 tensor cores; the engine needs compute 7.0 or newer"
             }
-            _ = try CuDNN(stream: try CUDAStream(context))
+            _ = try CuDNN.libraryVersion(context.cuda)
         } catch {
             return "\(error)"
         }

@@ -21,6 +21,13 @@ public final class EngineSession: Session, @unchecked Sendable {
     private let model: ModelSource
     private let plans = Mutex<[[Int]: ExecutablePlan]>([:])
     private let hostWarnings = Mutex<Set<String>>([])
+    private let unplanned: Mutex<ModelBox?>
+
+    /// The parsed model, handed from init to the first plan under the lock.
+    private final class ModelBox: @unchecked Sendable {
+        let model: Model
+        init(_ model: Model) { self.model = model }
+    }
     /// Whether runs replay a CUDA graph (off: each step launched, for debugging and comparison).
     public let useGraph: Bool
     /// Where the nodes the engine cannot run go (nil: such a model is refused).
@@ -29,6 +36,7 @@ public final class EngineSession: Session, @unchecked Sendable {
     public init(_ model: ModelSource, device index: Int, fallback: HostFallback? = nil, useGraph: Bool = true) throws {
         self.fallback = fallback
         let parsed = try Self.load(model)
+        unplanned = Mutex(ModelBox(parsed))
         self.model = model
         source = model.name
         device = .cuda(index)
@@ -65,24 +73,29 @@ public final class EngineSession: Session, @unchecked Sendable {
         for description in self.inputs where inputs[description.name] == nil {
             throw EngineError.badInput("input '\(description.name)' is missing (the model takes \(self.inputs.map(\.description).joined(separator: ", ")))")
         }
-        let plan = try GraphLowering.lower(try Self.load(model), inputShapes: Dictionary(uniqueKeysWithValues: zip(self.inputs.map(\.name), shapes)),
+        // The model read at init serves the first plan; later shapes read it again (lowering rewrites it).
+        let fresh = try unplanned.withLock { box -> Model? in defer { box = nil }; return box?.model } ?? Self.load(model)
+        let plan = try GraphLowering.lower(fresh, inputShapes: Dictionary(uniqueKeysWithValues: zip(self.inputs.map(\.name), shapes)),
                                            fallback: fallback)
         let made = try ExecutablePlan.make(plan: plan, context: context, compiler: compiler, fallback: fallback, useGraph: useGraph)
         // Hybrid runs are right but pay the copies and the CPU: say which ops went there.
         let hosted = plan.placements.filter { $0.placement.hasPrefix("host step") }
         if !hosted.isEmpty && hostWarnings.withLock({ $0.insert(source).inserted }) {
             let ops = Dictionary(grouping: hosted, by: \.opType).map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
-            let text = "halfpipe: warning: the CUDA engine has no kernel for \(hosted.count) node(s) of \(source) (\(ops)); they run on ONNX Runtime on the CPU\n"
-            _ = text.withCString { write(2, $0, strlen($0)) }
+            Self.standardError("halfpipe: warning: the CUDA engine has no kernel for \(hosted.count) node(s) of \(source) (\(ops)); they run on ONNX Runtime on the CPU\n")
         }
         // A warning, not an error: the run is right, only slower.
         if let why = made.graphFailure {
-            let text = "halfpipe: warning: the CUDA engine runs \(source) without a CUDA graph (capture failed: \(why))\n"
-            _ = text.withCString { write(2, $0, strlen($0)) }
+            Self.standardError("halfpipe: warning: the CUDA engine runs \(source) without a CUDA graph (capture failed: \(why))\n")
         }
         plans.withLock { $0[shapes.flatMap { $0 + [-1] }] = made }
         if ProcessInfo.processInfo.environment["HALFPIPE_ENGINE_PROFILE"] == "1" { try printProfile(made) }
         return made
+    }
+
+    /// Warnings and the profile go to standard error by write(2): no shared FILE*.
+    static func standardError(_ text: String) {
+        _ = text.withCString { write(2, $0, strlen($0)) }
     }
 
     /// Per-step times of one run, slowest first, on standard error (HALFPIPE_ENGINE_PROFILE=1).
@@ -102,7 +115,7 @@ public final class EngineSession: Session, @unchecked Sendable {
             }
             text += "  \(NumberText.fixed(ms * 1000, 1)) us  step \(step) \(kind) \(made.plan.stepNodes[step].joined(separator: "+"))\n"
         }
-        _ = text.withCString { write(2, $0, strlen($0)) }
+        Self.standardError(text)
     }
 
     /// What set-up cost for the plan of these inputs (milliseconds by part), and the convolution choices.

@@ -220,7 +220,7 @@ final class ExecutablePlan: @unchecked Sendable {
                 case .host(let h):
                     close()
                     guard let fallback else { throw EngineError.badInput("internal: a host step without a fallback backend") }
-                    segments.append(.host(h, try fallback.target.session(.bytes(h.model, name: h.nodes.joined(separator: "+")))))
+                    segments.append(.host(h, try fallback.session(h.model, name: h.nodes.joined(separator: "+"))))
                     continue
                 }
                 current.launches.append(launch)
@@ -402,9 +402,17 @@ final class ExecutablePlan: @unchecked Sendable {
         return try stagedOutputs()
     }
 
+    /// The four events a measured run records, made once: no driver objects are created per run.
+    private var events: [CUDAEvent] = []
+
+    private func runEvents() throws -> [CUDAEvent] {
+        if events.isEmpty { events = try (0..<4).map { _ in try CUDAEvent(context) } }
+        return events
+    }
+
     /// Copies `inputs` in, runs, copies the outputs out; the milliseconds of each part.
     func run(_ inputs: [String: Tensor]) throws -> (outputs: [String: Tensor], timings: RunTimings) {
-        let events = try (0..<4).map { _ in try CUDAEvent(context) }
+        let events = try runEvents()
         try events[0].record(on: stream)
         try queueInputs(inputs)
         try events[1].record(on: stream)

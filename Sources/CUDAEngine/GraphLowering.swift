@@ -225,6 +225,8 @@ public struct GraphLowering {
 
     // MARK: host folding
 
+    static let reshapingOps: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Cast"]
+
     /// Folds `node` on the host when everything it reads is known there; false when it must run.
     mutating func fold(_ node: Node) throws(EngineError) -> Bool {
         guard node.canonicalDomain == "ai.onnx", HostFolding.foldable.contains(node.opType) else { return false }
@@ -237,8 +239,7 @@ public struct GraphLowering {
         }
         // Large constant data is the device's business (an Expand of weights, say): fold only small values.
         // Reshaping a weight is free; arithmetic on large constants is left to the device.
-        let reshaping: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Cast"]
-        guard reshaping.contains(node.opType) || values.allSatisfy({ ($0?.numbers.count ?? 0) <= 1 << 16 }) else { return false }
+        guard Self.reshapingOps.contains(node.opType) || values.allSatisfy({ ($0?.numbers.count ?? 0) <= 1 << 16 }) else { return false }
         guard let outputs = try HostFolding.evaluate(node, inputs: values, shapeOf: { device[$0].map { plan.tensors[$0].shape } ?? hostValues[$0]?.1 }) else { return false }
         for (name, value) in zip(node.outputs, outputs) where !name.isEmpty { host[name] = value }
         plan.placements.append(NodePlacement(node: node.name.isEmpty ? node.outputs[0] : node.name, opType: node.opType, placement: "host"))

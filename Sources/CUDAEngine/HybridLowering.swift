@@ -1,18 +1,31 @@
 import FoundationEssentials
 import Inference
+import Synchronization
 import ONNX
 import Tensors
 
 /// Where nodes the engine has no kernel for run: another backend (ONNX Runtime on the CPU). The
 /// lowering asks it for the shapes of a host step's outputs by running the step once on zeros.
-public struct HostFallback: @unchecked Sendable {
+public final class HostFallback: @unchecked Sendable {
     public let target: ExecutionTarget
+    /// Sessions by host-step model: the one made at planning (to learn the output shapes) is the
+    /// one the run uses, not a second load of the same bytes.
+    private let sessions = Mutex<[Data: SessionBox]>([:])
+
+    /// A session held across threads: ONNX Runtime's runs are thread-safe.
+    private final class SessionBox: @unchecked Sendable {
+        let session: any Session
+        init(_ session: any Session) { self.session = session }
+    }
 
     public init(_ target: ExecutionTarget) { self.target = target }
 
-    /// Runs a host step's model on `inputs`.
-    func run(_ model: Data, name: String, inputs: [String: Tensor]) throws -> [String: Tensor] {
-        try target.session(.bytes(model, name: name)).run(inputs)
+    /// The session of a host step's model, made on first use.
+    func session(_ model: Data, name: String) throws -> any Session {
+        if let made = sessions.withLock({ $0[model] }) { return made.session }
+        let made = SessionBox(try target.session(.bytes(model, name: name)))
+        sessions.withLock { $0[model] = made }
+        return made.session
     }
 }
 
@@ -75,7 +88,7 @@ extension GraphLowering {
         do { bytes = try sub.serialized() } catch { throw EngineError.badInput("\(node.label): \(error)") }
         let results: [String: Tensor]
         do {
-            results = try fallback.run(bytes, name: "\(Self.name(node)) on the host", inputs: zeros)
+            results = try fallback.session(bytes, name: Self.name(node)).run(zeros)
         } catch {
             throw EngineError.unsupported(node: node.label, opType: node.opType, reason: "\(why) — and \(fallback.target.backend.name) cannot run it either: \(error)")
         }

@@ -31,29 +31,37 @@ struct FeedOptions: ParsableArguments {
         }
         var shapeOverrides: [String: [Int]] = [:]
         for spec in shapes {
-            let (name, text) = try Self.split(spec, "--shape", "name=1x3x640x640")
-            let dims = text.split(separator: "x").map { Int($0) }
-            guard !dims.isEmpty, dims.allSatisfy({ $0 != nil && $0! >= 0 }) else { throw CLIError("--shape \(spec): write dimensions as 1x3x640x640") }
-            guard wanted.contains(where: { $0.name == name }) else { throw CLIError("--shape \(spec): the model has no input '\(name)' (inputs: \(wanted.map(\.name).joined(separator: ", ")))") }
-            shapeOverrides[name] = dims.map { $0! }
+            let (name, dims) = try Self.shape(spec, of: wanted)
+            shapeOverrides[name] = dims
         }
         guard random || forceRandom else { return feeds }
         var generator = SeededGenerator(seed: seed)
         for input in wanted where feeds[input.name] == nil {
             guard let dtype = input.elementType else { throw CLIError("input '\(input.name)' is not a tensor; --random cannot make it") }
-            let dims: [Int]
-            if let given = shapeOverrides[input.name] {
-                dims = given
-            } else if input.dimensions.allSatisfy({ $0 != nil }) {
-                dims = input.dimensions.map { $0! }
-            } else if input.dimensions.dropFirst().allSatisfy({ $0 != nil }) {
-                dims = [batch ?? 1] + input.dimensions.dropFirst().map { $0! }  // only the batch is symbolic
-            } else {
-                throw CLIError("input \(input) has symbolic dimensions; give them with --shape \(input.name)=" + input.dimensions.map { $0.map(String.init) ?? "N" }.joined(separator: "x"))
-            }
+            let dims = try Self.dimensions(of: input, given: shapeOverrides[input.name], batch: batch)
             feeds[input.name] = try Tensor.random(dtype: dtype, shape: try Shape(dims), generator: &generator)
         }
         return feeds
+    }
+
+    /// A `--shape name=1x3x640x640` value, for one of `inputs`.
+    static func shape(_ spec: String, of inputs: [TensorDescription]) throws -> (name: String, dims: [Int]) {
+        let (name, text) = try split(spec, "--shape", "name=1x3x640x640")
+        let dims = text.split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+        guard !dims.isEmpty, dims.allSatisfy({ $0 != nil && $0! >= 0 }) else { throw CLIError("--shape \(spec): write dimensions as 1x3x640x640") }
+        guard inputs.contains(where: { $0.name == name }) else {
+            throw CLIError("--shape \(spec): the model has no input '\(name)' (inputs: \(inputs.map(\.name).joined(separator: ", ")))")
+        }
+        return (name, dims.map { $0! })
+    }
+
+    /// An input's concrete shape: the one given, its declared one, or `batch` for a symbolic first
+    /// dimension; other symbolic dimensions must be given.
+    static func dimensions(of input: TensorDescription, given: [Int]?, batch: Int?) throws -> [Int] {
+        if let given { return given }
+        if input.dimensions.allSatisfy({ $0 != nil }) { return input.dimensions.map { $0! } }
+        if input.dimensions.dropFirst().allSatisfy({ $0 != nil }) { return [batch ?? 1] + input.dimensions.dropFirst().map { $0! } }
+        throw CLIError("input \(input) has symbolic dimensions; give them with --shape \(input.name)=" + input.dimensions.map { $0.map(String.init) ?? "N" }.joined(separator: "x"))
     }
 
     static func split(_ spec: String, _ option: String, _ example: String) throws -> (String, String) {

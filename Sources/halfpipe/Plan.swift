@@ -1,6 +1,7 @@
 import ArgumentParser
 import CUDAEngine
 import FoundationEssentials
+import Inference
 import ONNX
 
 /// `halfpipe plan MODEL --device cuda`: how the CUDA engine would run a model, without a GPU.
@@ -34,24 +35,19 @@ struct Plan: ParsableCommand {
     func run() throws {
         guard device.lowercased().hasPrefix("cuda") else { throw CLIError("--device \(device): plan shows the CUDA engine's plan; use --device cuda") }
         let loaded = try Model.load(contentsOf: model)
-        var given: [String: [Int]] = [:]
-        for text in shapes {
-            let parts = text.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2, case let dims = parts[1].split(separator: "x").compactMap({ Int($0) }), dims.count == parts[1].split(separator: "x").count, !dims.isEmpty else {
-                throw CLIError("--shape \(text): write NAME=DxDx… (e.g. x=1x3x224x224)")
-            }
-            given[String(parts[0])] = dims
-        }
+        // The inputs as a session would describe them (a dimension ≤ 0 is symbolic, as Paddle writes it).
         let constants = Set(loaded.graph.initializers.map(\.name))
-        for input in loaded.graph.inputs where !constants.contains(input.name) && given[input.name] == nil {
-            let dims = input.shape ?? []
-            if dims.contains(where: { if case .fixed(let n) = $0 { n <= 0 } else { true } }) {
-                given[input.name] = dims.enumerated().map { axis, d in
-                    if case .fixed(let n) = d, n > 0 { return n }
-                    return axis == 0 ? batch : 1
-                }
-            }
+        let inputs = loaded.graph.inputs.filter { !constants.contains($0.name) }.map { v in
+            let dims = v.shape ?? []
+            return TensorDescription(name: v.name, elementType: v.elementType, dimensions: dims.map { if case .fixed(let n) = $0, n > 0 { n } else { nil } },
+                                     symbols: dims.map { if case .symbol(let s) = $0 { s } else { nil } })
         }
+        var given: [String: [Int]] = [:]
+        for spec in shapes {
+            let (name, dims) = try FeedOptions.shape(spec, of: inputs)
+            given[name] = dims
+        }
+        for input in inputs { given[input.name] = try FeedOptions.dimensions(of: input, given: given[input.name], batch: batch) }
         let plan = try GraphLowering.lower(loaded, inputShapes: given, fallback: Backends.hostFallback(libraryPath: nil))
         let report = PlanReport(plan: plan, model: model)
         if json {
