@@ -59,8 +59,9 @@ let package = Package(
         .target(name: "Detection", dependencies: ["Tensors", "Imaging"]),
         // Decode + NMS for a whole batch on the GPU, equal to Detection's CPU path.
         .target(name: "DetectionCUDA", dependencies: ["Detection", "CUDA", "Imaging", "Tensors"]),
-        // Streaming detection: sources, batching, stages on threads over bounded queues, profiler, traces.
-        .target(name: "Pipeline", dependencies: ["Tensors", "ONNX", "Inference", "Imaging", "Detection"]),
+        // Streaming detection: sources, batching, stages on threads over bounded queues, device lanes
+        // (GPU preprocessing, the engine and GPU postprocessing on streams), profiler, traces.
+        .target(name: "Pipeline", dependencies: ["Tensors", "ONNX", "Inference", "Imaging", "Detection", "CUDA", "ImagingCUDA", "DetectionCUDA", "CUDAEngine"]),
         .executableTarget(
             name: "halfpipe",
             dependencies: ["Tensors", "ONNX", "Inference", "ONNXRuntime", "Imaging", "CUDA", "ImagingCUDA", "Precision", "Detection", "DetectionCUDA", "Pipeline", "CUDAEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]

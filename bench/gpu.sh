@@ -19,6 +19,8 @@ many=(); for i in $(seq 0 63); do many+=(".device/seed-$((i % 3)).png"); done
 # 5. The FP16 CUDA engine: correctness against ONNX Runtime, speed against PyTorch (bench/gpu_engine.sh;
 # it also runs last in a full run). GPU_ENGINE_ONLY=1 runs only this step.
 if [ "${GPU_ENGINE_ONLY:-0}" = 1 ]; then source bench/gpu_engine.sh; exit 0; fi
+# 6. The detection pipeline with GPU lanes (bench/gpu_detect.sh). GPU_PIPELINE_ONLY=1 runs only it.
+if [ "${GPU_PIPELINE_ONLY:-0}" = 1 ]; then source bench/gpu_detect.sh; exit 0; fi
 
 # 3 (machines with two or more GPUs): the 64-image batch split over every GPU, shares preprocessed
 # at the same time, checked against the CPU. GPU_MULTI_ONLY=1 runs only this step.
@@ -171,6 +173,9 @@ result = {"bench": "gpu-preprocess", "device": o3["device"],
 open(path, "w").write(json.dumps(result) + "\n")
 print(json.dumps(result))
 PY
+
+# 6. The detection pipeline with GPU lanes (gpu-detect.json).
+source bench/gpu_detect.sh
 
 # 5. The FP16 CUDA engine last, so the run ends with its JSON line (gpu-engine.json).
 source bench/gpu_engine.sh

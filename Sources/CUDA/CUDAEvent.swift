@@ -21,6 +21,12 @@ public final class CUDAEvent: @unchecked Sendable {
         try context.driver.check(context.driver.cuEventRecord(handle, stream.handle), "cuEventRecord")
     }
 
+    /// Blocks the host until the work before the event's last record has run.
+    public func synchronize() throws(CUDAError) {
+        try context.makeCurrent()
+        try context.driver.check(context.driver.cuEventSynchronize(handle), "cuEventSynchronize")
+    }
+
     /// Milliseconds from `start` to this event (both recorded, this one waited for).
     public func milliseconds(since start: CUDAEvent) throws(CUDAError) -> Double {
         try context.makeCurrent()

@@ -26,6 +26,13 @@ public final class CUDAStream: @unchecked Sendable {
         try context.driver.check(context.driver.cuStreamSynchronize(handle), "cuStreamSynchronize")
     }
 
+    /// Work queued on this stream after this call waits for `event` (recorded on another stream)
+    /// on the device; the host does not wait.
+    public func wait(for event: CUDAEvent) throws(CUDAError) {
+        try context.makeCurrent()
+        try context.driver.check(context.driver.cuStreamWaitEvent(handle, event.handle, 0), "cuStreamWaitEvent")
+    }
+
     /// Host bytes to `destination` at `offset`. From pageable memory the driver stages the copy, so
     /// it is only truly asynchronous from a `PinnedBuffer`.
     public func copy(_ source: UnsafeRawBufferPointer, to destination: DeviceBuffer, offset: Int = 0) throws(CUDAError) {

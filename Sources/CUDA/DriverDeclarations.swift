@@ -38,6 +38,7 @@ struct DriverAPI {
     let cuEventSynchronize: @convention(c) (Handle?) -> CUResult
     let cuEventElapsedTime: @convention(c) (UnsafeMutablePointer<Float>?, Handle?, Handle?) -> CUResult
     let cuEventDestroy: @convention(c) (Handle?) -> CUResult
+    let cuStreamWaitEvent: @convention(c) (Handle?, Handle?, UInt32) -> CUResult
     let cuModuleLoadData: @convention(c) (OutHandle?, UnsafeRawPointer?) -> CUResult
     let cuModuleGetFunction: @convention(c) (OutHandle?, Handle?, UnsafePointer<CChar>?) -> CUResult
     let cuModuleUnload: @convention(c) (Handle?) -> CUResult
@@ -73,6 +74,7 @@ struct DriverAPI {
         // CUDA 12.8 added a _v2 with the same signature; CUDA 13 headers map the name to it.
         cuEventElapsedTime = try lib.symbol("cuEventElapsedTime_v2", orElse: "cuEventElapsedTime")
         cuEventDestroy = try lib.symbol("cuEventDestroy_v2")
+        cuStreamWaitEvent = try lib.symbol("cuStreamWaitEvent")
         cuModuleLoadData = try lib.symbol("cuModuleLoadData"); cuModuleGetFunction = try lib.symbol("cuModuleGetFunction")
         cuModuleUnload = try lib.symbol("cuModuleUnload"); cuLaunchKernel = try lib.symbol("cuLaunchKernel")
         cuStreamBeginCapture = try lib.symbol("cuStreamBeginCapture_v2"); cuStreamEndCapture = try lib.symbol("cuStreamEndCapture")

@@ -134,10 +134,11 @@ extension GraphLowering {
             expressions[node.outputs[0]] = "t\(k)"
         }
         let function = functionName()
-        let source = KernelSource.elementwise(function: function, shape: shape, outStrides: plan.tensors[out].strides, operands: operands, body: body,
-                                              result: "t\(nodes.count - 1)")
-        plan.append(.generated(GeneratedStep(kind: nodes.count == 1 ? "elementwise" : "elementwise ×\(nodes.count)", function: function, source: source,
-                                             output: out, inputs: tensorInputs, weights: weightInputs, threads: shape.reduce(1, *))),
+        // The arena and the weights are both laid out at 256-byte offsets: 16-byte vectors line up.
+        let kernel = KernelSource.elementwiseKernel(function: function, shape: shape, outStrides: plan.tensors[out].strides, operands: operands, body: body,
+                                                    result: "t\(nodes.count - 1)", vectorizable: true)
+        plan.append(.generated(GeneratedStep(kind: nodes.count == 1 ? "elementwise" : "elementwise ×\(nodes.count)", function: function, source: kernel.source,
+                                             output: out, inputs: tensorInputs, weights: weightInputs, threads: kernel.threads)),
                     nodes: nodes.map(Self.name))
         placed(nodes, "step \(plan.steps.count - 1)")
         device[nodes.last!.outputs[0]] = out

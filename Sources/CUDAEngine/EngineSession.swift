@@ -68,9 +68,14 @@ public final class EngineSession: Session, @unchecked Sendable {
 
     /// The executable plan for these inputs' shapes: made on first use.
     func executable(for inputs: [String: Tensor]) throws -> ExecutablePlan {
-        let shapes = self.inputs.map { inputs[$0.name]?.shape.dimensions ?? [] }
+        try executable(shapes: inputs.mapValues(\.shape.dimensions))
+    }
+
+    /// The executable plan for these input shapes: made on first use.
+    func executable(shapes given: [String: [Int]]) throws -> ExecutablePlan {
+        let shapes = self.inputs.map { given[$0.name] ?? [] }
         if let made = plans.withLock({ $0[shapes.flatMap { $0 + [-1] }] }) { return made }
-        for description in self.inputs where inputs[description.name] == nil {
+        for description in self.inputs where given[description.name] == nil {
             throw EngineError.badInput("input '\(description.name)' is missing (the model takes \(self.inputs.map(\.description).joined(separator: ", ")))")
         }
         // The model read at init serves the first plan; later shapes read it again (lowering rewrites it).

@@ -292,10 +292,10 @@ public struct GraphLowering {
         }
         if shape.isEmpty { shape = [1]; outStrides = [0]; sourceStrides = [0] }
         let function = functionName()
-        let code = KernelSource.copy(function: function, shape: shape, outStrides: outStrides, outHalf: t.dtype == .float16, sourceStrides: sourceStrides,
-                                     sourceHalf: s.dtype == .float16, zeroAxis: zeroAxis, zeroFrom: s.shape.count == 4 ? s.shape[1] : 0)
-        plan.append(.generated(GeneratedStep(kind: kind, function: function, source: code, output: target, inputs: [source], weights: [],
-                                             threads: shape.reduce(1, *))), nodes: nodes)
+        let code = KernelSource.copyKernel(function: function, shape: shape, outStrides: outStrides, outHalf: t.dtype == .float16, sourceStrides: sourceStrides,
+                                           sourceHalf: s.dtype == .float16, zeroAxis: zeroAxis, zeroFrom: s.shape.count == 4 ? s.shape[1] : 0)
+        plan.append(.generated(GeneratedStep(kind: kind, function: function, source: code.source, output: target, inputs: [source], weights: [],
+                                             threads: code.threads)), nodes: nodes)
     }
 
     /// `t` in row-major order: itself when its storage already is, else a converted copy.

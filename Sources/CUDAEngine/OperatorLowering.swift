@@ -131,10 +131,10 @@ extension GraphLowering {
         let out = plan.add(PlannedTensor(name: node.outputs[0], shape: shape))
         let function = functionName()
         let strides = t.strides
-        plan.append(.generated(GeneratedStep(kind: "transpose", function: function,
-                                             source: KernelSource.copy(function: function, shape: shape, outStrides: plan.tensors[out].strides, outHalf: true,
-                                                                       sourceStrides: perm.map { strides[$0] }, sourceHalf: true),
-                                             output: out, inputs: [x], weights: [], threads: shape.reduce(1, *))), nodes: [name])
+        let kernel = KernelSource.copyKernel(function: function, shape: shape, outStrides: plan.tensors[out].strides, outHalf: true,
+                                             sourceStrides: perm.map { strides[$0] }, sourceHalf: true)
+        plan.append(.generated(GeneratedStep(kind: "transpose", function: function, source: kernel.source,
+                                             output: out, inputs: [x], weights: [], threads: kernel.threads)), nodes: [name])
         placed([node], "step \(plan.steps.count - 1)")
         device[node.outputs[0]] = out
     }
@@ -160,10 +160,10 @@ extension GraphLowering {
         for p in parts {
             let t = plan.tensors[p]
             let function = functionName()
-            plan.append(.generated(GeneratedStep(kind: "concat part", function: function,
-                                                 source: KernelSource.copy(function: function, shape: t.shape, outStrides: outStrides, outBase: at * outStrides[axis],
-                                                                           outHalf: true, sourceStrides: t.strides, sourceHalf: true),
-                                                 output: out, inputs: [p], weights: [], threads: t.elementCount)), nodes: [name])
+            let kernel = KernelSource.copyKernel(function: function, shape: t.shape, outStrides: outStrides, outBase: at * outStrides[axis],
+                                                 outHalf: true, sourceStrides: t.strides, sourceHalf: true)
+            plan.append(.generated(GeneratedStep(kind: "concat part", function: function, source: kernel.source,
+                                                 output: out, inputs: [p], weights: [], threads: kernel.threads)), nodes: [name])
             at += t.shape[axis]
         }
         placed([node], "steps \(plan.steps.count - parts.count)…\(plan.steps.count - 1)")
@@ -218,10 +218,10 @@ extension GraphLowering {
             let out = plan.add(PlannedTensor(name: output, shape: piece.shape, layout: rank == 4 && t.layout == .nhwc ? .nhwc : .rowMajor))
             let function = functionName()
             let base = zip(piece.start, strides).reduce(0) { $0 + $1.0 * $1.1 }
-            plan.append(.generated(GeneratedStep(kind: "slice", function: function,
-                                                 source: KernelSource.copy(function: function, shape: piece.shape, outStrides: plan.tensors[out].strides, outHalf: true,
-                                                                           sourceStrides: zip(strides, piece.step).map { $0 * $1 }, sourceBase: base, sourceHalf: true),
-                                                 output: out, inputs: [x], weights: [], threads: max(piece.shape.reduce(1, *), 1))), nodes: [name])
+            let kernel = KernelSource.copyKernel(function: function, shape: piece.shape, outStrides: plan.tensors[out].strides, outHalf: true,
+                                                 sourceStrides: zip(strides, piece.step).map { $0 * $1 }, sourceBase: base, sourceHalf: true)
+            plan.append(.generated(GeneratedStep(kind: "slice", function: function, source: kernel.source,
+                                                 output: out, inputs: [x], weights: [], threads: max(kernel.threads, 1))), nodes: [name])
             device[output] = out
         }
         placed([node], "step \(plan.steps.count - 1)")

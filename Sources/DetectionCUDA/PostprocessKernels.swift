@@ -94,6 +94,16 @@ extern "C" __global__ void hp_det_decode(const float* __restrict__ head, const f
     keys[(u64)image * CAPACITY + slot] = ((u64)(~bits) << 32) | (unsigned int)cell;
 }
 
+// A float16 head (the FP16 engine's output) widened to float before decoding, so the decode reads
+// the same values the CPU path reads after its own conversion.
+extern "C" __global__ void hp_det_widen(const unsigned short* __restrict__ in, float* __restrict__ out, u64 n) {
+    u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(in[i]));
+    out[i] = f;
+}
+
 extern "C" __global__ void hp_det_sort(const unsigned int* counts, const u64* keys, const float* candidates, float* sorted) {
     __shared__ u64 key[CAPACITY];
     __shared__ unsigned short slot[CAPACITY];

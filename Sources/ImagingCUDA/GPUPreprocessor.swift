@@ -23,16 +23,22 @@ public final class GPUPreprocessor: @unchecked Sendable {
     public let allocator: DeviceAllocator
     public let stream: CUDAStream
     let function: CUDAFunction
-    private var staging: PinnedBuffer?
-    private var stagingDevice: DeviceBuffer?
-    /// The batch on the device, once staged: `batchSize` slots in the spec's layout and type.
+    /// The batch on the device, once a kernel ran without a destination region: `batchSize` slots
+    /// in the spec's layout and type.
     public private(set) var output: DeviceBuffer?
-    private var staged: Staged?
+    /// Staging areas: a pipeline stages batch N+1 in one while batch N's copy is in flight from another.
+    private var slots: [Slot] = []
 
     struct Staged {
         let layout: PreprocessStaging
         let count: Int, slots: Int
         let placements: [ImagePlacement]
+    }
+
+    final class Slot {
+        var staging: PinnedBuffer?
+        var device: DeviceBuffer?
+        var staged: Staged?
     }
 
     /// A preprocessor on `allocator`'s context, taking its device buffers from it (share one
@@ -53,45 +59,76 @@ public final class GPUPreprocessor: @unchecked Sendable {
 
     public var batchShape: (Int) -> Shape { cpu.batchShape(size:) }
 
-    /// Writes the images, their records and tables into the pinned staging buffer (grown as needed).
+    /// Bytes of a preprocessed batch of `slots` images.
+    public func outputBytes(batchSize: Int) -> Int { batchSize * 3 * cpu.spec.height * cpu.spec.width * cpu.elementSize }
+
+    /// `output`, sized for a batch of `batchSize` (made or remade as needed).
+    public func outputBuffer(batchSize: Int) throws(CUDAError) -> DeviceBuffer {
+        let bytes = outputBytes(batchSize: batchSize)
+        if output == nil || output!.byteCount != bytes {
+            output = nil
+            output = try allocator.buffer(bytes: bytes, stream: stream)
+        }
+        return output!
+    }
+
+    /// Writes the images, their records and tables into staging area `slot`'s pinned buffer (grown
+    /// as needed). The area must not be in flight (its last `upload` waited for).
     @discardableResult
-    public func stage(_ images: [Image], batchSize: Int) throws -> [ImagePlacement] {
+    public func stage(_ images: [Image], batchSize: Int, slot index: Int = 0) throws -> [ImagePlacement] {
         guard batchSize >= images.count, batchSize > 0 else {
             throw CUDAError(.badInput, function: "stage", message: "\(images.count) images do not fit a batch of \(batchSize)")
         }
+        guard index >= 0 else { throw CUDAError(.badInput, function: "stage", message: "staging area \(index)") }
+        while slots.count <= index { slots.append(Slot()) }
+        let slot = slots[index]
         let plans = try cpu.plans(for: images)
         let layout = PreprocessStaging(images: images, plans: plans, outputTableBytes: cpu.outputTable.count, padBytes: cpu.padElements.count)
-        if staging == nil || stagingDevice == nil || staging!.byteCount < layout.byteCount {
+        if slot.staging == nil || slot.device == nil || slot.staging!.byteCount < layout.byteCount {
             // Released first, so the pool can hand the old block's memory to the bigger one.
-            (staging, stagingDevice) = (nil, nil)
-            staging = try PinnedBuffer(context, bytes: layout.byteCount)
-            stagingDevice = try allocator.buffer(bytes: layout.byteCount, stream: stream)
+            (slot.staging, slot.device) = (nil, nil)
+            slot.staging = try PinnedBuffer(context, bytes: layout.byteCount)
+            slot.device = try allocator.buffer(bytes: layout.byteCount, stream: stream)
         }
-        staging!.withUnsafeMutableBytes { layout.write(images: images, outputTable: cpu.outputTable, pad: cpu.padElements, into: $0) }
-        let outBytes = batchSize * 3 * cpu.spec.height * cpu.spec.width * cpu.elementSize
-        if output == nil || output!.byteCount != outBytes {
-            output = nil
-            output = try allocator.buffer(bytes: outBytes, stream: stream)
-        }
-        staged = Staged(layout: layout, count: images.count, slots: batchSize, placements: plans.map(\.placement))
-        return staged!.placements
+        slot.staging!.withUnsafeMutableBytes { layout.write(images: images, outputTable: cpu.outputTable, pad: cpu.padElements, into: $0) }
+        slot.staged = Staged(layout: layout, count: images.count, slots: batchSize, placements: plans.map(\.placement))
+        return plans.map(\.placement)
     }
 
-    /// Copies the staged buffer to the device (asynchronously, from pinned memory).
-    public func upload() throws(CUDAError) {
-        guard let staged, let staging, let stagingDevice else { throw CUDAError(.badInput, function: "upload", message: "nothing staged") }
-        try stream.copy(staging, bytes: staged.layout.byteCount, to: stagingDevice)
+    private func staged(_ index: Int, _ function: String) throws(CUDAError) -> (Slot, Staged, PinnedBuffer, DeviceBuffer) {
+        guard index >= 0, index < slots.count, let staged = slots[index].staged, let pinned = slots[index].staging, let device = slots[index].device else {
+            throw CUDAError(.badInput, function: function, message: "nothing staged in area \(index)")
+        }
+        return (slots[index], staged, pinned, device)
     }
 
-    /// Runs the kernel on the uploaded buffer (asynchronously on `stream`).
-    public func runKernel() throws(CUDAError) {
-        guard let staged, let stagingDevice, let output else { throw CUDAError(.badInput, function: "runKernel", message: "nothing staged") }
+    /// Copies staging area `slot` to the device (asynchronously, from pinned memory) on `stream`
+    /// (the preprocessor's own by default).
+    public func upload(slot index: Int = 0, on other: CUDAStream? = nil) throws(CUDAError) {
+        let (_, staged, pinned, device) = try staged(index, "upload")
+        try (other ?? stream).copy(pinned, bytes: staged.layout.byteCount, to: device)
+    }
+
+    /// Runs the kernel on staging area `slot`'s uploaded bytes, writing the batch into `region`
+    /// (another stage's input, e.g. the engine's) or else into `output`, on `stream`.
+    public func runKernel(slot index: Int = 0, into region: DeviceRegion? = nil, on other: CUDAStream? = nil) throws(CUDAError) {
+        let (_, staged, _, device) = try staged(index, "runKernel")
+        let bytes = outputBytes(batchSize: staged.slots)
+        let destination: KernelArgument
+        if let region {
+            guard region.byteCount >= bytes else {
+                throw CUDAError(.badInput, function: "runKernel", message: "a batch of \(bytes) bytes does not fit a region of \(region.byteCount)")
+            }
+            destination = region.argument
+        } else {
+            destination = .buffer(try outputBuffer(batchSize: staged.slots))
+        }
         let spec = cpu.spec
         let (grid, block) = PreprocessKernel.geometry(slots: staged.slots, height: spec.height, width: spec.width)
-        try function.launch(grid: grid, block: block, on: stream, [
-            .buffer(stagingDevice), .int64(Int64(staged.layout.recordsAt)), .int64(Int64(staged.layout.tablesAt)),
+        try function.launch(grid: grid, block: block, on: other ?? stream, [
+            .buffer(device), .int64(Int64(staged.layout.recordsAt)), .int64(Int64(staged.layout.tablesAt)),
             .int64(Int64(staged.layout.outputTableAt)), .int64(Int64(staged.layout.padAt)), .int32(Int32(staged.count)),
-            .buffer(output), .int32(Int32(spec.height)), .int32(Int32(spec.width)),
+            destination, .int32(Int32(spec.height)), .int32(Int32(spec.width)),
             .int32(spec.layout == .nhwc ? 1 : 0), .int32(Int32(cpu.elementSize)),
         ])
     }
@@ -104,7 +141,8 @@ public final class GPUPreprocessor: @unchecked Sendable {
 
     /// Waits for the stream and copies the batch back into a host tensor.
     public func download() throws -> Tensor {
-        guard let staged, let output else { throw CUDAError(.badInput, function: "download", message: "nothing staged") }
+        let (_, staged, _, _) = try staged(0, "download")
+        guard let output else { throw CUDAError(.badInput, function: "download", message: "no kernel has run") }
         var tensor = try Tensor(dtype: cpu.spec.dtype.dtype, shape: cpu.batchShape(size: staged.slots), zeroed: false)
         try tensor.withUnsafeMutableBytes { (raw) throws(CUDAError) in try stream.copy(output, to: raw) }
         try stream.synchronize()

@@ -74,25 +74,47 @@ public final class DetectionPipeline {
     public let configuration: PipelineConfiguration
     public let profiler: Profiler
     let source: any FrameSource
-    let preprocessor: Preprocessor
+    /// Host inference: CPU preprocessing, sessions, then the postprocessor on their outputs.
+    let preprocessor: Preprocessor?
     let inputName: String
     let sessions: [any Session]
-    let postprocessor: any BatchPostprocessing
+    let postprocessor: (any BatchPostprocessing)?
+    /// Device lanes: each takes decoded frames to detections on its device.
+    let lanes: [any DetectionLane]
+    var workerCount: Int { lanes.isEmpty ? sessions.count : lanes.count }
 
-    public init(source: any FrameSource, preprocessor: Preprocessor, inputName: String, sessions: [any Session], postprocessor: any BatchPostprocessing,
-                configuration: PipelineConfiguration, profiler: Profiler = Profiler()) throws(PipelineError) {
+    public convenience init(source: any FrameSource, preprocessor: Preprocessor, inputName: String, sessions: [any Session], postprocessor: any BatchPostprocessing,
+                            configuration: PipelineConfiguration, profiler: Profiler = Profiler()) throws(PipelineError) {
+        guard !sessions.isEmpty else { throw .badConfiguration("a pipeline needs at least one inference session") }
+        try self.init(source: source, preprocessor: preprocessor, inputName: inputName, sessions: sessions, postprocessor: postprocessor, lanes: [],
+                      configuration: configuration, profiler: profiler)
+    }
+
+    /// A pipeline whose batches go to device lanes (preprocessing, inference and postprocessing on
+    /// the device), one batch per lane at a time in turn, results in order.
+    public convenience init(source: any FrameSource, lanes: [any DetectionLane], configuration: PipelineConfiguration, profiler: Profiler = Profiler()) throws(PipelineError) {
+        guard !lanes.isEmpty else { throw .badConfiguration("a pipeline needs at least one lane") }
+        if let small = lanes.first(where: { $0.batchSize < configuration.batchSize }) {
+            throw .badConfiguration("the \(small.place) lane takes batches of \(small.batchSize); a batch of \(configuration.batchSize) does not fit")
+        }
+        try self.init(source: source, preprocessor: nil, inputName: "", sessions: [], postprocessor: nil, lanes: lanes,
+                      configuration: configuration, profiler: profiler)
+    }
+
+    private init(source: any FrameSource, preprocessor: Preprocessor?, inputName: String, sessions: [any Session], postprocessor: (any BatchPostprocessing)?,
+                 lanes: [any DetectionLane], configuration: PipelineConfiguration, profiler: Profiler) throws(PipelineError) {
         guard configuration.batchSize >= 1 else { throw .badConfiguration("the batch size must be at least 1, got \(configuration.batchSize)") }
         guard configuration.queueDepth >= 1 else { throw .badConfiguration("the queue depth must be at least 1, got \(configuration.queueDepth)") }
         if let fixed = configuration.fixedModelBatch, fixed < configuration.batchSize {
             throw .badConfiguration("the model takes batches of exactly \(fixed); a batch of \(configuration.batchSize) does not fit")
         }
         if let wait = configuration.maxWaitMs, !(wait >= 0) { throw .badConfiguration("--max-wait must be 0 or more milliseconds, got \(wait)") }
-        guard !sessions.isEmpty else { throw .badConfiguration("a pipeline needs at least one inference session") }
         self.source = source
         self.preprocessor = preprocessor
         self.inputName = inputName
         self.sessions = sessions
         self.postprocessor = postprocessor
+        self.lanes = lanes
         self.configuration = configuration
         self.profiler = profiler
     }
@@ -110,12 +132,18 @@ public final class DetectionPipeline {
         var slots: [Int?]
         var placements: [ImagePlacement]
         var tensor: Tensor?
+        /// The images themselves, for a device lane (which preprocesses them on its device).
+        var images: [Image] = []
         var timings: BatchTimings
         var firstFrameMs: Double
     }
     struct InferredBatch: @unchecked Sendable {
         var batch: PreparedBatch
         var outputs: [String: Tensor]
+        /// A lane's batch: waits for its device and gives the detections.
+        var pending: (() throws -> LaneOutcome)? = nil
+        var lane = 0
+        var place = ""
     }
     enum Item<T: Sendable>: Sendable { case value(T), end }
 
@@ -124,10 +152,12 @@ public final class DetectionPipeline {
     /// - Throws: the first stage failure (a sink error stops the pipeline too).
     public func run(_ sink: (BatchResult) throws -> Void) throws -> PipelineReport {
         let cancellation = Cancellation()
+        // Before any thread starts: a lane that cannot start leaves nothing running.
+        for lane in lanes { try lane.start(clock: { [profiler] in profiler.now() }, cancelled: { cancellation.isCancelled }) }
         let depth = configuration.queueDepth
         let frames = BoundedQueue<Item<DecodedFrame>>(capacity: configuration.batchSize * depth, cancellation: cancellation)
         let batches = BoundedQueue<Item<PreparedBatch>>(capacity: depth, cancellation: cancellation)
-        let inferred = BoundedQueue<Item<InferredBatch>>(capacity: depth + sessions.count, cancellation: cancellation)
+        let inferred = BoundedQueue<Item<InferredBatch>>(capacity: depth + workerCount, cancellation: cancellation)
         let results = BoundedQueue<Item<BatchResult>>(capacity: depth, cancellation: cancellation)
         let dropped = DroppedCounter()
         let group = DispatchGroup()
@@ -146,6 +176,9 @@ public final class DetectionPipeline {
         for (lane, session) in sessions.enumerated() {
             let session = UncheckedSendable(session)
             launch("inference.\(lane)") { try me.value.inferenceStage(session.value, lane: lane, from: batches, into: inferred) }
+        }
+        for (index, lane) in lanes.enumerated() {
+            launch("lane.\(index)") { try me.value.laneStage(lane, index: index, from: batches, into: inferred) }
         }
         launch("postprocess") { try me.value.postprocessStage(from: inferred, into: results, cancellation: cancellation) }
 

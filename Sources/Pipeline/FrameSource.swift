@@ -205,3 +205,40 @@ public final class LimitedSource: FrameSource {
         return frame
     }
 }
+
+/// Every frame of a source read before the run, then served `repeats` times from memory: the
+/// benchmark case of frames already decoded (decoding stays out of the figure). Frames keep their
+/// source numbers and timestamps; their run-wide index keeps counting.
+public final class PreloadedSource: FrameSource {
+    private let frames: [SourceFrame]
+    private let repeats: Int
+    private var position = 0
+    public let name: String
+
+    public init(_ base: any FrameSource, repeats: Int = 1) throws(PipelineError) {
+        guard !base.isLive else { throw .badConfiguration("\(base.name) is a live stream; only files can be read into memory first") }
+        guard repeats >= 1 else { throw .badConfiguration("frames must be served at least once, got \(repeats)") }
+        var frames: [SourceFrame] = []
+        do {
+            while let frame = try base.next(index: frames.count) { frames.append(frame) }
+        } catch let error as PipelineError {
+            throw error
+        } catch {
+            throw .badConfiguration("reading \(base.name) into memory: \(error)")
+        }
+        self.frames = frames
+        self.repeats = repeats
+        name = base.name + (repeats > 1 ? " (from memory, \(repeats) times)" : " (from memory)")
+    }
+
+    public var isLive: Bool { false }
+    public var expectedFrames: Int? { frames.count * repeats }
+
+    public func next(index: Int) throws -> SourceFrame? {
+        guard !frames.isEmpty, position < frames.count * repeats else { return nil }
+        var frame = frames[position % frames.count]
+        frame.info.index = index
+        position += 1
+        return frame
+    }
+}

@@ -31,7 +31,7 @@ extension DetectionPipeline {
     /// Gathers frames into batches (a partial one goes after `maxWaitMs`, or at the end) and
     /// preprocesses each in one fused pass.
     func preprocessStage(from frames: BoundedQueue<Item<DecodedFrame>>, into batches: BoundedQueue<Item<PreparedBatch>>, cancellation: Cancellation) throws {
-        defer { for _ in sessions { batches.push(.end) } }
+        defer { for _ in 0..<workerCount { batches.push(.end) } }
         var index = 0
         var ended = false
         while !ended, !cancellation.isCancelled {
@@ -64,13 +64,14 @@ extension DetectionPipeline {
         }
         var tensor: Tensor?
         var placements: [ImagePlacement] = []
-        if !images.isEmpty {
+        // A device lane preprocesses on its device; the host only gathers.
+        if !images.isEmpty, lanes.isEmpty, let preprocessor {
             let size = configuration.fixedModelBatch ?? images.count
             (tensor, placements) = try preprocessor.batch(images, size: size)
         }
         let timings = BatchTimings(decodeMs: gathered.reduce(0) { $0 + $1.decodeMs }, preprocessMs: 0, inferenceMs: 0, postprocessMs: 0, latencyMs: 0)
         return PreparedBatch(index: index, frames: gathered.map(\.frame), slots: slots, placements: placements, tensor: tensor,
-                             timings: timings, firstFrameMs: gathered.map(\.startMs).min() ?? profiler.now())
+                             images: lanes.isEmpty ? [] : images, timings: timings, firstFrameMs: gathered.map(\.startMs).min() ?? profiler.now())
     }
 
     /// Runs batches through one session until the preprocessing stage ends.
@@ -89,6 +90,26 @@ extension DetectionPipeline {
         }
     }
 
+    /// Hands batches to one device lane: each is queued on the device and passed on at once, its
+    /// detections waited for by the postprocessing stage, so the lane queues batch N+1 while the
+    /// device still works on batch N.
+    func laneStage(_ lane: any DetectionLane, index: Int, from batches: BoundedQueue<Item<PreparedBatch>>,
+                   into inferred: BoundedQueue<Item<InferredBatch>>) throws {
+        defer { inferred.push(.end) }
+        while let item = batches.pop(), case .value(var batch) = item {
+            var pending: (() throws -> LaneOutcome)?
+            if !batch.images.isEmpty {
+                // Host span: the pixels staged in pinned memory and the device work queued.
+                let (submission, ms) = try profiler.measure(.preprocess, lane: index, batch: batch.index, frames: batch.images.count) { try lane.submit(batch.images) }
+                batch.placements = submission.placements
+                batch.timings.preprocessMs = ms
+                pending = submission.wait
+                batch.images = []
+            }
+            guard inferred.push(.value(InferredBatch(batch: batch, outputs: [:], pending: pending, lane: index, place: lane.place))) else { return }
+        }
+    }
+
     /// Puts batches back in order (several inference workers finish out of order), decodes and
     /// suppresses each as a whole, and hands the frames on.
     func postprocessStage(from inferred: BoundedQueue<Item<InferredBatch>>, into results: BoundedQueue<Item<BatchResult>>, cancellation: Cancellation) throws {
@@ -96,21 +117,43 @@ extension DetectionPipeline {
         var waiting: [Int: InferredBatch] = [:]
         var next = 0
         var ends = 0
-        while ends < sessions.count, !cancellation.isCancelled {
+        while ends < workerCount, !cancellation.isCancelled {
             guard let item = inferred.pop() else { return }
             guard case .value(let done) = item else { ends += 1; continue }
             waiting[done.batch.index] = done
-            while let ready = waiting.removeValue(forKey: next) {
-                var (result, ms) = try profiler.measure(.postprocess, batch: next, frames: ready.batch.frames.count) { try finish(ready) }
-                result.timings.postprocessMs = ms
+            while var ready = waiting.removeValue(forKey: next) {
+                var laneOutcome: LaneOutcome?
+                if let pending = ready.pending {
+                    let outcome = try pending()
+                    for span in outcome.deviceSpans {
+                        profiler.record(Span(stage: span.stage, lane: ready.lane, batch: next, frames: ready.batch.placements.count,
+                                             startMs: span.startMs, endMs: span.endMs, place: ready.place))
+                        switch span.stage {
+                        case .upload, .preprocess: ready.batch.timings.preprocessMs += span.endMs - span.startMs
+                        case .inference: ready.batch.timings.inferenceMs += span.endMs - span.startMs
+                        default: break
+                        }
+                    }
+                    laneOutcome = outcome
+                }
+                var (result, ms) = try profiler.measure(.postprocess, batch: next, frames: ready.batch.frames.count) { try finish(ready, lane: laneOutcome) }
+                result.timings.postprocessMs = ms + (laneOutcome?.deviceSpans.filter { $0.stage == .postprocess }.reduce(0) { $0 + $1.endMs - $1.startMs } ?? 0)
                 guard results.push(.value(result)) else { return }
                 next += 1
             }
         }
     }
 
-    private func finish(_ done: InferredBatch) throws -> BatchResult {
-        let perImage = done.batch.placements.isEmpty ? [] : try postprocessor.detections(done.outputs, placements: done.batch.placements)
+    private func finish(_ done: InferredBatch, lane: LaneOutcome?) throws -> BatchResult {
+        let perImage: [[Detection]]
+        if let lane {
+            perImage = lane.detections
+        } else if done.batch.placements.isEmpty {
+            perImage = []
+        } else {
+            guard let postprocessor else { throw PipelineError.badConfiguration("internal: host outputs without a postprocessor") }
+            perImage = try postprocessor.detections(done.outputs, placements: done.batch.placements)
+        }
         var frames: [FrameResult] = []
         for (frame, slot) in zip(done.batch.frames, done.batch.slots) {
             let detections = slot.map { perImage[$0] } ?? []

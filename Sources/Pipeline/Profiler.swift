@@ -12,12 +12,15 @@ public struct Span: Sendable, Equatable {
     public var frames: Int
     public var startMs: Double
     public var endMs: Double
+    /// Where it ran: "" on the host, else the device ("cuda:0"), timed by the device's events.
+    public var place: String = ""
     public var durationMs: Double { endMs - startMs }
 }
 
 /// The stages of a detection pipeline, in data order.
 public enum Stage: String, Sendable, CaseIterable, Codable {
-    case decode, preprocess, inference, postprocess, sink
+    /// `upload`: frames copied to a device (GPU lanes only).
+    case decode, upload, preprocess, inference, postprocess, sink
 }
 
 /// Records every span of a run from any thread; summarises them and writes Chrome traces.
@@ -48,16 +51,20 @@ public final class Profiler: Sendable {
     /// Every span so far, in start order.
     public var recorded: [Span] { spans.withLock { $0 }.sorted { $0.startMs < $1.startMs } }
 
-    /// Per-stage figures over the run.
+    /// Per-stage figures over the run: host stages, then each device's (GPU lanes).
     public func summary() -> [StageSummary] {
         let all = recorded
-        return Stage.allCases.compactMap { stage in
-            let mine = all.filter { $0.stage == stage }
-            guard !mine.isEmpty else { return nil }
-            let durations = mine.map(\.durationMs).sorted()
-            return StageSummary(stage: stage, spans: mine.count, frames: mine.reduce(0) { $0 + $1.frames },
-                                totalMs: durations.reduce(0, +), p50Ms: Percentiles.value(0.5, ofSorted: durations),
-                                p90Ms: Percentiles.value(0.9, ofSorted: durations), p99Ms: Percentiles.value(0.99, ofSorted: durations))
+        let places = [""] + Set(all.map(\.place)).subtracting([""]).sorted()
+        return places.flatMap { place in
+            Stage.allCases.compactMap { stage -> StageSummary? in
+                let mine = all.filter { $0.stage == stage && $0.place == place }
+                guard !mine.isEmpty else { return nil }
+                let durations = mine.map(\.durationMs).sorted()
+                return StageSummary(stage: stage, spans: mine.count, frames: mine.reduce(0) { $0 + $1.frames },
+                                    totalMs: durations.reduce(0, +), p50Ms: Percentiles.value(0.5, ofSorted: durations),
+                                    p90Ms: Percentiles.value(0.9, ofSorted: durations), p99Ms: Percentiles.value(0.99, ofSorted: durations),
+                                    place: place.isEmpty ? nil : place)
+            }
         }
     }
 
@@ -68,11 +75,14 @@ public final class Profiler: Sendable {
         var lanes: [String: Int] = [:]
         var events: [String] = []
         for span in all {
-            let key = "\(span.stage.rawValue) \(span.lane)"
+            let key = "\(span.place) \(span.stage.rawValue) \(span.lane)"
             let tid = lanes[key] ?? {
-                let id = (Stage.allCases.firstIndex(of: span.stage)! + 1) * 100 + span.lane
+                // Device tracks after the host's, one block of ids per device lane.
+                let device = span.place.isEmpty ? 0 : 1000 * (1 + span.lane)
+                let id = device + (Stage.allCases.firstIndex(of: span.stage)! + 1) * 100 + (span.place.isEmpty ? span.lane : 0)
                 lanes[key] = id
-                events.append(#"{"name":"thread_name","ph":"M","pid":1,"tid":\#(id),"args":{"name":"\#(span.stage.rawValue)\#(span.lane > 0 ? " \(span.lane)" : "")"}}"#)
+                let title = span.place.isEmpty ? "\(span.stage.rawValue)\(span.lane > 0 ? " \(span.lane)" : "")" : "\(span.place) lane \(span.lane) \(span.stage.rawValue)"
+                events.append(#"{"name":"thread_name","ph":"M","pid":1,"tid":\#(id),"args":{"name":"\#(title)"}}"#)
                 events.append(#"{"name":"thread_sort_index","ph":"M","pid":1,"tid":\#(id),"args":{"sort_index":\#(id)}}"#)
                 return id
             }()
@@ -93,4 +103,6 @@ public struct StageSummary: Sendable, Equatable, Codable {
     public var p50Ms: Double
     public var p90Ms: Double
     public var p99Ms: Double
+    /// The device it ran on (nil: the host).
+    public var place: String?
 }

@@ -21,10 +21,15 @@ struct Detect: ParsableCommand {
             queues. A model exported with a fixed batch of 1 is rewritten to take --batch frames \
             when its graph allows it (checked by running it). Detections go to standard output \
             as JSON lines (one per frame) unless -o names a file; the summary goes to standard error.
+            With --device cuda (or cuda:all, one lane per GPU; --workers lanes per GPU) each batch's \
+            pixels go to the GPU once: preprocessing, the CUDA engine and decode + NMS run there on \
+            their own streams, batch N's NMS overlapping batch N+1's inference, and only the kept \
+            boxes come back.
             Examples:
               halfpipe detect det.onnx vtest.avi --image-preset yolox416 -o boxes.jsonl --trace trace.json
               halfpipe detect det.onnx photos/ --image-preset yolo640 --annotate annotated/ --coco results.json
               halfpipe detect det.onnx rtsp://camera/stream --image-preset yolo640 --max-wait 30 --drop --profile
+              halfpipe detect det.onnx frames/ --image-preset yolox416 --device cuda:all --batch 64 --preload --repeat 20 --report r.json
             """
     )
 
@@ -58,8 +63,8 @@ struct Detect: ParsableCommand {
     @Flag(name: .customLong("class-agnostic"), help: "Suppress overlapping boxes whatever their class.")
     var classAgnostic = false
 
-    @Option(help: ArgumentHelp("Where boxes are decoded and suppressed: cpu, or cuda[:N] (the whole batch in four kernels; YOLOX, YOLOv5/v8 and boxes+scores heads).", valueName: "device"))
-    var postprocess = "cpu"
+    @Option(help: ArgumentHelp("Where boxes are decoded and suppressed: auto (on the GPU lane with --device cuda, else the CPU), cpu, or cuda[:N] (the whole batch in four kernels; YOLOX, YOLOv5/v8 and boxes+scores heads).", valueName: "device"))
+    var postprocess = "auto"
 
     @Flag(name: .customLong("check-postprocess"), help: "With --postprocess cuda, also run the CPU path on every batch and compare (exit 1 on a difference).")
     var checkPostprocess = false
@@ -91,6 +96,12 @@ struct Detect: ParsableCommand {
     @Option(help: "Stop after this many frames.")
     var frames: Int?
 
+    @Flag(help: "Read every frame into memory before the run, so the figures leave decoding out (benchmarks).")
+    var preload = false
+
+    @Option(name: .customLong("repeat"), help: "With --preload, serve the frames this many times.")
+    var repeats: Int?
+
     @OptionGroup var imageFeed: ImageFeedOptions
     @OptionGroup var runtime: RuntimeOptions
 
@@ -100,10 +111,12 @@ struct Detect: ParsableCommand {
         guard queue >= 1 else { throw ValidationError("--queue must be at least 1") }
         if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
         guard sources.count + imageFeed.images.count > 0 else { throw ValidationError("give at least one source (images, a folder, a video, a URI or a camera)") }
-        guard postprocess == "cpu" || postprocess == "cuda" || postprocess.hasPrefix("cuda:") else {
-            throw ValidationError("--postprocess \(postprocess): use cpu, cuda or cuda:N")
+        guard postprocess == "auto" || postprocess == "cpu" || postprocess == "cuda" || postprocess.hasPrefix("cuda:") else {
+            throw ValidationError("--postprocess \(postprocess): use auto, cpu, cuda or cuda:N")
         }
-        if checkPostprocess && postprocess == "cpu" { throw ValidationError("--check-postprocess compares a GPU postprocess with the CPU; add --postprocess cuda") }
+        if let repeats, repeats < 1 { throw ValidationError("--repeat must be at least 1") }
+        if repeats != nil && !preload { throw ValidationError("--repeat serves frames from memory; add --preload") }
+        if checkPostprocess && (postprocess == "cpu" || postprocess == "auto") { throw ValidationError("--check-postprocess compares a GPU postprocess with the CPU; add --postprocess cuda") }
         guard decoder == "auto" || HeadLayout(rawValue: decoder) != nil else {
             throw ValidationError("--decoder \(decoder): use auto or one of \(HeadLayout.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -118,7 +131,8 @@ struct Detect: ParsableCommand {
         }
         let setup = try DetectSetup.make(self)
         let opened = try DetectSources.open(allSources, order: setup.preprocessor.spec.order)
-        let source: any FrameSource = frames.map { LimitedSource(opened, limit: $0) } ?? opened
+        let limited: any FrameSource = frames.map { LimitedSource(opened, limit: $0) } ?? opened
+        let source: any FrameSource = preload ? try PreloadedSource(limited, repeats: repeats ?? 1) : limited
         var configuration = PipelineConfiguration()
         configuration.batchSize = setup.batch
         configuration.fixedModelBatch = setup.fixedBatch
@@ -126,8 +140,10 @@ struct Detect: ParsableCommand {
         configuration.queueDepth = queue
         configuration.dropWhenBehind = drop
         configuration.keepImages = annotate != nil
-        let pipeline = try DetectionPipeline(source: source, preprocessor: setup.preprocessor, inputName: setup.inputName, sessions: setup.sessions,
-                                             postprocessor: setup.postprocessor, configuration: configuration)
+        let pipeline = setup.lanes.isEmpty
+            ? try DetectionPipeline(source: source, preprocessor: setup.preprocessor, inputName: setup.inputName, sessions: setup.sessions,
+                                    postprocessor: setup.postprocessor, configuration: configuration)
+            : try DetectionPipeline(source: source, lanes: setup.lanes, configuration: configuration)
         printStandardError("detect: \(setup.summary)")
         let writer = try DetectionWriter(command: self, names: setup.names, source: source)
         let progress = Progress(expected: source.expectedFrames)

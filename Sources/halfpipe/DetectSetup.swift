@@ -1,11 +1,13 @@
 import ArgumentParser
 import CUDA
+import CUDAEngine
 import Detection
 import DetectionCUDA
 import FoundationEssentials
 import Imaging
 import Inference
 import ONNX
+import ONNXRuntime
 import Pipeline
 import Tensors
 
@@ -13,6 +15,8 @@ import Tensors
 /// needed), the preprocessing fitted to the input, the head decoder and the class names.
 struct DetectSetup {
     var sessions: [any Session]
+    /// Device lanes (GPU preprocessing, the engine and GPU postprocessing); empty on the host path.
+    var lanes: [any DetectionLane] = []
     var inputName: String
     var preprocessor: Preprocessor
     var postprocessor: any BatchPostprocessing
@@ -21,9 +25,17 @@ struct DetectSetup {
     /// The batch the model insists on, when it has a fixed one.
     var fixedBatch: Int?
     var summary: String
+    var workerCount: Int { lanes.isEmpty ? sessions.count : lanes.count }
 
     static func make(_ command: Detect) throws -> DetectSetup {
-        var target = try command.runtime.target()
+        let devices = try command.runtime.device.resolve()
+        var target = ExecutionTarget(backend: try Backends.backend(for: devices[0], libraryPath: command.runtime.ortLibrary), device: devices[0],
+                                     options: try command.runtime.sessionOptions())
+        // Lanes keep everything on the GPU: the engine, and a head the GPU decodes (decided below).
+        let wantsLanes = devices[0].isGPU && target.backend is CUDAEngineBackend && !command.checkPostprocess && command.postprocess != "cpu"
+        guard devices.count == 1 || wantsLanes else {
+            throw CLIError("--device \(command.runtime.device.device): several GPUs need the CUDA engine's lanes (GPU postprocessing, no --check-postprocess)")
+        }
         // Measured on the 2-core dev machine (vtest.avi, the YOLOX detector): two 1-thread sessions
         // 43 fps, one 2-thread session 36-40 fps: ORT's pool synchronises every op of a small model.
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -46,7 +58,11 @@ struct DetectSetup {
         var notes: [String] = []
         if let declared = input.dimensions.first ?? nil {
             if declared == 1 && batch > 1 {
-                let (bytes, outcome) = try BatchRewrite.rewrite(model, input: input.name) { try target.session($0) }
+                // The rewrite is a property of the graph: checked on ONNX Runtime on the CPU where it
+                // loads (exact to 1e-4 there; a GPU's algorithms may differ between batch sizes).
+                let ort = ORTBackend(libraryPath: command.runtime.ortLibrary)
+                let checker = target.device.isGPU && ort.unavailability(on: .cpu) == nil ? ExecutionTarget(backend: ort, device: .cpu) : target
+                let (bytes, outcome) = try BatchRewrite.rewrite(model, input: input.name) { try checker.session($0) }
                 switch outcome {
                 case .rewritten(let reshapes):
                     source = .bytes(bytes!, name: command.model)
@@ -66,18 +82,42 @@ struct DetectSetup {
                 batch = min(batch, declared)
             }
         }
-        let sessions = try source.map { rewritten in try (0..<workers).map { _ in try target.session(rewritten) } }
-            ?? [probe] + (1..<workers).map { _ in try target.session(.file(command.model)) }
-
-        let decoder = try headDecoder(sessions[0], input: input, preprocessor: preprocessor, requested: command.decoder == "auto" ? nil : HeadLayout(rawValue: command.decoder))
+        let decoder = try headDecoder(probe, input: input, preprocessor: preprocessor, requested: command.decoder == "auto" ? nil : HeadLayout(rawValue: command.decoder))
         let nms = try NonMaximumSuppression(iouThreshold: command.iou, maxDetections: command.maxDetections, classAgnostic: command.classAgnostic)
         // Letterboxed detectors were trained and scored with boxes divided by the gain; other resize modes map exactly.
         let mapping: BoxMapping = preprocessor.spec.resize == .letterbox ? .letterboxGain : .resampledScale
         let cpuPostprocessor = try Postprocessor(decoder: decoder, scoreThreshold: command.score, nms: nms, mapping: mapping)
-        let postprocessor = try postprocessing(cpuPostprocessor, command: command, maxBatch: batch)
         let spec = preprocessor.spec
-        var summary = "\(command.model): \(decoder.description); '\(input.name)' \(spec.width)x\(spec.height) \(spec.dtype.rawValue) \(spec.order.rawValue); "
-            + "batch \(batch), \(workers) inference worker\(workers == 1 ? "" : "s") on \(target.device) (\(target.backend.name)); postprocessing on \(postprocessor.placeName)"
+        let head = "\(command.model): \(decoder.description); '\(input.name)' \(spec.width)x\(spec.height) \(spec.dtype.rawValue) \(spec.order.rawValue); "
+        let modelSource = source ?? .file(command.model)
+
+        if wantsLanes && GPUPostprocessor.supports(decoder) {
+            do {
+                let lanes = try devices.flatMap { device in
+                    try (0..<workers).map { _ -> any DetectionLane in
+                        guard let session = try target.backend.makeSession(modelSource, device: device, options: target.options) as? EngineSession else {
+                            throw CLIError("internal: the CUDA engine made no engine session")
+                        }
+                        return try GPUDetectionLane(session: session, inputName: input.name, spec: spec, postprocessor: cpuPostprocessor, batchSize: batch)
+                    }
+                }
+                var summary = head + "batch \(batch), \(lanes.count) GPU lane\(lanes.count == 1 ? "" : "s") (\(devices.map(\.description).joined(separator: ", ")), "
+                    + "\(workers) per GPU): preprocessing, the CUDA engine and postprocessing on the GPU"
+                if !notes.isEmpty { summary += "; " + notes.joined(separator: "; ") }
+                return DetectSetup(sessions: [], lanes: lanes, inputName: input.name, preprocessor: preprocessor, postprocessor: CPUPostprocessing(cpuPostprocessor),
+                                   names: names, batch: batch, fixedBatch: nil, summary: summary)
+            } catch let error as EngineError {
+                guard devices.count == 1, command.postprocess == "auto" else { throw error }
+                // The model needs the host for some nodes: the host path still runs it, slower.
+                printStandardError("detect: warning: no GPU lane (\(error)); running the engine with host outputs and postprocessing on the CPU")
+            }
+        } else if wantsLanes && devices.count > 1 {
+            throw CLIError("--device \(command.runtime.device.device): the \(decoder.layout.rawValue) head is decoded on the CPU only, so it cannot run in GPU lanes; use one GPU")
+        }
+        let sessions = try source.map { rewritten in try (0..<workers).map { _ in try target.session(rewritten) } }
+            ?? [probe] + (1..<workers).map { _ in try target.session(.file(command.model)) }
+        let postprocessor = try postprocessing(cpuPostprocessor, command: command, maxBatch: batch)
+        var summary = head + "batch \(batch), \(workers) inference worker\(workers == 1 ? "" : "s") on \(target.device) (\(target.backend.name)); postprocessing on \(postprocessor.placeName)"
         if !notes.isEmpty { summary += "; " + notes.joined(separator: "; ") }
         return DetectSetup(sessions: sessions, inputName: input.name, preprocessor: preprocessor, postprocessor: postprocessor, names: names,
                            batch: batch, fixedBatch: fixedBatch, summary: summary)
@@ -85,7 +125,7 @@ struct DetectSetup {
 
     /// The CPU postprocessor, or the GPU's (checked against the CPU when asked).
     private static func postprocessing(_ cpu: Postprocessor, command: Detect, maxBatch: Int) throws -> any BatchPostprocessing {
-        guard command.postprocess != "cpu" else { return CPUPostprocessing(cpu) }
+        guard command.postprocess != "cpu" && command.postprocess != "auto" else { return CPUPostprocessing(cpu) }
         guard GPUPostprocessor.supports(cpu.decoder) else {
             throw CLIError("--postprocess \(command.postprocess): the \(cpu.decoder.layout.rawValue) head is decoded on the CPU only; use --postprocess cpu")
         }

@@ -158,8 +158,9 @@ struct DetectSummary {
     let setup: DetectSetup
 
     var inferenceFraction: Double {
-        let inference = report.stages.first { $0.stage == .inference }?.totalMs ?? 0
-        return report.wallMs > 0 ? inference / Double(max(1, setup.sessions.count)) / report.wallMs : 0
+        // A GPU lane's inference is its device spans; the host path's, its sessions' spans.
+        let inference = report.stages.filter { $0.stage == .inference && ($0.place != nil) == !setup.lanes.isEmpty }.reduce(0) { $0 + $1.totalMs }
+        return report.wallMs > 0 ? inference / Double(max(1, setup.workerCount)) / report.wallMs : 0
     }
 
     var text: String {
@@ -167,7 +168,8 @@ struct DetectSummary {
             + "\(NumberText.fixed(report.framesPerSecond, 1)) fps (\(NumberText.fixed(report.wallMs / 1000, 2)) s)"
             + (report.droppedFrames > 0 ? ", \(report.droppedFrames) dropped" : "") + (report.failedFrames > 0 ? ", \(report.failedFrames) unreadable" : "")]
         for s in report.stages {
-            let name = s.stage.rawValue + String(repeating: " ", count: max(0, 12 - s.stage.rawValue.count))
+            let label = (s.place.map { "\($0) " } ?? "") + s.stage.rawValue
+            let name = label + String(repeating: " ", count: max(0, 12 - label.count))
             lines.append("  \(name) p50 \(NumberText.fixed(s.p50Ms, 2)) ms  p90 \(NumberText.fixed(s.p90Ms, 2)) ms  "
                 + "p99 \(NumberText.fixed(s.p99Ms, 2)) ms  total \(NumberText.fixed(s.totalMs / 1000, 2)) s over \(s.spans) spans")
         }
@@ -187,7 +189,7 @@ struct DetectSummary {
         get throws {
             try ReportJSON.data(JSON(frames: report.frames, batches: report.batches, detections: report.detections, dropped: report.droppedFrames,
                                      unreadable: report.failedFrames, wall_ms: report.wallMs, fps: report.framesPerSecond,
-                                     inference_fraction: inferenceFraction, batch: setup.batch, workers: setup.sessions.count, stages: report.stages))
+                                     inference_fraction: inferenceFraction, batch: setup.batch, workers: setup.workerCount, stages: report.stages))
         }
     }
 }

@@ -41,7 +41,7 @@ enum PreprocessOnGPU {
         try Preprocess.ensureHostMemory(batch: batch, spec: spec)  // the batch comes back to the host
         let stream = gpu.stream
         // Poison the batch so an element the kernel skips cannot pass for a right one.
-        try stream.fill(gpu.output!, byte: 0xA5)
+        try stream.fill(gpu.outputBuffer(batchSize: batch), byte: 0xA5)
         try gpu.launch()
         let tensor = try gpu.download()
         var report = GPUPreprocessReport(device: gpu.context.device.description)
@@ -157,7 +157,7 @@ extension PreprocessOnGPU {
         }
         try Preprocess.ensureHostMemory(batch: batch, spec: spec)
         // Poisoned first, so a slot no device writes shows in the check.
-        for (gpu, size) in zip(gpus, slots) where size > 0 { try gpu.stream.fill(gpu.output!, byte: 0xA5) }
+        for (gpu, size) in zip(gpus, slots) where size > 0 { try gpu.stream.fill(gpu.outputBuffer(batchSize: size), byte: 0xA5) }
         let events = try gpus.map { gpu in (try CUDAEvent(gpu.context), try CUDAEvent(gpu.context)) }
         let rounds = repeats + 3
         let shares = slots

@@ -49,7 +49,7 @@ import Testing
     @Test func kernelSourceHoldsTheSameCapacityAndEveryEntryPoint() {
         let source = PostprocessKernels.source
         #expect(source.firstRange(of: "#define CAPACITY \(PostprocessKernels.capacity)") != nil)
-        for name in ["hp_det_decode", "hp_det_sort", "hp_det_iou_mask", "hp_det_select"] {
+        for name in ["hp_det_widen", "hp_det_decode", "hp_det_sort", "hp_det_iou_mask", "hp_det_select"] {
             #expect(source.firstRange(of: "extern \"C\" __global__ void \(name)(") != nil)
         }
         // The sort's shared arrays fit the 48 KB a block gets without opting in.

@@ -1,0 +1,52 @@
+import Detection
+import Imaging
+
+/// A worker that takes whole batches of decoded frames to detections on one device, asynchronously:
+/// preprocessing, inference and postprocessing queued on the device at `submit`, the kept boxes
+/// read at `wait`. The pipeline submits batch N+1 while batch N is still on the device, so the
+/// device never waits for the host (seed 002: batch end to end, keep tensors on the GPU, overlap
+/// batch N's inference with N−1's postprocessing).
+public protocol DetectionLane: AnyObject, Sendable {
+    /// Where it runs, for traces and summaries ("cuda:0").
+    var place: String { get }
+    /// The batch every submission is padded to.
+    var batchSize: Int { get }
+    /// Called once before the first batch, with the pipeline's clock (milliseconds), so device
+    /// timings land on the same time line as the host's spans, and whether the run was cancelled
+    /// (a submission waiting for a free slot gives up then).
+    func start(clock: @escaping @Sendable () -> Double, cancelled: @escaping @Sendable () -> Bool) throws
+    /// Queues one batch of at most `batchSize` images and returns without waiting for the device.
+    /// Blocks only while every batch slot of the lane is still in flight.
+    func submit(_ images: [Image]) throws -> LaneSubmission
+}
+
+/// A queued batch: where each image was placed, and how to wait for its detections.
+public struct LaneSubmission: @unchecked Sendable {
+    public var placements: [ImagePlacement]
+    /// Host milliseconds spent queueing it (staging the pixels in pinned memory included).
+    public var hostMs: Double
+    /// Waits for the device, then gives each image's detections and the device's spans.
+    /// Call it exactly once: it frees the batch's slot for the lane's next submission.
+    public var wait: () throws -> LaneOutcome
+
+    public init(placements: [ImagePlacement], hostMs: Double, wait: @escaping () throws -> LaneOutcome) {
+        self.placements = placements
+        self.hostMs = hostMs
+        self.wait = wait
+    }
+}
+
+/// What a lane's batch gave.
+public struct LaneOutcome: Sendable {
+    public var detections: [[Detection]]
+    /// The device's work on the batch, stage by stage, on the pipeline's clock.
+    public var deviceSpans: [(stage: Stage, startMs: Double, endMs: Double)]
+    /// Host milliseconds spent reading the results once the device was done.
+    public var hostMs: Double
+
+    public init(detections: [[Detection]], deviceSpans: [(stage: Stage, startMs: Double, endMs: Double)], hostMs: Double) {
+        self.detections = detections
+        self.deviceSpans = deviceSpans
+        self.hostMs = hostMs
+    }
+}

@@ -1,0 +1,143 @@
+import CUDA
+import CUDAEngine
+import Detection
+import DetectionCUDA
+import Dispatch
+import FoundationEssentials
+import Imaging
+import ImagingCUDA
+import Synchronization
+
+/// One GPU's lane of the detection pipeline: the frames' pixels go up once, and everything after
+/// stays on the device until only the kept boxes come back.
+///
+/// Three streams, ordered by events, with `depth` batches in flight:
+/// - copy stream: the staged pixels of batch N+1 go up while the engine runs batch N;
+/// - engine stream: the fused preprocessing kernel writes straight into the engine's input, then
+///   the engine's CUDA graph runs;
+/// - postprocess stream: decode, sort, NMS and the mapping back for the whole batch, reading the
+///   engine's output in place (no device → host copy of the raw head), then the kept boxes down.
+///   The engine's next run waits only for the decode to have read its output, so batch N's NMS
+///   overlaps batch N+1's inference.
+public final class GPUDetectionLane: DetectionLane, @unchecked Sendable {
+    public let place: String
+    public let batchSize: Int
+    let binding: EngineDeviceBinding
+    let preprocessor: GPUPreprocessor
+    let postprocessor: GPUPostprocessor
+    let inputName: String
+    let outputNames: [String]
+    let copyStream: CUDAStream
+    private let slots: [Slot]
+    private var nextSlot = 0
+    /// The decode of the batch before: the engine's output must be read before it is written again.
+    private var lastDecoded: CUDAEvent?
+    private var origin: (event: CUDAEvent, ms: Double)?
+    private var cancelled: @Sendable () -> Bool = { false }
+
+    final class Slot: @unchecked Sendable {
+        /// Made at 0 and signalled once: libdispatch traps when a semaphore is freed below its
+        /// initial value, which a run stopped mid-batch would otherwise do.
+        let free = DispatchSemaphore(value: 0)
+        let uploadStart, uploaded, preprocessStart, preprocessed, inferred: CUDAEvent
+        init(_ context: CUDAContext) throws(CUDAError) {
+            (uploadStart, uploaded) = (try CUDAEvent(context), try CUDAEvent(context))
+            (preprocessStart, preprocessed, inferred) = (try CUDAEvent(context), try CUDAEvent(context), try CUDAEvent(context))
+            free.signal()
+        }
+    }
+
+    /// - Parameters:
+    ///   - session: an engine session of the detector on this lane's GPU (a lane owns its session).
+    ///   - spec: the preprocessing the model was trained with (its type must be the model input's).
+    ///   - postprocessor: the CPU postprocessor the GPU one must equal (decoder, thresholds, mapping).
+    ///   - depth: batches in flight at once (2: one on the device, one being queued).
+    public init(session: EngineSession, inputName: String, spec: PreprocessSpec, postprocessor cpu: Postprocessor, batchSize: Int, depth: Int = 2) throws {
+        guard batchSize >= 1, depth >= 1 else { throw PipelineError.badConfiguration("a lane needs a batch and a depth of at least 1") }
+        guard GPUPostprocessor.supports(cpu.decoder) else {
+            throw PipelineError.badConfiguration("the \(cpu.decoder.layout.rawValue) head is decoded on the CPU only; it cannot run in a GPU lane")
+        }
+        let cpuPreprocessor = try Preprocessor(spec: spec)
+        let shape = cpuPreprocessor.batchShape(size: batchSize).dimensions
+        binding = try session.deviceBinding(inputShapes: [inputName: shape])
+        guard let input = binding.inputs[inputName] else { throw PipelineError.badConfiguration("the model has no input '\(inputName)'") }
+        guard input.dtype == spec.dtype.dtype, input.shape == shape else {
+            throw PipelineError.badConfiguration("the model's input '\(inputName)' is \(input.dtype) \(input.shape); the preprocessing writes \(spec.dtype.dtype) \(shape)")
+        }
+        outputNames = cpu.decoder.outputNames
+        for name in outputNames where binding.outputs[name] == nil { throw PipelineError.badConfiguration("the model has no output '\(name)'") }
+        let context = binding.context
+        let allocator = DeviceAllocator(context: context)
+        preprocessor = try GPUPreprocessor(spec: spec, allocator: allocator)
+        postprocessor = try GPUPostprocessor(cpu, maxBatch: batchSize, allocator: allocator, slots: depth)
+        copyStream = preprocessor.stream
+        slots = try (0..<depth).map { _ in try Slot(context) }
+        self.inputName = inputName
+        self.batchSize = batchSize
+        place = session.device.description
+    }
+
+    public func start(clock: @escaping @Sendable () -> Double, cancelled: @escaping @Sendable () -> Bool) throws {
+        self.cancelled = cancelled
+        // Device events become pipeline milliseconds through one event the host saw complete.
+        let event = try CUDAEvent(binding.context)
+        try binding.stream.synchronize()
+        try event.record(on: binding.stream)
+        try event.synchronize()
+        origin = (event, clock())
+    }
+
+    public func submit(_ images: [Image]) throws -> LaneSubmission {
+        guard images.count <= batchSize else { throw PipelineError.badConfiguration("\(images.count) frames for a lane of batch \(batchSize)") }
+        let clock = ContinuousClock(), begin = clock.now
+        let index = nextSlot
+        nextSlot = (nextSlot + 1) % slots.count
+        let slot = slots[index]
+        // The slot's last batch must have been collected (its pinned results read).
+        while slot.free.wait(timeout: .now() + .milliseconds(50)) == .timedOut {
+            if cancelled() { throw PipelineError.badConfiguration("cancelled") }
+        }
+        do {
+            let placements = try preprocessor.stage(images, batchSize: batchSize, slot: index)
+            try slot.uploadStart.record(on: copyStream)
+            try preprocessor.upload(slot: index, on: copyStream)
+            try slot.uploaded.record(on: copyStream)
+            let engine = binding.stream
+            try engine.wait(for: slot.uploaded)
+            if let lastDecoded { try engine.wait(for: lastDecoded) }
+            try slot.preprocessStart.record(on: engine)
+            try preprocessor.runKernel(slot: index, into: binding.inputs[inputName]!.region, on: engine)
+            try slot.preprocessed.record(on: engine)
+            try binding.enqueue()
+            try slot.inferred.record(on: engine)
+            let outputs = outputNames.map { binding.outputs[$0]! }
+            let pending = try postprocessor.enqueue(head: (outputs[0].region, outputs[0].dtype), scores: outputs.count > 1 ? (outputs[1].region, outputs[1].dtype) : nil,
+                                                    shapes: outputs.map(\.shape), batch: batchSize, placements: placements, slot: index, after: slot.inferred)
+            lastDecoded = pending.decoded
+            let hostMs = (clock.now - begin).milliseconds
+            return LaneSubmission(placements: placements, hostMs: hostMs) { [self] in try collect(pending, slot: slot) }
+        } catch {
+            slot.free.signal()
+            throw error
+        }
+    }
+
+    private func collect(_ pending: GPUPostprocessor.Pending, slot: Slot) throws -> LaneOutcome {
+        defer { slot.free.signal() }
+        let detections = try postprocessor.collect(pending)
+        let clock = ContinuousClock(), begin = clock.now
+        guard let origin else { throw PipelineError.badConfiguration("internal: the lane was not started") }
+        func at(_ event: CUDAEvent) throws -> Double { origin.ms + (try event.milliseconds(since: origin.event)) }
+        let spans: [(stage: Stage, startMs: Double, endMs: Double)] = [
+            (.upload, try at(slot.uploadStart), try at(slot.uploaded)),
+            (.preprocess, try at(slot.preprocessStart), try at(slot.preprocessed)),
+            (.inference, try at(slot.preprocessed), try at(slot.inferred)),
+            (.postprocess, try at(pending.started), try at(pending.finished)),
+        ]
+        return LaneOutcome(detections: detections, deviceSpans: spans, hostMs: (clock.now - begin).milliseconds)
+    }
+}
+
+extension Duration {
+    var milliseconds: Double { Double(components.seconds) * 1e3 + Double(components.attoseconds) / 1e15 }
+}

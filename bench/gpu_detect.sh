@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Step 6 of bench/gpu.sh (the GPU machine): `halfpipe detect` with GPU lanes — preprocessing, the
+# FP16 CUDA engine and decode + NMS on the GPU, only kept boxes back — on the real YOLOX-style
+# detector (FP16 copy) and real pictures held in memory, batch 64. Sourced by bench/gpu.sh with $bin
+# and $out set; writes $out/gpu-detect.json and prints it last. GPU_PIPELINE_ONLY=1 runs only it.
+d=/tmp/halfpipe-pipeline
+rm -rf "$d" && mkdir -p "$d"
+export HALFPIPE_ENGINE_CACHE=$d/engine-cache
+det=.device/models/det-fp16.onnx
+pictures=(.device/images/* .device/seed-0.png .device/seed-1.png .device/seed-2.png)
+frames=(); for i in $(seq 0 63); do frames+=("${pictures[i % ${#pictures[@]}]}"); done
+common=(--image-preset yolox416 --score 0.1)
+
+echo "== correctness: the lane against ONNX Runtime (CPU) and against the engine with host outputs"
+$bin detect $det "${pictures[@]}" "${common[@]}" --device cpu -o $d/cpu.jsonl 2> $d/cpu.txt || cat $d/cpu.txt
+$bin detect $det "${frames[@]}" "${common[@]}" --device cuda --batch 64 --postprocess cpu -o $d/host.jsonl 2> $d/host.txt || cat $d/host.txt
+$bin detect $det "${frames[@]}" "${common[@]}" --device cuda --batch 64 -o $d/lane.jsonl 2> $d/lane.txt || cat $d/lane.txt
+grep -h "detect: .*onnx" $d/host.txt $d/lane.txt
+agree_cpu=$(python3 bench/detect_agree.py $d/cpu.jsonl $d/lane.jsonl 0.9)
+agree_host=$(python3 bench/detect_agree.py $d/host.jsonl $d/lane.jsonl 0.999)
+echo "lane vs ONNX Runtime CPU: $agree_cpu"
+echo "lane vs engine + CPU postprocess: $agree_host"
+
+echo "== speed: frames in memory, batch 64"
+run() {  # name workers device repeat
+  $bin detect $det "${frames[@]}" "${common[@]}" --device "$3" --workers "$2" --batch 64 --preload --repeat "$4" \
+    -o /dev/null --report $d/$1.json --trace $d/$1-trace.json 2> $d/$1.txt || cat $d/$1.txt
+  grep -E "detect: [0-9]+ frames|cuda:[0-9]+ (upload|preprocess|inference|postprocess)" $d/$1.txt
+}
+run warm 1 cuda 10 > /dev/null
+run one 1 cuda 100
+run two-lanes 2 cuda 100
+gpus=$(nvidia-smi -L | grep -c '^GPU')
+[ "$gpus" -ge 2 ] && run all-gpus 1 cuda:all 200
+overlap=$(python3 bench/trace_overlap.py $d/one-trace.json)
+# Multiply-adds of one frame (the plan at batch 1), for the fraction of the H200's dense FP16
+# tensor-core peak (989.4 TFLOPS, NVIDIA's H200 SXM figure without sparsity).
+macs=$($bin plan $det --device cuda --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["multiplyAdds"])')
+echo "overlap (one lane): $overlap"
+python3 - "$out/gpu-detect.json" "$d" "$gpus" "$agree_cpu" "$agree_host" "$overlap" "$macs" <<'PY'
+import json, os, sys
+path, d, gpus, agree_cpu, agree_host, overlap, macs = sys.argv[1:8]
+def fps(name):
+    p = f"{d}/{name}.json"
+    return json.load(open(p))["fps"] if os.path.exists(p) else None
+one, two, every = fps("one"), fps("two-lanes"), fps("all-gpus")
+result = {"bench": "gpu-detect", "fps": round(one, 1) if one else None,
+          "fps_two_gpus_over_one": round(every / one, 3) if every and one else None,
+          "gpus": int(gpus), "fps_two_lanes_one_gpu": round(two, 1) if two else None, "batch": 64,
+          "gflops_per_frame": round(2 * int(macs) / 1e9, 3), "tensor_core_fraction": round(one * 2 * int(macs) / 989.4e12, 4) if one else None,
+          "overlap": json.loads(overlap), "vs_onnxruntime_cpu": json.loads(agree_cpu), "vs_engine_host_outputs": json.loads(agree_host)}
+open(path, "w").write(json.dumps(result) + "\n")
+print(json.dumps(result))
+PY
