@@ -13,8 +13,11 @@ common=(--image-preset yolox416 --score 0.1)
 
 echo "== correctness: the lane against ONNX Runtime (CPU) and against the engine with host outputs"
 $bin detect $det "${pictures[@]}" "${common[@]}" --device cpu -o $d/cpu.jsonl 2> $d/cpu.txt || cat $d/cpu.txt
-$bin detect $det "${frames[@]}" "${common[@]}" --device cuda --batch 64 --postprocess cpu -o $d/host.jsonl 2> $d/host.txt || cat $d/host.txt
-$bin detect $det "${frames[@]}" "${common[@]}" --device cuda --batch 64 -o $d/lane.jsonl 2> $d/lane.txt || cat $d/lane.txt
+# 73 frames: a full batch of 64 and a partial one of 9 (the end of the stream mid-batch).
+checked=("${frames[@]}" "${pictures[@]}")
+$bin detect $det "${checked[@]}" "${common[@]}" --device cuda --batch 64 --postprocess cpu -o $d/host.jsonl 2> $d/host.txt || cat $d/host.txt
+$bin detect $det "${checked[@]}" "${common[@]}" --device cuda --batch 64 -o $d/lane.jsonl 2> $d/lane.txt || cat $d/lane.txt
+echo "lane frames written: $(wc -l < $d/lane.jsonl) of ${#checked[@]}"
 grep -h "detect: .*onnx" $d/host.txt $d/lane.txt
 agree_cpu=$(python3 bench/detect_agree.py $d/cpu.jsonl $d/lane.jsonl 0.9)
 agree_host=$(python3 bench/detect_agree.py $d/host.jsonl $d/lane.jsonl 0.999)
@@ -28,18 +31,38 @@ run() {  # name workers device repeat
   grep -E "detect: [0-9]+ frames|cuda:[0-9]+ (upload|preprocess|inference|postprocess)" $d/$1.txt
 }
 run warm 1 cuda 10 > /dev/null
+# Where the engine's time goes at batch 64 (each step timed alone; top steps).
+HALFPIPE_ENGINE_PROFILE=1 $bin detect $det "${frames[@]}" "${common[@]}" --device cuda --batch 64 -o /dev/null 2>&1 | grep -E "engine profile|^  [0-9.]+ us" | head -16
 run one 1 cuda 100
 run two-lanes 2 cuda 100
 gpus=$(nvidia-smi -L | grep -c '^GPU')
 [ "$gpus" -ge 2 ] && run all-gpus 1 cuda:all 200
+echo "== JPEG files: nvJPEG on the lane against libjpeg-turbo on the CPU's cores"
+# The real pictures as JPEGs (quality 90), 64 of them, read from files 10 times over (no preload).
+python3 - "$d/jpeg" "${pictures[@]}" <<'PY'
+import cv2, os, sys
+out = sys.argv[1]; os.makedirs(out, exist_ok=True)
+pics = sys.argv[2:]
+for i in range(64):
+    img = cv2.imread(pics[i % len(pics)], cv2.IMREAD_COLOR)
+    cv2.imwrite(f"{out}/frame-{i:02d}.jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+PY
+jpegs=(); for r in $(seq 1 10); do jpegs+=($d/jpeg/*.jpg); done
+for where in cuda cpu; do
+  $bin detect $det "${jpegs[@]}" "${common[@]}" --device cuda --batch 64 --decode $where -o $d/jpeg-$where.jsonl --report $d/jpeg-$where.json 2> $d/jpeg-$where.txt || cat $d/jpeg-$where.txt
+  grep -E "detect: [0-9]+ frames|cuda:0 (decode|upload)|^  decode" $d/jpeg-$where.txt
+done
+grep -h "detect: .*onnx" $d/jpeg-cuda.txt
+agree_jpeg=$(python3 bench/detect_agree.py $d/jpeg-cpu.jsonl $d/jpeg-cuda.jsonl 0.99)
+echo "nvJPEG vs CPU decoding: $agree_jpeg"
 overlap=$(python3 bench/trace_overlap.py $d/one-trace.json)
 # Multiply-adds of one frame (the plan at batch 1), for the fraction of the H200's dense FP16
 # tensor-core peak (989.4 TFLOPS, NVIDIA's H200 SXM figure without sparsity).
 macs=$($bin plan $det --device cuda --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["multiplyAdds"])')
 echo "overlap (one lane): $overlap"
-python3 - "$out/gpu-detect.json" "$d" "$gpus" "$agree_cpu" "$agree_host" "$overlap" "$macs" <<'PY'
+python3 - "$out/gpu-detect.json" "$d" "$gpus" "$agree_cpu" "$agree_host" "$overlap" "$macs" "$agree_jpeg" <<'PY'
 import json, os, sys
-path, d, gpus, agree_cpu, agree_host, overlap, macs = sys.argv[1:8]
+path, d, gpus, agree_cpu, agree_host, overlap, macs, agree_jpeg = sys.argv[1:9]
 def fps(name):
     p = f"{d}/{name}.json"
     return json.load(open(p))["fps"] if os.path.exists(p) else None
@@ -48,7 +71,8 @@ result = {"bench": "gpu-detect", "fps": round(one, 1) if one else None,
           "fps_two_gpus_over_one": round(every / one, 3) if every and one else None,
           "gpus": int(gpus), "fps_two_lanes_one_gpu": round(two, 1) if two else None, "batch": 64,
           "gflops_per_frame": round(2 * int(macs) / 1e9, 3), "tensor_core_fraction": round(one * 2 * int(macs) / 989.4e12, 4) if one else None,
-          "overlap": json.loads(overlap), "vs_onnxruntime_cpu": json.loads(agree_cpu), "vs_engine_host_outputs": json.loads(agree_host)}
+          "overlap": json.loads(overlap),
+          "jpeg_files_fps_nvjpeg": fps("jpeg-cuda"), "jpeg_files_fps_cpu_decode": fps("jpeg-cpu"), "nvjpeg_vs_cpu_decode": json.loads(agree_jpeg), "vs_onnxruntime_cpu": json.loads(agree_cpu), "vs_engine_host_outputs": json.loads(agree_host)}
 open(path, "w").write(json.dumps(result) + "\n")
 print(json.dumps(result))
 PY

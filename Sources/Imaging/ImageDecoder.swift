@@ -111,7 +111,7 @@ public struct ImageDecoder: Sendable {
         }
     }
 
-    private func checkLimit(width: Int, height: Int, name: String) throws(ImagingError) {
+    func checkLimit(width: Int, height: Int, name: String) throws(ImagingError) {
         guard width > 0, height > 0 else { throw .badSize(image: name, reason: "the image is empty (\(width)x\(height) pixels)") }
         guard width.multipliedReportingOverflow(by: height).partialValue <= maxPixels, width <= maxPixels, height <= maxPixels else {
             throw .badSize(image: name, reason: "\(width)x\(height) pixels is over the limit of \(maxPixels) (raise it with --max-pixels)")

@@ -7,6 +7,8 @@ enum JPEGCodec {
     struct Header {
         let width: Int
         let height: Int
+        /// One component (TurboJPEG expands it to RGB on decoding).
+        var grayscale = false
     }
 
     // TurboJPEG constants (turbojpeg.h, libjpeg-turbo 2.1): pixel formats, colour spaces, error codes.
@@ -27,7 +29,7 @@ enum JPEGCodec {
             if colorspace == colorspaceCMYK || colorspace == colorspaceYCCK {
                 throw ImagingError.unsupportedFormat(image: image, reason: "CMYK/YCCK JPEG (convert it to RGB first)")
             }
-            return Header(width: Int(width), height: Int(height))
+            return Header(width: Int(width), height: Int(height), grayscale: colorspace == 2)  // TJCS_GRAY
         }
     }
 

@@ -15,12 +15,17 @@ public struct ImagePlan: Sendable {
 extension Preprocessor {
     /// Plans for `images`, checked as `run` checks them.
     public func plans(for images: [Image]) throws(ImagingError) -> [ImagePlan] {
-        try images.enumerated().map { (i, image) throws(ImagingError) in
-            let placement = try placement(width: image.width, height: image.height, image: image.source ?? "image \(i)")
-            let taps = tapCache.taps(width: image.width, height: image.height, placement: placement, spec: spec)
+        try plans(for: images.map { .pixels($0) })
+    }
+
+    /// Plans for pictures by their size and order alone (a JPEG its device decodes has no pixels here).
+    public func plans(for pictures: [PictureInput]) throws(ImagingError) -> [ImagePlan] {
+        try pictures.enumerated().map { (i, picture) throws(ImagingError) in
+            let placement = try placement(width: picture.width, height: picture.height, image: picture.source ?? "image \(i)")
+            let taps = tapCache.taps(width: picture.width, height: picture.height, placement: placement, spec: spec)
             return ImagePlan(placement: placement, xTaps: taps.x.taps, xIndex: taps.x.index, xWeight: taps.x.weight,
                              yTaps: taps.y.taps, yIndex: taps.y.index, yWeight: taps.y.weight,
-                             channelMap: image.order.channelMap(to: spec.order))
+                             channelMap: picture.order.channelMap(to: spec.order))
         }
     }
 

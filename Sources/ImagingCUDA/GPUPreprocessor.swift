@@ -33,6 +33,7 @@ public final class GPUPreprocessor: @unchecked Sendable {
         let layout: PreprocessStaging
         let count: Int, slots: Int
         let placements: [ImagePlacement]
+        let pictures: [PictureInput]
     }
 
     final class Slot {
@@ -76,6 +77,13 @@ public final class GPUPreprocessor: @unchecked Sendable {
     /// as needed). The area must not be in flight (its last `upload` waited for).
     @discardableResult
     public func stage(_ images: [Image], batchSize: Int, slot index: Int = 0) throws -> [ImagePlacement] {
+        try stage(pictures: images.map { .pixels($0) }, batchSize: batchSize, slot: index)
+    }
+
+    /// `stage` for pictures some of which are JPEGs to decode on the device (`decodeJPEGs`): their
+    /// places in the staging area are left for the decoder.
+    @discardableResult
+    public func stage(pictures images: [PictureInput], batchSize: Int, slot index: Int = 0) throws -> [ImagePlacement] {
         guard batchSize >= images.count, batchSize > 0 else {
             throw CUDAError(.badInput, function: "stage", message: "\(images.count) images do not fit a batch of \(batchSize)")
         }
@@ -91,8 +99,22 @@ public final class GPUPreprocessor: @unchecked Sendable {
             slot.device = try allocator.buffer(bytes: layout.byteCount, stream: stream)
         }
         slot.staging!.withUnsafeMutableBytes { layout.write(images: images, outputTable: cpu.outputTable, pad: cpu.padElements, into: $0) }
-        slot.staged = Staged(layout: layout, count: images.count, slots: batchSize, placements: plans.map(\.placement))
+        slot.staged = Staged(layout: layout, count: images.count, slots: batchSize, placements: plans.map(\.placement), pictures: images)
         return plans.map(\.placement)
+    }
+
+    /// Decodes staging area `slot`'s JPEGs into their places on the device with `decoder`, queued
+    /// on `stream` after the area's upload (which leaves those places alone). Returns how many.
+    @discardableResult
+    public func decodeJPEGs(slot index: Int = 0, with decoder: JPEGDecoderGPU, on other: CUDAStream? = nil) throws(CUDAError) -> Int {
+        let (_, staged, _, device) = try staged(index, "decodeJPEGs")
+        var count = 0
+        for (picture, offset) in zip(staged.pictures, staged.layout.pixelOffsets) {
+            guard case .jpeg(let jpeg) = picture else { continue }
+            try decoder.decode(jpeg.bytes, name: jpeg.source ?? "a JPEG", bgr: jpeg.order == .bgr, into: device, offset: offset, on: other ?? stream)
+            count += 1
+        }
+        return count
     }
 
     private func staged(_ index: Int, _ function: String) throws(CUDAError) -> (Slot, Staged, PinnedBuffer, DeviceBuffer) {
@@ -106,7 +128,11 @@ public final class GPUPreprocessor: @unchecked Sendable {
     /// (the preprocessor's own by default).
     public func upload(slot index: Int = 0, on other: CUDAStream? = nil) throws(CUDAError) {
         let (_, staged, pinned, device) = try staged(index, "upload")
-        try (other ?? stream).copy(pinned, bytes: staged.layout.byteCount, to: device)
+        let ranges = staged.layout.uploadRanges(staged.pictures)
+        if ranges.count == 1 { return try (other ?? stream).copy(pinned, bytes: ranges[0].count, to: device) }
+        try pinned.withUnsafeBytes { (raw) throws(CUDAError) in
+            for range in ranges { try (other ?? stream).copy(UnsafeRawBufferPointer(rebasing: raw[range]), to: device, offset: range.lowerBound) }
+        }
     }
 
     /// Runs the kernel on staging area `slot`'s uploaded bytes, writing the batch into `region`

@@ -19,12 +19,12 @@ struct PreprocessStaging {
 
     static func align(_ v: Int) -> Int { (v + 63) & ~63 }
 
-    init(images: [Image], plans: [ImagePlan], outputTableBytes: Int, padBytes: Int) {
+    init(images: [PictureInput], plans: [ImagePlan], outputTableBytes: Int, padBytes: Int) {
         var tables: [Int32] = [], records: [PreprocessRecord] = []
         var pixelStarts: [Int] = [], pixelBytes = 0
         for (image, plan) in zip(images, plans) {
             pixelStarts.append(pixelBytes)
-            pixelBytes += Self.align(image.pixels.byteCount)
+            pixelBytes += Self.align(image.pixelBytes)
             var record = PreprocessRecord()
             record.width = Int32(image.width)
             record.height = Int32(image.height)
@@ -56,8 +56,9 @@ struct PreprocessStaging {
     /// The records as the words the kernel reads.
     var recordWords: [Int32] { records.flatMap(\.words) }
 
-    /// Writes every part into `buffer` (at least `byteCount` bytes).
-    func write(images: [Image], outputTable: [UInt8], pad: [UInt8], into buffer: UnsafeMutableRawBufferPointer) {
+    /// Writes every part into `buffer` (at least `byteCount` bytes): the pixels of decoded
+    /// pictures; a JPEG's place is left for its device to decode into.
+    func write(images: [PictureInput], outputTable: [UInt8], pad: [UInt8], into buffer: UnsafeMutableRawBufferPointer) {
         precondition(buffer.count >= byteCount, "a staging buffer of \(buffer.count) bytes for \(byteCount)")
         func put(_ bytes: UnsafeRawBufferPointer, at offset: Int) {
             UnsafeMutableRawBufferPointer(rebasing: buffer[offset..<(offset + bytes.count)]).copyMemory(from: bytes)
@@ -66,19 +67,35 @@ struct PreprocessStaging {
         tables.withUnsafeBytes { put($0, at: tablesAt) }
         outputTable.withUnsafeBytes { put($0, at: outputTableAt) }
         pad.withUnsafeBytes { put($0, at: padAt) }
+        let decoded: [(Image, Int)] = zip(images, pixelOffsets).compactMap { if case .pixels(let image) = $0.0 { (image, $0.1) } else { nil } }
         // A batch of 64 camera frames is ~100 MB: one core copies it at a few GB/s, short of what a
         // GPU lane takes in; the images go to every core.
-        let total = images.reduce(0) { $0 + $1.pixels.byteCount }
-        if total >= 8 << 20 && images.count > 1 {
+        let total = decoded.reduce(0) { $0 + $1.0.pixels.byteCount }
+        if total >= 8 << 20 && decoded.count > 1 {
             // Each image writes its own disjoint range of the buffer.
             nonisolated(unsafe) let base = buffer
-            DispatchQueue.concurrentPerform(iterations: images.count) { i in
-                images[i].pixels.withUnsafeBytes { src in
-                    UnsafeMutableRawBufferPointer(rebasing: base[pixelOffsets[i]..<(pixelOffsets[i] + src.count)]).copyMemory(from: src)
+            DispatchQueue.concurrentPerform(iterations: decoded.count) { i in
+                let (image, offset) = decoded[i]
+                image.pixels.withUnsafeBytes { src in
+                    UnsafeMutableRawBufferPointer(rebasing: base[offset..<(offset + src.count)]).copyMemory(from: src)
                 }
             }
         } else {
-            for (image, offset) in zip(images, pixelOffsets) { image.pixels.withUnsafeBytes { put($0, at: offset) } }
+            for (image, offset) in decoded { image.pixels.withUnsafeBytes { put($0, at: offset) } }
         }
+    }
+
+    /// The byte ranges to copy to the device: everything up to the pixels, then each decoded
+    /// picture's pixels (a JPEG's range is written on the device).
+    func uploadRanges(_ images: [PictureInput]) -> [Range<Int>] {
+        var ranges = [0..<pixelsAt]
+        for (image, offset) in zip(images, pixelOffsets) {
+            guard case .pixels = image else { continue }
+            // Neighbours apart only by the 64-byte alignment go up as one copy.
+            if let last = ranges.last, offset - last.upperBound < 64 { ranges[ranges.count - 1] = last.lowerBound..<(offset + image.pixelBytes) } else {
+                ranges.append(offset..<(offset + image.pixelBytes))
+            }
+        }
+        return ranges
     }
 }

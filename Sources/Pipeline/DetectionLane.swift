@@ -15,9 +15,10 @@ public protocol DetectionLane: AnyObject, Sendable {
     /// timings land on the same time line as the host's spans, and whether the run was cancelled
     /// (a submission waiting for a free slot gives up then).
     func start(clock: @escaping @Sendable () -> Double, cancelled: @escaping @Sendable () -> Bool) throws
-    /// Queues one batch of at most `batchSize` images and returns without waiting for the device.
-    /// Blocks only while every batch slot of the lane is still in flight.
-    func submit(_ images: [Image]) throws -> LaneSubmission
+    /// Queues one batch of at most `batchSize` pictures (pixels, or JPEGs for the device to
+    /// decode) and returns without waiting for the device. Blocks only while every batch slot of
+    /// the lane is still in flight.
+    func submit(_ pictures: [PictureInput]) throws -> LaneSubmission
 }
 
 /// A queued batch: where each image was placed, and how to wait for its detections.

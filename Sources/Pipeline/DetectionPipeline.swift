@@ -132,8 +132,8 @@ public final class DetectionPipeline {
         var slots: [Int?]
         var placements: [ImagePlacement]
         var tensor: Tensor?
-        /// The images themselves, for a device lane (which preprocesses them on its device).
-        var images: [Image] = []
+        /// The pictures themselves, for a device lane (which preprocesses them on its device).
+        var pictures: [PictureInput] = []
         var timings: BatchTimings
         var firstFrameMs: Double
     }

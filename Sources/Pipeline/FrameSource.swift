@@ -31,13 +31,19 @@ public struct FrameInfo: Sendable, Equatable {
 public struct SourceFrame: Sendable {
     public var info: FrameInfo
     public var image: Image?
+    /// A JPEG left compressed for a GPU lane to decode with nvJPEG (then `image` is nil).
+    public var jpeg: EncodedJPEG?
     public var error: String?
 
-    public init(info: FrameInfo, image: Image? = nil, error: String? = nil) {
+    public init(info: FrameInfo, image: Image? = nil, jpeg: EncodedJPEG? = nil, error: String? = nil) {
         self.info = info
         self.image = image
+        self.jpeg = jpeg
         self.error = error
     }
+
+    /// What preprocessing takes from it: its pixels, or its JPEG (nil: unreadable).
+    public var picture: PictureInput? { image.map { .pixels($0) } ?? jpeg.map { .jpeg($0) } }
 }
 
 /// Frames in order from somewhere. Called from the pipeline's decode thread only.
@@ -52,18 +58,22 @@ public protocol FrameSource: AnyObject {
     func next(index: Int) throws -> SourceFrame?
 }
 
-/// Still images (JPEG, PNG), decoded a window at a time on every core, yielded in order.
+/// Still images (JPEG, PNG), decoded a window at a time on every core, yielded in order. With
+/// `jpegsStayEncoded`, JPEG files are only read and their headers parsed: a GPU lane decodes them
+/// with nvJPEG.
 public final class ImageFileSource: FrameSource {
     public let files: [String]
     private let decoder: ImageDecoder
     private let window: Int
-    private var decoded: [Int: Result<Image, ImagingError>] = [:]
+    private let jpegsStayEncoded: Bool
+    private var decoded: [Int: Result<SourceFrame, ImagingError>] = [:]
     private var position = 0
 
-    public init(files: [String], order: ChannelOrder = .rgb, window: Int = 2 * ProcessInfo.processInfo.activeProcessorCount) {
+    public init(files: [String], order: ChannelOrder = .rgb, window: Int = 2 * ProcessInfo.processInfo.activeProcessorCount, jpegsStayEncoded: Bool = false) {
         self.files = files
         decoder = ImageDecoder(order: order)
         self.window = max(1, window)
+        self.jpegsStayEncoded = jpegsStayEncoded
     }
 
     public var name: String { files.count == 1 ? files[0] : "\(files.count) images" }
@@ -77,8 +87,9 @@ public final class ImageFileSource: FrameSource {
         let result = decoded.removeValue(forKey: position)!
         position += 1
         switch result {
-        case .success(let image):
-            return SourceFrame(info: FrameInfo(index: index, source: file, sourceFrame: 0, timestamp: nil, width: image.width, height: image.height), image: image)
+        case .success(var frame):
+            frame.info.index = index
+            return frame
         case .failure(let error):
             return SourceFrame(info: FrameInfo(index: index, source: file, sourceFrame: 0, timestamp: nil, width: 0, height: 0), error: "\(error)")
         }
@@ -86,12 +97,25 @@ public final class ImageFileSource: FrameSource {
 
     private func decodeWindow() {
         let range = position..<min(files.count, position + window)
-        let results = UncheckedSendable(UnsafeMutableBufferPointer<Result<Image, ImagingError>?>.allocate(capacity: range.count))
+        let results = UncheckedSendable(UnsafeMutableBufferPointer<Result<SourceFrame, ImagingError>?>.allocate(capacity: range.count))
         results.value.initialize(repeating: nil)
         defer { results.value.deallocate() }
-        let decoder = self.decoder, files = self.files, first = range.lowerBound
+        let decoder = self.decoder, files = self.files, first = range.lowerBound, encoded = jpegsStayEncoded
         DispatchQueue.concurrentPerform(iterations: range.count) { i in
-            do throws(ImagingError) { results.value[i] = .success(try decoder.decode(file: files[first + i])) } catch { results.value[i] = .failure(error) }
+            let file = files[first + i]
+            do throws(ImagingError) {
+                let frame: SourceFrame
+                if encoded, let ext = file.split(separator: ".").last?.lowercased(), ext == "jpg" || ext == "jpeg",
+                   let jpeg = try EncodedJPEG.read(file: file, order: decoder.order) {
+                    frame = SourceFrame(info: FrameInfo(index: 0, source: file, sourceFrame: 0, timestamp: nil, width: jpeg.width, height: jpeg.height), jpeg: jpeg)
+                } else {
+                    let image = try decoder.decode(file: file)
+                    frame = SourceFrame(info: FrameInfo(index: 0, source: file, sourceFrame: 0, timestamp: nil, width: image.width, height: image.height), image: image)
+                }
+                results.value[i] = .success(frame)
+            } catch {
+                results.value[i] = .failure(error)
+            }
         }
         for i in 0..<range.count { decoded[first + i] = results.value[i]! }
     }

@@ -12,7 +12,8 @@ import Synchronization
 /// stays on the device until only the kept boxes come back.
 ///
 /// Three streams, ordered by events, with `depth` batches in flight:
-/// - copy stream: the staged pixels of batch N+1 go up while the engine runs batch N;
+/// - copy stream: the staged pixels of batch N+1 go up while the engine runs batch N; JPEG frames
+///   go up compressed and nvJPEG decodes them into their places there;
 /// - engine stream: the fused preprocessing kernel writes straight into the engine's input, then
 ///   the engine's CUDA graph runs;
 /// - postprocess stream: decode, sort, NMS and the mapping back for the whole batch, reading the
@@ -28,6 +29,8 @@ public final class GPUDetectionLane: DetectionLane, @unchecked Sendable {
     let inputName: String
     let outputNames: [String]
     let copyStream: CUDAStream
+    /// Decodes JPEG frames on this GPU (nil: the lane takes pixels only).
+    let jpegDecoder: JPEGDecoderGPU?
     private let slots: [Slot]
     private var nextSlot = 0
     /// The decode of the batch before: the engine's output must be read before it is written again.
@@ -39,9 +42,10 @@ public final class GPUDetectionLane: DetectionLane, @unchecked Sendable {
         /// Made at 0 and signalled once: libdispatch traps when a semaphore is freed below its
         /// initial value, which a run stopped mid-batch would otherwise do.
         let free = DispatchSemaphore(value: 0)
-        let uploadStart, uploaded, preprocessStart, preprocessed, inferred: CUDAEvent
+        /// uploadStart → copied: the staging copy; copied → uploaded: nvJPEG's decodes, if any.
+        let uploadStart, copied, uploaded, preprocessStart, preprocessed, inferred: CUDAEvent
         init(_ context: CUDAContext) throws(CUDAError) {
-            (uploadStart, uploaded) = (try CUDAEvent(context), try CUDAEvent(context))
+            (uploadStart, copied, uploaded) = (try CUDAEvent(context), try CUDAEvent(context), try CUDAEvent(context))
             (preprocessStart, preprocessed, inferred) = (try CUDAEvent(context), try CUDAEvent(context), try CUDAEvent(context))
             free.signal()
         }
@@ -52,7 +56,9 @@ public final class GPUDetectionLane: DetectionLane, @unchecked Sendable {
     ///   - spec: the preprocessing the model was trained with (its type must be the model input's).
     ///   - postprocessor: the CPU postprocessor the GPU one must equal (decoder, thresholds, mapping).
     ///   - depth: batches in flight at once (2: one on the device, one being queued).
-    public init(session: EngineSession, inputName: String, spec: PreprocessSpec, postprocessor cpu: Postprocessor, batchSize: Int, depth: Int = 2) throws {
+    ///   - decodeJPEGs: decode JPEG frames with nvJPEG on this GPU (the library must load).
+    public init(session: EngineSession, inputName: String, spec: PreprocessSpec, postprocessor cpu: Postprocessor, batchSize: Int, depth: Int = 2,
+                decodeJPEGs: Bool = false) throws {
         guard batchSize >= 1, depth >= 1 else { throw PipelineError.badConfiguration("a lane needs a batch and a depth of at least 1") }
         guard GPUPostprocessor.supports(cpu.decoder) else {
             throw PipelineError.badConfiguration("the \(cpu.decoder.layout.rawValue) head is decoded on the CPU only; it cannot run in a GPU lane")
@@ -71,6 +77,7 @@ public final class GPUDetectionLane: DetectionLane, @unchecked Sendable {
         preprocessor = try GPUPreprocessor(spec: spec, allocator: allocator)
         postprocessor = try GPUPostprocessor(cpu, maxBatch: batchSize, allocator: allocator, slots: depth)
         copyStream = preprocessor.stream
+        jpegDecoder = decodeJPEGs ? try JPEGDecoderGPU(context: context) : nil
         slots = try (0..<depth).map { _ in try Slot(context) }
         self.inputName = inputName
         self.batchSize = batchSize
@@ -87,7 +94,7 @@ public final class GPUDetectionLane: DetectionLane, @unchecked Sendable {
         origin = (event, clock())
     }
 
-    public func submit(_ images: [Image]) throws -> LaneSubmission {
+    public func submit(_ images: [PictureInput]) throws -> LaneSubmission {
         guard images.count <= batchSize else { throw PipelineError.badConfiguration("\(images.count) frames for a lane of batch \(batchSize)") }
         let clock = ContinuousClock(), begin = clock.now
         let index = nextSlot
@@ -98,9 +105,16 @@ public final class GPUDetectionLane: DetectionLane, @unchecked Sendable {
             if cancelled() { throw PipelineError.badConfiguration("cancelled") }
         }
         do {
-            let placements = try preprocessor.stage(images, batchSize: batchSize, slot: index)
+            let placements = try preprocessor.stage(pictures: images, batchSize: batchSize, slot: index)
             try slot.uploadStart.record(on: copyStream)
             try preprocessor.upload(slot: index, on: copyStream)
+            try slot.copied.record(on: copyStream)
+            // JPEGs decode into their places in the staging area, after its upload.
+            var decodes = 0
+            if images.contains(where: { if case .jpeg = $0 { true } else { false } }) {
+                guard let jpegDecoder else { throw PipelineError.badConfiguration("a JPEG frame reached a lane without nvJPEG") }
+                decodes = try preprocessor.decodeJPEGs(slot: index, with: jpegDecoder, on: copyStream)
+            }
             try slot.uploaded.record(on: copyStream)
             let engine = binding.stream
             try engine.wait(for: slot.uploaded)
@@ -115,21 +129,22 @@ public final class GPUDetectionLane: DetectionLane, @unchecked Sendable {
                                                     shapes: outputs.map(\.shape), batch: batchSize, placements: placements, slot: index, after: slot.inferred)
             lastDecoded = pending.decoded
             let hostMs = (clock.now - begin).milliseconds
-            return LaneSubmission(placements: placements, hostMs: hostMs) { [self] in try collect(pending, slot: slot) }
+            return LaneSubmission(placements: placements, hostMs: hostMs) { [self] in try collect(pending, slot: slot, decodes: decodes) }
         } catch {
             slot.free.signal()
             throw error
         }
     }
 
-    private func collect(_ pending: GPUPostprocessor.Pending, slot: Slot) throws -> LaneOutcome {
+    private func collect(_ pending: GPUPostprocessor.Pending, slot: Slot, decodes: Int) throws -> LaneOutcome {
         defer { slot.free.signal() }
         let detections = try postprocessor.collect(pending)
         let clock = ContinuousClock(), begin = clock.now
         guard let origin else { throw PipelineError.badConfiguration("internal: the lane was not started") }
         func at(_ event: CUDAEvent) throws -> Double { origin.ms + (try event.milliseconds(since: origin.event)) }
-        let spans: [(stage: Stage, startMs: Double, endMs: Double)] = [
-            (.upload, try at(slot.uploadStart), try at(slot.uploaded)),
+        var spans: [(stage: Stage, startMs: Double, endMs: Double)] = [(.upload, try at(slot.uploadStart), try at(slot.copied))]
+        if decodes > 0 { spans.append((.decode, try at(slot.copied), try at(slot.uploaded))) }
+        spans += [
             (.preprocess, try at(slot.preprocessStart), try at(slot.preprocessed)),
             (.inference, try at(slot.preprocessed), try at(slot.inferred)),
             (.postprocess, try at(pending.started), try at(pending.finished)),

@@ -53,25 +53,31 @@ extension DetectionPipeline {
 
     private func prepare(_ gathered: [DecodedFrame], index: Int) throws -> PreparedBatch {
         var slots: [Int?] = []
-        var images: [Image] = []
+        var pictures: [PictureInput] = []
         for item in gathered {
-            if let image = item.frame.image {
-                slots.append(images.count)
-                images.append(image)
+            if let picture = item.frame.picture {
+                slots.append(pictures.count)
+                pictures.append(picture)
             } else {
                 slots.append(nil)
             }
         }
         var tensor: Tensor?
         var placements: [ImagePlacement] = []
-        // A device lane preprocesses on its device; the host only gathers.
-        if !images.isEmpty, lanes.isEmpty, let preprocessor {
+        // A device lane preprocesses (and decodes JPEGs) on its device; the host only gathers.
+        if !pictures.isEmpty, lanes.isEmpty, let preprocessor {
+            let images = try pictures.map { picture -> Image in
+                switch picture {
+                case .pixels(let image): return image
+                case .jpeg(let jpeg): return try ImageDecoder(order: jpeg.order).decode(Data(jpeg.bytes), name: jpeg.source ?? "a JPEG")
+                }
+            }
             let size = configuration.fixedModelBatch ?? images.count
             (tensor, placements) = try preprocessor.batch(images, size: size)
         }
         let timings = BatchTimings(decodeMs: gathered.reduce(0) { $0 + $1.decodeMs }, preprocessMs: 0, inferenceMs: 0, postprocessMs: 0, latencyMs: 0)
         return PreparedBatch(index: index, frames: gathered.map(\.frame), slots: slots, placements: placements, tensor: tensor,
-                             images: lanes.isEmpty ? [] : images, timings: timings, firstFrameMs: gathered.map(\.startMs).min() ?? profiler.now())
+                             pictures: lanes.isEmpty ? [] : pictures, timings: timings, firstFrameMs: gathered.map(\.startMs).min() ?? profiler.now())
     }
 
     /// Runs batches through one session until the preprocessing stage ends.
@@ -98,13 +104,13 @@ extension DetectionPipeline {
         defer { inferred.push(.end) }
         while let item = batches.pop(), case .value(var batch) = item {
             var pending: (() throws -> LaneOutcome)?
-            if !batch.images.isEmpty {
+            if !batch.pictures.isEmpty {
                 // Host span: the pixels staged in pinned memory and the device work queued.
-                let (submission, ms) = try profiler.measure(.preprocess, lane: index, batch: batch.index, frames: batch.images.count) { try lane.submit(batch.images) }
+                let (submission, ms) = try profiler.measure(.preprocess, lane: index, batch: batch.index, frames: batch.pictures.count) { try lane.submit(batch.pictures) }
                 batch.placements = submission.placements
                 batch.timings.preprocessMs = ms
                 pending = submission.wait
-                batch.images = []
+                batch.pictures = []
             }
             guard inferred.push(.value(InferredBatch(batch: batch, outputs: [:], pending: pending, lane: index, place: lane.place))) else { return }
         }
@@ -129,6 +135,7 @@ extension DetectionPipeline {
                         profiler.record(Span(stage: span.stage, lane: ready.lane, batch: next, frames: ready.batch.placements.count,
                                              startMs: span.startMs, endMs: span.endMs, place: ready.place))
                         switch span.stage {
+                        case .decode: ready.batch.timings.decodeMs += span.endMs - span.startMs
                         case .upload, .preprocess: ready.batch.timings.preprocessMs += span.endMs - span.startMs
                         case .inference: ready.batch.timings.inferenceMs += span.endMs - span.startMs
                         default: break

@@ -96,6 +96,9 @@ struct Detect: ParsableCommand {
     @Option(help: "Stop after this many frames.")
     var frames: Int?
 
+    @Option(help: ArgumentHelp("Where JPEG files are decoded: auto (with nvJPEG on the GPU lane where the library loads, else on the CPU), cpu, or cuda.", valueName: "device"))
+    var decode = "auto"
+
     @Flag(help: "Read every frame into memory before the run, so the figures leave decoding out (benchmarks).")
     var preload = false
 
@@ -114,6 +117,7 @@ struct Detect: ParsableCommand {
         guard postprocess == "auto" || postprocess == "cpu" || postprocess == "cuda" || postprocess.hasPrefix("cuda:") else {
             throw ValidationError("--postprocess \(postprocess): use auto, cpu, cuda or cuda:N")
         }
+        guard ["auto", "cpu", "cuda"].contains(decode) else { throw ValidationError("--decode \(decode): use auto, cpu or cuda") }
         if let repeats, repeats < 1 { throw ValidationError("--repeat must be at least 1") }
         if repeats != nil && !preload { throw ValidationError("--repeat serves frames from memory; add --preload") }
         if checkPostprocess && (postprocess == "cpu" || postprocess == "auto") { throw ValidationError("--check-postprocess compares a GPU postprocess with the CPU; add --postprocess cuda") }
@@ -130,7 +134,7 @@ struct Detect: ParsableCommand {
             }
         }
         let setup = try DetectSetup.make(self)
-        let opened = try DetectSources.open(allSources, order: setup.preprocessor.spec.order)
+        let opened = try DetectSources.open(allSources, order: setup.preprocessor.spec.order, jpegsOnGPU: setup.decodesJPEGs)
         let limited: any FrameSource = frames.map { LimitedSource(opened, limit: $0) } ?? opened
         let source: any FrameSource = preload ? try PreloadedSource(limited, repeats: repeats ?? 1) : limited
         var configuration = PipelineConfiguration()

@@ -25,6 +25,8 @@ struct DetectSetup {
     /// The batch the model insists on, when it has a fixed one.
     var fixedBatch: Int?
     var summary: String
+    /// The lanes decode JPEG files with nvJPEG (the sources leave them compressed).
+    var decodesJPEGs = false
     var workerCount: Int { lanes.isEmpty ? sessions.count : lanes.count }
 
     static func make(_ command: Detect) throws -> DetectSetup {
@@ -91,21 +93,30 @@ struct DetectSetup {
         let head = "\(command.model): \(decoder.description); '\(input.name)' \(spec.width)x\(spec.height) \(spec.dtype.rawValue) \(spec.order.rawValue); "
         let modelSource = source ?? .file(command.model)
 
+        if command.decode == "cuda" && !(wantsLanes && GPUPostprocessor.supports(decoder)) {
+            throw CLIError("--decode cuda decodes JPEGs in GPU lanes; they need --device cuda, the CUDA engine and a head the GPU decodes")
+        }
         if wantsLanes && GPUPostprocessor.supports(decoder) {
+            // Annotating draws on the decoded frames, so it keeps JPEG decoding on the host.
+            let nvjpeg = JPEGDecoderGPU.unavailability()
+            if command.decode == "cuda", let nvjpeg { throw CLIError("--decode cuda: \(nvjpeg)") }
+            if command.decode == "cuda" && command.annotate != nil { throw CLIError("--decode cuda: --annotate draws on frames decoded on the host; use --decode cpu") }
+            let jpegsOnGPU = command.decode != "cpu" && nvjpeg == nil && command.annotate == nil
             do {
                 let lanes = try devices.flatMap { device in
                     try (0..<workers).map { _ -> any DetectionLane in
                         guard let session = try target.backend.makeSession(modelSource, device: device, options: target.options) as? EngineSession else {
                             throw CLIError("internal: the CUDA engine made no engine session")
                         }
-                        return try GPUDetectionLane(session: session, inputName: input.name, spec: spec, postprocessor: cpuPostprocessor, batchSize: batch)
+                        return try GPUDetectionLane(session: session, inputName: input.name, spec: spec, postprocessor: cpuPostprocessor, batchSize: batch,
+                                                    decodeJPEGs: jpegsOnGPU)
                     }
                 }
                 var summary = head + "batch \(batch), \(lanes.count) GPU lane\(lanes.count == 1 ? "" : "s") (\(devices.map(\.description).joined(separator: ", ")), "
-                    + "\(workers) per GPU): preprocessing, the CUDA engine and postprocessing on the GPU"
+                    + "\(workers) per GPU): \(jpegsOnGPU ? "JPEG decoding (nvJPEG), " : "")preprocessing, the CUDA engine and postprocessing on the GPU"
                 if !notes.isEmpty { summary += "; " + notes.joined(separator: "; ") }
                 return DetectSetup(sessions: [], lanes: lanes, inputName: input.name, preprocessor: preprocessor, postprocessor: CPUPostprocessing(cpuPostprocessor),
-                                   names: names, batch: batch, fixedBatch: nil, summary: summary)
+                                   names: names, batch: batch, fixedBatch: nil, summary: summary, decodesJPEGs: jpegsOnGPU)
             } catch let error as EngineError {
                 guard devices.count == 1, command.postprocess == "auto" else { throw error }
                 // The model needs the host for some nodes: the host path still runs it, slower.
@@ -177,11 +188,11 @@ struct DetectSetup {
 enum DetectSources {
     static let videoExtensions: Set<String> = ["avi", "mp4", "mkv", "mov", "webm", "m4v", "mpg", "mpeg", "ts", "flv", "wmv", "ogv", "3gp"]
 
-    static func open(_ paths: [String], order: ChannelOrder) throws -> any FrameSource {
+    static func open(_ paths: [String], order: ChannelOrder, jpegsOnGPU: Bool = false) throws -> any FrameSource {
         var sources: [any FrameSource] = []
         var images: [String] = []
         func flushImages() {
-            if !images.isEmpty { sources.append(ImageFileSource(files: images, order: order)); images = [] }
+            if !images.isEmpty { sources.append(ImageFileSource(files: images, order: order, jpegsStayEncoded: jpegsOnGPU)); images = [] }
         }
         for path in paths {
             let ext = path.split(separator: ".").last.map { $0.lowercased() } ?? ""

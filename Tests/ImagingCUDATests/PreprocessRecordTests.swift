@@ -65,13 +65,13 @@ import Testing
             return try Image(pixels: Tensor(shape: [h, w, 3], elements: (0..<(h * w * 3)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ i) }), order: .bgr)
         }
         let plans = try cpu.plans(for: images)
-        let layout = PreprocessStaging(images: images, plans: plans, outputTableBytes: cpu.outputTable.count, padBytes: cpu.padElements.count)
+        let layout = PreprocessStaging(images: images.map { .pixels($0) }, plans: plans, outputTableBytes: cpu.outputTable.count, padBytes: cpu.padElements.count)
         let parts = [layout.recordsAt, layout.tablesAt, layout.outputTableAt, layout.padAt, layout.pixelsAt]
         #expect(parts.allSatisfy { $0 % 64 == 0 } && parts == parts.sorted())
         #expect(layout.tablesAt >= max(count, 1) * PreprocessRecord.wordCount * 4)
         #expect(layout.records.count == max(count, 1))
         var buffer = [UInt8](repeating: 0xEE, count: layout.byteCount)
-        buffer.withUnsafeMutableBytes { layout.write(images: images, outputTable: cpu.outputTable, pad: cpu.padElements, into: $0) }
+        buffer.withUnsafeMutableBytes { layout.write(images: images.map { .pixels($0) }, outputTable: cpu.outputTable, pad: cpu.padElements, into: $0) }
         func word(_ at: Int) -> Int32 { buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: Int32.self) } }
         for (i, (image, plan)) in zip(images, plans).enumerated() {
             let at = layout.recordsAt + i * PreprocessRecord.wordCount * 4
@@ -89,5 +89,31 @@ import Testing
         }
         #expect(Array(buffer[layout.outputTableAt..<(layout.outputTableAt + cpu.outputTable.count)]) == cpu.outputTable)
         #expect(Array(buffer[layout.padAt..<(layout.padAt + cpu.padElements.count)]) == cpu.padElements)
+    }
+
+    /// JPEGs among decoded pictures: their places are reserved and left unwritten for the device's
+    /// decoder, and the upload covers everything else in as few copies as the places allow.
+    @Test func jpegPlacesAreReservedAndSkippedByTheUpload() throws {
+        let cpu = try Preprocessor(spec: PreprocessSpec(height: 32, width: 32))
+        func image(_ w: Int, _ h: Int) throws -> PictureInput {
+            .pixels(try Image(pixels: Tensor(shape: [h, w, 3], elements: [UInt8](repeating: 7, count: w * h * 3)), order: .rgb))
+        }
+        let jpeg = PictureInput.jpeg(EncodedJPEG(bytes: [0xFF, 0xD8], width: 20, height: 10, order: .bgr, source: "x.jpg"))
+        let pictures = [try image(5, 3), try image(4, 4), jpeg, try image(6, 2)]
+        let plans = try cpu.plans(for: pictures)
+        #expect(plans[2].channelMap == [2, 1, 0], "decoded as BGR, read as RGB")
+        let layout = PreprocessStaging(images: pictures, plans: plans, outputTableBytes: cpu.outputTable.count, padBytes: cpu.padElements.count)
+        #expect(layout.pixelOffsets[3] - layout.pixelOffsets[2] >= 20 * 10 * 3)
+        var buffer = [UInt8](repeating: 0xEE, count: layout.byteCount)
+        buffer.withUnsafeMutableBytes { layout.write(images: pictures, outputTable: cpu.outputTable, pad: cpu.padElements, into: $0) }
+        #expect(buffer[layout.pixelOffsets[2]..<(layout.pixelOffsets[2] + 600)].allSatisfy { $0 == 0xEE }, "the JPEG's place is not written")
+        #expect(buffer[layout.pixelOffsets[3]..<(layout.pixelOffsets[3] + 36)].allSatisfy { $0 == 7 })
+        let ranges = layout.uploadRanges(pictures)
+        #expect(ranges.count == 2 && ranges[0].lowerBound == 0)
+        #expect(ranges[0].upperBound == layout.pixelOffsets[1] + 48 && ranges[1] == layout.pixelOffsets[3]..<(layout.pixelOffsets[3] + 36))
+        // Decoded pictures only: one copy of the whole area up to the last picture's pixels.
+        let plain = [try image(5, 3), try image(4, 4)]
+        let flat = PreprocessStaging(images: plain, plans: try cpu.plans(for: plain), outputTableBytes: cpu.outputTable.count, padBytes: cpu.padElements.count)
+        #expect(flat.uploadRanges(plain) == [0..<(flat.pixelOffsets[1] + 48)])
     }
 }

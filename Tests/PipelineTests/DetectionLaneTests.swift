@@ -44,7 +44,13 @@ final class QueuedHostLane: DetectionLane, @unchecked Sendable {
 
     func start(clock: @escaping @Sendable () -> Double, cancelled: @escaping @Sendable () -> Bool) throws { self.clock = clock }
 
-    func submit(_ images: [Image]) throws -> LaneSubmission {
+    func submit(_ pictures: [PictureInput]) throws -> LaneSubmission {
+        let images = try pictures.map { picture -> Image in
+            switch picture {
+            case .pixels(let image): return image
+            case .jpeg(let jpeg): return try ImageDecoder(order: jpeg.order).decode(Data(jpeg.bytes), name: jpeg.source ?? "jpeg")
+            }
+        }
         slots.wait()
         let number = submitted.add(1, ordering: .relaxed).newValue - 1
         let now = inFlight.add(1, ordering: .relaxed).newValue
@@ -124,6 +130,39 @@ final class QueuedHostLane: DetectionLane, @unchecked Sendable {
         let trace = String(decoding: pipeline.profiler.chromeTrace(), as: UTF8.self)
         #expect(trace.firstRange(of: "host:1 lane 1 inference") != nil)
         _ = try JSONSerialization.jsonObject(with: Data(trace.utf8))
+    }
+
+    /// JPEG files left compressed for a lane (its device decodes them): their sizes come from the
+    /// headers, the other pictures are decoded, and the detections are the session path's.
+    @Test func jpegsStayCompressedForLanesAndGiveTheSameDetections() throws {
+        let files = try DetectionPipelineTests.pictures()
+        let source = ImageFileSource(files: files, order: .bgr, jpegsStayEncoded: true)
+        var frames: [SourceFrame] = []
+        while let f = try source.next(index: frames.count) { frames.append(f) }
+        let jpegs = frames.filter { $0.jpeg != nil }
+        #expect(jpegs.count == files.filter { $0.hasSuffix(".jpg") }.count && jpegs.count >= 3)
+        for frame in jpegs {
+            let decoded = try ImageDecoder(order: .bgr).decode(file: frame.info.source)
+            #expect(frame.image == nil && frame.info.width == decoded.width && frame.info.height == decoded.height)
+        }
+        let (reference, _) = try DetectionPipelineTests.pipeline(ImageFileSource(files: files, order: .bgr))
+        var expected: [FrameResult] = []
+        _ = try reference.run { expected += $0.frames }
+        var configuration = PipelineConfiguration()
+        configuration.batchSize = 4
+        let pipeline = try DetectionPipeline(source: ImageFileSource(files: files, order: .bgr, jpegsStayEncoded: true), lanes: try Self.lanes(count: 1, batch: 4),
+                                             configuration: configuration)
+        var results: [FrameResult] = []
+        _ = try pipeline.run { results += $0.frames }
+        #expect(results.map(\.info.source) == files)
+        for (ours, theirs) in zip(results, expected) {
+            #expect(ours.detections.count == theirs.detections.count && zip(ours.detections, theirs.detections).allSatisfy { $0.box.iou($1.box) >= 0.999 })
+        }
+        // The session path decodes such frames on the host.
+        let (hosted, _) = try DetectionPipelineTests.pipeline(ImageFileSource(files: files, order: .bgr, jpegsStayEncoded: true))
+        var onHost: [FrameResult] = []
+        _ = try hosted.run { onHost += $0.frames }
+        #expect(onHost.map(\.detections.count) == expected.map(\.detections.count))
     }
 
     /// One lane with two slots: batch N+1 is queued while batch N is still in flight.
