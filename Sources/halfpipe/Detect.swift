@@ -96,7 +96,7 @@ struct Detect: ParsableCommand {
     @Option(help: "Stop after this many frames.")
     var frames: Int?
 
-    @Option(help: ArgumentHelp("Where JPEG files are decoded: auto (with nvJPEG on the GPU lane where the library loads, else on the CPU), cpu, or cuda.", valueName: "device"))
+    @Option(help: ArgumentHelp("Where JPEG files are decoded: auto (with nvJPEG on the GPU lane where the library loads, else on the CPU), cpu, or cuda. nvJPEG's pixels differ from libjpeg-turbo's on colour pictures (chroma upsampling), so boxes can differ slightly; use cpu for the CPU path's exact pixels.", valueName: "device"))
     var decode = "auto"
 
     @Flag(help: "Read every frame into memory before the run, so the figures leave decoding out (benchmarks).")
