@@ -74,6 +74,27 @@ import ONNXRuntime
         #expect(edge.source.contains("p[2048LL]") && !edge.source.contains("p[3072LL]"))
     }
 
+    /// A 12-channel intermediate (YOLOX's Focus concatenates four 3-channel slices) gets a padded
+    /// copy before its convolution: 16 stored channels, the 4 extra written as zeros, and filters
+    /// with 16 channels; a 16-channel one goes in as it is.
+    @Test func intermediateChannelCountsArePaddedToEight() throws {
+        let nodes = [
+            Node(opType: "Concat", name: "focus", inputs: ["x", "x", "x", "x"], outputs: ["c"], attributes: [.int("axis", 1)]),
+            Node(opType: "Conv", name: "stem", inputs: ["c", "w"], outputs: ["y"], attributes: [.ints("pads", [1, 1, 1, 1])]),
+            Node(opType: "Conv", name: "next", inputs: ["y", "w2"], outputs: ["z"], attributes: [.ints("pads", [1, 1, 1, 1])]),
+        ]
+        let model = ModelBuilder.model(nodes: nodes, inputs: [ModelBuilder.tensor("x", .float32, [2, 3, 16, 16])], outputs: [ModelBuilder.tensor("z", .float32, [2, 8, 16, 16])],
+                                       initializers: [try Self.weight("w", [16, 12, 3, 3], seed: 1), try Self.weight("w2", [8, 16, 3, 3], seed: 2)])
+        let plan = try GraphLowering.lower(model, inputShapes: [:])
+        let convolutions = plan.steps.compactMap { if case .convolution(let c) = $0 { c } else { nil } }
+        #expect(convolutions.count == 2)
+        #expect(convolutions[0].geometry.channels == 16 && plan.tensors[convolutions[0].input].storedChannels == 16 && plan.tensors[convolutions[0].input].shape[1] == 12)
+        #expect(plan.weights[convolutions[0].filter].bytes.count == 16 * 3 * 3 * 16 * 2)
+        #expect(convolutions[1].geometry.channels == 16 && !plan.tensors[convolutions[1].input].isPadded)
+        let pads = plan.steps.compactMap { if case .generated(let g) = $0, g.kind == "pad channels" { g } else { nil } }
+        #expect(pads.count == 1 && pads[0].threads == 2 * 16 * 16 * 16 && pads[0].source.contains("i1 >= 12 ? 0.0f"))
+    }
+
     @Test func gemmBecomesOneByOneConvolutionWithTransposedWeights() throws {
         let b = try Self.weight("B", [5, 4], seed: 9)  // transB: [M=5, K=4]
         let nodes = [Node(opType: "Gemm", name: "fc", inputs: ["x", "B", "C"], outputs: ["y"], attributes: [.int("transB", 1), .float("alpha", 2)])]
