@@ -283,6 +283,13 @@ public struct GraphLowering {
                                                  threads: s.shape[0] * s.shape[2] * s.shape[3])), nodes: nodes)
             return
         }
+        if t.layout == .nhwc, t.isPadded, t.storedChannels % 8 == 0, t.dtype == .float16, s.layout == .nhwc, !s.isPadded, s.dtype == .float16 {
+            let function = functionName()
+            let code = KernelSource.padChannels(function: function, pixels: s.shape[0] * s.shape[2] * s.shape[3], channels: s.shape[1], stored: t.storedChannels)
+            plan.append(.generated(GeneratedStep(kind: kind, function: function, source: code.source, output: target, inputs: [source], weights: [],
+                                                 threads: code.threads)), nodes: nodes)
+            return
+        }
         var shape = t.shape, outStrides = t.strides, sourceStrides = s.strides
         var zeroAxis: Int?
         if t.isPadded {

@@ -122,6 +122,29 @@ enum KernelSource {
         """
     }
 
+    /// NHWC FP16 with `channels` per pixel into NHWC FP16 with `stored` (a multiple of 8) per
+    /// pixel, zeros past the real ones: one thread per pixel, its channels read as halves and
+    /// written as `stored / 8` 16-byte vectors. The generic copy (one element per thread, with
+    /// coordinate arithmetic) took 0.39 ms for YOLOX's 12 → 16 channels at batch 64 on an H200.
+    static func padChannels(function: String, pixels: Int, channels: Int, stored: Int) -> Generated {
+        let vectors = stored / 8
+        let source = """
+        extern "C" __global__ void \(function)(uint4* __restrict__ out, const unsigned short* __restrict__ src) {
+            const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+            if (idx >= \(pixels)LL) return;
+            const unsigned short* p = src + idx * \(channels)LL;
+            uint4 o[\(vectors)];
+            unsigned short* h = reinterpret_cast<unsigned short*>(o);
+            #pragma unroll
+            for (int c = 0; c < \(stored); c++) h[c] = c < \(channels) ? p[c] : (unsigned short)0;
+            #pragma unroll
+            for (int v = 0; v < \(vectors); v++) out[idx * \(vectors)LL + v] = o[v];
+        }
+
+        """
+        return Generated(source: source, threads: pixels)
+    }
+
     /// One input of an elementwise kernel: its storage strides per output axis (0 where it is
     /// broadcast), whether it is FP16, or a literal for a scalar constant.
     enum Operand {

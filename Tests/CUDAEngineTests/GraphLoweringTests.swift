@@ -92,7 +92,8 @@ import ONNXRuntime
         #expect(plan.weights[convolutions[0].filter].bytes.count == 16 * 3 * 3 * 16 * 2)
         #expect(convolutions[1].geometry.channels == 16 && !plan.tensors[convolutions[1].input].isPadded)
         let pads = plan.steps.compactMap { if case .generated(let g) = $0, g.kind == "pad channels" { g } else { nil } }
-        #expect(pads.count == 1 && pads[0].threads == 2 * 16 * 16 * 16 && pads[0].source.contains("i1 >= 12 ? 0.0f"))
+        // One thread per pixel: 12 halves read, 16 written as two 16-byte vectors.
+        #expect(pads.count == 1 && pads[0].threads == 2 * 16 * 16 && pads[0].source.contains("h[c] = c < 12 ? p[c]") && pads[0].source.contains("uint4 o[2]"))
     }
 
     @Test func gemmBecomesOneByOneConvolutionWithTransposedWeights() throws {
