@@ -40,20 +40,11 @@ public final class JPEGDecoderGPU: @unchecked Sendable {
         }
     }
 
-    /// The picture's size and component count, from its header.
-    public func info(_ jpeg: [UInt8], name: String) throws(CUDAError) -> (width: Int, height: Int, components: Int) {
-        var components: Int32 = 0, subsampling: Int32 = 0
-        var widths = [Int32](repeating: 0, count: 4), heights = [Int32](repeating: 0, count: 4)
-        try context.makeCurrent()
-        let code = jpeg.withUnsafeBufferPointer { api.nvjpegGetImageInfo(handle, $0.baseAddress, $0.count, &components, &subsampling, &widths, &heights) }
-        try api.check(code, "nvjpegGetImageInfo", name)
-        return (Int(widths[0]), Int(heights[0]), Int(components))
-    }
-
-    /// Decodes `jpeg` as interleaved RGB (or BGR) rows of `width * 3` bytes into `destination` at
-    /// `offset`, queued on `stream`. nvJPEG reads the bytes before it returns.
-    public func decode(_ jpeg: [UInt8], name: String, bgr: Bool, into destination: DeviceBuffer, offset: Int, on stream: CUDAStream) throws(CUDAError) {
-        let (width, height, _) = try info(jpeg, name: name)
+    /// Decodes `jpeg` (of `width` × `height` pixels, as its header says: the caller has read it)
+    /// as interleaved RGB (or BGR) rows of `width * 3` bytes into `destination` at `offset`, queued
+    /// on `stream`. nvJPEG reads the bytes before it returns.
+    public func decode(_ jpeg: [UInt8], width: Int, height: Int, name: String, bgr: Bool, into destination: DeviceBuffer, offset: Int,
+                       on stream: CUDAStream) throws(CUDAError) {
         let bytes = width * height * 3
         let address = try destination.address(at: offset, bytes: bytes, for: "nvjpegDecode")
         // nvjpegImage_t: the first channel pointer and pitch; the other three unused (zero).

@@ -8,8 +8,6 @@ struct NVJPEGAPI {
     let nvjpegDestroy: @convention(c) (Handle?) -> Int32
     let nvjpegJpegStateCreate: @convention(c) (Handle?, OutHandle?) -> Int32
     let nvjpegJpegStateDestroy: @convention(c) (Handle?) -> Int32
-    let nvjpegGetImageInfo: @convention(c) (Handle?, UnsafePointer<UInt8>?, Int, UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<Int32>?,
-                                            UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<Int32>?) -> Int32
     /// (handle, state, data, length, output format, nvjpegImage_t*, stream)
     let nvjpegDecode: @convention(c) (Handle?, Handle?, UnsafePointer<UInt8>?, Int, Int32, UnsafeMutableRawPointer?, Handle?) -> Int32
 
@@ -24,7 +22,7 @@ struct NVJPEGAPI {
     init(_ lib: DynamicLibrary) throws(DynamicLibraryError) {
         nvjpegCreateSimple = try lib.symbol("nvjpegCreateSimple"); nvjpegDestroy = try lib.symbol("nvjpegDestroy")
         nvjpegJpegStateCreate = try lib.symbol("nvjpegJpegStateCreate"); nvjpegJpegStateDestroy = try lib.symbol("nvjpegJpegStateDestroy")
-        nvjpegGetImageInfo = try lib.symbol("nvjpegGetImageInfo"); nvjpegDecode = try lib.symbol("nvjpegDecode")
+        nvjpegDecode = try lib.symbol("nvjpegDecode")
     }
 
     static func load() throws(CUDAError) -> NVJPEGAPI {

@@ -28,7 +28,7 @@ public final class EngineDeviceBinding: @unchecked Sendable {
     public var context: CUDAContext { plan.context }
 
     init(_ plan: ExecutablePlan, source: String) throws(EngineError) {
-        let hosted = plan.plan.placements.filter { $0.placement.hasPrefix("host step") }
+        let hosted = plan.plan.placements.filter(\.isHostStep)
         guard hosted.isEmpty, plan.plan.hostInputs.isEmpty, plan.plan.hostOutputs.isEmpty else {
             let ops = Set(hosted.map(\.opType)).sorted().joined(separator: ", ")
             throw .badInput("\(source) cannot keep its data on the GPU: \(hosted.count) node(s) run on the host (\(ops)); "

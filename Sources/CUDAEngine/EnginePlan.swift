@@ -158,8 +158,12 @@ public enum PlanStep: Sendable {
 public struct NodePlacement: Sendable, Equatable {
     public let node: String
     public let opType: String
-    /// "host" (folded at load), "step N" (fused into step N), or "view".
+    /// "host" (folded at load), "step N" (fused into step N), "host step N" (run by the fallback
+    /// backend), or "view".
     public let placement: String
+
+    /// Whether the node runs on the fallback backend (ONNX Runtime on the CPU), not the GPU.
+    public var isHostStep: Bool { placement.hasPrefix("host step") }
 }
 
 /// A model lowered for fixed input shapes: the tensors, the steps in order, the weights, and where

@@ -84,7 +84,7 @@ public final class EngineSession: Session, @unchecked Sendable {
                                            fallback: fallback)
         let made = try ExecutablePlan.make(plan: plan, context: context, compiler: compiler, fallback: fallback, useGraph: useGraph)
         // Hybrid runs are right but pay the copies and the CPU: say which ops went there.
-        let hosted = plan.placements.filter { $0.placement.hasPrefix("host step") }
+        let hosted = plan.placements.filter(\.isHostStep)
         if !hosted.isEmpty && hostWarnings.withLock({ $0.insert(source).inserted }) {
             let ops = Dictionary(grouping: hosted, by: \.opType).map { "\($0.value.count) \($0.key)" }.sorted().joined(separator: ", ")
             Self.standardError("halfpipe: warning: the CUDA engine has no kernel for \(hosted.count) node(s) of \(source) (\(ops)); they run on ONNX Runtime on the CPU\n")

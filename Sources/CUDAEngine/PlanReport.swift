@@ -63,13 +63,13 @@ public struct PlanReport: Codable, Sendable {
         multiplyAdds = macs
         var byOp: [String: [String: Int]] = [:]
         for p in plan.placements {
-            let where_ = p.placement == "host" ? "host" : p.placement == "view" ? "view" : p.placement.hasPrefix("host step") ? "onnxruntime" : "gpu"
+            let where_ = p.placement == "host" ? "host" : p.placement == "view" ? "view" : p.isHostStep ? "onnxruntime" : "gpu"
             byOp[p.opType, default: [:]][where_, default: 0] += 1
         }
         placements = byOp
         nodesOnHost = plan.placements.filter { $0.placement == "host" }.count
         nodesAsViews = plan.placements.filter { $0.placement == "view" }.count
-        nodesOnFallback = plan.placements.filter { $0.placement.hasPrefix("host step") }.count
+        nodesOnFallback = plan.placements.filter(\.isHostStep).count
         nodesOnGPU = plan.placements.count - nodesOnHost - nodesAsViews - nodesOnFallback
         fusedGroups = plan.stepNodes.filter { $0.count > 1 }.count
         let memory = MemoryPlan(plan)

@@ -44,4 +44,12 @@ public enum PictureInput: Sendable {
     public var source: String? { switch self { case .pixels(let i): i.source; case .jpeg(let j): j.source } }
     /// Bytes of its 8-bit interleaved pixels, once decoded.
     public var pixelBytes: Int { width * height * 3 }
+
+    /// Its pixels on the host: a JPEG is decoded here (a path without a GPU decoder).
+    public func hostImage() throws(ImagingError) -> Image {
+        switch self {
+        case .pixels(let image): image
+        case .jpeg(let jpeg): try ImageDecoder(order: jpeg.order).decode(Data(jpeg.bytes), name: jpeg.source ?? "a JPEG")
+        }
+    }
 }

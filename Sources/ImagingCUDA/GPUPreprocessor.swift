@@ -111,7 +111,8 @@ public final class GPUPreprocessor: @unchecked Sendable {
         var count = 0
         for (picture, offset) in zip(staged.pictures, staged.layout.pixelOffsets) {
             guard case .jpeg(let jpeg) = picture else { continue }
-            try decoder.decode(jpeg.bytes, name: jpeg.source ?? "a JPEG", bgr: jpeg.order == .bgr, into: device, offset: offset, on: other ?? stream)
+            try decoder.decode(jpeg.bytes, width: jpeg.width, height: jpeg.height, name: jpeg.source ?? "a JPEG", bgr: jpeg.order == .bgr,
+                               into: device, offset: offset, on: other ?? stream)
             count += 1
         }
         return count

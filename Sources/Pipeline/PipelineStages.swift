@@ -66,12 +66,7 @@ extension DetectionPipeline {
         var placements: [ImagePlacement] = []
         // A device lane preprocesses (and decodes JPEGs) on its device; the host only gathers.
         if !pictures.isEmpty, lanes.isEmpty, let preprocessor {
-            let images = try pictures.map { picture -> Image in
-                switch picture {
-                case .pixels(let image): return image
-                case .jpeg(let jpeg): return try ImageDecoder(order: jpeg.order).decode(Data(jpeg.bytes), name: jpeg.source ?? "a JPEG")
-                }
-            }
+            let images = try pictures.map { try $0.hostImage() }
             let size = configuration.fixedModelBatch ?? images.count
             (tensor, placements) = try preprocessor.batch(images, size: size)
         }

@@ -103,9 +103,13 @@ struct DetectSetup {
             if command.decode == "cuda" && command.annotate != nil { throw CLIError("--decode cuda: --annotate draws on frames decoded on the host; use --decode cpu") }
             let jpegsOnGPU = command.decode != "cpu" && nvjpeg == nil && command.annotate == nil
             do {
+                // The probe's session (model already read) serves the first lane unless the batch rewrite replaced the model.
+                var spare = source == nil ? probe as? EngineSession : nil
                 let lanes = try devices.flatMap { device in
                     try (0..<workers).map { _ -> any DetectionLane in
-                        guard let session = try target.backend.makeSession(modelSource, device: device, options: target.options) as? EngineSession else {
+                        let reused = device == devices[0] ? spare : nil
+                        if reused != nil { spare = nil }
+                        guard let session = try reused ?? target.backend.makeSession(modelSource, device: device, options: target.options) as? EngineSession else {
                             throw CLIError("internal: the CUDA engine made no engine session")
                         }
                         return try GPUDetectionLane(session: session, inputName: input.name, spec: spec, postprocessor: cpuPostprocessor, batchSize: batch,

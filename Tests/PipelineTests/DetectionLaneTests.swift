@@ -45,12 +45,7 @@ final class QueuedHostLane: DetectionLane, @unchecked Sendable {
     func start(clock: @escaping @Sendable () -> Double, cancelled: @escaping @Sendable () -> Bool) throws { self.clock = clock }
 
     func submit(_ pictures: [PictureInput]) throws -> LaneSubmission {
-        let images = try pictures.map { picture -> Image in
-            switch picture {
-            case .pixels(let image): return image
-            case .jpeg(let jpeg): return try ImageDecoder(order: jpeg.order).decode(Data(jpeg.bytes), name: jpeg.source ?? "jpeg")
-            }
-        }
+        let images = try pictures.map { try $0.hostImage() }
         slots.wait()
         let number = submitted.add(1, ordering: .relaxed).newValue - 1
         let now = inFlight.add(1, ordering: .relaxed).newValue
