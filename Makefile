@@ -116,10 +116,13 @@ bench-detect: material build
 # and benchmark (bench/gpu.sh) and writes $$OUT/gpu-bench.json.
 device-bench: static material
 	@rm -rf .device && mkdir -p .device/images
-	@# Stripped (49 -> 23 MB): the carry to the GPU machine is limited to 64 MiB.
+	@# Stripped (49 -> 23 MB) and xz-compressed (6 MB; bench/gpu.sh unpacks it): the carry to the GPU
+	@# machine is limited to 64 MiB.
 	@strip -o .device/halfpipe $(STATIC_BIN) 2>/dev/null || cp $(STATIC_BIN) .device/halfpipe
+	@xz -T0 -6 .device/halfpipe
 	@cp .cache/material/images/skimage/{astronaut.png,rocket.jpg,coffee.png,chelsea.png,camera.png,horse.png} .device/images/
-	@$(PYTHON) scripts/make-device-seed.py .device
+	@# The seed array is rebuilt there from its PNGs (bench/gpu.sh): 10 MB less to carry.
+	@$(PYTHON) scripts/make-device-seed.py .device && rm -f .device/seed.npy
 	@mkdir -p .device/models && cp .cache/material/models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx .device/models/cls.onnx
 	@# The YOLOX-style detector in FP16 (half the size: the carry limit is 64 MiB) and a weightless YOLOv8-shaped head.
 	@$(STATIC_BIN) convert .cache/material/models/ddddocr/common_det.onnx -o .device/models/det-fp16.onnx --to fp16 > /dev/null
@@ -133,6 +136,8 @@ device-bench: static material
 	@$(STATIC_BIN) convert .cache/material/models/rapidocr/ch_PP-OCRv4_det_infer.onnx -o .device/models/ocr-det-fp16.onnx --to fp16 > /dev/null
 	@$(STATIC_BIN) convert .cache/material/models/rapidocr/ch_PP-OCRv4_rec_infer.onnx -o .device/models/ocr-rec-fp16.onnx --to fp16 > /dev/null
 	@mkdir -p .device/light && cp .cache/material/onnx-tests/light/light_*.onnx .device/light/
+	@# The sentence transformer (int8 weights, 23 MB): the engine's transformer check.
+	@cp .cache/material/models/minilm/model.onnx .device/models/minilm.onnx
 	@echo "device folder: $$(du -sm .device | cut -f1) MB. Run on the GPU machine (device tool, carry [\".device\"]):"
 	@echo "  bash bench/gpu.sh"
 

@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/halfpipe-gpu-out}
 mkdir -p "$out"
 bin=.device/halfpipe
+# The carry is limited to 64 MiB: the binary travels xz-compressed and the seed array as its PNGs.
+if [ -f .device/halfpipe.xz ] && [ ! -x .device/halfpipe ]; then
+  python3 -c "import lzma, shutil; shutil.copyfileobj(lzma.open('.device/halfpipe.xz'), open('.device/halfpipe', 'wb'))" && chmod +x .device/halfpipe
+fi
+[ -f .device/seed.npy ] || python3 -c "import cv2, numpy as np; np.save('.device/seed.npy', np.stack([cv2.imread(f'.device/seed-{i}.png')[..., ::-1] for i in range(3)]))"
 export HALFPIPE_KERNEL_CACHE=/tmp/halfpipe-kernels
 log="$out/gpu-log.txt"
 exec > >(tee "$log") 2>&1

@@ -6,9 +6,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: zlib (npz deflate), libjpeg-turbo and libpng (decoding), opencv-doc (test images and
 # videos), GStreamer with its base, good and libav plugins (video in and out for `detect`, loaded at run
-# time). protoc is only needed to regenerate the ONNX bindings.
+# time), xz (the GPU machine's binary travels compressed). protoc is only needed to regenerate the ONNX bindings.
 apt_packages=(zlib1g-dev libturbojpeg0-dev libpng-dev opencv-doc libgstreamer1.0-0 libgstreamer-plugins-base1.0-0
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav)
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-libav xz-utils)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -10,6 +10,8 @@ public final class CUDA: @unchecked Sendable {
     private let nvrtcState = Mutex<Result<NVRTCAPI, CUDAError>?>(nil)
     /// cuDNN likewise, for the engine only.
     private let cudnnState = Mutex<Result<CuDNNAPI, CUDAError>?>(nil)
+    /// cuBLASLt likewise: the engine's products of two computed matrices.
+    private let cublasLtState = Mutex<Result<CuBLASLtAPI, CUDAError>?>(nil)
     public let driverVersion: Int
     public let deviceCount: Int
 
@@ -50,6 +52,16 @@ public final class CUDA: @unchecked Sendable {
         let result = cudnnState.withLock { state -> Result<CuDNNAPI, CUDAError> in
             if let state { return state }
             let made = Result { () throws(CUDAError) in try CuDNNAPI.load() }
+            state = made
+            return made
+        }
+        return try result.get()
+    }
+
+    func cublasLt() throws(CUDAError) -> CuBLASLtAPI {
+        let result = cublasLtState.withLock { state -> Result<CuBLASLtAPI, CUDAError> in
+            if let state { return state }
+            let made = Result { () throws(CUDAError) in try CuBLASLtAPI.load() }
             state = made
             return made
         }

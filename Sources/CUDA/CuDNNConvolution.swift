@@ -70,35 +70,24 @@ public final class CuDNNConvolution: @unchecked Sendable {
     public let cudnn: CuDNN
     public let geometry: ConvolutionGeometry
     public let activation: ConvolutionActivation
-    private var x: Handle?, y: Handle?, bias: Handle?, w: Handle?, conv: Handle?, act: Handle?
+    private let descriptors: ConvolutionDescriptors
+    private var bias: Handle?, act: Handle?
+    private var x: Handle? { descriptors.x }
+    private var y: Handle? { descriptors.y }
+    private var w: Handle? { descriptors.w }
+    private var conv: Handle? { descriptors.conv }
 
     public init(_ cudnn: CuDNN, geometry g: ConvolutionGeometry, activation: ConvolutionActivation) throws(CUDAError) {
         self.cudnn = cudnn
         geometry = g
         self.activation = activation
-        let api = cudnn.api
-        try cudnn.stream.context.makeCurrent()
-        try api.check(api.cudnnCreateTensorDescriptor(&x), "cudnnCreateTensorDescriptor")
-        try api.check(api.cudnnCreateTensorDescriptor(&y), "cudnnCreateTensorDescriptor")
-        try api.check(api.cudnnCreateTensorDescriptor(&bias), "cudnnCreateTensorDescriptor")
-        try api.check(api.cudnnCreateFilterDescriptor(&w), "cudnnCreateFilterDescriptor")
-        try api.check(api.cudnnCreateConvolutionDescriptor(&conv), "cudnnCreateConvolutionDescriptor")
-        try api.check(api.cudnnCreateActivationDescriptor(&act), "cudnnCreateActivationDescriptor")
-        let half = CuDNNAPI.dataHalf, nhwc = CuDNNAPI.formatNHWC
-        func i(_ v: Int) -> Int32 { Int32(v) }
         let what = "convolution \(g)"
-        try api.check(api.cudnnSetTensor4dDescriptor(x, nhwc, half, i(g.batch), i(g.channels), i(g.height), i(g.width)), "cudnnSetTensor4dDescriptor(x) for \(what)")
-        try api.check(api.cudnnSetTensor4dDescriptor(y, nhwc, half, i(g.batch), i(g.filters), i(g.outputHeight), i(g.outputWidth)),
-                      "cudnnSetTensor4dDescriptor(y) for \(what)")
-        try api.check(api.cudnnSetTensor4dDescriptor(bias, CuDNNAPI.formatNCHW, half, 1, i(g.filters), 1, 1), "cudnnSetTensor4dDescriptor(bias) for \(what)")
-        try api.check(api.cudnnSetFilter4dDescriptor(w, half, nhwc, i(g.filters), i(g.channels / g.groups), i(g.kernelHeight), i(g.kernelWidth)),
-                      "cudnnSetFilter4dDescriptor for \(what)")
-        // FP16 data, FP32 accumulation (cuDNN's "pseudo half" configuration), tensor cores allowed.
-        try api.check(api.cudnnSetConvolution2dDescriptor(conv, i(g.padHeight), i(g.padWidth), i(g.strideHeight), i(g.strideWidth),
-                                                          i(g.dilationHeight), i(g.dilationWidth), CuDNNAPI.crossCorrelation, CuDNNAPI.dataFloat),
-                      "cudnnSetConvolution2dDescriptor for \(what)")
-        try api.check(api.cudnnSetConvolutionGroupCount(conv, i(g.groups)), "cudnnSetConvolutionGroupCount for \(what)")
-        try api.check(api.cudnnSetConvolutionMathType(conv, CuDNNAPI.tensorOpMath), "cudnnSetConvolutionMathType for \(what)")
+        descriptors = try ConvolutionDescriptors(cudnn, g, what: what)
+        let api = cudnn.api
+        try api.check(api.cudnnCreateTensorDescriptor(&bias), "cudnnCreateTensorDescriptor")
+        try api.check(api.cudnnCreateActivationDescriptor(&act), "cudnnCreateActivationDescriptor")
+        try api.check(api.cudnnSetTensor4dDescriptor(bias, CuDNNAPI.formatNCHW, CuDNNAPI.dataHalf, 1, Int32(g.filters), 1, 1),
+                      "cudnnSetTensor4dDescriptor(bias) for \(what)")
         let (mode, coefficient): (Int32, Double) = switch activation {
         case .identity: (CuDNNAPI.activationIdentity, 0)
         case .relu: (CuDNNAPI.activationRelu, 0)
@@ -116,8 +105,7 @@ public final class CuDNNConvolution: @unchecked Sendable {
     deinit {
         let api = cudnn.api
         try? cudnn.stream.context.makeCurrent()
-        _ = api.cudnnDestroyTensorDescriptor(x); _ = api.cudnnDestroyTensorDescriptor(y); _ = api.cudnnDestroyTensorDescriptor(bias)
-        _ = api.cudnnDestroyFilterDescriptor(w); _ = api.cudnnDestroyConvolutionDescriptor(conv); _ = api.cudnnDestroyActivationDescriptor(act)
+        _ = api.cudnnDestroyTensorDescriptor(bias); _ = api.cudnnDestroyActivationDescriptor(act)
     }
 
     /// An algorithm cuDNN offers for this convolution and the workspace it needs. A `plain` one is

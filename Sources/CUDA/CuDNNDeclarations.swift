@@ -44,6 +44,16 @@ struct CuDNNAPI {
     let cudnnConvolutionForward: @convention(c) (Handle?, UnsafeRawPointer?, Handle?, DevicePointer, Handle?, DevicePointer, Handle?, Int32,
                                                  DevicePointer, Int, UnsafeRawPointer?, Handle?, DevicePointer) -> CuDNNStatus
 
+    /// (handle, alpha, w, w data, dy, dy data, conv, algorithm, workspace, workspace bytes, beta, dx, dx data):
+    /// dx = alpha · convᵀ(dy, w) + beta · dx, the transposed convolution.
+    let cudnnConvolutionBackwardData: @convention(c) (Handle?, UnsafeRawPointer?, Handle?, DevicePointer, Handle?, DevicePointer, Handle?, Int32,
+                                                      DevicePointer, Int, UnsafeRawPointer?, Handle?, DevicePointer) -> CuDNNStatus
+    /// (handle, w, dy, conv, dx, requested, returned, results)
+    let cudnnGetConvolutionBackwardDataAlgorithm_v7: @convention(c) (Handle?, Handle?, Handle?, Handle?, Handle?, Int32, UnsafeMutablePointer<Int32>?,
+                                                                     UnsafeMutableRawPointer?) -> CuDNNStatus
+    /// (handle, w, dy, conv, dx, algorithm, bytes)
+    let cudnnGetConvolutionBackwardDataWorkspaceSize: @convention(c) (Handle?, Handle?, Handle?, Handle?, Handle?, Int32, UnsafeMutablePointer<Int>?) -> CuDNNStatus
+
     init(_ lib: DynamicLibrary) throws(DynamicLibraryError) {
         cudnnGetVersion = try lib.symbol("cudnnGetVersion"); cudnnGetErrorString = try lib.symbol("cudnnGetErrorString")
         cudnnCreate = try lib.symbol("cudnnCreate"); cudnnDestroy = try lib.symbol("cudnnDestroy"); cudnnSetStream = try lib.symbol("cudnnSetStream")
@@ -66,6 +76,9 @@ struct CuDNNAPI {
         cudnnSetActivationDescriptor = try lib.symbol("cudnnSetActivationDescriptor")
         cudnnConvolutionBiasActivationForward = try lib.symbol("cudnnConvolutionBiasActivationForward")
         cudnnConvolutionForward = try lib.symbol("cudnnConvolutionForward")
+        cudnnConvolutionBackwardData = try lib.symbol("cudnnConvolutionBackwardData")
+        cudnnGetConvolutionBackwardDataAlgorithm_v7 = try lib.symbol("cudnnGetConvolutionBackwardDataAlgorithm_v7")
+        cudnnGetConvolutionBackwardDataWorkspaceSize = try lib.symbol("cudnnGetConvolutionBackwardDataWorkspaceSize")
     }
 
     /// libcudnn from `HALFPIPE_CUDA_LIBRARY_PATH`, the toolkit and system folders, or the loader's search.

@@ -33,6 +33,7 @@ public struct CUDAEngineBackend: Backend {
     public static let operators: Set<String> = ElementwiseLowering.operators.union([
         "Conv", "Gemm", "MatMul", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Transpose", "Concat", "Slice", "Split",
         "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "Softmax", "LogSoftmax", "Resize", "Upsample", "BatchNormalization", "LRN",
+        "LayerNormalization", "ConvTranspose",
     ]).union(HostFolding.foldable)
 
     public func mayRefuse(_ node: Node, computing type: DType) -> Bool {
@@ -47,8 +48,12 @@ public struct CUDAEngineBackend: Backend {
             if let w = context.inputShapes[1], w.count != 4 { return .unsupported("only 2-D convolutions") }
             if context.constantInputs[1] == nil { return .decidedAtRun("weights must be constant") }
         case "MatMul", "Gemm":
-            if context.constantInputs[1] == nil { return .unsupported("a right operand computed at run time") }
+            // A computed right operand is a cuBLASLt product (MatMul); Gemm needs constant weights.
+            if node.opType == "Gemm", context.constantInputs[1] == nil { return .unsupported("a right operand computed at run time") }
             if node.opType == "Gemm", (node[attribute: "transA"]?.int ?? 0) != 0 { return .unsupported("transposed A") }
+        case "LayerNormalization":
+            let axis = node[attribute: "axis"]?.int ?? -1
+            if axis != -1, let rank = context.inputShapes[0]?.count, axis != rank - 1 { return .unsupported("normalizing from an inner axis") }
         case "Resize", "Upsample":
             if (node[attribute: "mode"]?.string ?? "nearest") != "nearest" { return .unsupported("only nearest resizing") }
         case "MaxPool", "AveragePool":

@@ -22,13 +22,18 @@ enum ElementwiseLowering {
         "Softplus": { "log1pf(__expf(\($0)))" },
         "HardSwish": { "(\($0) * fminf(fmaxf(\($0) * (1.0f / 6.0f) + 0.5f, 0.0f), 1.0f))" },
         "Identity": { $0 }, "Dropout": { $0 },
+        // A boolean as 1 or 0 in a float register: only inside a chain (a Where reads it).
+        // By the bits (exponent all ones, mantissa not zero): fast-math may drop x != x.
+        "IsNaN": { "((__float_as_uint(\($0)) & 0x7fffffffu) > 0x7f800000u ? 1.0f : 0.0f)" },
     ]
+    /// Ops whose result is boolean: they end no chain (the engine stores floats only).
+    static let boolean: Set<String> = ["IsNaN"]
     static let binary: [String: @Sendable (String, String) -> String] = [
         "Add": { "(\($0) + \($1))" }, "Sum": { "(\($0) + \($1))" }, "Sub": { "(\($0) - \($1))" }, "Mul": { "(\($0) * \($1))" }, "Div": { "(\($0) / \($1))" },
         "Max": { "fmaxf(\($0), \($1))" }, "Min": { "fminf(\($0), \($1))" }, "Pow": { "powf(\($0), \($1))" },
         "PRelu": { "(\($0) >= 0.0f ? \($0) : \($0) * \($1))" },
     ]
-    static let parameterized: Set<String> = ["Clip", "LeakyRelu", "HardSigmoid", "Elu", "Selu", "Cast", "Gelu", "BatchNormalization"]
+    static let parameterized: Set<String> = ["Clip", "LeakyRelu", "HardSigmoid", "Elu", "Selu", "Cast", "Gelu", "BatchNormalization", "Where"]
 
     static var operators: Set<String> { Set(unary.keys).union(binary.keys).union(parameterized) }
 
@@ -47,6 +52,9 @@ extension GraphLowering {
     /// Lowers a chain (one node or several) as one kernel.
     mutating func emitElementwise(_ chain: [Int]) throws(EngineError) {
         let nodes = chain.map { graph.nodes[$0] }
+        if let last = nodes.last, ElementwiseLowering.boolean.contains(last.opType) {
+            throw EngineError.unsupported(node: last.label, opType: last.opType, reason: "a boolean result outside a fused chain")
+        }
         var operands: [KernelSource.Operand] = []
         var operandShapes: [[Int]] = []
         var tensorInputs: [Int] = []
@@ -165,6 +173,7 @@ extension GraphLowering {
         let x = args[0]
         switch node.opType {
         case "Cast": return x
+        case "Where": return "(\(args[0]) != 0.0f ? \(args[1]) : \(args[2]))"
         case "Clip":
             let (low, high) = try clipBounds(node)
             var e = x

@@ -93,6 +93,15 @@ public struct ConvolutionStep: Sendable {
     public let bias: Int
 }
 
+/// A product of two computed matrices (attention's Q·Kᵀ and P·V): cuBLASLt's strided batch,
+/// row-major FP16 operands, FP32 accumulation.
+public struct MatrixProductStep: Sendable {
+    public let shape: MatrixProductShape
+    public let a: Int
+    public let b: Int
+    public let output: Int
+}
+
 /// A step run by a kernel the engine generates (NVRTC): its arguments are the output, then the
 /// inputs, then the weights, all by address; every size is compiled into the source.
 public struct GeneratedStep: Sendable {
@@ -127,6 +136,10 @@ public struct Transfer: Sendable {
 
 public enum PlanStep: Sendable {
     case convolution(ConvolutionStep)
+    case matrixProduct(MatrixProductStep)
+    /// ConvTranspose: cuDNN's backward-data pass of the forward convolution `geometry` (whose
+    /// channels are this step's output, whose filters its input), then the bias. No activation.
+    case transposedConvolution(ConvolutionStep)
     case generated(GeneratedStep)
     case host(HostStep)
     case transfer(Transfer)
@@ -135,6 +148,8 @@ public enum PlanStep: Sendable {
     public var outputs: [Int] {
         switch self {
         case .convolution(let c): [c.output]
+        case .matrixProduct(let m): [m.output]
+        case .transposedConvolution(let c): [c.output]
         case .generated(let g): [g.output]
         case .host: []
         case .transfer(let t): t.toHost ? [] : [t.tensor]
@@ -145,6 +160,8 @@ public enum PlanStep: Sendable {
     public var inputs: [Int] {
         switch self {
         case .convolution(let c): [c.input] + (c.residual.map { [$0] } ?? [])
+        case .matrixProduct(let m): [m.a, m.b]
+        case .transposedConvolution(let c): [c.input]
         case .generated(let g): g.inputs
         case .host: []
         case .transfer(let t): t.toHost ? [t.tensor] : []

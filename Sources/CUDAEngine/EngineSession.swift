@@ -114,6 +114,8 @@ public final class EngineSession: Session, @unchecked Sendable {
             case .convolution(let c):
                 let choice = made.choices[step].map { $0.algorithm >= 100 ? "plain \($0.algorithm - 100)" : "fused \($0.algorithm)" } ?? "?"
                 kind = "conv \(c.geometry) [\(choice)]"
+            case .matrixProduct(let m): kind = "matmul \(m.shape)"
+            case .transposedConvolution(let c): kind = "convT \(c.geometry)"
             case .generated(let g): kind = g.kind
             case .host: kind = "host"
             case .transfer(let t): kind = t.toHost ? "download" : "upload"

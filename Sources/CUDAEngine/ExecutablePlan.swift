@@ -20,6 +20,12 @@ final class ExecutablePlan: @unchecked Sendable {
     let workspace: DeviceBuffer?
     private let module: CUDAModule?
     private let convolutions: [Int: (CuDNNConvolution, CuDNNConvolution.Candidate)]
+    private let products: [Int: (CuBLASLtMatmul, CuBLASLtMatmul.Candidate)]
+    private let transposed: [Int: (CuDNNTransposedConvolution, CuDNNConvolution.Candidate)]
+    let transposedWorkspace: DeviceBuffer?
+    /// cuBLASLt's workspace, apart from cuDNN's: a product and a convolution never overlap in a
+    /// stream, but their sizes are chosen independently.
+    let productWorkspace: DeviceBuffer?
 
     static func epilogueName(_ step: Int) -> String { "hp_e\(step)" }
 
@@ -30,6 +36,14 @@ final class ExecutablePlan: @unchecked Sendable {
         case let e as CUDAError: .cuda(e)
         default: .badInput("\(error)")
         }
+    }
+
+    /// A workspace of `bytes` for the chosen algorithms: the timing scratch when it is large enough,
+    /// else a new buffer; nil when none needs one.
+    static func workspace(_ bytes: Int, reusing scratch: DeviceBuffer?, context: CUDAContext) throws -> DeviceBuffer? {
+        guard bytes > 0 else { return nil }
+        if let scratch, scratch.byteCount >= bytes { return scratch }
+        return try DeviceBuffer(context, bytes: bytes)
     }
 
     static func milliseconds(_ d: Duration) -> Double { Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15 }
@@ -81,6 +95,15 @@ final class ExecutablePlan: @unchecked Sendable {
             clock = now
         }
         do {
+            // Arena and weights up front, against what the GPU has free: one clear refusal, not
+            // a failed allocation halfway through set-up.
+            let needed = memory.totalBytes + plan.weights.reduce(0) { $0 + ($1.byteCount + 255) / 256 * 256 }
+            if let (free, total) = try? context.memoryInfo(), needed > free {
+                let gb = { (b: Int) in NumberText.fixed(Double(b) / 1e9, 1) + " GB" }
+                let inputs = plan.inputs.map { "\($0.name) \(plan.tensors[$0.tensor].shape)" }.joined(separator: ", ")
+                throw EngineError.badInput("out of GPU memory: the plan for \(inputs) needs \(gb(needed)) (activations \(gb(memory.totalBytes))), "
+                                           + "\(context.device.name) has \(gb(free)) free of \(gb(total)); use a smaller batch or input size")
+            }
             let stream = try CUDAStream(context)
             self.stream = stream
             cudnn = try CuDNN(stream: stream)
@@ -109,7 +132,11 @@ final class ExecutablePlan: @unchecked Sendable {
             // Generated steps, and each convolution's epilogue for when a plain cuDNN kernel wins.
             var sources = plan.steps.compactMap { if case .generated(let g) = $0 { g.source } else { nil } }
             for (i, step) in plan.steps.enumerated() {
-                guard case .convolution(let c) = step else { continue }
+                let c: ConvolutionStep
+                switch step {
+                case .convolution(let s), .transposedConvolution(let s): c = s
+                default: continue
+                }
                 let activation: String? = switch c.activation {
                 case .identity: nil
                 case .relu: "fmaxf(v, 0.0f)"
@@ -164,15 +191,18 @@ final class ExecutablePlan: @unchecked Sendable {
                 timed[key] = winner.code
             }
             cache.record(timed)
-            let workspaceBytes = convolutions.values.map(\.1.workspaceBytes).max() ?? 0
-            if workspaceBytes == 0 {
-                workspace = nil
-            } else if let scratch, scratch.byteCount >= workspaceBytes {
-                workspace = scratch
-            } else {
-                workspace = try DeviceBuffer(context, bytes: workspaceBytes)
-            }
+            workspace = try Self.workspace(convolutions.values.map(\.1.workspaceBytes).max() ?? 0, reusing: scratch, context: context)
             lap("convolution algorithms")
+            let chosen = try MatrixProductChoice.choose(plan: plan, stream: stream, region: region, cache: cache)
+            products = chosen.products
+            productWorkspace = chosen.workspace
+            for (i, rank) in chosen.choices { choices[i] = rank }
+            let upsampling = try TransposedConvolutionChoice.choose(plan: plan, cudnn: cudnn, region: region, weight: weightRegion,
+                                                                    epilogue: { i in try module?.function(Self.epilogueName(i)) }, cache: cache)
+            transposed = upsampling.steps
+            transposedWorkspace = upsampling.workspace
+            for (i, choice) in upsampling.choices { choices[i] = choice }
+            if !chosen.products.isEmpty { lap("matrix product algorithms") }
             self.convolutions = convolutions
             self.choices = choices
             setup = laps
@@ -201,6 +231,15 @@ final class ExecutablePlan: @unchecked Sendable {
                     launch = { [stream] in
                         try Self.convolve(conv, candidate, c, epilogue: epilogue, stream: stream, region: self.region, weight: self.weightRegion, workspace: ws)
                     }
+                case .transposedConvolution(let c):
+                    let (conv, candidate) = transposed[i]!
+                    let epilogue = try module?.function(Self.epilogueName(i))
+                    let ws = transposedWorkspace.map { DeviceRegion($0) }
+                    launch = { try TransposedConvolutionChoice.run(conv, candidate, c, epilogue: epilogue, region: self.region, weight: self.weightRegion, workspace: ws) }
+                case .matrixProduct(let m):
+                    let (matmul, candidate) = products[i]!
+                    let ws = productWorkspace.map { DeviceRegion($0) }
+                    launch = { try matmul.run(candidate, a: self.region(m.a), b: self.region(m.b), output: self.region(m.output), workspace: ws) }
                 case .generated(let g):
                     guard let module else { continue }
                     let function = try module.function(g.function)

@@ -75,7 +75,11 @@ public struct GraphLowering {
                 do {
                     switch pattern {
                     case .layer(let layer, let add, let activation): try emitLayer(layer, add: add, activation: activation)
-                    case .elementwise(let chain): try emitElementwise(chain)
+                    case .elementwise(let chain):
+                        // A chain over constants (a weight's Cast and scale) is folded, as far as it goes.
+                        var rest = chain[...]
+                        while let first = rest.first, try fold(graph.nodes[first]) { rest = rest.dropFirst() }
+                        if !rest.isEmpty { try emitElementwise(Array(rest)) }
                     }
                 } catch let error where fallback != nil && Self.isRefusal(error) {
                     // The pattern's nodes one by one, each on the GPU if it can be, else on the host.
@@ -93,6 +97,12 @@ public struct GraphLowering {
             try lowerNodeOrHost(i)
         }
         try addOutputs()
+        // Every node on ONNX Runtime: the engine would only add copies around it.
+        let onHost = plan.placements.filter(\.isHostStep)
+        if !onHost.isEmpty, !plan.placements.contains(where: { !$0.isHostStep && $0.placement != "host" && $0.placement != "view" }) {
+            let ops = Array(Set(onHost.map(\.opType))).sorted().joined(separator: ", ")
+            throw EngineError.unsupported(node: "the model", opType: ops, reason: "none of its nodes has a kernel in the engine, so every one would run on ONNX Runtime with copies around it")
+        }
     }
 
     static func isRefusal(_ error: EngineError) -> Bool {
@@ -226,6 +236,7 @@ public struct GraphLowering {
     // MARK: host folding
 
     static let reshapingOps: Set<String> = ["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Cast"]
+    static let weightArithmetic: Set<String> = ["Add", "Sub", "Mul", "Div"]
 
     /// Folds `node` on the host when everything it reads is known there; false when it must run.
     mutating func fold(_ node: Node) throws(EngineError) -> Bool {
@@ -239,7 +250,11 @@ public struct GraphLowering {
         }
         // Large constant data is the device's business (an Expand of weights, say): fold only small values.
         // Reshaping a weight is free; arithmetic on large constants is left to the device.
-        guard Self.reshapingOps.contains(node.opType) || values.allSatisfy({ ($0?.numbers.count ?? 0) <= 1 << 16 }) else { return false }
+        // Arithmetic that does not grow its operands (a dequantized weight: int8 · scale) is folded
+        // at any size: left to the device, it would recompute the weight on every run.
+        let largest = values.map { $0?.numbers.count ?? 0 }.max() ?? 0
+        let grows = ShapeRules.broadcast(values.compactMap { $0?.shape }).map { $0.reduce(1, *) > largest } ?? true
+        guard Self.reshapingOps.contains(node.opType) || largest <= 1 << 16 || (Self.weightArithmetic.contains(node.opType) && !grows) else { return false }
         guard let outputs = try HostFolding.evaluate(node, inputs: values, shapeOf: { device[$0].map { plan.tensors[$0].shape } ?? hostValues[$0]?.1 }) else { return false }
         for (name, value) in zip(node.outputs, outputs) where !name.isEmpty { host[name] = value }
         plan.placements.append(NodePlacement(node: node.name.isEmpty ? node.outputs[0] : node.name, opType: node.opType, placement: "host"))

@@ -9,6 +9,7 @@ enum HostFolding {
     static let foldable: Set<String> = [
         "Constant", "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast", "Identity", "Add", "Sub", "Mul", "Div",
         "Reshape", "ConstantOfShape", "Range", "Floor", "Ceil", "Sqrt", "Neg", "Equal", "Where", "Expand", "Flatten", "ReduceProd",
+        "Max", "Min", "And", "Or", "Greater", "GreaterOrEqual", "Less", "LessOrEqual",
     ]
 
     /// A known value: int64 or float numbers with a shape (what shape subgraphs carry).
@@ -112,12 +113,19 @@ enum HostFolding {
         case "Concat":
             var values: [Value] = []
             for i in node.inputs.indices { values.append(try input(i)) }
-            guard values.allSatisfy({ $0.shape.count <= 1 }) else { return nil }
+            guard values.allSatisfy({ $0.shape.count <= 1 }) else { return concatenate(node, values).map { [$0] } }
             let numbers = values.flatMap(\.numbers)
             return [Value(shape: [numbers.count], numbers: numbers, dtype: values.first?.dtype ?? .int64)]
+        case "Slice" where (try input(0)).shape.count != 1:
+            let v = try input(0)
+            func constant(_ slot: Int, _ attribute: String) throws(EngineError) -> [Int]? {
+                if slot < node.inputs.count, !node.inputs[slot].isEmpty { return try input(slot).ints }
+                return node[attribute: attribute]?.ints
+            }
+            return [try slice(node, v, starts: try constant(1, "starts") ?? [], ends: try constant(2, "ends") ?? [],
+                              axes: try constant(3, "axes"), steps: try constant(4, "steps"))]
         case "Slice":
             let v = try input(0)
-            guard v.shape.count == 1 else { return nil }
             let starts = node.inputs.count > 1 ? try input(1).ints : node[attribute: "starts"]?.ints ?? [0]
             let ends = node.inputs.count > 2 ? try input(2).ints : node[attribute: "ends"]?.ints ?? [Int.max]
             let steps = node.inputs.count > 4 && !node.inputs[4].isEmpty ? try input(4).ints : [1]
@@ -134,30 +142,10 @@ enum HostFolding {
                 var i = s; while i > e { out.append(v.numbers[i]); i += step }
             }
             return [Value(shape: [out.count], numbers: out, dtype: v.dtype)]
-        case "Add", "Sub", "Mul", "Div", "Equal":
-            let a = try input(0), b = try input(1)
-            guard a.numbers.count == b.numbers.count || a.numbers.count == 1 || b.numbers.count == 1 else { return nil }
-            let n = max(a.numbers.count, b.numbers.count)
-            let integer = a.dtype.isInteger
-            let out = (0..<n).map { i -> Double in
-                let x = a.numbers[a.numbers.count == 1 ? 0 : i], y = b.numbers[b.numbers.count == 1 ? 0 : i]
-                switch node.opType {
-                case "Add": return x + y
-                case "Sub": return x - y
-                case "Mul": return x * y
-                case "Equal": return x == y ? 1 : 0
-                default: return integer ? (x / y).rounded(.down) : x / y
-                }
-            }
-            let shape = a.numbers.count >= b.numbers.count ? a.shape : b.shape
-            return [Value(shape: shape, numbers: out, dtype: node.opType == "Equal" ? .bool : a.dtype)]
-        case "Where":
-            let c = try input(0), x = try input(1), y = try input(2)
-            let n = max(c.numbers.count, x.numbers.count, y.numbers.count)
-            guard [c, x, y].allSatisfy({ $0.numbers.count == n || $0.numbers.count == 1 }) else { return nil }
-            func at(_ v: Value, _ i: Int) -> Double { v.numbers[v.numbers.count == 1 ? 0 : i] }
-            let shape = [c, x, y].first { $0.numbers.count == n }!.shape
-            return [Value(shape: shape, numbers: (0..<n).map { at(c, $0) != 0 ? at(x, $0) : at(y, $0) }, dtype: x.dtype)]
+        case _ where arithmetic.contains(node.opType):
+            var operands: [Value] = []
+            for i in node.inputs.indices { operands.append(try input(i)) }
+            return try arithmetic(node, operands).map { [$0] }
         case "Floor", "Ceil", "Sqrt", "Neg":
             var v = try input(0)
             v.numbers = v.numbers.map { x in
@@ -196,9 +184,8 @@ enum HostFolding {
             return [v]
         case "Expand":
             let v = try input(0), shape = try input(1).ints
-            guard v.numbers.count == 1 else { return nil }
-            let out = ShapeRules.broadcast([v.shape, shape]) ?? shape
-            return [Value(shape: out, numbers: Array(repeating: v.numbers[0], count: out.reduce(1, *)), dtype: v.dtype)]
+            guard let out = ShapeRules.broadcast([v.shape, shape]) else { throw EngineError.badInput("\(node.label): cannot expand \(v.shape) to \(shape)") }
+            return [Value(shape: out, numbers: broadcastSources(v.shape, to: out).map { v.numbers[$0] }, dtype: v.dtype)]
         case "ConstantOfShape":
             let shape = try input(0).ints
             var fill = Value(shape: [], numbers: [0], dtype: .float32)

@@ -9,6 +9,12 @@ extension GraphLowering {
     mutating func emitLayer(_ layerIndex: Int, add: Int?, activation: Int?) throws(EngineError) {
         let layer = graph.nodes[layerIndex]
         let addNode = add.map { graph.nodes[$0] }, activationNode = activation.map { graph.nodes[$0] }
+        if hasComputedRightOperand(layer) {
+            // Two computed operands: cuBLASLt, then the Add and activation as ordinary nodes.
+            try lowerComputedProduct(layer, names: [Self.name(layer)])
+            for k in [add, activation].compactMap({ $0 }) { try lowerNode(k) }
+            return
+        }
         let fusedActivation = try activationNode.flatMap { (node) throws(EngineError) in try convolutionActivation(node) }
         let input = try tensor(layer.inputs[0], for: layer)
         let names = [layer, addNode, activationNode].compactMap { $0 }.map(Self.name)

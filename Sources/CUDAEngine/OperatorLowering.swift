@@ -67,6 +67,10 @@ extension GraphLowering {
                                                  output: out, inputs: [source], weights: [], threads: rows)), nodes: [name])
             placed([node], "step \(plan.steps.count - 1)")
             device[node.outputs[0]] = out
+        case "ConvTranspose":
+            try lowerConvTranspose(node, name: name)
+        case "LayerNormalization":
+            try lowerLayerNorm(node, name: name)
         case "Resize", "Upsample":
             try lowerResize(node, name: name)
         case "LRN":

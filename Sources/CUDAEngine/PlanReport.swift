@@ -30,6 +30,9 @@ public struct PlanReport: Codable, Sendable {
     public var unsharedBytes: Int
     public var weightBytes: Int
     public var multiplyAdds: Int
+    /// Bytes the device steps read and write in one run (each step's inputs, weights and output
+    /// once): the numerator of the memory-bandwidth fraction; caches make the real traffic lower.
+    public var trafficBytes = 0
     /// Nodes by op type and placement ("host", "view", "gpu").
     public var placements: [String: [String: Int]]
 
@@ -49,6 +52,14 @@ public struct PlanReport: Codable, Sendable {
                 steps.append(Step(index: i, kind: "convolution (cuDNN)", nodes: plan.stepNodes[i], output: plan.tensors[c.output].summary,
                                   detail: "\(c.geometry) + bias\(c.residual == nil ? "" : " + residual")\(act)"))
                 macs += c.geometry.multiplyAdds
+            case .transposedConvolution(let c):
+                steps.append(Step(index: i, kind: "transposed convolution (cuDNN)", nodes: plan.stepNodes[i], output: plan.tensors[c.output].summary,
+                                  detail: "backward data of \(c.geometry) + bias"))
+                macs += c.geometry.multiplyAdds
+            case .matrixProduct(let m):
+                steps.append(Step(index: i, kind: "matrix product (cuBLASLt)", nodes: plan.stepNodes[i], output: plan.tensors[m.output].summary,
+                                  detail: m.shape.description))
+                macs += m.shape.multiplyAdds
             case .generated(let g):
                 steps.append(Step(index: i, kind: g.kind, nodes: plan.stepNodes[i], output: plan.tensors[g.output].summary, detail: nil))
             case .host(let h):
@@ -76,6 +87,21 @@ public struct PlanReport: Codable, Sendable {
         arenaBytes = memory.totalBytes
         unsharedBytes = memory.unsharedBytes
         weightBytes = plan.weights.reduce(0) { $0 + $1.byteCount }
+        trafficBytes = Self.traffic(plan)
+    }
+
+    static func traffic(_ plan: EnginePlan) -> Int {
+        var bytes = 0
+        for step in plan.steps where step.runsOnDevice {
+            if case .transfer = step { continue }
+            bytes += (step.inputs + step.outputs).reduce(0) { $0 + plan.tensors[$1].byteCount }
+            switch step {
+            case .convolution(let c), .transposedConvolution(let c): bytes += plan.weights[c.filter].byteCount + plan.weights[c.bias].byteCount
+            case .generated(let g): bytes += g.weights.reduce(0) { $0 + plan.weights[$1].byteCount }
+            default: break
+            }
+        }
+        return bytes
     }
 
     public var text: String {
@@ -89,7 +115,8 @@ public struct PlanReport: Codable, Sendable {
             lines.append("        → " + s.output)
         }
         lines.append("memory plan: \(mb(arenaBytes)) for every activation (\(mb(unsharedBytes)) without reuse), weights \(mb(weightBytes)) FP16")
-        lines.append("work: " + NumberText.fixed(Double(multiplyAdds) / 1e9, 2) + " GMAC per run in convolutions")
+        lines.append("work: " + NumberText.fixed(Double(multiplyAdds) / 1e9, 2) + " GMAC per run in convolutions and matrix products; "
+                     + mb(trafficBytes) + " read and written by the steps")
         lines.append("by op: " + placements.sorted { $0.key < $1.key }.map { op, w in "\(op) " + w.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: "/") }.joined(separator: ", "))
         return lines.joined(separator: "\n")
     }

@@ -151,6 +151,8 @@ import ONNXRuntime
         let kinds = plan.steps.map { step -> String in
             switch step {
             case .convolution: "conv"
+            case .matrixProduct: "matmul"
+            case .transposedConvolution: "convT"
             case .generated(let g): g.kind
             case .host: "host"
             case .transfer(let t): t.toHost ? "down" : "up"

@@ -1,0 +1,104 @@
+import CUDA
+import ONNX
+import Tensors
+
+/// What transformer encoders (MiniLM, ViT) need beyond convolutions: MatMul of two computed
+/// tensors (attention's Q·Kᵀ and P·V) as one cuBLASLt strided batch, and LayerNormalization as a
+/// generated kernel, one warp per row.
+extension GraphLowering {
+    /// A MatMul whose right operand is computed at run time, not a weight.
+    func hasComputedRightOperand(_ node: Node) -> Bool {
+        node.opType == "MatMul" && node.inputs.count > 1 && (device[node.inputs[1]] != nil || hostValues[node.inputs[1]] != nil)
+    }
+
+    /// The strided batch for operands of shapes `a` (…×m×k) and `b` (…×k×n): each operand is either
+    /// one matrix shared by every product (stride 0) or one per product. Partial broadcasting
+    /// (some batch axes shared, some not) has no single stride; nil then.
+    static func matrixProductShape(_ a: [Int], _ b: [Int]) -> (MatrixProductShape, output: [Int])? {
+        guard a.count >= 2, b.count >= 2, a[a.count - 1] == b[b.count - 2] else { return nil }
+        let (m, k, n) = (a[a.count - 2], a[a.count - 1], b[b.count - 1])
+        let batchA = Array(a.dropLast(2)), batchB = Array(b.dropLast(2))
+        guard let batch = ShapeRules.broadcast([batchA, batchB]) else { return nil }
+        let count = batch.reduce(1, *)
+        func stride(_ dims: [Int], matrix: Int) -> Int? {
+            if dims.reduce(1, *) == 1 { return 0 }
+            let padded = [Int](repeating: 1, count: batch.count - dims.count) + dims
+            return padded == batch ? matrix : nil
+        }
+        guard let sa = stride(batchA, matrix: m * k), let sb = stride(batchB, matrix: k * n) else { return nil }
+        let output = batch + [m, n]
+        // One weight-like matrix for every product: the batches are rows of one larger product.
+        if sb == 0 && sa != 0 && count > 1 {
+            return (MatrixProductShape(batch: 1, rows: count * m, columns: n, inner: k, strideA: 0, strideB: 0), output)
+        }
+        return (MatrixProductShape(batch: count, rows: m, columns: n, inner: k, strideA: count == 1 ? 0 : sa, strideB: count == 1 ? 0 : sb), output)
+    }
+
+    /// MatMul of two computed tensors (both made row-major).
+    mutating func lowerComputedProduct(_ node: Node, names: [String]) throws(EngineError) {
+        let a = try rowMajor(try tensor(node.inputs[0], for: node), nodes: names)
+        let b = try rowMajor(try tensor(node.inputs[1], for: node), nodes: names)
+        let sa = plan.tensors[a].shape, sb = plan.tensors[b].shape
+        guard let (shape, output) = Self.matrixProductShape(sa, sb) else {
+            throw EngineError.unsupported(node: node.label, opType: node.opType,
+                                          reason: "operands \(sa) · \(sb) (both at least 2-D, each batch either shared or whole, are supported)")
+        }
+        let out = plan.add(PlannedTensor(name: node.outputs[0], shape: output))
+        plan.append(.matrixProduct(MatrixProductStep(shape: shape, a: a, b: b, output: out)), nodes: [Self.name(node)])
+        placed([node], "step \(plan.steps.count - 1)")
+        device[node.outputs[0]] = out
+    }
+
+    /// LayerNormalization over the last axis (the form encoders export), scale and bias constant.
+    mutating func lowerLayerNorm(_ node: Node, name: String) throws(EngineError) {
+        func refuse(_ why: String) -> EngineError { .unsupported(node: node.label, opType: node.opType, reason: why) }
+        guard node.outputs.count == 1 || node.outputs.dropFirst().allSatisfy(\.isEmpty) else { throw refuse("the Mean and InvStdDev outputs") }
+        let x = try rowMajor(try tensor(node.inputs[0], for: node), nodes: [name])
+        let t = plan.tensors[x]
+        var axis = node[attribute: "axis"]?.int ?? -1
+        if axis < 0 { axis += t.shape.count }
+        guard axis == t.shape.count - 1 else { throw refuse("normalizing from axis \(axis) of \(t.shape) (only the last axis is supported)") }
+        let length = t.shape[axis], rows = t.elementCount / max(length, 1)
+        guard let scale = try hostValue(node.inputs[1]), scale.numbers.count == length else { throw refuse("a scale that is not a constant of \(length) values") }
+        var bias = [Float](repeating: 0, count: length)
+        if node.inputs.count > 2, !node.inputs[2].isEmpty {
+            guard let b = try hostValue(node.inputs[2]), b.numbers.count == length else { throw refuse("a bias that is not a constant of \(length) values") }
+            bias = b.numbers.map(Float.init)
+        }
+        let s = plan.add(PlannedWeight(name: node.inputs[1], float32: scale.numbers.map(Float.init)))
+        let b = plan.add(PlannedWeight(name: name + ":bias", float32: bias))
+        let out = plan.add(PlannedTensor(name: node.outputs[0], shape: t.shape))
+        let function = functionName()
+        let source = KernelSource.layerNorm(function: function, rows: rows, length: length, epsilon: node[attribute: "epsilon"]?.float ?? 1e-5)
+        plan.append(.generated(GeneratedStep(kind: "layer norm", function: function, source: source, output: out, inputs: [x], weights: [s, b],
+                                             threads: rows * 32)), nodes: [name])
+        placed([node], "step \(plan.steps.count - 1)")
+        device[node.outputs[0]] = out
+    }
+}
+
+extension KernelSource {
+    /// y = (x − mean) / sqrt(var + ε) · scale + bias over rows of `length`, one warp per row: the
+    /// mean first, then the variance around it (two passes over the row: no cancellation), in FP32.
+    static func layerNorm(function: String, rows: Int, length: Int, epsilon: Float) -> String {
+        """
+        extern "C" __global__ void \(function)(unsigned short* __restrict__ y, const unsigned short* __restrict__ x, const float* __restrict__ scale, const float* __restrict__ bias) {
+            const long long row = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+            const int lane = threadIdx.x & 31;
+            if (row >= \(rows)LL) return;
+            const unsigned short* in = x + row * \(length)LL;
+            unsigned short* out = y + row * \(length)LL;
+            float sum = 0.0f;
+            for (int j = lane; j < \(length); j += 32) sum += hp_h2f(in[j]);
+            for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+            const float mean = sum * (1.0f / \(length).0f);
+            float squares = 0.0f;
+            for (int j = lane; j < \(length); j += 32) { const float d = hp_h2f(in[j]) - mean; squares += d * d; }
+            for (int o = 16; o > 0; o >>= 1) squares += __shfl_xor_sync(0xffffffffu, squares, o);
+            const float inverse = rsqrtf(squares * (1.0f / \(length).0f) + \(literal(epsilon)));
+            for (int j = lane; j < \(length); j += 32) out[j] = hp_f2h((hp_h2f(in[j]) - mean) * inverse * scale[j] + bias[j]);
+        }
+
+        """
+    }
+}
