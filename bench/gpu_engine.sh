@@ -18,6 +18,8 @@ for start in cold warm; do
   $bin run $r50 --device cuda --random --shape input=1x3x224x224 > /dev/null 2> "$d/run-$start.txt" || cat "$d/run-$start.txt"
   echo "$start start: $(python3 -c "import sys; print(round($(date +%s.%N) - $t0, 3))") s" | tee "$d/start-$start.txt"
 done
+# Where a warm start goes (HALFPIPE_ENGINE_PROFILE=1 prints the set-up by part).
+HALFPIPE_ENGINE_PROFILE=1 $bin run $r50 --device cuda --random --shape input=1x3x224x224 2>&1 > /dev/null | grep "engine set-up" | tee "$d/setup-warm.txt"
 
 echo "== speed"
 $bin bench $r50 --device cuda --batch 128 --binding --warmup 10 --runs 100 --json > $d/b128.json 2> $d/b128.txt || cat $d/b128.txt
@@ -70,7 +72,8 @@ if [ -f .device/models/det-fp16.onnx ]; then
   # Batch 32: its graph fixes batch 1; the same graph with a symbolic batch.
   python3 scripts/batch-symbolic.py .device/models/det-fp16.onnx $d/det-b.onnx && check yolox-det $d/det-b.onnx yolox416 32
 fi
-# PP-OCRv4 (FP16 copies, for the carry): the detector's ConvTranspose runs on ONNX Runtime (hybrid).
+# PP-OCRv4 (FP16 copies, for the carry): the recognizer's ReduceMeans over the last axis run on ONNX
+# Runtime (hybrid); the detector runs whole on the GPU (ConvTranspose as cuDNN's backward-data pass).
 [ -f .device/models/ocr-det-fp16.onnx ] && { $bin plan .device/models/ocr-det-fp16.onnx --shape x=1x3x640x640 | head -1; check ppocr-det .device/models/ocr-det-fp16.onnx paddleocr-det 1 text; check ppocr-det .device/models/ocr-det-fp16.onnx paddleocr-det 32 text; }
 [ -f .device/models/ocr-rec-fp16.onnx ] && { $bin plan .device/models/ocr-rec-fp16.onnx --shape x=1x3x48x320 | head -1; check ppocr-rec .device/models/ocr-rec-fp16.onnx paddleocr-rec 1 text; check ppocr-rec .device/models/ocr-rec-fp16.onnx paddleocr-rec 32 text; }
 # Model-zoo topologies with full-size random weights, made here from the light models.

@@ -33,9 +33,14 @@ public final class EngineSession: Session, @unchecked Sendable {
     /// Where the nodes the engine cannot run go (nil: such a model is refused).
     public let fallback: HostFallback?
 
+    /// Milliseconds of the session's own set-up: reading the model, making the CUDA context.
+    let setupLaps: [(String, Double)]
+
     public init(_ model: ModelSource, device index: Int, fallback: HostFallback? = nil, useGraph: Bool = true) throws {
         self.fallback = fallback
+        let start = ContinuousClock.now
         let parsed = try Self.load(model)
+        let loaded = ContinuousClock.now
         unplanned = Mutex(ModelBox(parsed))
         self.model = model
         source = model.name
@@ -56,6 +61,8 @@ public final class EngineSession: Session, @unchecked Sendable {
             throw EngineError.cuda(error)
         }
         compiler = KernelCompiler(context: context)
+        setupLaps = [("reading the model", ExecutablePlan.milliseconds(loaded - start)),
+                     ("CUDA context", ExecutablePlan.milliseconds(ContinuousClock.now - loaded))]
     }
 
     /// A fresh copy of the model (lowering rewrites it).
@@ -80,9 +87,15 @@ public final class EngineSession: Session, @unchecked Sendable {
         }
         // The model read at init serves the first plan; later shapes read it again (lowering rewrites it).
         let fresh = try unplanned.withLock { box -> Model? in defer { box = nil }; return box?.model } ?? Self.load(model)
+        let lowering = ContinuousClock.now
         let plan = try GraphLowering.lower(fresh, inputShapes: Dictionary(uniqueKeysWithValues: zip(self.inputs.map(\.name), shapes)),
                                            fallback: fallback)
+        let lowered = ExecutablePlan.milliseconds(ContinuousClock.now - lowering)
         let made = try ExecutablePlan.make(plan: plan, context: context, compiler: compiler, fallback: fallback, useGraph: useGraph)
+        if ProcessInfo.processInfo.environment["HALFPIPE_ENGINE_PROFILE"] == "1" {
+            let laps = setupLaps + [("planning (BatchNorm folding, lowering, FP16 weights)", lowered)] + made.setup
+            Self.standardError("engine set-up of \(source): " + laps.map { "\($0.0) \(NumberText.fixed($0.1, 1)) ms" }.joined(separator: ", ") + "\n")
+        }
         // Hybrid runs are right but pay the copies and the CPU: say which ops went there.
         let hosted = plan.placements.filter(\.isHostStep)
         if !hosted.isEmpty && hostWarnings.withLock({ $0.insert(source).inserted }) {

@@ -91,13 +91,33 @@ extension GraphLowering {
         var shape: [Int]
     }
 
+    /// A constant weight as FP32 values with its shape.
+    struct ConstantWeight {
+        let shape: [Int]
+        let values: [Float]
+    }
+
+    /// A constant's FP32 values: straight from its initializer, or from a value folded on the host.
+    /// Not through `hostValue`: as float64 numbers ResNet-50's 25 M weights cost most of planning
+    /// (allocation and page faults), and a weight is read once.
+    mutating func constantWeight(_ name: String) throws(EngineError) -> ConstantWeight? {
+        if let v = host[name] { return ConstantWeight(shape: v.shape, values: v.numbers.map(Float.init)) }
+        guard let initializer = initializers[name] else { return nil }
+        do {
+            let tensor = try initializer.tensor()
+            return ConstantWeight(shape: tensor.shape.dimensions, values: try tensor.floatValues())
+        } catch {
+            throw EngineError.badInput("weight '\(name)': \(error)")
+        }
+    }
+
     /// The layer's constant weights and bias.
-    mutating func layerWeights(_ node: Node) throws(EngineError) -> (HostFolding.Value, HostFolding.Value?) {
-        guard node.inputs.count > 1, let w = try hostValue(node.inputs[1]) else {
+    mutating func layerWeights(_ node: Node) throws(EngineError) -> (ConstantWeight, ConstantWeight?) {
+        guard node.inputs.count > 1, let w = try constantWeight(node.inputs[1]) else {
             throw EngineError.unsupported(node: node.label, opType: node.opType, reason: "weights computed at run time (only constant weights are supported)")
         }
         guard node.inputs.count > 2, !node.inputs[2].isEmpty else { return (w, nil) }
-        guard let b = try hostValue(node.inputs[2]) else {
+        guard let b = try constantWeight(node.inputs[2]) else {
             throw EngineError.unsupported(node: node.label, opType: node.opType, reason: "a bias computed at run time")
         }
         return (w, b)
@@ -144,9 +164,9 @@ extension GraphLowering {
         let stored = groups == 1 ? t.storedChannels : cg
         var filter = [Float](repeating: 0, count: k * r * s * stored)
         for o in 0..<k { for i in 0..<cg { for y in 0..<r { for xx in 0..<s {
-            filter[((o * r + y) * s + xx) * stored + i] = Float(w.numbers[((o * cg + i) * r + y) * s + xx])
+            filter[((o * r + y) * s + xx) * stored + i] = w.values[((o * cg + i) * r + y) * s + xx]
         } } } }
-        let b = bias.map { $0.numbers.map(Float.init) } ?? [Float](repeating: 0, count: k)
+        let b = bias?.values ?? [Float](repeating: 0, count: k)
         guard b.count == k else { throw refuse("a bias of \(b.count) values for \(k) filters") }
         return LoweredLayer(geometry: geometry, input: x, filter: filter, bias: b, shape: [n, k, geometry.outputHeight, geometry.outputWidth])
     }
@@ -182,11 +202,12 @@ extension GraphLowering {
         guard kb == k else { throw refuse("A has \(k) columns, B \(kb) rows") }
         let alpha = isGemm ? Double(node[attribute: "alpha"]?.float ?? 1) : 1, beta = isGemm ? Double(node[attribute: "beta"]?.float ?? 1) : 1
         var filter = [Float](repeating: 0, count: m * k)
-        for o in 0..<m { for i in 0..<k { filter[o * k + i] = Float(alpha * (transB ? b.numbers[o * k + i] : b.numbers[i * m + o])) } }
+        let scale = Float(alpha)
+        for o in 0..<m { for i in 0..<k { filter[o * k + i] = scale * (transB ? b.values[o * k + i] : b.values[i * m + o]) } }
         var biasValues = [Float](repeating: 0, count: m)
         if let bias {
-            if bias.numbers.count == m { biasValues = bias.numbers.map { Float(beta * $0) } } else if bias.numbers.count == 1 {
-                biasValues = [Float](repeating: Float(beta * bias.numbers[0]), count: m)
+            if bias.values.count == m { biasValues = bias.values.map { Float(beta) * $0 } } else if bias.values.count == 1 {
+                biasValues = [Float](repeating: Float(beta) * bias.values[0], count: m)
             } else { throw refuse("a bias of shape \(bias.shape) (only per-column biases are supported)") }
         }
         let rows = shape.dropLast().reduce(1, *)

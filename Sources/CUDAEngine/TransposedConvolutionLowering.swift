@@ -32,9 +32,9 @@ extension GraphLowering {
         // ONNX's [C_in, C_out/g, kh, kw] is the forward convolution's KCRS: reorder to KRSC.
         var filter = [Float](repeating: 0, count: cin * r * s * perGroup)
         for k in 0..<cin { for c in 0..<perGroup { for y in 0..<r { for xx in 0..<s {
-            filter[((k * r + y) * s + xx) * perGroup + c] = Float(w.numbers[((k * perGroup + c) * r + y) * s + xx])
+            filter[((k * r + y) * s + xx) * perGroup + c] = w.values[((k * perGroup + c) * r + y) * s + xx]
         } } } }
-        let b = bias.map { $0.numbers.map(Float.init) } ?? [Float](repeating: 0, count: cout)
+        let b = bias?.values ?? [Float](repeating: 0, count: cout)
         guard b.count == cout else { throw refuse("a bias of \(b.count) values for \(cout) output channels") }
         let out = plan.add(PlannedTensor(name: node.outputs[0], shape: [n, cout, outH, outW], layout: .nhwc))
         let f = plan.add(PlannedWeight(name: node.inputs[1], float16: filter))
