@@ -121,6 +121,16 @@ public final class CuDNNConvolution: @unchecked Sendable {
         public var code: Int32 { plain ? algorithm + 100 : algorithm }
     }
 
+    /// The candidate a kernel-choice cache names by its `code`, with the workspace it needs; nil when
+    /// cuDNN refuses it for this convolution now.
+    public func candidate(code: Int32) -> Candidate? {
+        let plain = code >= 100, algorithm = plain ? code - 100 : code
+        var bytes = 0
+        guard (try? cudnn.stream.context.makeCurrent()) != nil,
+              cudnn.api.cudnnGetConvolutionForwardWorkspaceSize(cudnn.handle, x, w, conv, y, algorithm, &bytes) == 0 else { return nil }
+        return Candidate(algorithm: algorithm, workspaceBytes: bytes, plain: plain)
+    }
+
     /// The algorithms cuDNN's heuristics rank for this convolution, best first, that it says it can
     /// run. The fused call with the identity activation runs only the implicit precomputed GEMM.
     public func candidates(limit: Int = 8) throws(CUDAError) -> [Candidate] {
