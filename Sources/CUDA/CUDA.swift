@@ -38,30 +38,18 @@ public final class CUDA: @unchecked Sendable {
         deviceCount = Int(count)
     }
 
-    func nvrtc() throws(CUDAError) -> NVRTCAPI {
-        let result = nvrtcState.withLock { state -> Result<NVRTCAPI, CUDAError> in
-            if let state { return state }
-            let made = Result { () throws(CUDAError) in try NVRTCAPI.load() }
-            state = made
-            return made
-        }
-        return try result.get()
-    }
+    func nvrtc() throws(CUDAError) -> NVRTCAPI { try Self.once(nvrtcState, NVRTCAPI.load) }
 
-    func cudnn() throws(CUDAError) -> CuDNNAPI {
-        let result = cudnnState.withLock { state -> Result<CuDNNAPI, CUDAError> in
-            if let state { return state }
-            let made = Result { () throws(CUDAError) in try CuDNNAPI.load() }
-            state = made
-            return made
-        }
-        return try result.get()
-    }
+    func cudnn() throws(CUDAError) -> CuDNNAPI { try Self.once(cudnnState, CuDNNAPI.load) }
 
-    func cublasLt() throws(CUDAError) -> CuBLASLtAPI {
-        let result = cublasLtState.withLock { state -> Result<CuBLASLtAPI, CUDAError> in
+    func cublasLt() throws(CUDAError) -> CuBLASLtAPI { try Self.once(cublasLtState, CuBLASLtAPI.load) }
+
+    /// A library's declarations, loaded on first use and kept, failure included, for the process.
+    private static func once<API: Sendable>(_ state: borrowing Mutex<Result<API, CUDAError>?>,
+                                            _ load: () throws(CUDAError) -> API) throws(CUDAError) -> API {
+        let result = state.withLock { state -> Result<API, CUDAError> in
             if let state { return state }
-            let made = Result { () throws(CUDAError) in try CuBLASLtAPI.load() }
+            let made = Result { () throws(CUDAError) in try load() }
             state = made
             return made
         }

@@ -63,4 +63,14 @@ public struct DeviceRegion: @unchecked Sendable {
     }
 
     public var argument: KernelArgument { .buffer(buffer, offset: offset) }
+
+    /// A library call's workspace, address and size (0 and 0 for none), checked to hold the `needed`
+    /// bytes of the algorithm chosen.
+    static func workspace(_ region: DeviceRegion?, needing needed: Int, for function: String) throws(CUDAError) -> (address: DevicePointer, bytes: Int) {
+        let bytes = region?.byteCount ?? 0
+        guard bytes >= needed else {
+            throw CUDAError(.badInput, function: function, message: "a \(bytes)-byte workspace for an algorithm that needs \(needed)")
+        }
+        return (try region.map { (r) throws(CUDAError) in try r.address(for: function) } ?? 0, bytes)
+    }
 }

@@ -127,17 +127,14 @@ public final class CuBLASLtMatmul: @unchecked Sendable {
         let api = lt.api
         let name = "cublasLtMatmul"
         let aa = try a.address(for: name), ba = try b.address(for: name), ca = try output.address(for: name)
-        let wsa = try workspace.map { (r) throws(CUDAError) in try r.address(for: name) } ?? 0
-        guard (workspace?.byteCount ?? 0) >= candidate.workspaceBytes else {
-            throw CUDAError(.badInput, function: name, message: "a \(workspace?.byteCount ?? 0)-byte workspace for an algorithm that needs \(candidate.workspaceBytes)")
-        }
+        let (wsa, wsBytes) = try DeviceRegion.workspace(workspace, needing: candidate.workspaceBytes, for: name)
         var alpha: Float = 1, beta: Float = 0
         try lt.stream.context.makeCurrent()
         let status = withUnsafeBytes(of: &alpha) { al in
             withUnsafeBytes(of: &beta) { be in
                 candidate.algorithm.withUnsafeBytes { algo in
                     api.cublasLtMatmul(lt.handle, desc, al.baseAddress, ba, layoutA, aa, layoutB, be.baseAddress, ca, layoutD, ca, layoutD,
-                                       algo.baseAddress, wsa, workspace?.byteCount ?? 0, lt.stream.handle)
+                                       algo.baseAddress, wsa, wsBytes, lt.stream.handle)
                 }
             }
         }

@@ -136,17 +136,9 @@ public final class CuDNNConvolution: @unchecked Sendable {
     public func candidates(limit: Int = 8) throws(CUDAError) -> [Candidate] {
         let api = cudnn.api
         try cudnn.stream.context.makeCurrent()
-        let size = CuDNNAPI.performanceRecordBytes
-        let records = UnsafeMutableRawPointer.allocate(byteCount: size * limit, alignment: 8)
-        defer { records.deallocate() }
-        var returned: Int32 = 0
-        try api.check(api.cudnnGetConvolutionForwardAlgorithm_v7(cudnn.handle, x, w, conv, y, Int32(limit), &returned, records),
-                      "cudnnGetConvolutionForwardAlgorithm_v7 for \(geometry)")
-        var algorithms: [Int32] = []
-        for k in 0..<Int(returned) {
-            let record = records.advanced(by: k * size)
-            let algorithm = record.load(as: Int32.self), status = record.load(fromByteOffset: 4, as: Int32.self)
-            if status == 0, !algorithms.contains(algorithm) { algorithms.append(algorithm) }
+        let (handle, x, w, conv, y) = (cudnn.handle, x, w, conv, y)
+        let algorithms = try descriptors.rankedAlgorithms(limit: limit, "cudnnGetConvolutionForwardAlgorithm_v7 for \(geometry)") { n, returned, records in
+            api.cudnnGetConvolutionForwardAlgorithm_v7(handle, x, w, conv, y, n, returned, records)
         }
         var out: [Candidate] = []
         for algorithm in algorithms {
@@ -177,17 +169,14 @@ public final class CuDNNConvolution: @unchecked Sendable {
         let ya = try output.address(for: name)
         // cuDNN reads z even when alpha2 is 0 on some paths: point it at y then (same shape, harmless).
         let za = try residual?.address(for: name) ?? ya
-        let wsa = try workspace.map { (r) throws(CUDAError) in try r.address(for: name) } ?? 0
-        guard (workspace?.byteCount ?? 0) >= candidate.workspaceBytes else {
-            throw CUDAError(.badInput, function: name, message: "a \(workspace?.byteCount ?? 0)-byte workspace for an algorithm that needs \(candidate.workspaceBytes)")
-        }
+        let (wsa, wsBytes) = try DeviceRegion.workspace(workspace, needing: candidate.workspaceBytes, for: name)
         var alpha1: Float = 1, alpha2: Float = residual == nil ? 0 : 1
         try cudnn.stream.context.makeCurrent()
         if candidate.plain {
             var beta: Float = 0
             let status = withUnsafeBytes(of: &alpha1) { a in
                 withUnsafeBytes(of: &beta) { b in
-                    api.cudnnConvolutionForward(cudnn.handle, a.baseAddress, x, xa, w, wa, conv, candidate.algorithm, wsa, workspace?.byteCount ?? 0,
+                    api.cudnnConvolutionForward(cudnn.handle, a.baseAddress, x, xa, w, wa, conv, candidate.algorithm, wsa, wsBytes,
                                                 b.baseAddress, y, ya)
                 }
             }
@@ -197,7 +186,7 @@ public final class CuDNNConvolution: @unchecked Sendable {
         let status = withUnsafeBytes(of: &alpha1) { a1 in
             withUnsafeBytes(of: &alpha2) { a2 in
                 api.cudnnConvolutionBiasActivationForward(cudnn.handle, a1.baseAddress, x, xa, w, wa, conv, candidate.algorithm, wsa,
-                                                          workspace?.byteCount ?? 0, a2.baseAddress, y, za, bias, ba, act, y, ya)
+                                                          wsBytes, a2.baseAddress, y, za, bias, ba, act, y, ya)
             }
         }
         try api.check(status, "\(name) (algorithm \(candidate.algorithm)) for \(geometry)")

@@ -27,6 +27,24 @@ final class ConvolutionDescriptors {
         try api.check(api.cudnnSetConvolutionMathType(conv, CuDNNAPI.tensorOpMath), "cudnnSetConvolutionMathType for \(what)")
     }
 
+    /// The distinct algorithms a cuDNN `…Algorithm_v7` heuristics query ranks, best first, that it
+    /// marks runnable: `query` fills up to `limit` performance records (algorithm, status, …).
+    func rankedAlgorithms(limit: Int, _ function: @autoclosure () -> String,
+                          _ query: (Int32, UnsafeMutablePointer<Int32>, UnsafeMutableRawPointer) -> CuDNNStatus) throws(CUDAError) -> [Int32] {
+        let size = CuDNNAPI.performanceRecordBytes
+        let records = UnsafeMutableRawPointer.allocate(byteCount: size * limit, alignment: 8)
+        defer { records.deallocate() }
+        var returned: Int32 = 0
+        try api.check(query(Int32(limit), &returned, records), function())
+        var algorithms: [Int32] = []
+        for k in 0..<Int(returned) {
+            let record = records.advanced(by: k * size)
+            let algorithm = record.load(as: Int32.self), status = record.load(fromByteOffset: 4, as: Int32.self)
+            if status == 0, !algorithms.contains(algorithm) { algorithms.append(algorithm) }
+        }
+        return algorithms
+    }
+
     deinit {
         _ = api.cudnnDestroyTensorDescriptor(x); _ = api.cudnnDestroyTensorDescriptor(y)
         _ = api.cudnnDestroyFilterDescriptor(w); _ = api.cudnnDestroyConvolutionDescriptor(conv)

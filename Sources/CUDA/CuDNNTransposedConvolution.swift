@@ -25,17 +25,12 @@ public final class CuDNNTransposedConvolution: @unchecked Sendable {
     public func candidates(limit: Int = 8) throws(CUDAError) -> [CuDNNConvolution.Candidate] {
         let api = cudnn.api
         try cudnn.stream.context.makeCurrent()
-        let size = CuDNNAPI.performanceRecordBytes
-        let records = UnsafeMutableRawPointer.allocate(byteCount: size * limit, alignment: 8)
-        defer { records.deallocate() }
-        var returned: Int32 = 0
-        try api.check(api.cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn.handle, w, dy, conv, dx, Int32(limit), &returned, records),
-                      "cudnnGetConvolutionBackwardDataAlgorithm_v7 for \(geometry)")
+        let (handle, w, dy, conv, dx) = (cudnn.handle, w, dy, conv, dx)
+        let algorithms = try descriptors.rankedAlgorithms(limit: limit, "cudnnGetConvolutionBackwardDataAlgorithm_v7 for \(geometry)") { n, returned, records in
+            api.cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, w, dy, conv, dx, n, returned, records)
+        }
         var out: [CuDNNConvolution.Candidate] = []
-        for k in 0..<Int(returned) {
-            let record = records.advanced(by: k * size)
-            let algorithm = record.load(as: Int32.self), status = record.load(fromByteOffset: 4, as: Int32.self)
-            guard status == 0, !out.contains(where: { $0.algorithm == algorithm }) else { continue }
+        for algorithm in algorithms {
             var bytes = 0
             guard api.cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn.handle, w, dy, conv, dx, algorithm, &bytes) == 0 else { continue }
             out.append(CuDNNConvolution.Candidate(algorithm: algorithm, workspaceBytes: bytes, plain: true))
@@ -48,15 +43,12 @@ public final class CuDNNTransposedConvolution: @unchecked Sendable {
         let api = cudnn.api
         let name = "cudnnConvolutionBackwardData"
         let ya = try input.address(for: name), wa = try filter.address(for: name), xa = try output.address(for: name)
-        let wsa = try workspace.map { (r) throws(CUDAError) in try r.address(for: name) } ?? 0
-        guard (workspace?.byteCount ?? 0) >= candidate.workspaceBytes else {
-            throw CUDAError(.badInput, function: name, message: "a \(workspace?.byteCount ?? 0)-byte workspace for an algorithm that needs \(candidate.workspaceBytes)")
-        }
+        let (wsa, wsBytes) = try DeviceRegion.workspace(workspace, needing: candidate.workspaceBytes, for: name)
         var alpha: Float = 1, beta: Float = 0
         try cudnn.stream.context.makeCurrent()
         let status = withUnsafeBytes(of: &alpha) { a in
             withUnsafeBytes(of: &beta) { b in
-                api.cudnnConvolutionBackwardData(cudnn.handle, a.baseAddress, w, wa, dy, ya, conv, candidate.algorithm, wsa, workspace?.byteCount ?? 0,
+                api.cudnnConvolutionBackwardData(cudnn.handle, a.baseAddress, w, wa, dy, ya, conv, candidate.algorithm, wsa, wsBytes,
                                                  b.baseAddress, dx, xa)
             }
         }

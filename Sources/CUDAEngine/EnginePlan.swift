@@ -181,6 +181,8 @@ public struct NodePlacement: Sendable, Equatable {
 
     /// Whether the node runs on the fallback backend (ONNX Runtime on the CPU), not the GPU.
     public var isHostStep: Bool { placement.hasPrefix("host step") }
+    /// Whether a GPU step runs it: not folded at load, not a view, not on the fallback backend.
+    public var runsOnGPU: Bool { !isHostStep && placement != "host" && placement != "view" }
 }
 
 /// A model lowered for fixed input shapes: the tensors, the steps in order, the weights, and where

@@ -92,10 +92,6 @@ public final class EngineSession: Session, @unchecked Sendable {
                                            fallback: fallback)
         let lowered = ExecutablePlan.milliseconds(ContinuousClock.now - lowering)
         let made = try ExecutablePlan.make(plan: plan, context: context, compiler: compiler, fallback: fallback, useGraph: useGraph)
-        if ProcessInfo.processInfo.environment["HALFPIPE_ENGINE_PROFILE"] == "1" {
-            let laps = setupLaps + [("planning (BatchNorm folding, lowering, FP16 weights)", lowered)] + made.setup
-            Self.standardError("engine set-up of \(source): " + laps.map { "\($0.0) \(NumberText.fixed($0.1, 1)) ms" }.joined(separator: ", ") + "\n")
-        }
         // Hybrid runs are right but pay the copies and the CPU: say which ops went there.
         let hosted = plan.placements.filter(\.isHostStep)
         if !hosted.isEmpty && hostWarnings.withLock({ $0.insert(source).inserted }) {
@@ -107,7 +103,9 @@ public final class EngineSession: Session, @unchecked Sendable {
             Self.standardError("halfpipe: warning: the CUDA engine runs \(source) without a CUDA graph (capture failed: \(why))\n")
         }
         plans.withLock { $0[shapes.flatMap { $0 + [-1] }] = made }
-        if ProcessInfo.processInfo.environment["HALFPIPE_ENGINE_PROFILE"] == "1" { try printProfile(made) }
+        if ProcessInfo.processInfo.environment["HALFPIPE_ENGINE_PROFILE"] == "1" {
+            try printProfile(made, setup: setupLaps + [("planning (BatchNorm folding, lowering, FP16 weights)", lowered)] + made.setup)
+        }
         return made
     }
 
@@ -116,11 +114,13 @@ public final class EngineSession: Session, @unchecked Sendable {
         _ = text.withCString { write(2, $0, strlen($0)) }
     }
 
-    /// Per-step times of one run, slowest first, on standard error (HALFPIPE_ENGINE_PROFILE=1).
-    func printProfile(_ made: ExecutablePlan) throws {
+    /// The set-up by part, then per-step times of one run, slowest first, on standard error
+    /// (HALFPIPE_ENGINE_PROFILE=1).
+    func printProfile(_ made: ExecutablePlan, setup: [(String, Double)]) throws {
         let times = try made.profileSteps()
         let total = times.reduce(0) { $0 + $1.milliseconds }
-        var text = "engine profile of \(source) \(made.plan.inputs.map { made.plan.tensors[$0.tensor].shape }): \(times.count) steps, \(NumberText.fixed(total, 3)) ms of GPU time, each step timed alone\n"
+        var text = "engine set-up of \(source): " + setup.map { "\($0.0) \(NumberText.fixed($0.1, 1)) ms" }.joined(separator: ", ") + "\n"
+        text += "engine profile of \(source) \(made.plan.inputs.map { made.plan.tensors[$0.tensor].shape }): \(times.count) steps, \(NumberText.fixed(total, 3)) ms of GPU time, each step timed alone\n"
         for (step, ms) in times.sorted(by: { $0.milliseconds > $1.milliseconds }).prefix(25) {
             let kind: String
             switch made.plan.steps[step] {
@@ -136,13 +136,6 @@ public final class EngineSession: Session, @unchecked Sendable {
             text += "  \(NumberText.fixed(ms * 1000, 1)) us  step \(step) \(kind) \(made.plan.stepNodes[step].joined(separator: "+"))\n"
         }
         Self.standardError(text)
-    }
-
-    /// What set-up cost for the plan of these inputs (milliseconds by part), and the convolution choices.
-    public func setupReport(for inputs: [String: Tensor]) throws -> (parts: [(String, Double)], timedConvolutions: Int, cachedConvolutions: Int) {
-        let plan = try executable(for: inputs)
-        let timed = plan.choices.values.filter { $0.milliseconds != nil }.count
-        return (plan.setup, timed, plan.choices.count - timed)
     }
 
     public func runMeasured(_ inputs: [String: Tensor], outputNames: [String]?) throws -> (outputs: [String: Tensor], timings: RunTimings) {

@@ -174,16 +174,8 @@ final class ExecutablePlan: @unchecked Sendable {
                 }
                 // Time the top candidates on the real buffers, fused and plain + epilogue: the fastest wins.
                 let epilogue = try module?.function(Self.epilogueName(i))
-                var best: (CuDNNConvolution.Candidate, Double)?
-                for candidate in candidates.prefix(10) {
-                    if (scratch?.byteCount ?? 0) < candidate.workspaceBytes { scratch = try DeviceBuffer(context, bytes: candidate.workspaceBytes) }
-                    let run = { () throws in
-                        try Self.convolve(conv, candidate, c, epilogue: epilogue, stream: stream, region: region, weight: weightRegion,
-                                          workspace: scratch.map { DeviceRegion($0) })
-                    }
-                    do { try run() } catch { continue }  // cuDNN may still refuse at launch: the next one
-                    let ms = try Self.time(run, on: stream, repeats: 10)
-                    if best == nil || ms < best!.1 { best = (candidate, ms) }
+                let best = try Self.fastest(candidates.prefix(10), workspaceBytes: \.workspaceBytes, scratch: &scratch, stream: stream) { candidate, workspace in
+                    try Self.convolve(conv, candidate, c, epilogue: epilogue, stream: stream, region: region, weight: weightRegion, workspace: workspace)
                 }
                 guard let (winner, ms) = best else {
                     throw EngineError.unsupported(node: plan.stepNodes[i].first ?? "step \(i)", opType: "Conv", reason: "every cuDNN algorithm failed for \(c.geometry)")
@@ -325,6 +317,23 @@ final class ExecutablePlan: @unchecked Sendable {
             try end.record(on: stream)
         }
         return try end.milliseconds(since: begin) / Double(repeats)
+    }
+
+    /// The fastest of `candidates` on the real buffers: each run once (a library may still refuse at
+    /// launch: the next one is tried), then timed as `time` does. `scratch`, the workspace, grows to
+    /// the largest one tried. Convolutions, transposed convolutions and matrix products choose so.
+    static func fastest<Candidate>(_ candidates: some Sequence<Candidate>, workspaceBytes: (Candidate) -> Int, scratch: inout DeviceBuffer?,
+                                   stream: CUDAStream, _ run: (Candidate, DeviceRegion?) throws -> Void) throws -> (Candidate, Double)? {
+        var best: (Candidate, Double)?
+        for candidate in candidates {
+            let bytes = workspaceBytes(candidate)
+            if (scratch?.byteCount ?? 0) < bytes { scratch = try DeviceBuffer(stream.context, bytes: bytes) }
+            let workspace = scratch.map { DeviceRegion($0) }
+            do { try run(candidate, workspace) } catch { continue }
+            let ms = try time({ try run(candidate, workspace) }, on: stream, repeats: 10)
+            if best == nil || ms < best!.1 { best = (candidate, ms) }
+        }
+        return best
     }
 
     /// Each device step alone, timed as `time` does: where the GPU time of one run goes, by step.

@@ -99,7 +99,7 @@ public struct GraphLowering {
         try addOutputs()
         // Every node on ONNX Runtime: the engine would only add copies around it.
         let onHost = plan.placements.filter(\.isHostStep)
-        if !onHost.isEmpty, !plan.placements.contains(where: { !$0.isHostStep && $0.placement != "host" && $0.placement != "view" }) {
+        if !onHost.isEmpty, !plan.placements.contains(where: \.runsOnGPU) {
             let ops = Array(Set(onHost.map(\.opType))).sorted().joined(separator: ", ")
             throw EngineError.unsupported(node: "the model", opType: ops, reason: "none of its nodes has a kernel in the engine, so every one would run on ONNX Runtime with copies around it")
         }
@@ -248,10 +248,10 @@ public struct GraphLowering {
             guard let v = try hostValue(name) else { return false }
             values.append(v)
         }
-        // Large constant data is the device's business (an Expand of weights, say): fold only small values.
-        // Reshaping a weight is free; arithmetic on large constants is left to the device.
-        // Arithmetic that does not grow its operands (a dequantized weight: int8 · scale) is folded
-        // at any size: left to the device, it would recompute the weight on every run.
+        // Small values fold always. Large ones fold when the result is no larger than its operands:
+        // reshaping a weight, or arithmetic on it (a dequantized weight, int8 · scale, which the
+        // device would otherwise recompute on every run). What grows (an Expand of weights, say)
+        // is the device's business.
         let largest = values.map { $0?.numbers.count ?? 0 }.max() ?? 0
         let grows = ShapeRules.broadcast(values.compactMap { $0?.shape }).map { $0.reduce(1, *) > largest } ?? true
         guard Self.reshapingOps.contains(node.opType) || largest <= 1 << 16 || (Self.weightArithmetic.contains(node.opType) && !grows) else { return false }

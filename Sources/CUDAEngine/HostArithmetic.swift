@@ -36,39 +36,43 @@ extension HostFolding {
         return out
     }
 
-    /// A broadcasting elementwise op over known values; nil when the shapes do not broadcast.
+    /// A broadcasting elementwise op over known values; nil when the shapes do not broadcast. The op
+    /// is chosen once and operands of the output's size are read in place: a dequantized embedding
+    /// table is 12 M elements.
     static func arithmetic(_ node: Node, _ operands: [Value]) throws(EngineError) -> Value? {
         guard operands.count == (node.opType == "Where" ? 3 : 2), let shape = ShapeRules.broadcast(operands.map(\.shape)) else { return nil }
-        let sources = operands.map { broadcastSources($0.shape, to: shape) }
         let count = shape.reduce(1, *)
-        func at(_ k: Int, _ i: Int) -> Double { operands[k].numbers[sources[k][i]] }
-        let integer = operands[0].dtype.isInteger
-        var out = [Double](repeating: 0, count: count)
-        let op = node.opType
-        for i in 0..<count {
-            let x = at(0, i)
-            switch op {
-            case "Where": out[i] = x != 0 ? at(1, i) : at(2, i)
-            default:
-                let y = at(1, i)
-                switch op {
-                case "Add": out[i] = x + y
-                case "Sub": out[i] = x - y
-                case "Mul": out[i] = x * y
-                case "Div": out[i] = integer ? (x / y).rounded(.towardZero) : x / y
-                case "Max": out[i] = max(x, y)
-                case "Min": out[i] = min(x, y)
-                case "Equal": out[i] = x == y ? 1 : 0
-                case "And": out[i] = x != 0 && y != 0 ? 1 : 0
-                case "Or": out[i] = x != 0 || y != 0 ? 1 : 0
-                case "Greater": out[i] = x > y ? 1 : 0
-                case "GreaterOrEqual": out[i] = x >= y ? 1 : 0
-                case "Less": out[i] = x < y ? 1 : 0
-                default: out[i] = x <= y ? 1 : 0
-                }
-            }
+        let sources = operands.map { v -> [Int]? in v.numbers.count == count || v.numbers.count == 1 ? nil : broadcastSources(v.shape, to: shape) }
+        func at(_ k: Int, _ i: Int) -> Double {
+            let v = operands[k].numbers
+            return v[sources[k]?[i] ?? (v.count == 1 ? 0 : i)]
         }
-        let dtype: DType = switch op {
+        let integer = operands[0].dtype.isInteger
+        let f: ((Double, Double) -> Double)?  // nil for Where, which picks between its last two
+        switch node.opType {
+        case "Where": f = nil
+        case "Add": f = { $0 + $1 }
+        case "Sub": f = { $0 - $1 }
+        case "Mul": f = { $0 * $1 }
+        case "Div": f = integer ? { ($0 / $1).rounded(.towardZero) } : { $0 / $1 }
+        case "Max": f = { max($0, $1) }
+        case "Min": f = { min($0, $1) }
+        case "Equal": f = { $0 == $1 ? 1 : 0 }
+        case "And": f = { $0 != 0 && $1 != 0 ? 1 : 0 }
+        case "Or": f = { $0 != 0 || $1 != 0 ? 1 : 0 }
+        case "Greater": f = { $0 > $1 ? 1 : 0 }
+        case "GreaterOrEqual": f = { $0 >= $1 ? 1 : 0 }
+        case "Less": f = { $0 < $1 ? 1 : 0 }
+        case "LessOrEqual": f = { $0 <= $1 ? 1 : 0 }
+        default: return nil
+        }
+        var out = [Double](repeating: 0, count: count)
+        if let f {
+            for i in 0..<count { out[i] = f(at(0, i), at(1, i)) }
+        } else {
+            for i in 0..<count { out[i] = at(0, i) != 0 ? at(1, i) : at(2, i) }
+        }
+        let dtype: DType = switch node.opType {
         case "Where": operands[1].dtype
         case "Equal", "And", "Or", "Greater", "GreaterOrEqual", "Less", "LessOrEqual": .bool
         default: operands[0].dtype
@@ -88,10 +92,8 @@ extension HostFolding {
         for (k, a) in axes.enumerated() {
             let n = v.shape[a], st = steps[k]
             guard st != 0 else { throw EngineError.badInput("\(node.label): step 0") }
-            var b = starts[k] < 0 ? starts[k] + n : starts[k], e = ends[k] < 0 ? ends[k] + n : ends[k]
-            if st > 0 { b = min(max(b, 0), n); e = min(max(e, 0), n) } else { b = min(max(b, -1), n - 1); e = min(max(e, -1), n - 1) }
-            first[a] = b; step[a] = st
-            shape[a] = st > 0 ? max((e - b + st - 1) / st, 0) : max((b - e - st - 1) / -st, 0)
+            (first[a], shape[a]) = ShapeRules.slice(n: n, start: starts[k], end: ends[k], step: st)
+            step[a] = st
         }
         var strides = [Int](repeating: 1, count: rank)
         for a in stride(from: rank - 2, through: 0, by: -1) { strides[a] = strides[a + 1] * v.shape[a + 1] }

@@ -116,7 +116,7 @@ enum HostFolding {
             guard values.allSatisfy({ $0.shape.count <= 1 }) else { return concatenate(node, values).map { [$0] } }
             let numbers = values.flatMap(\.numbers)
             return [Value(shape: [numbers.count], numbers: numbers, dtype: values.first?.dtype ?? .int64)]
-        case "Slice" where (try input(0)).shape.count != 1:
+        case "Slice":
             let v = try input(0)
             func constant(_ slot: Int, _ attribute: String) throws(EngineError) -> [Int]? {
                 if slot < node.inputs.count, !node.inputs[slot].isEmpty { return try input(slot).ints }
@@ -124,24 +124,6 @@ enum HostFolding {
             }
             return [try slice(node, v, starts: try constant(1, "starts") ?? [], ends: try constant(2, "ends") ?? [],
                               axes: try constant(3, "axes"), steps: try constant(4, "steps"))]
-        case "Slice":
-            let v = try input(0)
-            let starts = node.inputs.count > 1 ? try input(1).ints : node[attribute: "starts"]?.ints ?? [0]
-            let ends = node.inputs.count > 2 ? try input(2).ints : node[attribute: "ends"]?.ints ?? [Int.max]
-            let steps = node.inputs.count > 4 && !node.inputs[4].isEmpty ? try input(4).ints : [1]
-            let n = v.numbers.count, step = steps[0]
-            guard step != 0 else { throw EngineError.badInput("\(node.label): step 0") }
-            func clamp(_ x: Int, _ lo: Int, _ hi: Int) -> Int { min(max(x, lo), hi) }
-            var s = starts[0] < 0 ? starts[0] + n : starts[0], e = ends[0] < 0 ? ends[0] + n : min(ends[0], n + 1)
-            var out: [Double] = []
-            if step > 0 {
-                s = clamp(s, 0, n); e = clamp(e, 0, n)
-                var i = s; while i < e { out.append(v.numbers[i]); i += step }
-            } else {
-                s = clamp(s, -1, n - 1); e = clamp(e, -1, n - 1)
-                var i = s; while i > e { out.append(v.numbers[i]); i += step }
-            }
-            return [Value(shape: [out.count], numbers: out, dtype: v.dtype)]
         case _ where arithmetic.contains(node.opType):
             var operands: [Value] = []
             for i in node.inputs.indices { operands.append(try input(i)) }
@@ -215,6 +197,14 @@ enum ShapeRules {
         }
         guard out.reduce(1, *) == total, out.allSatisfy({ $0 >= 0 }) else { throw EngineError.badInput("\(node.label): cannot reshape \(shape) to \(target)") }
         return out
+    }
+
+    /// One axis of a Slice: where it starts and how many elements it keeps, after ONNX's clamping
+    /// of `start` and `end` (negative counts from the end) to an axis of `n` elements.
+    static func slice(n: Int, start: Int, end: Int, step: Int) -> (first: Int, count: Int) {
+        var b = start < 0 ? start + n : start, e = end < 0 ? end + n : end
+        if step > 0 { b = min(max(b, 0), n); e = min(max(e, 0), n) } else { b = min(max(b, -1), n - 1); e = min(max(e, -1), n - 1) }
+        return (b, step > 0 ? max((e - b + step - 1) / step, 0) : max((b - e - step - 1) / -step, 0))
     }
 
     static func flatten(_ shape: [Int], axis: Int) -> [Int] {

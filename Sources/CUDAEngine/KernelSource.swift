@@ -236,6 +236,30 @@ enum KernelSource {
         return "__int_as_float(\(Int32(bitPattern: value.bitPattern)))"
     }
 
+    /// y = (x − mean) / sqrt(var + ε) · scale + bias over rows of `length`, one warp per row: the
+    /// mean first, then the variance around it (two passes over the row: no cancellation), in FP32.
+    static func layerNorm(function: String, rows: Int, length: Int, epsilon: Float) -> String {
+        """
+        extern "C" __global__ void \(function)(unsigned short* __restrict__ y, const unsigned short* __restrict__ x, const float* __restrict__ scale, const float* __restrict__ bias) {
+            const long long row = ((long long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+            const int lane = threadIdx.x & 31;
+            if (row >= \(rows)LL) return;
+            const unsigned short* in = x + row * \(length)LL;
+            unsigned short* out = y + row * \(length)LL;
+            float sum = 0.0f;
+            for (int j = lane; j < \(length); j += 32) sum += hp_h2f(in[j]);
+            for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+            const float mean = sum * (1.0f / \(length).0f);
+            float squares = 0.0f;
+            for (int j = lane; j < \(length); j += 32) { const float d = hp_h2f(in[j]) - mean; squares += d * d; }
+            for (int o = 16; o > 0; o >>= 1) squares += __shfl_xor_sync(0xffffffffu, squares, o);
+            const float inverse = rsqrtf(squares * (1.0f / \(length).0f) + \(literal(epsilon)));
+            for (int j = lane; j < \(length); j += 32) out[j] = hp_f2h((hp_h2f(in[j]) - mean) * inverse * scale[j] + bias[j]);
+        }
+
+        """
+    }
+
     /// Max or average pooling over NHWC: one thread per output element. `pads` are top, left
     /// (bottom and right only change the output size).
     static func pool(function: String, input: PlannedTensor, output: PlannedTensor, kernel: (Int, Int), strides: (Int, Int), pads: (Int, Int),

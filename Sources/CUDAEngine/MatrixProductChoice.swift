@@ -29,14 +29,8 @@ enum MatrixProductChoice {
                 choices[i] = (Int32(candidate.rank), nil)
                 continue
             }
-            var best: (CuBLASLtMatmul.Candidate, Double)?
-            for candidate in candidates.prefix(4) {
-                if (scratch?.byteCount ?? 0) < candidate.workspaceBytes { scratch = try DeviceBuffer(stream.context, bytes: candidate.workspaceBytes) }
-                let workspace = scratch.map { DeviceRegion($0) }
-                let run = { () throws in try matmul.run(candidate, a: region(m.a), b: region(m.b), output: region(m.output), workspace: workspace) }
-                do { try run() } catch { continue }
-                let ms = try ExecutablePlan.time(run, on: stream, repeats: 10)
-                if best == nil || ms < best!.1 { best = (candidate, ms) }
+            let best = try ExecutablePlan.fastest(candidates.prefix(4), workspaceBytes: \.workspaceBytes, scratch: &scratch, stream: stream) { candidate, workspace in
+                try matmul.run(candidate, a: region(m.a), b: region(m.b), output: region(m.output), workspace: workspace)
             }
             guard let (winner, ms) = best else {
                 throw EngineError.unsupported(node: plan.stepNodes[i].first ?? "step \(i)", opType: "MatMul", reason: "every cuBLASLt algorithm failed for \(m.shape)")

@@ -196,10 +196,8 @@ extension GraphLowering {
             for (k, a0) in axes.enumerated() {
                 let a = a0 < 0 ? a0 + rank : a0, n = t.shape[a], st = steps[k]
                 guard st != 0 else { throw refuse("step 0") }
-                var s = starts[k] < 0 ? starts[k] + n : starts[k], e = ends[k] < 0 ? ends[k] + n : ends[k]
-                if st > 0 { s = min(max(s, 0), n); e = min(max(e, 0), n) } else { s = min(max(s, -1), n - 1); e = min(max(e, -1), n - 1) }
-                start[a] = s; step[a] = st
-                shape[a] = st > 0 ? max((e - s + st - 1) / st, 0) : max((s - e - st - 1) / -st, 0)
+                (start[a], shape[a]) = ShapeRules.slice(n: n, start: starts[k], end: ends[k], step: st)
+                step[a] = st
             }
             pieces.append((start, step, shape))
         } else {

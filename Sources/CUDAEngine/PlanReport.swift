@@ -74,14 +74,14 @@ public struct PlanReport: Codable, Sendable {
         multiplyAdds = macs
         var byOp: [String: [String: Int]] = [:]
         for p in plan.placements {
-            let where_ = p.placement == "host" ? "host" : p.placement == "view" ? "view" : p.isHostStep ? "onnxruntime" : "gpu"
+            let where_ = p.runsOnGPU ? "gpu" : p.isHostStep ? "onnxruntime" : p.placement
             byOp[p.opType, default: [:]][where_, default: 0] += 1
         }
         placements = byOp
         nodesOnHost = plan.placements.filter { $0.placement == "host" }.count
         nodesAsViews = plan.placements.filter { $0.placement == "view" }.count
         nodesOnFallback = plan.placements.filter(\.isHostStep).count
-        nodesOnGPU = plan.placements.count - nodesOnHost - nodesAsViews - nodesOnFallback
+        nodesOnGPU = plan.placements.filter(\.runsOnGPU).count
         fusedGroups = plan.stepNodes.filter { $0.count > 1 }.count
         let memory = MemoryPlan(plan)
         arenaBytes = memory.totalBytes

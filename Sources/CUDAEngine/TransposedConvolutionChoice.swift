@@ -27,14 +27,8 @@ enum TransposedConvolutionChoice {
                 continue
             }
             let bias = try epilogue(i)
-            var best: (CuDNNConvolution.Candidate, Double)?
-            for candidate in candidates.prefix(6) {
-                if (scratch?.byteCount ?? 0) < candidate.workspaceBytes { scratch = try DeviceBuffer(stream.context, bytes: candidate.workspaceBytes) }
-                let workspace = scratch.map { DeviceRegion($0) }
-                let work = { () throws in try Self.run(conv, candidate, c, epilogue: bias, region: region, weight: weight, workspace: workspace) }
-                do { try work() } catch { continue }
-                let ms = try ExecutablePlan.time(work, on: stream, repeats: 10)
-                if best == nil || ms < best!.1 { best = (candidate, ms) }
+            let best = try ExecutablePlan.fastest(candidates.prefix(6), workspaceBytes: \.workspaceBytes, scratch: &scratch, stream: stream) { candidate, workspace in
+                try Self.run(conv, candidate, c, epilogue: bias, region: region, weight: weight, workspace: workspace)
             }
             guard let (winner, ms) = best else { throw EngineError.unsupported(node: node, opType: "ConvTranspose", reason: "every cuDNN algorithm failed for \(c.geometry)") }
             chosen[i] = (conv, winner)
