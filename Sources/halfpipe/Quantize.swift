@@ -57,6 +57,9 @@ struct Quantize: ParsableCommand {
     @Flag(help: "One scale per weight tensor instead of one per output channel.")
     var perTensor = false
 
+    @Option(help: ArgumentHelp("Weight precision: 8, or 7 for x86 CPUs without VNNI, whose ONNX Runtime int8 kernels saturate with 8-bit weights (default: what this CPU needs).", valueName: "7|8"))
+    var weightBits: Int?
+
     @Option(name: .customLong("exclude-op"), help: ArgumentHelp("Keep layers of this op type in float (pattern, * and ?; repeatable).", valueName: "pattern"))
     var excludeOps: [String] = []
 
@@ -137,6 +140,10 @@ struct Quantize: ParsableCommand {
         if layersOnly { options.int8OpTypes = [] }
         options.rest = rest == "fp16" ? .float16 : .float32
         options.perChannel = !perTensor
+        if let weightBits {
+            guard weightBits == 7 || weightBits == 8 else { throw CLIError("--weight-bits \(weightBits): give 7 or 8") }
+            options.reduceRange = weightBits == 7
+        }
         options.excludedOpTypes = excludeOps.map(NamePattern.init)
         options.excludedNodeNames = excludeNodes.map(NamePattern.init)
         options.floatOutputLayers = keepOutputLayers

@@ -41,7 +41,7 @@ public enum LayerCost {
     static func select(_ eligible: [Node], graph: Graph, defUse: DefUse, constants: ConstantValues, verdicts: inout [String: QuantizationPlan.Decision]) -> Set<String> {
         let keys = Set(eligible.map { $0.outputs[0] })
         // Neighbours through what runs on int8 anyway (data movement) or folds away (ReLU, Clip).
-        let transparent: Set<String> = QuantizationPlan.dataMovement.union(["Relu", "Clip", "Sigmoid", "Mul", "Add"])
+        let transparent: Set<String> = QuantizationPlan.dataMovement.union(["Relu", "Clip", "Sigmoid", "Mul", "Add", "HardSigmoid", "HardSwish"])
         func producers(_ node: Node) -> [String] {
             var found: [String] = [], value = node.inputs[0]
             while let p = defUse.producer[value] {

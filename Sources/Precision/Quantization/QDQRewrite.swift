@@ -15,6 +15,8 @@ public enum QDQRewrite {
         /// Bias values past int32 at their scale (clipped).
         public var biasValuesClipped = 0
         public var relusFolded = 0
+        /// HardSigmoid/HardSwish nodes written as int8 Adds (see `HardActivation`).
+        public var hardActivations = 0
         /// Weight channels whose scale was raised so their bias fits int32.
         public var scalesRaisedForBias = 0
         public var weightBytesBefore = 0
@@ -79,6 +81,14 @@ public enum QDQRewrite {
                 }
             }
             result.activationPairs += 1
+        }
+
+        // HardSigmoid and HardSwish on int8: the Add form, now that their pairs exist.
+        for node in graph.nodes where int8Nodes.contains(ObjectIdentifier(node)) {
+            guard let hard = HardActivation(node),
+                  let quantize = added.first(where: { $0.opType == "QuantizeLinear" && $0.inputs[0] == node.outputs[0] }) else { continue }
+            added += try hard.lower(node, quantize: quantize, names: &names, initializers: &initializers)
+            result.hardActivations += 1
         }
 
         // Weights and biases.

@@ -1,3 +1,4 @@
+import CKernels
 import FoundationEssentials
 import Inference
 import ONNX
@@ -52,7 +53,9 @@ public struct QuantizationJob {
                                         weights: (options.perChannel ? "per-channel int8" : "per-tensor int8") + (options.reduceRange ? ", 7-bit range (±63)" : ""),
                                         calibration: "")
         if options.reduceRange {
-            report.notes.append("weights kept to 7 bits (±63): this CPU has no VNNI, and ONNX Runtime's x86 int8 kernels saturate 16-bit sums on such CPUs with 8-bit weights")
+            report.notes.append("weights kept to 7 bits (±63): ONNX Runtime's x86 int8 kernels saturate 16-bit sums with 8-bit weights on CPUs without VNNI (--weight-bits 8 makes a model for CPUs with it)")
+        } else if !Self.hostHasInt8DotProduct {
+            report.notes.append("8-bit weights on a CPU without VNNI: the accuracy search and the check run the model's exact Q/DQ arithmetic (ONNX Runtime at --optimization basic), as a CPU with VNNI computes it; ONNX Runtime's fused int8 kernels here would saturate")
         }
         report.bytesBefore = model.tensorDataBytes
         report.rest = options.rest.name
@@ -125,7 +128,7 @@ public struct QuantizationJob {
         var plan = QuantizationPlan(graph: model.graph, ranges: ranges, histograms: histograms, options: options)
         if let target = accuracyTarget {
             guard !validation.isEmpty else { throw PrecisionError.badOption("the accuracy search needs inputs; give calibration data (a cache alone has none)") }
-            var search = try QuantizationSearch(float32: float32, ranges: ranges, options: options, runtime: runtime, feeds: validation)
+            var search = try QuantizationSearch(float32: float32, ranges: ranges, options: options, runtime: evaluation, feeds: validation)
             let keys = plan.keyOf
             let labels = Dictionary(keys.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
             let (layers, outcome) = try search.run(plan: plan, tolerance: target) { labels[$0] ?? $0 }
@@ -172,6 +175,20 @@ public struct QuantizationJob {
         return "note: --rest fp16: \(report.convertedNodes) float layer(s) converted to float16, \(report.castsInserted) Cast(s) at the int8 boundaries"
     }
 
+    static var hostHasInt8DotProduct: Bool { hp_cpu_has_int8_dot_product() != 0 }
+
+    /// Where int8 candidates are judged. 8-bit weights on a CPU without VNNI would saturate in
+    /// ONNX Runtime's fused int8 kernels (vpmaddubsw's 16-bit sums), so below its QDQ fusion
+    /// (--optimization basic) the model's own Q/DQ arithmetic runs: what a CPU with VNNI or
+    /// TensorRT computes.
+    var evaluation: ExecutionTarget {
+        var target = runtime
+        if !options.reduceRange && !Self.hostHasInt8DotProduct && target.options.optimizationLevel != .disabled {
+            target.options.optimizationLevel = .basic
+        }
+        return target
+    }
+
     /// The quantized model against float32 (the prepared model: BatchNorm folded, same inputs) on
     /// the first calibration batch, output by output under the gate; nil when no check was asked for.
     public func check(_ outcome: QuantizationOutcome) throws -> CheckResult? {
@@ -179,7 +196,7 @@ public struct QuantizationJob {
         guard let feed = outcome.feed else { throw PrecisionError.badOption("the check needs inputs; give calibration data (a cache alone has none)") }
         // ONNX Runtime 1.31's layout optimizations (level all) build an invalid Gather on float16
         // QDQ graphs; its other levels run them.
-        var candidate = runtime
+        var candidate = evaluation
         if options.rest == .float16 && candidate.options.optimizationLevel == .all { candidate.options.optimizationLevel = .extended }
         let a = try runtime.session(.file(outcome.input)), b = try candidate.session(.file(outcome.output))
         let entries = try ModelComparison.outputs(reference: a, candidate: b, feeds: feed, tolerance: check.tolerance)

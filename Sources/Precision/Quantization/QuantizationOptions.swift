@@ -26,7 +26,9 @@ public struct QuantizationOptions: Sendable {
     public var quantizedOpTypes: Set<String> = ["Conv", "ConvTranspose", "Gemm", "MatMul"]
     /// Ops that run on int8 where every input comes from an int8 node and the output feeds one
     /// (ONNX Runtime has QLinear kernels for them); empty keeps only the layers in int8.
-    public var int8OpTypes: Set<String> = ["Sigmoid", "Mul", "Add", "Concat", "GlobalAveragePool"]
+    /// HardSigmoid and HardSwish have no QLinear kernel: `QDQRewrite` writes them as a QLinearAdd
+    /// whose output range is the clip (and a QLinearMul for HardSwish), with uint8 activations only.
+    public var int8OpTypes: Set<String> = ["Sigmoid", "Mul", "Add", "Concat", "GlobalAveragePool", "HardSigmoid", "HardSwish"]
     public var excludedOpTypes: [NamePattern] = []
     public var excludedNodeNames: [NamePattern] = []
     /// How many of the last layers before the model's outputs stay float (box regressions, class

@@ -41,7 +41,8 @@ public struct QuantizationPlan: Sendable {
     /// value) let the plan estimate each tensor's int8 error; without them every tensor passes.
     public init(graph: Graph, ranges: [String: TensorRange], histograms: [String: AbsHistogram] = [:], options: QuantizationOptions) {
         symmetric = options.symmetric
-        int8OpTypes = options.int8OpTypes
+        // The clip of HardSigmoid/HardSwish in int8 is uint8's saturation at zero point 0.
+        int8OpTypes = options.symmetric ? options.int8OpTypes.subtracting(HardActivation.opTypes) : options.int8OpTypes
         let defUse = DefUse(graph)
         let constants = ConstantValues(graph)
         let order = (try? TopologicalSort.order(graph).get()) ?? graph.nodes
@@ -127,6 +128,7 @@ public struct QuantizationPlan: Sendable {
         var tentative = Set(order.filter { node in
             guard int8OpTypes.contains(node.opType), node.canonicalDomain == "ai.onnx", node.outputs.count == 1, ranges[node.outputs[0]] != nil else { return false }
             let inputs = node.inputs.filter { !$0.isEmpty }
+            if HardActivation.opTypes.contains(node.opType) && HardActivation(node) == nil { return false }
             return !inputs.isEmpty && inputs.allSatisfy { constants.float32ElementCount($0) == nil && ranges[$0] != nil }
         }.map { $0.outputs[0] })
         func int8(_ value: String) -> Bool {
@@ -155,6 +157,9 @@ public struct QuantizationPlan: Sendable {
             for value in node.inputs.filter({ !$0.isEmpty }) + [node.outputs[0]] where activations[value] == nil {
                 activations[value] = .activation(ranges[value]!, symmetric: symmetric)
             }
+            // A HardSigmoid's output is [0, 1] by construction: 255 steps of 1/255, so that the
+            // uint8 saturation at 255 is its clip at 1 (see `HardActivation`).
+            if node.opType == "HardSigmoid" { activations[node.outputs[0]] = HardActivation.unitRange }
         }
     }
 

@@ -76,7 +76,8 @@ public struct QuantizationReport: Sendable, Codable {
             lines.append(line)
         }
         lines.append("  Q/DQ pairs: \(rewrite.activationPairs) on activations; \(rewrite.weightsQuantized) weights int8, \(rewrite.biasesQuantized) biases int32"
-            + (rewrite.relusFolded > 0 ? "; \(rewrite.relusFolded) ReLU(s) folded into ranges" : ""))
+            + (rewrite.relusFolded > 0 ? "; \(rewrite.relusFolded) ReLU(s) folded into ranges" : "")
+            + (rewrite.hardActivations > 0 ? "; \(rewrite.hardActivations) HardSigmoid/HardSwish as int8 Adds" : ""))
         if rewrite.scalesRaisedForBias > 0 { lines.append("  \(rewrite.scalesRaisedForBias) weight channel scale(s) raised so their bias fits int32") }
         if rewrite.biasValuesClipped > 0 { lines.append("warning: \(rewrite.biasValuesClipped) bias value(s) exceeded int32 at their scale and were clipped") }
         lines.append("  size: \(megabytes(bytesBefore)) → \(megabytes(bytesAfter))")
