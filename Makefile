@@ -18,7 +18,7 @@ STATIC_LIMIT_MB := 60
 STATIC_LIBDIR := $(shell gcc -print-multiarch 2>/dev/null | sed 's|^|/usr/lib/|')
 STATIC_ARCHIVES := $(STATIC_LIBDIR)/libturbojpeg.a $(STATIC_LIBDIR)/libpng16.a
 
-.PHONY: portable setup material reference build static demo test bench-kernels bench-ort bench-preprocess bench-convert bench-quantize bench-detect device-bench fuzz clean
+.PHONY: portable setup material reference build static demo test bench-kernels bench-ort bench-preprocess bench-convert bench-quantize bench-detect device-bench device-quantize fuzz clean
 
 # Tracked files must not name this machine's paths, and every reference package is pinned (==).
 portable:
@@ -114,6 +114,12 @@ bench-detect: material build
 # Everything the GPU machine needs in .device/ (the static binary, the seed's three 900x1200
 # images as PNG and .npy, real pictures), then the one device command that runs every GPU check
 # and benchmark (bench/gpu.sh) and writes $$OUT/gpu-bench.json.
+# INT8 vs FP32 latency on the GPU machine's CPU (AVX-512 VNNI, AMX): 8-bit-weight models made here
+# from bench-quantize's calibration samples into .qdev/; then, with the device tool and carry
+# [".qdev"]: bash .qdev/run.sh
+device-quantize: static material
+	@STATIC_BIN=$(STATIC_BIN) HALFPIPE_BIN=$(STATIC_BIN) bash bench/quantize_device.sh prepare
+
 device-bench: static material
 	@rm -rf .device && mkdir -p .device/images
 	@# Stripped (49 -> 23 MB) and xz-compressed (6 MB; bench/gpu.sh unpacks it): the carry to the GPU

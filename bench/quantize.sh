@@ -38,15 +38,9 @@ input_of() { [ "$1" = yolo ] && echo images || echo x; }
 # (entropy clips the box and score tensors: 0.76 of FP32's boxes kept against 0.92 with minmax).
 method_of() { [ "$1" = yolo ] && echo minmax || echo "$METHOD"; }
 batch_of() { case $1 in yolo) echo 1 ;; det) echo 2 ;; *) echo 8 ;; esac; }
-# Ours adds the accuracy search on the task's tolerance (validated on the first calibration batches).
-our_options() {
-  case $1 in
-    yolo) echo "--calibrator minmax --keep-output-layers 2 --target-rel-l2 0.02 --validation-batches 8" ;;
-    det) echo "--calibrator $METHOD --target-rel-l2 0.05 --validation-batches 8 --calibration-batch 2" ;;
-    rec) echo "--calibrator $METHOD --target-rel-l2 0.05 --validation-batches 8 --calibration-batch 8" ;;
-    *) echo "--calibrator $METHOD --calibration-batch 8" ;;
-  esac
-}
+# Ours adds the accuracy search on the task's tolerance (bench/quantize_options.sh).
+# shellcheck source=bench/quantize_options.sh
+. bench/quantize_options.sh
 # ORT's quantize_static is stopped after this long (its entropy calibrator took 376 s on 34 images
 # of the small classifier here): the ratio is then a lower bound, and says so.
 ORT_SECONDS=${QBENCH_ORT_SECONDS:-300}
@@ -75,7 +69,7 @@ for m in $MODELS; do
   # Accuracy: each tool's INT8 model from the 200 images with the model's method; ours with its
   # accuracy search on the task's tolerance.
   # shellcheck disable=SC2046
-  $BIN quantize "$model" -o "$dir/ours-200.onnx" --calibration "$dir/calib" $(our_options "$m") --report "$dir/ours-200.json" --threads 2 > "$dir/ours-200.txt" 2>&1 || true
+  $BIN quantize "$model" -o "$dir/ours-200.onnx" --calibration "$dir/calib" $(our_options "$m") ${QBENCH_WEIGHT_BITS:+--weight-bits $QBENCH_WEIGHT_BITS} --report "$dir/ours-200.json" --threads 2 > "$dir/ours-200.txt" 2>&1 || true
   if [ "$(method_of "$m")" = "$METHOD" ] && [ -f "$dir/ort-speed-200.onnx" ]; then
     cp "$dir/ort-speed-200.onnx" "$dir/ort-200.onnx"
   else

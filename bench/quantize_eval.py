@@ -34,6 +34,8 @@ MODELS = {
 }
 
 YOLO_SCORE, YOLO_NMS_IOU, YOLO_MATCH_IOU = 0.1, 0.45, 0.5
+# A classifier's picture counts as decided when FP32's top-1 probability leads the top-2 by this much.
+CLASS_MARGIN = 0.1
 DET_THRESHOLD = 0.3
 
 
@@ -336,11 +338,20 @@ def compare(name, fp32, int8, samples, yolo_score=YOLO_SCORE):
         outputs.append((label, fp32.run(None, {in32: x})[0], int8.run(None, {in8: x})[0]))
 
     if task == "classifier":
+        # The classifiers end in a softmax: FP32's margin (top-1 − top-2 probability) says how
+        # close to a tie a picture is. A picture at an exact tie flips with any change at all, so
+        # agreement is also given over the pictures where FP32 decides (margin >= CLASS_MARGIN).
+        def margin(a):
+            top = np.sort(a.ravel())[::-1]
+            return float(top[0] - top[1])
         same = [int(a.argmax() == b.argmax()) for _, a, b in outputs]
-        disagree = [{"sample": l, "fp32": int(a.argmax()), "int8": int(b.argmax())}
+        disagree = [{"sample": l, "fp32": int(a.argmax()), "int8": int(b.argmax()), "fp32_margin": round(margin(a), 4)}
                     for l, a, b in outputs if a.argmax() != b.argmax()]
+        decided = [s for s, (_, a, _) in zip(same, outputs) if margin(a) >= CLASS_MARGIN]
         return {"metric": "argmax agreement", "samples": len(same), "agree": sum(same),
                 "agreement": sum(same) / len(same),
+                "decided_margin": CLASS_MARGIN, "decided_samples": len(decided),
+                "decided_agreement": sum(decided) / len(decided) if decided else None,
                 "fp32_classes": np.bincount([int(a.argmax()) for _, a, _ in outputs]).tolist(),
                 "differences": disagree}
     if task == "rec":

@@ -19,12 +19,15 @@ struct Quantize: ParsableCommand {
             Layers stay in float where int8 would not pay on a CPU (short reductions, isolated \
             depthwise convolutions), before the model's outputs, and where a tensor's int8 error \
             (estimated from its histogram) is too large; the report says why for every layer. \
-            Activations are uint8 with zero points (what ONNX Runtime's CPU kernels fuse); give \
-            --symmetric for TensorRT. The input file is never changed.
+            Activations are uint8 with zero points (what ONNX Runtime's CPU kernels fuse; \
+            HardSigmoid and HardSwish then run on int8 too); give --symmetric for TensorRT. \
+            The accuracy search (--target-rel-l2, --target-agreement) sends the layers that harm \
+            the outputs most back to float. The input file is never changed.
 
             Examples:
               halfpipe quantize det.onnx -o det-int8.onnx --calibration pages/ --image-preset paddleocr-det --check
               halfpipe quantize cls.onnx -o cls-int8.onnx --calibration samples/ --calibrator percentile --percentile 99.99
+              halfpipe quantize rec.onnx -o rec-int8.onnx --calibration lines/ --target-agreement 0.999 --validation-batches 25
               halfpipe quantize yolo.onnx -o yolo-int8.onnx --calibration frames/ --symmetric --write-cache yolo.cache
               halfpipe quantize yolo.onnx -o yolo-int8.onnx --read-cache yolo.cache
             """
@@ -90,6 +93,9 @@ struct Quantize: ParsableCommand {
     @Option(help: ArgumentHelp("Accuracy search: send the layers that harm the outputs most back to float until every output is within this relative L2 of float32 on the first calibration batches (each layer's effect measured once).", valueName: "x"))
     var targetRelL2: Double?
 
+    @Option(help: ArgumentHelp("Accuracy search: send layers back to float until int8 picks float32's class (the argmax over each output's last axis: a classifier's sample, a recognizer's time step) on at least this fraction of the positions of the validation batches; 1 keeps every class. With --target-rel-l2, both must hold.", valueName: "fraction"))
+    var targetAgreement: Double?
+
     @Option(help: "Calibration batches the accuracy search validates on.")
     var validationBatches = 2
 
@@ -117,6 +123,7 @@ struct Quantize: ParsableCommand {
         guard CalibrationMethod(name: calibrator) != nil else { throw ValidationError("--calibrator \(calibrator): use entropy, minmax or percentile") }
         guard percentile > 0 && percentile <= 100 else { throw ValidationError("--percentile \(percentile): use a percentage in (0, 100], such as 99.999") }
         if let t = targetRelL2, !(t > 0 && t.isFinite) { throw ValidationError("--target-rel-l2 \(t): use a positive tolerance such as 0.05") }
+        if let a = targetAgreement, !(a > 0 && a <= 1) { throw ValidationError("--target-agreement \(a): use a fraction in (0, 1], such as 1 (every class kept) or 0.99") }
         guard validationBatches >= 1 else { throw ValidationError("--validation-batches \(validationBatches): use 1 or more") }
         guard keepOutputLayers >= 0 else { throw ValidationError("--keep-output-layers \(keepOutputLayers): use 0 or more") }
         guard calibrationBatch >= 1 else { throw ValidationError("--calibration-batch \(calibrationBatch): use 1 or more") }
@@ -172,6 +179,7 @@ struct Quantize: ParsableCommand {
         job.writeCache = writeCache
         job.cacheVersion = cacheVersion
         job.accuracyTarget = targetRelL2
+        job.agreementTarget = targetAgreement
         job.validationBatches = validationBatches
         if check {
             let tolerance = ComparisonTolerance(rtol: 1e-2, atol: 1e-3)

@@ -240,8 +240,34 @@ import Testing
         #expect(tight.quantizedLayers == 3 - found.keptFloat.count)
         #expect {
             try job(1e-12).run(input: input, output: dir.appendingPathComponent("c.onnx").path)
-        } throws: { "\($0)".contains("no layer can run in int8 within --target-rel-l2") }
+        } throws: { "\($0)".contains("no layer can run in int8 within the accuracy target") }
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("c.onnx").path))
+    }
+
+    /// The agreement target on the real angle classifier and real pictures: every layer starts in
+    /// int8, and the search sends back to float what it takes for int8 to pick float32's class
+    /// on every validation picture; the written model does.
+    @Test func agreementSearchKeepsTheClassifiersClasses() throws {
+        let dir = try TestMaterial.temporaryDirectory("agreement")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = try TestMaterial.path("models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx"), output = dir.appendingPathComponent("cls-int8.onnx").path
+        let feeds = try Self.pictureFeeds(count: 8)
+        var remaining = feeds[...]
+        var options = QuantizationOptions()
+        (options.everyLayer, options.maxTensorError) = (true, .infinity)
+        var job = QuantizationJob(options: options, runtime: Self.target,
+                                  calibration: .data(.init(source: "pictures", measuresRanges: true) { _ in { remaining.popFirst() } }))
+        job.agreementTarget = 1
+        job.validationBatches = feeds.count
+        let report = try job.run(input: input, output: output).report
+        let search = try #require(report.search)
+        #expect(search.tolerance == nil && search.targetAgreement == 1 && search.agreementAfter == 1)
+        #expect(report.quantizedLayers > 0)
+        let a = try Self.target.session(.file(input)), b = try Self.target.session(.file(output))
+        func argmax(_ t: Tensor) throws -> Int { let v = try t.elements(as: Float.self); return v.indices.max { v[$0] < v[$1] }! }
+        for feed in feeds {
+            #expect(try argmax(try a.run(feed).values.first!) == argmax(try b.run(feed).values.first!))
+        }
     }
 
     /// Real test pictures through PaddleOCR's classifier preprocessing (48x192, BGR, (x/255 − 0.5)/0.5), one feed each.

@@ -20,6 +20,9 @@ public struct QuantizationJob {
     /// Send the most harmful layers back to float until every output is within this relative L2
     /// of float32 on the validation batches (`QuantizationSearch`).
     public var accuracyTarget: Double?
+    /// The accuracy search's argmax agreement target (a fraction): classifiers keep their classes.
+    public var agreementTarget: Double?
+    var searches: Bool { accuracyTarget != nil || agreementTarget != nil }
     /// How many of the first calibration batches validate the search.
     public var validationBatches = 2
     /// Hears the number of calibration batches done.
@@ -108,9 +111,9 @@ public struct QuantizationJob {
             ranges = cache.ranges
             report.calibration = "TensorRT cache \(source) (\(cache.header))"
             // The check and the search still need inputs: one stream serves both.
-            if let feeds, check != nil || accuracyTarget != nil {
+            if let feeds, check != nil || searches {
                 let next = try feeds.make(try runtime.session(.bytes(float32, name: input)).inputs)
-                let wanted = accuracyTarget != nil ? validationBatches : 1
+                let wanted = searches ? validationBatches : 1
                 while validation.count < wanted, let batch = try next() { validation.append(batch) }
                 first = validation.first
             }
@@ -126,19 +129,22 @@ public struct QuantizationJob {
         }
 
         var plan = QuantizationPlan(graph: model.graph, ranges: ranges, histograms: histograms, options: options)
-        if let target = accuracyTarget {
+        if searches {
             guard !validation.isEmpty else { throw PrecisionError.badOption("the accuracy search needs inputs; give calibration data (a cache alone has none)") }
             var search = try QuantizationSearch(float32: float32, ranges: ranges, options: options, runtime: evaluation, feeds: validation)
             let keys = plan.keyOf
             let labels = Dictionary(keys.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
-            let (layers, outcome) = try search.run(plan: plan, tolerance: target) { labels[$0] ?? $0 }
+            let target = QuantizationSearch.Target(relativeL2: accuracyTarget, agreement: agreementTarget)
+            let (layers, outcome) = try search.run(plan: plan, target: target) { labels[$0] ?? $0 }
             let effects = Dictionary(outcome.effects.map { ($0.node, $0.relativeL2) }, uniquingKeysWith: { a, _ in a })
+            let wanted = [accuracyTarget.map { "target \(NumberText.scientific($0))" }, agreementTarget.map { "argmax agreement \(NumberText.fixed(100 * $0, 2)) % wanted" }]
+                .compactMap { $0 }.joined(separator: ", ")
             plan = plan.restricted(to: layers, graph: model.graph, ranges: ranges) { node in
-                "accuracy search: alone in int8 it moves the outputs by relative L2 \(NumberText.scientific(effects[node] ?? 0)) (target \(NumberText.scientific(target)))"
+                "accuracy search: alone in int8 it moves the outputs by relative L2 \(NumberText.scientific(effects[node] ?? 0)) (\(wanted))"
             }
             report.search = outcome
             if layers.isEmpty, let least = outcome.effects.last {
-                throw PrecisionError.notConvertible("no layer can run in int8 within --target-rel-l2 \(NumberText.scientific(target)): the least harmful, \(least.node), alone moves the outputs by \(NumberText.scientific(least.relativeL2)) (\(outcome.runs) model runs); loosen the target or calibrate on more data")
+                throw PrecisionError.notConvertible("no layer can run in int8 within the accuracy target (\(wanted)): the least harmful, \(least.node), alone moves the outputs by \(NumberText.scientific(least.relativeL2)) (\(outcome.runs) model runs); loosen the target or calibrate on more data")
             }
         }
         report.decisions = plan.decisions

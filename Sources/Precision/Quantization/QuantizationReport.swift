@@ -69,8 +69,13 @@ public struct QuantizationReport: Sendable, Codable {
             lines.append("  float (\(nodes.count)): \(reason): \(names)\(nodes.count > 4 ? ", …" : "")")
         }
         if let search {
-            let figures = "\(NumberText.scientific(search.errorBefore)) → \(NumberText.scientific(search.errorAfter)) (target \(NumberText.scientific(search.tolerance)))"
-            var line = "  accuracy search: worst output relative L2 " + figures + " in \(search.runs) model run(s); \(search.keptFloat.count) layer(s) sent back to float"
+            let figures = "\(NumberText.scientific(search.errorBefore)) → \(NumberText.scientific(search.errorAfter))"
+                + (search.tolerance.map { " (target \(NumberText.scientific($0)))" } ?? "")
+            var line = "  accuracy search: worst output relative L2 " + figures
+            if let wanted = search.targetAgreement, let before = search.agreementBefore, let after = search.agreementAfter {
+                line += ", argmax agreement \(NumberText.fixed(100 * before, 2)) % → \(NumberText.fixed(100 * after, 2)) % (target \(NumberText.fixed(100 * wanted, 2)) %)"
+            }
+            line += " in \(search.runs) model run(s); \(search.keptFloat.count) layer(s) sent back to float"
             let named: [String] = search.keptFloat.prefix(4).map { "\($0.node) (\(NumberText.scientific($0.relativeL2)))" }
             if !named.isEmpty { line += ": " + named.joined(separator: ", ") + (search.keptFloat.count > 4 ? ", …" : "") }
             lines.append(line)

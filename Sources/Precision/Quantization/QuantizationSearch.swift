@@ -12,9 +12,15 @@ public struct QuantizationSearch {
     /// What the search found: the layers sent back to float with their measured effect (the
     /// worst pooled relative L2 over the outputs with only that layer in int8), and the cost.
     public struct Outcome: Sendable, Codable {
-        public var tolerance: Double
+        /// The relative L2 target; nil when only an agreement was asked for.
+        public var tolerance: Double?
         public var errorBefore: Double
         public var errorAfter: Double
+        /// With an agreement target: the fraction of argmax positions (a classifier's sample, a
+        /// recognizer's time step) where int8 picks float32's class, wanted and reached.
+        public var targetAgreement: Double?
+        public var agreementBefore: Double?
+        public var agreementAfter: Double?
         public var runs: Int
         public var keptFloat: [Effect]
         /// Every planned layer's measured effect, most harmful first.
@@ -54,40 +60,89 @@ public struct QuantizationSearch {
         return model
     }
 
-    /// The worst relative L2 over the outputs with `layers` in int8, each output's error pooled
-    /// over the validation batches (‖Δ‖² and ‖x‖² summed before the ratio): a batch whose output
-    /// is nearly zero (a text map of a picture without text) would otherwise blow the ratio up.
-    mutating func error(quantizing layers: Set<String>, plan: QuantizationPlan) throws -> Double {
-        guard !layers.isEmpty else { return 0 }
+    /// What a candidate does to the outputs: the worst relative L2 over them, each output's error
+    /// pooled over the validation batches (‖Δ‖² and ‖x‖² summed before the ratio: a batch whose
+    /// output is nearly zero, a text map of a picture without text, would otherwise blow the ratio
+    /// up), and the fraction of argmax positions along each output's last axis that agree.
+    struct Measure {
+        var relativeL2: Double
+        var agreement: Double
+        static let exact = Measure(relativeL2: 0, agreement: 1)
+    }
+
+    /// What the search must reach: a relative L2 bound, an argmax agreement, or both.
+    public struct Target: Sendable {
+        public var relativeL2: Double?
+        public var agreement: Double?
+        public init(relativeL2: Double? = nil, agreement: Double? = nil) {
+            self.relativeL2 = relativeL2
+            self.agreement = agreement
+        }
+        func met(by m: Measure) -> Bool {
+            m.relativeL2 <= (relativeL2 ?? .infinity) && m.agreement >= (agreement ?? 0)
+        }
+    }
+
+    mutating func measure(quantizing layers: Set<String>, plan: QuantizationPlan) throws -> Measure {
+        guard !layers.isEmpty else { return .exact }
         runs += 1
         let bytes = try model(quantizing: layers, plan: plan).serialized()
         let session = try runtime.session(.bytes(bytes, name: "int8 candidate"))
         let outputs = try feeds.map { try session.run($0) }
-        let names = Array(Set(reference.flatMap(\.keys)))
-        return try MixedPrecisionSearch.errors(outputs, against: reference, names: names, elementwise: nil).relativeL2.values.max() ?? 0
+        let names = Array(Set(reference.flatMap(\.keys))).sorted()
+        let error = try MixedPrecisionSearch.errors(outputs, against: reference, names: names, elementwise: nil).relativeL2.values.max() ?? 0
+        var agreeing = 0, positions = 0
+        for (candidate, reference) in zip(outputs, reference) {
+            for name in names {
+                guard let a = reference[name], let b = candidate[name], let (same, count) = try Self.argmaxAgreement(b, a) else { continue }
+                agreeing += same
+                positions += count
+            }
+        }
+        return Measure(relativeL2: error, agreement: positions == 0 ? 1 : Double(agreeing) / Double(positions))
     }
 
-    /// Searches from `plan`'s layers for the largest set within `tolerance`.
-    public mutating func run(plan: QuantizationPlan, tolerance: Double, label: (String) -> String) throws -> (layers: Set<String>, outcome: Outcome) {
+    /// Positions where the argmax over the last axis is the same, and how many there are; nil for
+    /// outputs without a class axis (rank < 2, or a last axis of one).
+    static func argmaxAgreement(_ candidate: Tensor, _ reference: Tensor) throws -> (Int, Int)? {
+        guard let classes = reference.shape.dimensions.last, classes > 1, reference.shape.dimensions.count >= 2,
+              candidate.shape == reference.shape else { return nil }
+        let a = try reference.converted(to: .float32).elements(as: Float.self), b = try candidate.converted(to: .float32).elements(as: Float.self)
+        func argmax(_ v: [Float], _ start: Int) -> Int {
+            var best = start
+            for k in start..<(start + classes) where v[k] > v[best] { best = k }
+            return best - start
+        }
+        let count = a.count / classes
+        let same = (0..<count).filter { argmax(a, $0 * classes) == argmax(b, $0 * classes) }.count
+        return (same, count)
+    }
+
+    /// Searches from `plan`'s layers for the largest set that meets `target`.
+    public mutating func run(plan: QuantizationPlan, target: Target, label: (String) -> String) throws -> (layers: Set<String>, outcome: Outcome) {
         let all = plan.quantizedLayers
-        let before = try error(quantizing: all, plan: plan)
-        var outcome = Outcome(tolerance: tolerance, errorBefore: before, errorAfter: before, runs: runs, keptFloat: [], effects: [])
-        guard before > tolerance else { return (all, outcome) }
-        // Each layer's own effect, measured once.
+        let before = try measure(quantizing: all, plan: plan)
+        var outcome = Outcome(tolerance: target.relativeL2, errorBefore: before.relativeL2, errorAfter: before.relativeL2,
+                              targetAgreement: target.agreement, agreementBefore: target.agreement.map { _ in before.agreement },
+                              agreementAfter: target.agreement.map { _ in before.agreement }, runs: runs, keptFloat: [], effects: [])
+        guard !target.met(by: before) else { return (all, outcome) }
+        // Each layer's own effect, measured once; ranked by relative L2, which tells layers apart
+        // where one layer alone rarely flips an argmax.
         var effects: [(key: String, error: Double)] = []
-        for key in all.sorted() { effects.append((key, try error(quantizing: [key], plan: plan))) }
+        for key in all.sorted() { effects.append((key, try measure(quantizing: [key], plan: plan).relativeL2)) }
         effects.sort { $0.error != $1.error ? $0.error > $1.error : $0.key < $1.key }
         outcome.effects = effects.map { Effect(node: label($0.key), relativeL2: $0.error) }
-        // The fewest of the most harmful to send back: bisect k (removing all meets any tolerance).
-        var low = 0, high = effects.count, best = (k: effects.count, error: 0.0)
+        // The fewest of the most harmful to send back: bisect k (removing all meets any target).
+        var low = 0, high = effects.count, best = (k: effects.count, measure: Measure.exact)
         while low < high {
             let k = (low + high) / 2
-            let e = try error(quantizing: Set(effects.dropFirst(k).map(\.key)), plan: plan)
-            if e <= tolerance { best = (k, e); high = k } else { low = k + 1 }
+            let m = try measure(quantizing: Set(effects.dropFirst(k).map(\.key)), plan: plan)
+            if target.met(by: m) { best = (k, m); high = k } else { low = k + 1 }
         }
         let removed = effects.prefix(best.k)
         outcome.keptFloat = removed.map { Effect(node: label($0.key), relativeL2: $0.error) }
-        outcome.errorAfter = best.error
+        outcome.errorAfter = best.measure.relativeL2
+        if target.agreement != nil { outcome.agreementAfter = best.measure.agreement }
         outcome.runs = runs
         return (all.subtracting(removed.map(\.key)), outcome)
     }
