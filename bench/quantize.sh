@@ -6,6 +6,8 @@
 #
 # QBENCH_MODELS picks models (default: all five), QBENCH_METHOD the calibrator (default entropy,
 # TensorRT's 2048-bin scheme; ORT's Entropy calibrator is run with 2048 bins for the comparison).
+# QBENCH_SPEED=0 skips the calibration speed and memory part, QBENCH_ORT=0 ORT's tool in the
+# others, QBENCH_MIXED=0 the mixed-precision part; QBENCH_WEIGHT_BITS=8 makes 8-bit-weight models.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -56,7 +58,8 @@ for m in $MODELS; do
   ls "$dir/calib" | sort | head -50 | while read -r f; do ln -sf "../calib/$f" "$dir/c50/$f"; done
   # Speed and memory: the whole command of each tool with the same calibrator (entropy unless
   # QBENCH_METHOD says otherwise), at 50 and 200 images.
-  for n in 50 200; do
+  # QBENCH_SPEED=0 skips this part (the accuracy and latency parts stay).
+  for n in $([ "${QBENCH_SPEED:-1}" = 1 ] && echo 50 200); do
     calib=$([ $n = 50 ] && echo "$dir/c50" || echo "$dir/calib")
     ours=$($PY bench/quantize_peer.py time-cmd --mem-limit-gb "$MEM_GB" -- $BIN quantize "$model" -o "$dir/speed-$n.onnx" \
       --calibration "$calib" --calibrator "$METHOD" --calibration-batch "$(batch_of "$m")" --threads 2 | tail -n 1)
@@ -72,7 +75,8 @@ for m in $MODELS; do
   $BIN quantize "$model" -o "$dir/ours-200.onnx" --calibration "$dir/calib" $(our_options "$m") ${QBENCH_WEIGHT_BITS:+--weight-bits $QBENCH_WEIGHT_BITS} --report "$dir/ours-200.json" --threads 2 > "$dir/ours-200.txt" 2>&1 || true
   if [ "$(method_of "$m")" = "$METHOD" ] && [ -f "$dir/ort-speed-200.onnx" ]; then
     cp "$dir/ort-speed-200.onnx" "$dir/ort-200.onnx"
-  else
+  elif [ "${QBENCH_ORT:-1}" = 1 ]; then
+    # QBENCH_ORT=0 leaves ORT's tool out of the accuracy and latency parts.
     timeout --signal=KILL "$ORT_SECONDS" $PY bench/quantize_peer.py ort-quantize --model "$m" --calib "$dir/calib" --calib-limit 200 --method "$(method_of "$m")" \
       --activation-type quint8 --upgrade-opset 13 --mem-limit-gb "$MEM_GB" --out "$dir/ort-200.onnx" > /dev/null 2>&1 || true
   fi

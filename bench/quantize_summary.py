@@ -35,7 +35,7 @@ def main(path):
         for r in rows:
             if r["model"] == m and "accuracy" in r:
                 acc = r["result"]
-                keys = [k for k in ("agreement", "agree", "samples", "recall", "precision", "identical", "identical_rate", "rel_l2_max", "rel_l2_mean", "binary_flip_max") if k in acc]
+                keys = [k for k in ("agreement", "agree", "samples", "decided_samples", "decided_agreement", "recall", "precision", "identical", "identical_rate", "rel_l2_max", "rel_l2_mean", "binary_flip_max") if k in acc]
                 print(f"  accuracy {r['accuracy']}: " + (", ".join(f"{k} {acc[k]}" for k in keys) or "none"))
         lat = [r for r in rows if r["model"] == m and "latency" in r]
         ratios = []
