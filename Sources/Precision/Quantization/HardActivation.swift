@@ -39,21 +39,16 @@ struct HardActivation {
     /// added: `quantize` reads the node's output) into the Add form. Returns the nodes to add.
     func lower(_ node: Node, quantize: Node, names: inout UniqueNames, initializers: inout [Initializer]) throws -> [Node] {
         let x = node.inputs[0], base = node.outputs[0]
-        func scalar(_ name: String, _ value: Float) throws -> String {
-            let made = names.make(base + name)
-            initializers.append(Initializer(name: made, tensor: try Tensor(shape: Shape([]), elements: [value])))
-            return made
-        }
-        func byte(_ name: String, _ value: UInt8) throws -> String {
+        func scalar<T: TensorElement>(_ name: String, _ value: T) throws -> String {
             let made = names.make(base + name)
             initializers.append(Initializer(name: made, tensor: try Tensor(shape: Shape([]), elements: [value])))
             return made
         }
         // β/α as one exact uint8 step behind a DequantizeLinear, so the runtime sees an int8 Add.
         let offset = beta / alpha
-        let offsetScale = try scalar("_offset_scale", offset == 0 ? 1 : abs(offset) / 255)
-        let offsetZero = try byte("_offset_zero_point", offset < 0 ? 255 : 0)
-        let offsetBytes = try byte("_offset_quantized", offset > 0 ? 255 : 0)
+        let offsetScale = try scalar("_offset_scale", offset == 0 ? Float(1) : abs(offset) / 255)
+        let offsetZero = try scalar("_offset_zero_point", UInt8(offset < 0 ? 255 : 0))
+        let offsetBytes = try scalar("_offset_quantized", UInt8(offset > 0 ? 255 : 0))
         let offsetValue = names.make(base + "_offset")
         var added = [Node(opType: "DequantizeLinear", name: names.make(base + "_offset_DequantizeLinear"),
                           inputs: [offsetBytes, offsetScale, offsetZero], outputs: [offsetValue])]
@@ -68,7 +63,7 @@ struct HardActivation {
         }
         // HardSwish: the sum's own pair (scale 6/255 in, 1/255 out), then x times it.
         let sum = names.make(base + "_shifted"), sumBytes = names.make(base + "_shifted_quantized"), gate = names.make(base + "_gate")
-        let zero = try byte("_gate_zero_point", 0), unit = try scalar("_gate_scale", Self.unitRange.scale)
+        let zero = try scalar("_gate_zero_point", UInt8(0)), unit = try scalar("_gate_scale", Self.unitRange.scale)
         node.inputs = [x, offsetValue]
         node.outputs = [sum]
         added += [

@@ -38,6 +38,9 @@ public struct QuantizationSearch {
     let runtime: ExecutionTarget
     let feeds: [[String: Tensor]]
     let reference: [[String: Tensor]]
+    /// The reference's classes (`classes(of:)`) by output, per validation batch: filled by `run`
+    /// when the target has an agreement.
+    private var referenceClasses: [[String: [Int]]] = []
     private(set) var runs = 0
 
     /// `float32` is the prepared model the plan was made on; `feeds` the validation batches.
@@ -83,7 +86,9 @@ public struct QuantizationSearch {
         }
     }
 
-    mutating func measure(quantizing layers: Set<String>, plan: QuantizationPlan) throws -> Measure {
+    /// `agreement`: also count the argmax agreement (only an agreement target needs it; the
+    /// reference's classes are computed once, in `run`).
+    mutating func measure(quantizing layers: Set<String>, plan: QuantizationPlan, agreement: Bool) throws -> Measure {
         guard !layers.isEmpty else { return .exact }
         runs += 1
         let bytes = try model(quantizing: layers, plan: plan).serialized()
@@ -91,37 +96,38 @@ public struct QuantizationSearch {
         let outputs = try feeds.map { try session.run($0) }
         let names = Array(Set(reference.flatMap(\.keys))).sorted()
         let error = try MixedPrecisionSearch.errors(outputs, against: reference, names: names, elementwise: nil).relativeL2.values.max() ?? 0
+        guard agreement else { return Measure(relativeL2: error, agreement: 1) }
         var agreeing = 0, positions = 0
-        for (candidate, reference) in zip(outputs, reference) {
-            for name in names {
-                guard let a = reference[name], let b = candidate[name], let (same, count) = try Self.argmaxAgreement(b, a) else { continue }
-                agreeing += same
-                positions += count
+        for (candidate, wanted) in zip(outputs, referenceClasses) {
+            for (name, classes) in wanted {
+                guard let tensor = candidate[name], let found = try Self.classes(of: tensor), found.count == classes.count else { continue }
+                agreeing += zip(found, classes).filter { $0 == $1 }.count
+                positions += classes.count
             }
         }
         return Measure(relativeL2: error, agreement: positions == 0 ? 1 : Double(agreeing) / Double(positions))
     }
 
-    /// Positions where the argmax over the last axis is the same, and how many there are; nil for
-    /// outputs without a class axis (rank < 2, or a last axis of one).
-    static func argmaxAgreement(_ candidate: Tensor, _ reference: Tensor) throws -> (Int, Int)? {
-        guard let classes = reference.shape.dimensions.last, classes > 1, reference.shape.dimensions.count >= 2,
-              candidate.shape == reference.shape else { return nil }
-        let a = try reference.converted(to: .float32).elements(as: Float.self), b = try candidate.converted(to: .float32).elements(as: Float.self)
-        func argmax(_ v: [Float], _ start: Int) -> Int {
+    /// The argmax over the last axis at every position; nil for outputs without a class axis
+    /// (rank < 2, or a last axis of one).
+    static func classes(of tensor: Tensor) throws -> [Int]? {
+        guard tensor.shape.dimensions.count >= 2, let width = tensor.shape.dimensions.last, width > 1 else { return nil }
+        let values = try tensor.converted(to: .float32).elements(as: Float.self)
+        return stride(from: 0, to: values.count, by: width).map { start in
             var best = start
-            for k in start..<(start + classes) where v[k] > v[best] { best = k }
+            for k in start..<(start + width) where values[k] > values[best] { best = k }
             return best - start
         }
-        let count = a.count / classes
-        let same = (0..<count).filter { argmax(a, $0 * classes) == argmax(b, $0 * classes) }.count
-        return (same, count)
     }
 
     /// Searches from `plan`'s layers for the largest set that meets `target`.
     public mutating func run(plan: QuantizationPlan, target: Target, label: (String) -> String) throws -> (layers: Set<String>, outcome: Outcome) {
         let all = plan.quantizedLayers
-        let before = try measure(quantizing: all, plan: plan)
+        let agreement = target.agreement != nil
+        if agreement {
+            referenceClasses = try reference.map { outputs in try outputs.compactMapValues { try Self.classes(of: $0) } }
+        }
+        let before = try measure(quantizing: all, plan: plan, agreement: agreement)
         var outcome = Outcome(tolerance: target.relativeL2, errorBefore: before.relativeL2, errorAfter: before.relativeL2,
                               targetAgreement: target.agreement, agreementBefore: target.agreement.map { _ in before.agreement },
                               agreementAfter: target.agreement.map { _ in before.agreement }, runs: runs, keptFloat: [], effects: [])
@@ -129,14 +135,14 @@ public struct QuantizationSearch {
         // Each layer's own effect, measured once; ranked by relative L2, which tells layers apart
         // where one layer alone rarely flips an argmax.
         var effects: [(key: String, error: Double)] = []
-        for key in all.sorted() { effects.append((key, try measure(quantizing: [key], plan: plan).relativeL2)) }
+        for key in all.sorted() { effects.append((key, try measure(quantizing: [key], plan: plan, agreement: false).relativeL2)) }
         effects.sort { $0.error != $1.error ? $0.error > $1.error : $0.key < $1.key }
         outcome.effects = effects.map { Effect(node: label($0.key), relativeL2: $0.error) }
         // The fewest of the most harmful to send back: bisect k (removing all meets any target).
         var low = 0, high = effects.count, best = (k: effects.count, measure: Measure.exact)
         while low < high {
             let k = (low + high) / 2
-            let m = try measure(quantizing: Set(effects.dropFirst(k).map(\.key)), plan: plan)
+            let m = try measure(quantizing: Set(effects.dropFirst(k).map(\.key)), plan: plan, agreement: agreement)
             if target.met(by: m) { best = (k, m); high = k } else { low = k + 1 }
         }
         let removed = effects.prefix(best.k)
