@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "ImagingCUDA", targets: ["ImagingCUDA"]),
         .library(name: "Detection", targets: ["Detection"]),
         .library(name: "Pipeline", targets: ["Pipeline"]),
+        .library(name: "PipelineCUDA", targets: ["PipelineCUDA"]),
         .library(name: "DetectionCUDA", targets: ["DetectionCUDA"]),
         .library(name: "CUDAEngine", targets: ["CUDAEngine"]),
     ],
@@ -45,8 +46,9 @@ let package = Package(
         .target(name: "ONNXRuntime", dependencies: ["Inference", "ONNX", "Tensors"]),
         // Image decoding and the fused CPU preprocessing into batches.
         .target(name: "Imaging", dependencies: ["Tensors", "CKernels", "CImageCodecs"]),
-        // Graph passes for reduced precision: folding, FP16/BF16 conversion, activation statistics, the conversion job.
-        .target(name: "Precision", dependencies: ["ONNX", "Inference", "Tensors", "CKernels"]),
+        // Graph passes for reduced precision: folding, FP16/BF16 conversion, activation statistics,
+        // quantization, and the jobs with their data (calibration files, image feeds). Kernels come through Tensors.
+        .target(name: "Precision", dependencies: ["ONNX", "Inference", "Tensors", "Imaging"]),
         // The CUDA driver layer: libcuda and NVRTC loaded with dlopen; devices, streams, scoped device
         // memory with a caching allocator, run-time kernels. No domain code (that sits beside it).
         .target(name: "CUDA", dependencies: ["Tensors"]),
@@ -59,12 +61,15 @@ let package = Package(
         .target(name: "Detection", dependencies: ["Tensors", "Imaging"]),
         // Decode + NMS for a whole batch on the GPU, equal to Detection's CPU path.
         .target(name: "DetectionCUDA", dependencies: ["Detection", "CUDA", "Imaging", "Tensors"]),
-        // Streaming detection: sources, batching, stages on threads over bounded queues, device lanes
-        // (GPU preprocessing, the engine and GPU postprocessing on streams), profiler, traces.
-        .target(name: "Pipeline", dependencies: ["Tensors", "ONNX", "Inference", "Imaging", "Detection", "CUDA", "ImagingCUDA", "DetectionCUDA", "CUDAEngine"]),
+        // Streaming detection: sources, batching, lanes on threads over bounded queues (host lanes:
+        // sessions on the CPU), reorder, sinks, profiler, traces; the set-up from a plain request.
+        .target(name: "Pipeline", dependencies: ["Tensors", "ONNX", "Inference", "Imaging", "Detection", "Precision"]),
+        // The GPU lane: pixels up once, fused preprocessing into the engine's input, the engine's
+        // graph, decode + NMS in place. Reaches the engine only through Inference's device binding.
+        .target(name: "PipelineCUDA", dependencies: ["Pipeline", "ImagingCUDA", "DetectionCUDA", "Inference", "CUDA", "Imaging", "Detection", "Tensors"]),
         .executableTarget(
             name: "halfpipe",
-            dependencies: ["Tensors", "ONNX", "Inference", "ONNXRuntime", "Imaging", "CUDA", "ImagingCUDA", "Precision", "Detection", "DetectionCUDA", "Pipeline", "CUDAEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["Tensors", "ONNX", "Inference", "ONNXRuntime", "Imaging", "CUDA", "ImagingCUDA", "Precision", "Detection", "DetectionCUDA", "Pipeline", "PipelineCUDA", "CUDAEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(name: "halfpipe-bench", dependencies: ["Tensors", "ONNX", "Imaging"], path: "bench/Sources/halfpipe-bench"),
         .executableTarget(name: "halfpipe-fuzz-loader", dependencies: ["ONNX"], path: "Tests/Fuzz/LoaderFuzzer"),

@@ -1,4 +1,5 @@
 import CUDA
+import Inference
 import Tensors
 
 /// A plan whose inputs and outputs stay on the GPU (seed 002: keep tensors on the device): another
@@ -9,25 +10,18 @@ import Tensors
 ///
 /// ```swift
 /// let binding = try session.deviceBinding(inputShapes: ["images": [64, 3, 416, 416]])
-/// binding.stream.wait(for: preprocessed)   // the input region was written on another stream
+/// (binding.queue as! CUDAStream).wait(for: preprocessed)   // the input was written on another stream
 /// try binding.enqueue()
 /// ```
-public final class EngineDeviceBinding: @unchecked Sendable {
-    /// Where one input or output lives: the model's type, row-major, in the plan's arena.
-    public struct Place: Sendable {
-        public let region: DeviceRegion
-        public let dtype: DType
-        public let shape: [Int]
-    }
-
+/// Its inputs' and outputs' memory is a CUDA `DeviceRegion` and its queue a `CUDAStream`.
+final class EngineDeviceBinding: DeviceBinding, @unchecked Sendable {
     let plan: ExecutablePlan
-    public let inputs: [String: Place]
-    public let outputs: [String: Place]
-    /// The stream every run is queued on.
-    public var stream: CUDAStream { plan.stream }
-    public var context: CUDAContext { plan.context }
+    let device: Device
+    let inputs: [String: DeviceTensor]
+    let outputs: [String: DeviceTensor]
+    var queue: any DeviceQueue { plan.stream }
 
-    init(_ plan: ExecutablePlan, source: String) throws(EngineError) {
+    init(_ plan: ExecutablePlan, source: String, device: Device) throws(EngineError) {
         let hosted = plan.plan.placements.filter(\.isHostStep)
         guard hosted.isEmpty, plan.plan.hostInputs.isEmpty, plan.plan.hostOutputs.isEmpty else {
             let ops = Set(hosted.map(\.opType)).sorted().joined(separator: ", ")
@@ -35,24 +29,30 @@ public final class EngineDeviceBinding: @unchecked Sendable {
                 + "run it with host outputs (the plain session) instead")
         }
         self.plan = plan
-        func place(_ t: Int) -> Place {
+        self.device = device
+        func place(_ t: Int) -> DeviceTensor {
             let tensor = plan.plan.tensors[t]
-            return Place(region: plan.region(t), dtype: tensor.dtype, shape: tensor.shape)
+            return DeviceTensor(memory: plan.region(t), dtype: tensor.dtype, shape: tensor.shape)
         }
         inputs = Dictionary(uniqueKeysWithValues: plan.plan.inputs.map { ($0.name, place($0.tensor)) })
         outputs = Dictionary(uniqueKeysWithValues: plan.plan.outputs.map { ($0.name, place($0.tensor)) })
     }
 
     /// Queues one run (the captured graph, or its launches) on `stream` and returns at once.
-    public func enqueue() throws {
+    func enqueue() throws {
         try plan.execute()
     }
 }
 
-extension EngineSession {
+extension EngineSession: DeviceResidentSession {
     /// The plan for these input shapes, bound to device memory (see `EngineDeviceBinding`).
     /// - Throws: `EngineError.badInput` when a node of the model runs on the host.
-    public func deviceBinding(inputShapes: [String: [Int]]) throws -> EngineDeviceBinding {
-        try EngineDeviceBinding(executable(shapes: inputShapes), source: source)
+    public func bindOnDevice(inputShapes: [String: [Int]]) throws -> any DeviceBinding {
+        try EngineDeviceBinding(executable(shapes: inputShapes), source: source, device: device)
     }
 }
+
+// CUDA's memory and streams are what the engine's bindings hand over the seam; the GPU lane
+// (PipelineCUDA) reads them back.
+extension DeviceRegion: DeviceMemory {}
+extension CUDAStream: DeviceQueue {}

@@ -47,14 +47,8 @@ public final class EngineSession: Session, @unchecked Sendable {
         device = .cuda(index)
         self.useGraph = useGraph
         let constants = Set(parsed.graph.initializers.map(\.name))
-        func describe(_ v: ValueInfo) -> TensorDescription {
-            let shape = v.shape ?? []
-            return TensorDescription(name: v.name, elementType: v.elementType,
-                                     dimensions: shape.map { if case .fixed(let n) = $0 { n } else { nil } },
-                                     symbols: shape.map { if case .symbol(let s) = $0 { s } else { nil } })
-        }
-        inputs = parsed.graph.inputs.filter { !constants.contains($0.name) }.map { describe($0) }
-        outputs = parsed.graph.outputs.map(describe)
+        inputs = parsed.graph.inputs.filter { !constants.contains($0.name) }.map(TensorDescription.init)
+        outputs = parsed.graph.outputs.map(TensorDescription.init)
         do {
             context = try CUDAContext(device: index)
         } catch {

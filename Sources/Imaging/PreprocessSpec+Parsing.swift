@@ -1,4 +1,9 @@
 import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The spec's values as people type them: sizes "640" or "384x640" (height x width), numbers
 /// "0.5" or "1/255", per-channel values "0.485,0.456,0.406" (one value stands for all three).
@@ -67,5 +72,27 @@ extension PreprocessSpec {
         dtype = try c.decodeIfPresent(OutputType.self, forKey: .dtype) ?? dtype
         int8Scale = try c.decodeIfPresent(Double.self, forKey: .int8Scale) ?? int8Scale
         int8ZeroPoint = try c.decodeIfPresent(Int.self, forKey: .int8ZeroPoint) ?? int8ZeroPoint
+    }
+}
+
+extension PreprocessSpec.OutputType {
+    /// The type's name, or numpy's and PyTorch's short names for it (fp16, half, bf16, u8 …).
+    public init?(parsing text: String) {
+        let aliases: [String: Self] = ["fp32": .float32, "f32": .float32, "fp16": .float16, "f16": .float16,
+                                       "half": .float16, "bf16": .bfloat16, "u8": .uint8, "i8": .int8]
+        guard let type = Self(rawValue: text.lowercased()) ?? aliases[text.lowercased()] else { return nil }
+        self = type
+    }
+}
+
+extension PreprocessSpec {
+    /// Refuses a batch larger than the machine's memory before allocating it (an overcommitted
+    /// allocation would be killed later, not refused).
+    public func requireHostMemory(batch size: Int) throws(ImagingError) {
+        let batchBytes = Double(size) * 3 * Double(height) * Double(width) * Double(dtype.dtype.byteCount(elements: 1) ?? 4)
+        let physical = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
+        guard physical <= 0 || batchBytes < physical else {
+            throw .badTensor("--batch \(size): the batch needs \(Int(batchBytes / 1e9)) GB, more than this machine's \(Int(physical / 1e9)) GB of memory")
+        }
     }
 }

@@ -28,6 +28,14 @@ public protocol Backend: Sendable {
     /// The node a session's failure names, when the failure is this backend refusing a node
     /// (an unsupported type or attribute pattern found only at run time); nil for anything else.
     func refusal(in error: any Error) -> NodeRefusal?
+
+    /// This backend set up to run models with `needs` correctly, and a line for the user when that
+    /// costs something; itself and nil where it runs them as they are.
+    func adapted(to needs: ModelNeeds) -> (backend: any Backend, note: String?)
+}
+
+extension Backend {
+    public func adapted(to needs: ModelNeeds) -> (backend: any Backend, note: String?) { (self, nil) }
 }
 
 /// A model to load: a file, or bytes just rewritten in memory.
@@ -94,7 +102,6 @@ public enum NodeSupport: Sendable, Equatable {
     /// that must be sure runs the model once, and treats the node as unsupported when it cannot.
     case decidedAtRun(String)
 
-    public var isSupported: Bool { self == .supported }
 }
 
 /// A node a backend refused while loading or running a model.
@@ -130,5 +137,11 @@ public struct ExecutionTarget {
 
     public func session(_ model: ModelSource) throws -> any Session {
         try backend.makeSession(model, device: device, options: options)
+    }
+
+    /// The target with its backend adapted to `needs` (see `Backend.adapted(to:)`).
+    public func adapted(to needs: ModelNeeds) -> (target: ExecutionTarget, note: String?) {
+        let (backend, note) = backend.adapted(to: needs)
+        return (ExecutionTarget(backend: backend, device: device, options: options), note)
     }
 }

@@ -4,10 +4,12 @@ public enum InferenceError: Error, Equatable, Sendable, CustomStringConvertible 
     case badDevice(String)
     /// No backend runs models on the device asked for.
     case noBackend(String)
+    /// A session asked to keep its data on a device that cannot (host backend, nodes on the host).
+    case notOnDevice(String)
 
     public var description: String {
         switch self {
-        case .badDevice(let m), .noBackend(let m): m
+        case .badDevice(let m), .noBackend(let m), .notOnDevice(let m): m
         }
     }
 }

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import ONNX
 import Tensors
 
 /// The name, element type and shape a model declares for one of its inputs or outputs.
@@ -92,4 +93,15 @@ public protocol BoundRun: AnyObject {
     func write(input name: String, from tensor: Tensor) throws
     /// An output's current values on the host (a copy from the device where it lives elsewhere).
     func read(output name: String) throws -> Tensor
+}
+
+extension TensorDescription {
+    /// A graph input or output as a session describes it: a dimension ≤ 0 is symbolic, as Paddle
+    /// writes it (-1), and a named one keeps its name.
+    public init(_ value: ValueInfo) {
+        let shape = value.shape ?? []
+        self.init(name: value.name, elementType: value.elementType,
+                  dimensions: shape.map { if case .fixed(let n) = $0, n > 0 { n } else { nil } },
+                  symbols: shape.map { if case .symbol(let s) = $0 { s } else { nil } })
+    }
 }

@@ -1,53 +1,22 @@
-/// How a session is built, for any backend (each reads what applies to it: the optimization level
-/// and threads are common; the execution providers and the library path are ONNX Runtime's). A
-/// value: copy it, change it, build another session.
+/// How a session is built, for any backend: only what every backend understands. What is one
+/// backend's own (ONNX Runtime's optimization level, providers and library) is carried by that
+/// backend's value (`ORTBackend(options:)`); a kind of model a backend must run its own way is
+/// asked of it (`Backend.adapted(to:)`).
 public struct SessionOptions: Sendable, Equatable {
-    public enum OptimizationLevel: Int32, Sendable, CaseIterable {
-        case disabled = 0, basic = 1, extended = 2, layout = 3, all = 99
-    }
-
-    /// An execution provider, tried in the order given; the CPU is always there as the fallback.
-    public enum ExecutionProvider: Sendable, Equatable, CustomStringConvertible {
-        case cpu
-        /// NVIDIA GPUs through ORT's CUDA provider (needs the `onnxruntime-gpu` wheel).
-        case cuda(device: Int = 0, options: [String: String] = [:])
-        /// NVIDIA TensorRT through ORT's TensorRT provider (the `onnxruntime-gpu` wheel and TensorRT's libraries).
-        case tensorRT(device: Int = 0, options: [String: String] = [:])
-        /// Any provider the loaded library registers by name (XNNPACK, OpenVINO, …).
-        case named(String, options: [String: String] = [:])
-
-        public var description: String {
-            switch self {
-            case .cpu: "CPU"
-            case .cuda(let device, _): "CUDA:\(device)"
-            case .tensorRT(let device, _): "TensorRT:\(device)"
-            case .named(let name, _): name
-            }
-        }
-
-        /// Parses `cpu`, `cuda`, `cuda:1`, `tensorrt` (or `trt`), `tensorrt:1`, or a provider name.
-        public init(parsing text: String) {
-            let lower = text.lowercased()
-            let parts = lower.split(separator: ":", maxSplits: 1)
-            let device = parts.count == 2 ? Int(parts[1]) : 0
-            switch (parts.first.map(String.init), device) {
-            case ("cpu", _) where parts.count == 1: self = .cpu
-            case ("cuda", let d?): self = .cuda(device: d)
-            case ("tensorrt", let d?), ("trt", let d?): self = .tensorRT(device: d)
-            default: self = .named(text)
-            }
-        }
-    }
-
-    public var optimizationLevel: OptimizationLevel = .all
-    /// Threads for one operator; 0 lets ORT choose (one per core).
+    /// Threads for one operator; 0 lets the backend choose (one per core).
     public var intraOpThreads: Int = 0
-    public var executionProviders: [ExecutionProvider] = [.cpu]
-    /// Where ORT writes the model as it optimised it, if wanted.
-    public var optimizedModelPath: String?
-    /// An explicit runtime library (ONNX Runtime: libonnxruntime.so; else discovery:
-    /// HALFPIPE_ORT_LIBRARY, .venv, site-packages).
-    public var libraryPath: String?
 
-    public init() {}
+    public init(intraOpThreads: Int = 0) { self.intraOpThreads = intraOpThreads }
+}
+
+/// Kinds of model a backend may have to run its own way (a known limit of its kernels).
+public struct ModelNeeds: OptionSet, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// int8 weights that use all 8 bits, to be computed exactly as the Q/DQ pairs say (what a CPU
+    /// with int8 dot products or TensorRT computes), not by kernels that saturate their sums.
+    public static let fullRangeInt8Weights = ModelNeeds(rawValue: 1)
+    /// int8 layers with the layers between them in float16.
+    public static let float16BesideInt8 = ModelNeeds(rawValue: 2)
 }

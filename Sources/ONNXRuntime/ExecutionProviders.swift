@@ -3,7 +3,7 @@ import Inference
 /// Adding execution providers to session options, with a clear error when the loaded library
 /// lacks one (the CPU wheel `onnxruntime` has only the CPU provider).
 enum ExecutionProviders {
-    static func append(_ provider: SessionOptions.ExecutionProvider, to options: ORTHandle, library: ORTLibrary) throws(ORTError) {
+    static func append(_ provider: ORTOptions.ExecutionProvider, to options: ORTHandle, library: ORTLibrary) throws(ORTError) {
         let api = library.api
         switch provider {
         case .cpu:

@@ -8,10 +8,18 @@ import Tensors
 /// refusals read back into the node they name.
 public struct ORTBackend: Backend {
     public let name = "onnxruntime"
+    /// How its sessions are built; the threads come from each call's `SessionOptions`.
+    public let options: ORTOptions
     /// An explicit libonnxruntime.so, else discovery (HALFPIPE_ORT_LIBRARY, .venv, site-packages).
-    public let libraryPath: String?
+    public var libraryPath: String? { options.libraryPath }
 
-    public init(libraryPath: String? = nil) { self.libraryPath = libraryPath }
+    public init(options: ORTOptions = ORTOptions()) { self.options = options }
+
+    public init(libraryPath: String?) {
+        var options = ORTOptions()
+        options.libraryPath = libraryPath
+        self.init(options: options)
+    }
 
     public func unavailability(on device: Device) -> String? {
         switch device {
@@ -38,9 +46,8 @@ public struct ORTBackend: Backend {
         ORTKernelLimits.support(node, context)
     }
 
-    public func makeSession(_ model: ModelSource, device: Device, options: SessionOptions) throws -> any Session {
-        var options = options
-        if options.libraryPath == nil { options.libraryPath = libraryPath }
+    public func makeSession(_ model: ModelSource, device: Device, options common: SessionOptions) throws -> any Session {
+        var options = options.merged(common)
         if case .cuda(let n) = device, !options.executionProviders.contains(where: { if case .cuda = $0 { true } else { false } }) {
             options.executionProviders.insert(.cuda(device: n), at: 0)
         }
@@ -53,6 +60,25 @@ public struct ORTBackend: Backend {
         case .bytes(let data, let name):
             return try ORTSession(serialized: data, options: options, name: name)
         }
+    }
+
+    /// ONNX Runtime 1.31's limits on models made for other hardware, measured on x86:
+    /// - its fused int8 kernels on CPUs without VNNI sum u8×s8 pairs in 16 bits (vpmaddubsw), which
+    ///   saturate with 8-bit weights: below its QDQ fusion (level basic) the model's own Q/DQ
+    ///   arithmetic runs, what a CPU with VNNI or TensorRT computes;
+    /// - its layout optimizations (level all) build an invalid Gather on float16 QDQ graphs; its
+    ///   other levels run them.
+    public func adapted(to needs: ModelNeeds) -> (backend: any Backend, note: String?) {
+        var options = options
+        var note: String?
+        if needs.contains(.fullRangeInt8Weights) && !CPUFeatures.hasInt8DotProduct && options.optimizationLevel != .disabled {
+            options.optimizationLevel = .basic
+        }
+        if needs.contains(.float16BesideInt8) {
+            note = "ONNX Runtime 1.31 on the CPU runs this float16/int8 model only below its layout optimizations (--optimization extended); TensorRT and GPUs take it as it is"
+            if options.optimizationLevel == .all { options.optimizationLevel = .extended }
+        }
+        return (ORTBackend(options: options), note)
     }
 
     public func refusal(in error: any Error) -> NodeRefusal? {

@@ -19,7 +19,7 @@ public final class ORTSession: Session, @unchecked Sendable {
     public let device: Device
 
     /// Loads the model file at `path`.
-    public convenience init(contentsOf path: String, options: SessionOptions = SessionOptions()) throws(ORTError) {
+    public convenience init(contentsOf path: String, options: ORTOptions = ORTOptions()) throws(ORTError) {
         let library = try ORTLibrary.load(explicitPath: options.libraryPath)
         let sessionOptions = try SessionOptionsHandle(library: library, options: options, model: path)
         var session: ORTHandle?
@@ -28,7 +28,7 @@ public final class ORTSession: Session, @unchecked Sendable {
     }
 
     /// Loads a model from its serialized bytes (e.g. a model HalfPipe just rewrote in memory).
-    public convenience init(serialized model: Data, options: SessionOptions = SessionOptions(), name: String = "<model bytes>") throws(ORTError) {
+    public convenience init(serialized model: Data, options: ORTOptions = ORTOptions(), name: String = "<model bytes>") throws(ORTError) {
         let library = try ORTLibrary.load(explicitPath: options.libraryPath)
         let sessionOptions = try SessionOptionsHandle(library: library, options: options, model: name)
         var session: ORTHandle?
@@ -131,7 +131,7 @@ public final class ORTSession: Session, @unchecked Sendable {
     }
 
     /// The device the first execution provider computes on.
-    static func device(_ options: SessionOptions) -> Device {
+    static func device(_ options: ORTOptions) -> Device {
         switch options.executionProviders.first {
         case .cuda(let n, _)?, .tensorRT(let n, _)?: .cuda(n)
         default: .cpu
@@ -217,13 +217,13 @@ private final class SessionOptionsHandle {
     let handle: ORTHandle
     let library: ORTLibrary
 
-    init(library: ORTLibrary, options: SessionOptions, model: String) throws(ORTError) {
+    init(library: ORTLibrary, options: ORTOptions, model: String) throws(ORTError) {
         self.library = library
         let api = library.api
         var h: ORTHandle?
         try api.check(api.createSessionOptions(&h), "creating session options")
         handle = h!
-        try api.check(api.setGraphOptimizationLevel(handle, options.optimizationLevel.rawValue), "setting the optimization level")
+        try api.check(api.setGraphOptimizationLevel(handle, options.optimizationLevel.code), "setting the optimization level")
         try api.check(api.setIntraOpNumThreads(handle, Int32(options.intraOpThreads)), "setting the thread count")
         if let path = options.optimizedModelPath {
             try api.check(api.setOptimizedModelFilePath(handle, path), "setting the optimized model path")

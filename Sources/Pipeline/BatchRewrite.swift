@@ -66,11 +66,7 @@ public struct BatchRewrite {
         do {
             let a = try Tensor.random(dtype: dtype, shape: sample, generator: &generator)
             let b = try Tensor.random(dtype: dtype, shape: sample, generator: &generator)
-            var pair = try Tensor(dtype: dtype, shape: try Shape([2] + sample.dimensions.dropFirst()), zeroed: false)
-            pair.withUnsafeMutableBytes { out in
-                a.withUnsafeBytes { out.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-                b.withUnsafeBytes { out.baseAddress!.advanced(by: a.byteCount).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            }
+            let pair = try Tensor.concatenated([a, b])
             let alone = [try original.run([input: a]), try original.run([input: b])]
             let together = try batched.run([input: pair])
             for (name, both) in together {

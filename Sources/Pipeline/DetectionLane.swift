@@ -1,13 +1,17 @@
 import Detection
 import Imaging
 
-/// A worker that takes whole batches of decoded frames to detections on one device, asynchronously:
-/// preprocessing, inference and postprocessing queued on the device at `submit`, the kept boxes
-/// read at `wait`. The pipeline submits batch N+1 while batch N is still on the device, so the
-/// device never waits for the host (seed 002: batch end to end, keep tensors on the GPU, overlap
-/// batch N's inference with N−1's postprocessing).
+/// A worker that takes whole batches of decoded frames to detections on one device: preprocessing
+/// and inference at `submit`, the detections at `wait`. Every pipeline is source → batcher →
+/// lanes → reorder → sink; a lane is where a batch's device work happens:
+/// - `HostDetectionLane`: a session on the CPU (or any backend with host outputs), preprocessing
+///   and inference at `submit`, postprocessing at `wait`;
+/// - the GPU lane (`PipelineCUDA`): everything queued on the device at `submit`, the kept boxes
+///   read at `wait`. The pipeline submits batch N+1 while batch N is still on the device, so the
+///   device never waits for the host (seed 002: batch end to end, keep tensors on the GPU, overlap
+///   batch N's inference with N−1's postprocessing).
 public protocol DetectionLane: AnyObject, Sendable {
-    /// Where it runs, for traces and summaries ("cuda:0").
+    /// Where it runs, for traces and summaries ("cuda:0", "cpu").
     var place: String { get }
     /// The batch every submission is padded to.
     var batchSize: Int { get }
@@ -21,18 +25,21 @@ public protocol DetectionLane: AnyObject, Sendable {
     func submit(_ pictures: [PictureInput]) throws -> LaneSubmission
 }
 
+/// A span a lane timed itself, on the pipeline's clock.
+public typealias LaneSpan = (stage: Stage, startMs: Double, endMs: Double)
+
 /// A queued batch: where each image was placed, and how to wait for its detections.
 public struct LaneSubmission: @unchecked Sendable {
     public var placements: [ImagePlacement]
-    /// Host milliseconds spent queueing it (staging the pixels in pinned memory included).
-    public var hostMs: Double
+    /// The host's work of `submit` (preprocessing, staging the pixels, a host session's inference).
+    public var hostSpans: [LaneSpan]
     /// Waits for the device, then gives each image's detections and the device's spans.
     /// Call it exactly once: it frees the batch's slot for the lane's next submission.
     public var wait: () throws -> LaneOutcome
 
-    public init(placements: [ImagePlacement], hostMs: Double, wait: @escaping () throws -> LaneOutcome) {
+    public init(placements: [ImagePlacement], hostSpans: [LaneSpan], wait: @escaping () throws -> LaneOutcome) {
         self.placements = placements
-        self.hostMs = hostMs
+        self.hostSpans = hostSpans
         self.wait = wait
     }
 }
@@ -40,12 +47,13 @@ public struct LaneSubmission: @unchecked Sendable {
 /// What a lane's batch gave.
 public struct LaneOutcome: Sendable {
     public var detections: [[Detection]]
-    /// The device's work on the batch, stage by stage, on the pipeline's clock.
-    public var deviceSpans: [(stage: Stage, startMs: Double, endMs: Double)]
-    /// Host milliseconds spent reading the results once the device was done.
+    /// The device's work on the batch, stage by stage, on the pipeline's clock (empty for a host lane).
+    public var deviceSpans: [LaneSpan]
+    /// Host milliseconds of postprocessing in `wait`: a host lane's decode and NMS, or reading a
+    /// device's results once it was done.
     public var hostMs: Double
 
-    public init(detections: [[Detection]], deviceSpans: [(stage: Stage, startMs: Double, endMs: Double)], hostMs: Double) {
+    public init(detections: [[Detection]], deviceSpans: [LaneSpan], hostMs: Double) {
         self.detections = detections
         self.deviceSpans = deviceSpans
         self.hostMs = hostMs

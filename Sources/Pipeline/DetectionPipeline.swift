@@ -10,8 +10,6 @@ import Tensors
 public struct PipelineConfiguration: Sendable, Equatable {
     /// Frames per batch.
     public var batchSize: Int = 8
-    /// The model takes only this batch (a fixed-batch model): partial batches are padded to it.
-    public var fixedModelBatch: Int?
     /// How long a partial batch waits for more frames before it goes anyway (nil: until full or
     /// the end of the stream, right for files; live sources want a few tens of milliseconds).
     public var maxWaitMs: Double?
@@ -66,54 +64,28 @@ public struct PipelineReport: Sendable {
     public var stages: [StageSummary]
 }
 
-/// decode → preprocess → inference (one or more sessions) → postprocess → sink, each stage on
-/// its own thread, joined by bounded queues: batch N's inference overlaps batch N+1's decoding and
-/// preprocessing and batch N−1's postprocessing. Frames come out in order, every one accounted
-/// for (read, failed with a reason, or counted as dropped).
+/// source → batcher → lanes → reorder → sink, each stage on its own thread, joined by bounded
+/// queues: the source decodes frames, the batcher gathers them, each lane preprocesses and runs a
+/// batch (on the CPU, or queued on a GPU), and the reorder stage takes the lanes' detections back
+/// in order. Batch N's inference overlaps batch N+1's decoding and batch N−1's postprocessing.
+/// Frames come out in order, every one accounted for (read, failed with a reason, or counted as
+/// dropped).
 public final class DetectionPipeline {
     public let configuration: PipelineConfiguration
     public let profiler: Profiler
     let source: any FrameSource
-    /// Host inference: CPU preprocessing, sessions, then the postprocessor on their outputs.
-    let preprocessor: Preprocessor?
-    let inputName: String
-    let sessions: [any Session]
-    let postprocessor: (any BatchPostprocessing)?
-    /// Device lanes: each takes decoded frames to detections on its device.
+    /// Each takes decoded frames to detections on its device, one batch per lane at a time in turn.
     let lanes: [any DetectionLane]
-    var workerCount: Int { lanes.isEmpty ? sessions.count : lanes.count }
 
-    public convenience init(source: any FrameSource, preprocessor: Preprocessor, inputName: String, sessions: [any Session], postprocessor: any BatchPostprocessing,
-                            configuration: PipelineConfiguration, profiler: Profiler = Profiler()) throws(PipelineError) {
-        guard !sessions.isEmpty else { throw .badConfiguration("a pipeline needs at least one inference session") }
-        try self.init(source: source, preprocessor: preprocessor, inputName: inputName, sessions: sessions, postprocessor: postprocessor, lanes: [],
-                      configuration: configuration, profiler: profiler)
-    }
-
-    /// A pipeline whose batches go to device lanes (preprocessing, inference and postprocessing on
-    /// the device), one batch per lane at a time in turn, results in order.
-    public convenience init(source: any FrameSource, lanes: [any DetectionLane], configuration: PipelineConfiguration, profiler: Profiler = Profiler()) throws(PipelineError) {
+    public init(source: any FrameSource, lanes: [any DetectionLane], configuration: PipelineConfiguration, profiler: Profiler = Profiler()) throws(PipelineError) {
         guard !lanes.isEmpty else { throw .badConfiguration("a pipeline needs at least one lane") }
+        guard configuration.batchSize >= 1 else { throw .badConfiguration("the batch size must be at least 1, got \(configuration.batchSize)") }
+        guard configuration.queueDepth >= 1 else { throw .badConfiguration("the queue depth must be at least 1, got \(configuration.queueDepth)") }
         if let small = lanes.first(where: { $0.batchSize < configuration.batchSize }) {
             throw .badConfiguration("the \(small.place) lane takes batches of \(small.batchSize); a batch of \(configuration.batchSize) does not fit")
         }
-        try self.init(source: source, preprocessor: nil, inputName: "", sessions: [], postprocessor: nil, lanes: lanes,
-                      configuration: configuration, profiler: profiler)
-    }
-
-    private init(source: any FrameSource, preprocessor: Preprocessor?, inputName: String, sessions: [any Session], postprocessor: (any BatchPostprocessing)?,
-                 lanes: [any DetectionLane], configuration: PipelineConfiguration, profiler: Profiler) throws(PipelineError) {
-        guard configuration.batchSize >= 1 else { throw .badConfiguration("the batch size must be at least 1, got \(configuration.batchSize)") }
-        guard configuration.queueDepth >= 1 else { throw .badConfiguration("the queue depth must be at least 1, got \(configuration.queueDepth)") }
-        if let fixed = configuration.fixedModelBatch, fixed < configuration.batchSize {
-            throw .badConfiguration("the model takes batches of exactly \(fixed); a batch of \(configuration.batchSize) does not fit")
-        }
         if let wait = configuration.maxWaitMs, !(wait >= 0) { throw .badConfiguration("--max-wait must be 0 or more milliseconds, got \(wait)") }
         self.source = source
-        self.preprocessor = preprocessor
-        self.inputName = inputName
-        self.sessions = sessions
-        self.postprocessor = postprocessor
         self.lanes = lanes
         self.configuration = configuration
         self.profiler = profiler
@@ -125,25 +97,23 @@ public final class DetectionPipeline {
         var decodeMs: Double
         var startMs: Double
     }
-    struct PreparedBatch: Sendable {
+    struct GatheredBatch: Sendable {
         var index: Int
         var frames: [SourceFrame]
         /// The slot of each frame that has an image (nil: unreadable, no slot).
         var slots: [Int?]
-        var placements: [ImagePlacement]
-        var tensor: Tensor?
-        /// The pictures themselves, for a device lane (which preprocesses them on its device).
-        var pictures: [PictureInput] = []
+        var placements: [ImagePlacement] = []
+        /// The readable frames' pictures, for the lane (which preprocesses them on its device).
+        var pictures: [PictureInput]
         var timings: BatchTimings
         var firstFrameMs: Double
     }
-    struct InferredBatch: @unchecked Sendable {
-        var batch: PreparedBatch
-        var outputs: [String: Tensor]
-        /// A lane's batch: waits for its device and gives the detections.
-        var pending: (() throws -> LaneOutcome)? = nil
-        var lane = 0
-        var place = ""
+    struct SubmittedBatch: @unchecked Sendable {
+        var batch: GatheredBatch
+        /// Waits for the lane and gives the detections (nil: no readable frame, nothing submitted).
+        var pending: (() throws -> LaneOutcome)?
+        var lane: Int
+        var place: String
     }
     enum Item<T: Sendable>: Sendable { case value(T), end }
 
@@ -156,8 +126,8 @@ public final class DetectionPipeline {
         for lane in lanes { try lane.start(clock: { [profiler] in profiler.now() }, cancelled: { cancellation.isCancelled }) }
         let depth = configuration.queueDepth
         let frames = BoundedQueue<Item<DecodedFrame>>(capacity: configuration.batchSize * depth, cancellation: cancellation)
-        let batches = BoundedQueue<Item<PreparedBatch>>(capacity: depth, cancellation: cancellation)
-        let inferred = BoundedQueue<Item<InferredBatch>>(capacity: depth + workerCount, cancellation: cancellation)
+        let batches = BoundedQueue<Item<GatheredBatch>>(capacity: depth, cancellation: cancellation)
+        let submitted = BoundedQueue<Item<SubmittedBatch>>(capacity: depth + lanes.count, cancellation: cancellation)
         let results = BoundedQueue<Item<BatchResult>>(capacity: depth, cancellation: cancellation)
         let dropped = DroppedCounter()
         let group = DispatchGroup()
@@ -172,15 +142,11 @@ public final class DetectionPipeline {
         }
         let me = UncheckedSendable(self)
         launch("decode") { try me.value.decodeStage(into: frames, dropped: dropped, cancellation: cancellation) }
-        launch("preprocess") { try me.value.preprocessStage(from: frames, into: batches, cancellation: cancellation) }
-        for (lane, session) in sessions.enumerated() {
-            let session = UncheckedSendable(session)
-            launch("inference.\(lane)") { try me.value.inferenceStage(session.value, lane: lane, from: batches, into: inferred) }
-        }
+        launch("batch") { try me.value.batchStage(from: frames, into: batches, cancellation: cancellation) }
         for (index, lane) in lanes.enumerated() {
-            launch("lane.\(index)") { try me.value.laneStage(lane, index: index, from: batches, into: inferred) }
+            launch("lane.\(index)") { try me.value.laneStage(lane, index: index, from: batches, into: submitted) }
         }
-        launch("postprocess") { try me.value.postprocessStage(from: inferred, into: results, cancellation: cancellation) }
+        launch("reorder") { try me.value.reorderStage(from: submitted, into: results, cancellation: cancellation) }
 
         var report = PipelineReport(frames: 0, failedFrames: 0, droppedFrames: 0, batches: 0, detections: 0, wallMs: 0, stages: [])
         while let item = results.pop(), case .value(var batch) = item {

@@ -49,50 +49,28 @@ public enum FileBytes {
     /// the write (nothing left behind) and the call returns false.
     @discardableResult
     public static func writeAtomically(chunks: [Data], to path: String, commitIf: () -> Bool = { true }) throws(TensorError) -> Bool {
-        let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .io(path: path, reason: "cannot write: \(errnoText())") }
-        var failure: String?
-        #if os(Linux)
-        // Reserving the whole size at once spares the filesystem allocating block by block, and
-        // turns "disk full" into an error before any byte is written.
-        let total = chunks.reduce(0) { $0 + $1.count }
-        if total > 1 << 20 {
-            let status = posix_fallocate(fd, 0, off_t(total))
-            if status != 0 && status != EOPNOTSUPP && status != EINVAL { failure = String(cString: strerror(status)) }
-        }
-        #endif
-        outer: for chunk in chunks where failure == nil {
-            #if os(Linux)
-            // Weights written unchanged straight from the model file's mapping (kept float32,
-            // integer, already narrow): map their pages in one call first. Faulting them in from
-            // inside write() cost 5 ms on MiniLM's 23 MB of INT8 weights. Advice only; errors ignored.
-            if chunk.count >= 1 << 16 { advise(chunk, Int32(MADV_POPULATE_READ)) }
-            #endif
-            let error: String? = chunk.withUnsafeBytes { raw in
-                var offset = 0
-                while offset < raw.count {
-                    let n = write(fd, raw.baseAddress! + offset, min(raw.count - offset, 1 << 30))
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        return errnoText()
-                    }
-                    offset += n
-                }
-                return nil
+        let file = try AtomicFile(path)
+        do throws(TensorError) {
+            try file.reserve(chunks.reduce(0) { $0 + $1.count })
+            for chunk in chunks {
+                #if os(Linux)
+                // Weights written unchanged straight from the model file's mapping (kept float32,
+                // integer, already narrow): map their pages in one call first. Faulting them in from
+                // inside write() cost 5 ms on MiniLM's 23 MB of INT8 weights. Advice only; errors ignored.
+                if chunk.count >= 1 << 16 { advise(chunk, Int32(MADV_POPULATE_READ)) }
+                #endif
+                try file.append(chunk)
             }
-            if let error { failure = error; break outer }
+            try file.close()
+        } catch {
+            file.abandon()
+            throw error
         }
-        if close(fd) != 0 && failure == nil { failure = errnoText() }
-        if failure == nil && !commitIf() {
-            unlink(temporary)
+        guard commitIf() else {
+            file.abandon()
             return false
         }
-        if failure == nil && rename(temporary, path) != 0 { failure = errnoText() }
-        if let failure {
-            unlink(temporary)
-            throw .io(path: path, reason: "cannot write: \(failure)")
-        }
+        try file.commit()
         return true
     }
 
@@ -149,7 +127,7 @@ public enum FileBytes {
         #endif
     }
 
-    private static func errnoText() -> String { String(cString: strerror(errno)) }
+    static func errnoText() -> String { String(cString: strerror(errno)) }
 
     static func readableReason(_ error: any Error, verb: String) -> String {
         if let e = error as? CocoaError {

@@ -52,7 +52,7 @@ struct Compare: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     @Option(help: ArgumentHelp("Run the reference (A) on this device instead (cpu, cuda:N): the CUDA engine against ONNX Runtime on the CPU with the same model twice.", valueName: "device"))
-    var referenceDevice: String?
+    var referenceDevice: Device?
 
     func validate() throws {
         guard rtol.isFinite, rtol >= 0 else { throw ValidationError("--rtol \(rtol): use a finite tolerance ≥ 0, e.g. 1e-3") }
@@ -62,11 +62,8 @@ struct Compare: ParsableCommand {
     func run() throws {
         let target = try runtime.target()
         var referenceTarget = target
-        if let referenceDevice {
-            guard case .one(let device) = try DeviceSelection(parsing: referenceDevice) else {
-                throw CLIError("--reference-device \(referenceDevice): give one device (cpu, cuda or cuda:N)")
-            }
-            referenceTarget = ExecutionTarget(backend: try Backends.backend(for: device, libraryPath: runtime.ortLibrary), device: device, options: try runtime.sessionOptions())
+        if let device = referenceDevice {
+            referenceTarget = ExecutionTarget(backend: try Backends.backend(for: device, runtime: runtime), device: device, options: try runtime.sessionOptions())
         }
         let tolerance = ComparisonTolerance(rtol: rtol, atol: atol)
         let plan = allTensors ? try ExposedTensors(reference: reference, candidate: candidate) : nil

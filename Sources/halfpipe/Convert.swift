@@ -34,8 +34,8 @@ struct Convert: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Where to write the converted model.", valueName: "out.onnx"))
     var output: String
 
-    @Option(help: "Target type: fp16 (float16), bf16 (bfloat16), mixed (float16 where the outputs stay within --max-rel-l2 (and --rtol/--atol) on the given inputs, float32 elsewhere), or mixed-int8 (int8 where the outputs stay within --max-rel-l2: `halfpipe quantize --target-rel-l2` on the given inputs, with its defaults).")
-    var to: String
+    @Option(help: ArgumentHelp("Target type: fp16 (float16), bf16 (bfloat16), mixed (float16 where the outputs stay within --max-rel-l2 (and --rtol/--atol) on the given inputs, float32 elsewhere), or mixed-int8 (int8 where the outputs stay within --max-rel-l2: `halfpipe quantize --target-rel-l2` on the given inputs, with its defaults).", valueName: "type"))
+    var to: ConversionTarget
 
     @Option(help: ArgumentHelp("Graph inputs/outputs that stay float32: all, none, or a comma-separated list of names.", valueName: "all|none|names"))
     var keepIoTypes = "all"
@@ -49,8 +49,8 @@ struct Convert: ParsableCommand {
     @Option(name: .customLong("block-node"), help: ArgumentHelp("Keep nodes with this name in float32 (pattern; repeatable).", valueName: "pattern"))
     var blockNodes: [String] = []
 
-    @Option(help: ArgumentHelp("Non-zero constants too small for the target: clamp (to ± the smallest subnormal) or zero.", valueName: "clamp|zero"))
-    var tiny = "clamp"
+    @Option(help: ArgumentHelp("Non-zero constants too small for the target: clamp (to ± the smallest subnormal) or zero.", valueName: "policy"))
+    var tiny = TinyValuePolicy.clamp
 
     @Flag(help: "Do not fold BatchNormalization into the layer before it.")
     var noFoldBatchnorm = false
@@ -82,8 +82,8 @@ struct Convert: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the report as JSON.", valueName: "report.json"))
     var report: String?
 
-    @Option(help: ArgumentHelp("Tensor data in a separate file: auto (only above 2 GB), always, never.", valueName: "auto|always|never"))
-    var externalData = "auto"
+    @Option(help: ArgumentHelp("Tensor data in a separate file: auto (only above 2 GB), always, never.", valueName: "when"))
+    var externalData = ExternalDataChoice.auto
 
     @Flag(help: "Always load the converted model in the backend (ONNX Runtime), and send each node it refuses back to float32. Without it, the model is loaded (and run once) only when a node's support depends on run-time shapes (cubic Resize in float16). Implied by --check.")
     var loadCheck = false
@@ -100,14 +100,11 @@ struct Convert: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
-        guard ["fp16", "float16", "bf16", "bfloat16", "mixed", "mixed-int8"].contains(to.lowercased()) else { throw ValidationError("--to \(to): use fp16, bf16, mixed or mixed-int8") }
-        guard TinyValuePolicy(rawValue: tiny) != nil else { throw ValidationError("--tiny \(tiny): use clamp or zero") }
-        guard ["auto", "always", "never"].contains(externalData) else { throw ValidationError("--external-data \(externalData): use auto, always or never") }
         if let t = rangeThreshold, !(t.isFinite && t > 0) { throw ValidationError("--range-threshold \(t): use a positive number such as 8192") }
         for t in [rtol, atol, maxRelL2].compactMap({ $0 }) where !(t.isFinite && t >= 0) { throw ValidationError("--rtol/--atol/--max-rel-l2 \(t): use finite tolerances ≥ 0") }
     }
 
-    var target: DType { to.lowercased().hasPrefix("b") ? .bfloat16 : .float16 }
+    var target: DType { to == .bf16 ? .bfloat16 : .float16 }
 
     func run() throws {
         try OutputPath.refuseOverwrite(input: model, output: output, report: report)
@@ -115,16 +112,20 @@ struct Convert: ParsableCommand {
         options.keepIOTypes = keepIoTypes == "all" ? .all : keepIoTypes == "none" ? .none : .names(Set(keepIoTypes.split(separator: ",").map(String.init)))
         options.blockedOpTypes = (noDefaultBlockList ? [] : ConversionOptions.defaultBlockedOpTypes) + blockOps.map(NamePattern.init)
         options.blockedNodeNames = blockNodes.map(NamePattern.init)
-        options.tinyValues = TinyValuePolicy(rawValue: tiny)!
+        options.tinyValues = tiny
         options.foldBatchNorm = !noFoldBatchnorm
 
-        if to.lowercased() == "mixed-int8" { return try mixedInt8() }
+        if to == .mixedInt8 { return try mixedInt8() }
         var job = ConversionJob(options: options, runtime: try runtime.target(loadingNow: false))
         job.inputFolds = try inputFolds.map { try InputFolding(parsing: $0) }
         job.rangeThreshold = rangeThreshold
         job.loadCheck = loadCheck
         job.respectsBackendLimits = !anyRuntime
-        job.externalData = externalData == "always" ? .separateFile() : externalData == "never" ? .embed : .automatic
+        job.externalData = switch externalData {
+        case .always: .separateFile()
+        case .never: .embed
+        case .auto: .automatic
+        }
         // Inputs measure ranges when given; --check alone runs on random inputs.
         let wantsRanges = calibration != nil || imageFeed.given || feed.random || feed.feedArchive != nil || !feed.inputs.isEmpty
         if wantsRanges || check {
@@ -132,7 +133,7 @@ struct Convert: ParsableCommand {
                 : wantsRanges && !feed.random ? "given inputs" : "random inputs (seed \(feed.seed))")
             job.feeds = .init(source: source, measuresRanges: wantsRanges, batches: { inputs in [try inputFeeds(for: inputs, forceRandom: !wantsRanges)] })
         }
-        if to.lowercased() == "mixed" {
+        if to == .mixed {
             guard wantsRanges else { throw CLIError("--to mixed measures the model on inputs: give --images, --inputs, --calibration or --random") }
             let elementwise = rtol != nil || atol != nil ? ComparisonTolerance(rtol: rtol ?? 1e-3, atol: atol ?? 1e-5) : nil
             job.mixed = (maxRelL2, elementwise)

@@ -1,9 +1,6 @@
 import ArgumentParser
 import Detection
 import FoundationEssentials
-import Imaging
-import Inference
-import ONNX
 import Pipeline
 import Tensors
 
@@ -48,8 +45,8 @@ struct Detect: ParsableCommand {
     @Option(help: "Inference sessions running batches side by side, each with --threads or its share of the cores (0: two on a CPU of two or more cores, where they beat one session's thread pool; one on a GPU).")
     var workers = 0
 
-    @Option(help: ArgumentHelp("Head decoder: auto, \(HeadLayout.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "name"))
-    var decoder = "auto"
+    @Option(help: ArgumentHelp("Head decoder (auto: recognised from the outputs).", valueName: "name"))
+    var decoder = DecoderChoice.auto
 
     @Option(help: "Keep boxes scoring above this.")
     var score: Float = 0.25
@@ -64,7 +61,7 @@ struct Detect: ParsableCommand {
     var classAgnostic = false
 
     @Option(help: ArgumentHelp("Where boxes are decoded and suppressed: auto (on the GPU lane with --device cuda, else the CPU), cpu, or cuda[:N] (the whole batch in four kernels; YOLOX, YOLOv5/v8 and boxes+scores heads).", valueName: "device"))
-    var postprocess = "auto"
+    var postprocess = PostprocessPlace.auto
 
     @Flag(name: .customLong("check-postprocess"), help: "With --postprocess cuda, also run the CPU path on every batch and compare (exit 1 on a difference).")
     var checkPostprocess = false
@@ -97,7 +94,7 @@ struct Detect: ParsableCommand {
     var frames: Int?
 
     @Option(help: ArgumentHelp("Where JPEG files are decoded: auto (with nvJPEG on the GPU lane where the library loads, else on the CPU), cpu, or cuda. nvJPEG's pixels differ from libjpeg-turbo's on colour pictures (chroma upsampling), so boxes can differ slightly; use cpu for the CPU path's exact pixels.", valueName: "device"))
-    var decode = "auto"
+    var decode = DecodePlace.auto
 
     @Flag(help: "Read every frame into memory before the run, so the figures leave decoding out (benchmarks).")
     var preload = false
@@ -114,16 +111,9 @@ struct Detect: ParsableCommand {
         guard queue >= 1 else { throw ValidationError("--queue must be at least 1") }
         if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
         guard sources.count + imageFeed.images.count > 0 else { throw ValidationError("give at least one source (images, a folder, a video, a URI or a camera)") }
-        guard postprocess == "auto" || postprocess == "cpu" || postprocess == "cuda" || postprocess.hasPrefix("cuda:") else {
-            throw ValidationError("--postprocess \(postprocess): use auto, cpu, cuda or cuda:N")
-        }
-        guard ["auto", "cpu", "cuda"].contains(decode) else { throw ValidationError("--decode \(decode): use auto, cpu or cuda") }
         if let repeats, repeats < 1 { throw ValidationError("--repeat must be at least 1") }
         if repeats != nil && !preload { throw ValidationError("--repeat serves frames from memory; add --preload") }
-        if checkPostprocess && (postprocess == "cpu" || postprocess == "auto") { throw ValidationError("--check-postprocess compares a GPU postprocess with the CPU; add --postprocess cuda") }
-        guard decoder == "auto" || HeadLayout(rawValue: decoder) != nil else {
-            throw ValidationError("--decoder \(decoder): use auto or one of \(HeadLayout.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        if checkPostprocess && (postprocess == .cpu || postprocess == .auto) { throw ValidationError("--check-postprocess compares a GPU postprocess with the CPU; add --postprocess cuda") }
     }
 
     func run() throws {
@@ -133,28 +123,24 @@ struct Detect: ParsableCommand {
                 throw CLIError("\(path) is an input (\(clash)); write outputs elsewhere (inputs are never overwritten)")
             }
         }
-        let setup = try DetectSetup.make(self)
-        let opened = try DetectSources.open(allSources, order: setup.preprocessor.spec.order, jpegsOnGPU: setup.decodesJPEGs)
+        let setup = try setup()
+        let opened = try SourceList.open(allSources, order: setup.preprocessor.spec.order, jpegsOnGPU: setup.decodesJPEGs)
         let limited: any FrameSource = frames.map { LimitedSource(opened, limit: $0) } ?? opened
         let source: any FrameSource = preload ? try PreloadedSource(limited, repeats: repeats ?? 1) : limited
         var configuration = PipelineConfiguration()
         configuration.batchSize = setup.batch
-        configuration.fixedModelBatch = setup.fixedBatch
         configuration.maxWaitMs = maxWait ?? (source.isLive ? 40 : nil)
         configuration.queueDepth = queue
         configuration.dropWhenBehind = drop
         configuration.keepImages = annotate != nil
-        let pipeline = setup.lanes.isEmpty
-            ? try DetectionPipeline(source: source, preprocessor: setup.preprocessor, inputName: setup.inputName, sessions: setup.sessions,
-                                    postprocessor: setup.postprocessor, configuration: configuration)
-            : try DetectionPipeline(source: source, lanes: setup.lanes, configuration: configuration)
+        let pipeline = try DetectionPipeline(source: source, lanes: setup.lanes, configuration: configuration)
         printStandardError("detect: \(setup.summary)")
-        let writer = try DetectionWriter(command: self, names: setup.names, source: source)
+        let sink = try DetectionSink(lines: output.map { .file($0) } ?? .standardOutput, coco: coco, annotate: annotate, names: setup.names, source: source)
         let progress = Progress(expected: source.expectedFrames)
         let result: PipelineReport
         do {
             result = try pipeline.run { batch in
-                try writer.write(batch)
+                try sink.write(batch)
                 if profile {
                     let t = batch.timings
                     printStandardError("batch \(batch.index) (\(batch.frames.count) frames): decode \(ms(t.decodeMs)) | preprocess \(ms(t.preprocessMs)) | "
@@ -163,15 +149,18 @@ struct Detect: ParsableCommand {
                 progress.advance(by: batch.frames.count, now: pipeline.profiler.now())
             }
         } catch {
-            writer.abandon()
+            sink.abandon()
             throw error
         }
-        try writer.finish()
+        try sink.finish()
         if let trace { try FileBytes.writeAtomically(pipeline.profiler.chromeTrace(), to: trace) }
-        let summary = DetectSummary(report: result, setup: setup)
+        let summary = RunSummary(report: result, batch: setup.batch, lanes: setup.lanes.count)
         printStandardError(summary.text)
         if let report { try FileBytes.writeAtomically(try summary.json, to: report) }
-        try setup.reportPostprocess(frames: result.frames)
+        if let (lines, agrees) = setup.postprocessReport() {
+            lines.forEach(printStandardError)
+            if !agrees { throw ExitCode(1) }
+        }
         if result.failedFrames > 0 {
             throw CLIError("\(result.failedFrames) of \(result.frames) frames could not be read (their lines in the output say why)")
         }

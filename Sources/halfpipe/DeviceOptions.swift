@@ -8,11 +8,11 @@ import Inference
 /// and a value that does not parse are errors.
 struct DeviceOptions: ParsableArguments {
     @Option(help: ArgumentHelp("cpu, cuda (= cuda:0), cuda:N, or cuda:all for every GPU. Without a CUDA driver or GPU, a GPU request runs on the CPU with a warning.", valueName: "device"))
-    var device: String = "cpu"
+    var device = DeviceSelection.one(.cpu)
 
     /// The devices to use: [.cpu], one GPU, or every GPU for `cuda:all`.
     func resolve() throws -> [Device] {
-        let selection = try DeviceSelection(parsing: device)
+        let selection = device
         guard selection.wantsGPU else { return [.cpu] }
         let count = Result { () throws(CUDAError) in try CUDA.shared().deviceCount }
         switch count {

@@ -17,7 +17,7 @@ struct HalfPipe: ParsableCommand {
         commandName: "halfpipe",
         abstract: "Make vision models fast through reduced precision (FP16, BF16, INT8).",
         discussion: """
-            Exit codes: 0 success, 1 a failed check, 2 bad usage or bad input.
+            Exit codes: 0 success, 1 a failed check, 2 bad usage or bad input, 70 an internal error (a bug: please report it).
             """,
         version: "0.1.0",
         subcommands: [Inspect.self, Convert.self, Quantize.self, Run.self, Bench.self, Compare.self, Preprocess.self, Detect.self, Plan.self, Devices.self]
@@ -29,13 +29,19 @@ struct HalfPipe: ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+        } catch let error as any HalfPipeError where error.isInternal {
+            printStandardError("halfpipe: internal error: \(error.description)")
+            printStandardError("halfpipe: this is a bug in halfpipe, not in your input; please report it with the command line and this message")
+            exit(withError: ExitCode(70))   // EX_SOFTWARE
         } catch let error as any HalfPipeError {
             fail(error.description)
         } catch {
             let code = exitCode(for: error)
             if code == .success || error is ExitCode { exit(withError: error) }
-            // Usage errors: ArgumentParser's message (with usage), then our exit code 2.
-            printStandardError(fullMessage(for: error))
+            // A value outside an option's set: one line naming the values there are. Other usage
+            // errors: ArgumentParser's message with the usage. Then our exit code 2.
+            let message = message(for: error)
+            printStandardError(message.contains("is invalid for") ? "halfpipe: error: \(message)" : fullMessage(for: error))
             exit(withError: ExitCode(2))
         }
     }
@@ -47,8 +53,15 @@ struct HalfPipe: ParsableCommand {
 }
 
 /// The errors of our own modules: each says what, where and how to fix in one line, and means
-/// bad input (exit code 2). One conformance per module instead of one catch clause each.
-protocol HalfPipeError: Error, CustomStringConvertible {}
+/// bad input (exit code 2), unless it is a broken invariant of our own (`isInternal`: exit code
+/// 70). One conformance per module instead of one catch clause each.
+protocol HalfPipeError: Error, CustomStringConvertible {
+    var isInternal: Bool { get }
+}
+
+extension HalfPipeError {
+    var isInternal: Bool { false }
+}
 extension ONNXError: HalfPipeError {}
 extension TensorError: HalfPipeError {}
 extension ORTError: HalfPipeError {}

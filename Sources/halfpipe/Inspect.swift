@@ -1,4 +1,5 @@
 import ArgumentParser
+import Tensors
 import FoundationEssentials
 import ONNX
 

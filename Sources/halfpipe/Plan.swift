@@ -3,6 +3,7 @@ import CUDAEngine
 import FoundationEssentials
 import Inference
 import ONNX
+import Tensors
 
 /// `halfpipe plan MODEL --device cuda`: how the CUDA engine would run a model, without a GPU.
 struct Plan: ParsableCommand {
@@ -21,7 +22,7 @@ struct Plan: ParsableCommand {
     var model: String
 
     @Option(help: ArgumentHelp("The device to plan for (cuda or cuda:N; the plan is the same on every GPU).", valueName: "device"))
-    var device = "cuda"
+    var device = DeviceSelection.one(.cuda(0))
 
     @Option(name: .customLong("shape"), help: ArgumentHelp("An input's shape, for symbolic dimensions (x=1x3x224x224); repeatable.", valueName: "name=shape"))
     var shapes: [String] = []
@@ -33,15 +34,10 @@ struct Plan: ParsableCommand {
     var json = false
 
     func run() throws {
-        guard device.lowercased().hasPrefix("cuda") else { throw CLIError("--device \(device): plan shows the CUDA engine's plan; use --device cuda") }
+        guard device.wantsGPU else { throw CLIError("--device \(device): plan shows the CUDA engine's plan; use --device cuda") }
         let loaded = try Model.load(contentsOf: model)
-        // The inputs as a session would describe them (a dimension ≤ 0 is symbolic, as Paddle writes it).
         let constants = Set(loaded.graph.initializers.map(\.name))
-        let inputs = loaded.graph.inputs.filter { !constants.contains($0.name) }.map { v in
-            let dims = v.shape ?? []
-            return TensorDescription(name: v.name, elementType: v.elementType, dimensions: dims.map { if case .fixed(let n) = $0, n > 0 { n } else { nil } },
-                                     symbols: dims.map { if case .symbol(let s) = $0 { s } else { nil } })
-        }
+        let inputs = loaded.graph.inputs.filter { !constants.contains($0.name) }.map(TensorDescription.init)
         var given: [String: [Int]] = [:]
         for spec in shapes {
             let (name, dims) = try FeedOptions.shape(spec, of: inputs)

@@ -5,6 +5,7 @@ import FoundationEssentials
 import Glibc
 #endif
 import Imaging
+import ImagingCUDA
 import Tensors
 
 /// `halfpipe preprocess IMAGES… -o batch.npy`: decode and preprocess images into one batch tensor.
@@ -58,8 +59,8 @@ struct Preprocess: ParsableCommand {
     var std: String?
     @Option(help: ArgumentHelp("nchw or nhwc.", valueName: "layout"))
     var layout: PreprocessSpec.Layout?
-    @Option(help: ArgumentHelp("float32, float16, bfloat16, uint8 or int8.", valueName: "type"))
-    var dtype: String?
+    @Option(help: ArgumentHelp("The element type (fp32, fp16, bf16, u8 and i8 also name them).", valueName: "type"))
+    var dtype: PreprocessSpec.OutputType?
     @Option(help: ArgumentHelp("int8 output: quantization scale.", valueName: "x"))
     var int8Scale: String?
     @Option(help: ArgumentHelp("int8 output: zero point.", valueName: "z"))
@@ -115,11 +116,11 @@ struct Preprocess: ParsableCommand {
         var multiReport: MultiGPUReport?
         let gpus = try cudaDevices()
         if let gpus, gpus.count > 1 {
-            (tensor, placed, multiReport) = try PreprocessOnGPU.runSplit(decoded, spec: spec, batch: size, devices: gpus, repeats: repeats, check: check)
+            (tensor, placed, multiReport) = try GPUPreprocessBenchmark.runSplit(decoded, spec: spec, batch: size, devices: gpus, repeats: repeats, check: check)
         } else if let gpu = gpus?.first {
-            (tensor, placed, gpuReport) = try PreprocessOnGPU.run(decoded, spec: spec, batch: size, device: gpu, repeats: repeats, check: check)
+            (tensor, placed, gpuReport) = try GPUPreprocessBenchmark.run(decoded, spec: spec, batch: size, device: gpu, repeats: repeats, check: check)
         } else {
-            try Self.ensureHostMemory(batch: size, spec: spec)
+            try spec.requireHostMemory(batch: size)
             (tensor, placed) = try Preprocessor(spec: spec).batch(decoded, size: size)
         }
         let doneAt = clock.now
@@ -184,7 +185,7 @@ struct Preprocess: ParsableCommand {
         if let mean { s.mean = try PreprocessSpec.parseChannels(mean, name: "--mean") }
         if let std { s.std = try PreprocessSpec.parseChannels(std, name: "--std") }
         if let layout { s.layout = layout }
-        if let dtype { s.dtype = try Self.outputType(dtype) }
+        if let dtype { s.dtype = dtype }
         if let int8Scale { s.int8Scale = try PreprocessSpec.parseNumber(int8Scale, name: "--int8-scale") }
         if let int8ZeroPoint { s.int8ZeroPoint = int8ZeroPoint }
         try s.validate()
@@ -195,23 +196,6 @@ struct Preprocess: ParsableCommand {
     func cudaDevices() throws -> [Int]? {
         let gpus = try device.resolve().compactMap { if case .cuda(let n) = $0 { n } else { nil } }
         return gpus.isEmpty ? nil : gpus
-    }
-
-    /// Refuses a batch larger than the machine's memory before allocating it (an overcommitted
-    /// allocation would be killed later, not refused).
-    static func ensureHostMemory(batch size: Int, spec: PreprocessSpec) throws {
-        let batchBytes = Double(size) * 3 * Double(spec.height) * Double(spec.width) * Double(spec.dtype.dtype.byteCount(elements: 1) ?? 4)
-        let physical = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
-        guard physical <= 0 || batchBytes < physical else {
-            throw CLIError("--batch \(size): the batch needs \(Int(batchBytes / 1e9)) GB, more than this machine's \(Int(physical / 1e9)) GB of memory")
-        }
-    }
-
-    static func outputType(_ text: String) throws -> PreprocessSpec.OutputType {
-        let aliases: [String: PreprocessSpec.OutputType] = ["fp32": .float32, "f32": .float32, "fp16": .float16, "f16": .float16,
-                                                            "half": .float16, "bf16": .bfloat16, "u8": .uint8, "i8": .int8]
-        if let t = PreprocessSpec.OutputType(rawValue: text.lowercased()) ?? aliases[text.lowercased()] { return t }
-        throw CLIError("--dtype \(text): use float32, float16, bfloat16, uint8 or int8")
     }
 }
 
@@ -230,10 +214,3 @@ struct PreprocessReport: Encodable {
     let gpu: GPUPreprocessReport?
     let gpus: MultiGPUReport?
 }
-
-extension PreprocessSpec.ResizeMode: ExpressibleByArgument {}
-extension PreprocessSpec.Rounding: ExpressibleByArgument {}
-extension PreprocessSpec.PadPlacement: ExpressibleByArgument {}
-extension PreprocessSpec.Interpolation: ExpressibleByArgument {}
-extension PreprocessSpec.Layout: ExpressibleByArgument {}
-extension ChannelOrder: ExpressibleByArgument {}

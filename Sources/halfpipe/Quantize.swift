@@ -45,8 +45,8 @@ struct Quantize: ParsableCommand {
     @Option(help: "Samples per calibration run (consecutive files join along the batch axis).")
     var calibrationBatch = 1
 
-    @Option(help: ArgumentHelp("How ranges are chosen: entropy (TensorRT's KL calibration), minmax, or percentile.", valueName: "entropy|minmax|percentile"))
-    var calibrator = "entropy"
+    @Option(help: ArgumentHelp("How ranges are chosen: entropy (TensorRT's KL calibration), minmax, or percentile.", valueName: "method"))
+    var calibrator = CalibratorName.entropy
 
     @Option(help: "--calibrator percentile: the percentage of |x| values inside the range.")
     var percentile = 99.999
@@ -54,14 +54,14 @@ struct Quantize: ParsableCommand {
     @Flag(help: "Symmetric int8 activations (zero point 0), as TensorRT requires. The default, uint8 with zero points (ReLUs fold into ranges), is what ONNX Runtime's CPU kernels run fast.")
     var symmetric = false
 
-    @Option(help: ArgumentHelp("What the layers left in float compute in: fp32, or fp16 (for GPUs and TensorRT; ONNX Runtime's CPU provider gains nothing from it).", valueName: "fp32|fp16"))
-    var rest = "fp32"
+    @Option(help: ArgumentHelp("What the layers left in float compute in: fp32, or fp16 (for GPUs and TensorRT; ONNX Runtime's CPU provider gains nothing from it).", valueName: "type"))
+    var rest = RestPrecision.fp32
 
     @Flag(help: "One scale per weight tensor instead of one per output channel.")
     var perTensor = false
 
-    @Option(help: ArgumentHelp("Weight precision: 8, or 7 for x86 CPUs without VNNI, whose ONNX Runtime int8 kernels saturate with 8-bit weights (default: what this CPU needs).", valueName: "7|8"))
-    var weightBits: Int?
+    @Option(help: ArgumentHelp("Weight precision: 8, or 7 for x86 CPUs without VNNI, whose ONNX Runtime int8 kernels saturate with 8-bit weights (default: what this CPU needs).", valueName: "bits"))
+    var weightBits: WeightBits?
 
     @Option(name: .customLong("exclude-op"), help: ArgumentHelp("Keep layers of this op type in float (pattern, * and ?; repeatable).", valueName: "pattern"))
     var excludeOps: [String] = []
@@ -119,8 +119,6 @@ struct Quantize: ParsableCommand {
     @OptionGroup var runtime: RuntimeOptions
 
     func validate() throws {
-        guard ["fp32", "fp16"].contains(rest) else { throw ValidationError("--rest \(rest): use fp32 or fp16") }
-        guard CalibrationMethod(name: calibrator) != nil else { throw ValidationError("--calibrator \(calibrator): use entropy, minmax or percentile") }
         guard percentile > 0 && percentile <= 100 else { throw ValidationError("--percentile \(percentile): use a percentage in (0, 100], such as 99.999") }
         if let t = targetRelL2, !(t > 0 && t.isFinite) { throw ValidationError("--target-rel-l2 \(t): use a positive tolerance such as 0.05") }
         if let a = targetAgreement, !(a > 0 && a <= 1) { throw ValidationError("--target-agreement \(a): use a fraction in (0, 1], such as 1 (every class kept) or 0.99") }
@@ -141,16 +139,13 @@ struct Quantize: ParsableCommand {
             throw CLIError("the cache file \(path) is the model or the output; give it another name")
         }
         var options = QuantizationOptions()
-        options.method = CalibrationMethod(name: calibrator, percentile: percentile)!
+        options.method = CalibrationMethod(name: calibrator.rawValue, percentile: percentile)!
         options.symmetric = symmetric
         options.everyLayer = everyLayer
         if layersOnly { options.int8OpTypes = [] }
-        options.rest = rest == "fp16" ? .float16 : .float32
+        options.rest = rest == .fp16 ? .float16 : .float32
         options.perChannel = !perTensor
-        if let weightBits {
-            guard weightBits == 7 || weightBits == 8 else { throw CLIError("--weight-bits \(weightBits): give 7 or 8") }
-            options.reduceRange = weightBits == 7
-        }
+        if let weightBits { options.reduceRange = weightBits == .seven }
         options.excludedOpTypes = excludeOps.map(NamePattern.init)
         options.excludedNodeNames = excludeNodes.map(NamePattern.init)
         options.floatOutputLayers = keepOutputLayers
@@ -158,16 +153,12 @@ struct Quantize: ParsableCommand {
 
         // Read everything that can be wrong before any model runs.
         let paths = calibration + imageFeed.images
-        let source = paths.isEmpty ? nil : try CalibrationSource(paths: paths)
-        if source?.kind == .images && imageFeed.preset == nil && imageFeed.spec == nil {
+        let source = paths.isEmpty ? nil : try CalibrationData(paths: paths)
+        if source?.kind == .images && !imageFeed.request.isGiven {
             printStandardError("note: no --image-preset or --image-spec: images are letterboxed to the model's size, RGB, /255 (give the model's own preprocessing for meaningful ranges)")
         }
-        let batch = calibrationBatch, images = imageFeed
-        let feeds = source.map { source in
-            ConversionJob.Feeds(source: "\(source.summary) (\(paths.joined(separator: ", ")))", measuresRanges: true) { inputs in
-                try source.batches(for: inputs, batch: batch, images: images)
-            }
-        }
+        let batch = calibrationBatch
+        let feeds = source?.feeds(batch: batch, images: imageFeed.request)
         let calibrationPlan: QuantizationJob.Calibration
         if let readCache {
             calibrationPlan = .cache(try CalibrationCache.read(contentsOf: readCache), source: readCache, feeds: feeds)

@@ -11,8 +11,8 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: "Intra-op threads (0: one per core).")
     var threads = 0
 
-    @Option(help: "Graph optimization level: disabled, basic, extended, layout, all.")
-    var optimization: String = "all"
+    @Option(help: "ONNX Runtime's graph optimization level.")
+    var optimization = ORTOptions.OptimizationLevel.all
 
     @Option(name: .customLong("provider"), help: ArgumentHelp("ONNX Runtime execution provider, in priority order (cpu, cuda, cuda:1, tensorrt, tensorrt:1, or an ORT provider name).", valueName: "name"))
     var providers: [String] = []
@@ -20,16 +20,19 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("libonnxruntime.so to use (else HALFPIPE_ORT_LIBRARY, .venv, site-packages).", valueName: "path"))
     var ortLibrary: String?
 
+    /// What every backend reads.
     func sessionOptions() throws -> SessionOptions {
-        var options = SessionOptions()
-        guard let level = ["disabled": SessionOptions.OptimizationLevel.disabled, "basic": .basic, "extended": .extended, "layout": .layout, "all": .all][optimization] else {
-            throw CLIError("--optimization \(optimization): use disabled, basic, extended, layout or all")
-        }
         guard threads >= 0 else { throw CLIError("--threads \(threads): use 0 (automatic) or a positive count") }
-        options.optimizationLevel = level
-        options.intraOpThreads = threads
+        return SessionOptions(intraOpThreads: threads)
+    }
+
+    /// ONNX Runtime's own options.
+    func ortOptions() throws -> ORTOptions {
+        var options = ORTOptions()
+        options.optimizationLevel = optimization
+        options.intraOpThreads = try sessionOptions().intraOpThreads
         options.libraryPath = ortLibrary
-        if !providers.isEmpty { options.executionProviders = providers.map(SessionOptions.ExecutionProvider.init(parsing:)) }
+        if !providers.isEmpty { options.executionProviders = providers.map(ORTOptions.ExecutionProvider.init(parsing:)) }
         return options
     }
 
@@ -42,8 +45,7 @@ struct RuntimeOptions: ParsableArguments {
         guard devices.count == 1, let chosen = devices.first else {
             throw CLIError("--device \(device.device): this command runs a model on one device; give cpu, cuda or cuda:N")
         }
-        let backend = try Backends.backend(for: chosen, libraryPath: ortLibrary, loadingNow: loadingNow)
-        return ExecutionTarget(backend: backend, device: chosen, options: try sessionOptions())
+        return ExecutionTarget(backend: try Backends.backend(for: chosen, runtime: self, loadingNow: loadingNow), device: chosen, options: try sessionOptions())
     }
 }
 
@@ -58,9 +60,9 @@ enum Backends {
         return HostFallback(ExecutionTarget(backend: ort, device: .cpu))
     }
 
-    static func backend(for device: Device, libraryPath: String?, loadingNow: Bool = true) throws -> any Backend {
-        let candidates: [any Backend] = device.isGPU ? [CUDAEngineBackend(fallback: hostFallback(libraryPath: libraryPath)), ORTBackend(libraryPath: libraryPath)]
-            : [ORTBackend(libraryPath: libraryPath)]
+    static func backend(for device: Device, runtime: RuntimeOptions, loadingNow: Bool = true) throws -> any Backend {
+        let ort = ORTBackend(options: try runtime.ortOptions())
+        let candidates: [any Backend] = device.isGPU ? [CUDAEngineBackend(fallback: hostFallback(libraryPath: runtime.ortLibrary)), ort] : [ort]
         if !loadingNow && device == .cpu, let first = candidates.first { return first }
         var reasons: [String] = []
         for backend in candidates {

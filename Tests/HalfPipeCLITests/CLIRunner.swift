@@ -49,3 +49,17 @@ enum CLI {
         return path
     }
 }
+
+extension CLI {
+    /// `text` against `Golden/<file>`, whole. With HALFPIPE_UPDATE_GOLDEN=1 the file is rewritten
+    /// instead (review the diff before committing it).
+    static func expectGolden(_ text: String, _ file: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let golden = packageRoot.appendingPathComponent("Tests/HalfPipeCLITests/Golden/\(file)")
+        if ProcessInfo.processInfo.environment["HALFPIPE_UPDATE_GOLDEN"] == "1" {
+            try text.write(to: golden, atomically: true, encoding: .utf8)
+            return
+        }
+        let expected = try String(contentsOf: golden, encoding: .utf8)
+        #expect(text == expected, "\(file) changed; if intended, rerun with HALFPIPE_UPDATE_GOLDEN=1 and review the diff", sourceLocation: sourceLocation)
+    }
+}

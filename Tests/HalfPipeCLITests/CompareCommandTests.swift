@@ -102,13 +102,6 @@ import Testing
         }
     }
 
-    @Test func helpMatchesGoldenText() throws {
-        let r = try CLI.run(["compare", "--help"])
-        #expect(r.status == 0)
-        let expected = try String(contentsOf: CLI.packageRoot.appendingPathComponent("Tests/HalfPipeCLITests/Golden/compare-help.txt"), encoding: .utf8)
-        #expect(r.stdout == expected, "compare --help changed; if intended, update Golden/compare-help.txt")
-    }
-
     static func outputs(_ json: String) throws -> [[String: Any]] {
         let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
         return object?["outputs"] as? [[String: Any]] ?? []

@@ -44,8 +44,8 @@ import Testing
             (["bench", folder], "halfpipe: error: loading the model: \(folder): is a directory, not a file; give the file inside it\n"),
             (["convert", folder, "-o", folder + "/x.onnx", "--to", "fp16"], "halfpipe: error: \(folder): is a directory, not a file; give the file inside it\n"),
             (["inspect", folder], "halfpipe: error: \(folder): is a directory, not a file; give the file inside it\n"),
-            (["run", "m.onnx", "--device", "gpu"], "halfpipe: error: --device gpu: use cpu, cuda, cuda:N or cuda:all\n"),
-            (["bench", "m.onnx", "--device", "cuda:x"], "halfpipe: error: --device cuda:x: use cpu, cuda, cuda:N or cuda:all\n"),
+            (["run", "m.onnx", "--device", "gpu"], "halfpipe: error: The value 'gpu' is invalid for '--device <device>'. Please provide one of 'cpu', 'cuda', 'cuda:N' or 'cuda:all'.\n"),
+            (["bench", "m.onnx", "--device", "cuda:x"], "halfpipe: error: The value 'cuda:x' is invalid for '--device <device>'. Please provide one of 'cpu', 'cuda', 'cuda:N' or 'cuda:all'.\n"),
         ] {
             let r = try CLI.run(arguments)
             #expect(r.status == 2, "\(arguments): \(r.stderr)")

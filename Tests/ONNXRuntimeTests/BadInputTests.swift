@@ -43,7 +43,7 @@ import Tensors
     }
 
     @Test func unavailableProviderNamesTheWheel() throws {
-        var options = SessionOptions()
+        var options = ORTOptions()
         options.executionProviders = [.cuda()]
         #expect { try ORTSession(contentsOf: try TestMaterial.path(classifier), options: options) } throws: { error in
             guard let e = error as? ORTError else { return false }
@@ -60,7 +60,7 @@ import Tensors
     }
 
     @Test func providerNamesParse() {
-        typealias P = SessionOptions.ExecutionProvider
+        typealias P = ORTOptions.ExecutionProvider
         #expect(P(parsing: "cpu") == .cpu)
         #expect(P(parsing: "CUDA") == .cuda(device: 0))
         #expect(P(parsing: "cuda:1") == .cuda(device: 1))

@@ -33,8 +33,8 @@ struct KernelLimit: Sendable, CustomTestStringConvertible {
 @Suite struct KernelLimitTests {
     static let backend = ORTBackend()
 
-    static var options: SessionOptions {
-        var o = SessionOptions()
+    static var options: ORTOptions {
+        var o = ORTOptions()
         o.intraOpThreads = 1
         return o
     }

@@ -21,7 +21,7 @@ import Tensors
         defer { try? FileManager.default.removeItem(at: dir) }
         let (status, output) = try TestMaterial.runPython("ort-reference.py", ["models", dir.path] + models)
         try #require(status == 0, "\(output)")
-        var options = SessionOptions()
+        var options = ORTOptions()
         options.intraOpThreads = 1
         for (i, model) in models.enumerated() {
             let feed = try NPZ.read(contentsOf: dir.appendingPathComponent("\(i).feed.npz").path)
@@ -44,7 +44,7 @@ import Tensors
         try #require(status == 0, "\(output)")
         let python = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: json))
         var ours: [String: String] = [:]
-        var options = SessionOptions()
+        var options = ORTOptions()
         options.intraOpThreads = 1
         for test in try TestMaterial.nodeTestDirectories() {
             ours[test.lastPathComponent] = NodeTestRunner.verdict(test, options: options)
@@ -74,7 +74,7 @@ import Tensors
 /// inputs and expected outputs read as the model declares them (tensor, sequence or optional), an
 /// empty optional input left out of the feed.
 enum NodeTestRunner {
-    static func verdict(_ test: URL, options: SessionOptions) -> String {
+    static func verdict(_ test: URL, options: ORTOptions) -> String {
         guard let session = try? ORTSession(contentsOf: test.appendingPathComponent("model.onnx").path, options: options) else { return "load-error" }
         let data = test.appendingPathComponent("test_data_set_0")
         guard let model = try? Model.load(contentsOf: test.appendingPathComponent("model.onnx").path),

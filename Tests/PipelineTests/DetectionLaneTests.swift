@@ -67,7 +67,7 @@ final class QueuedHostLane: DetectionLane, @unchecked Sendable {
             result.withLock { $0 = outcome }
             done.signal()
         }
-        return LaneSubmission(placements: placements, hostMs: 0) {
+        return LaneSubmission(placements: placements, hostSpans: []) {
             done.wait()
             defer { me.inFlight.subtract(1, ordering: .relaxed); me.slots.signal() }
             return try result.withLock { $0! }.get()

@@ -17,7 +17,7 @@ import Testing
             + ["messi5.jpg", "fruits.jpg", "building.jpg", "sudoku.png", "imageTextN.png"].map { "\(opencvData)/\($0)" }
     }
 
-    /// The pipeline over the real detector: the batch-rewritten model, two inference workers,
+    /// The pipeline over the real detector: the batch-rewritten model, two host lanes,
     /// batches of 3 (the last one partial).
     static func pipeline(_ source: any FrameSource, keepImages: Bool = false) throws -> (DetectionPipeline, Preprocessor) {
         let target = ExecutionTarget(backend: ORTBackend())
@@ -30,8 +30,9 @@ import Testing
         var configuration = PipelineConfiguration()
         configuration.batchSize = 3
         configuration.keepImages = keepImages
-        return (try DetectionPipeline(source: source, preprocessor: preprocessor, inputName: "images", sessions: sessions, postprocessor: CPUPostprocessing(post),
-                                      configuration: configuration), preprocessor)
+        let postprocessing = CPUPostprocessing(post)
+        let lanes = try sessions.map { try HostDetectionLane(session: $0, inputName: "images", preprocessor: preprocessor, postprocessor: postprocessing, batchSize: 3) }
+        return (try DetectionPipeline(source: source, lanes: lanes, configuration: configuration), preprocessor)
     }
 
     /// Same boxes as ONNX Runtime + numpy decoding + cv2.dnn.NMSBoxesBatched (bench/detect_peer.py)

@@ -53,9 +53,9 @@ private final class CameraSource: FrameSource {
         let decoder = try HeadDecoder.recognise([HeadOutput(name: "output", shape: [1, 3549, 6])], inputWidth: 416, inputHeight: 416)
         var configuration = PipelineConfiguration()
         configure(&configuration)
-        return try DetectionPipeline(source: source, preprocessor: try Preprocessor(spec: PreprocessSpec.preset(named: "yolox416")!), inputName: "images",
-                                     sessions: [SlowSession(delay: delay)], postprocessor: CPUPostprocessing(try Postprocessor(decoder: decoder, nms: NonMaximumSuppression())),
-                                     configuration: configuration)
+        let lane = try HostDetectionLane(session: SlowSession(delay: delay), inputName: "images", preprocessor: try Preprocessor(spec: PreprocessSpec.preset(named: "yolox416")!),
+                                         postprocessor: CPUPostprocessing(try Postprocessor(decoder: decoder, nms: NonMaximumSuppression())), batchSize: configuration.batchSize)
+        return try DetectionPipeline(source: source, lanes: [lane], configuration: configuration)
     }
 
     /// A camera faster than inference, with --drop: frames are shed and counted, never lost from the

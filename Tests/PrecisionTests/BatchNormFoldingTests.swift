@@ -12,7 +12,7 @@ import Testing
 /// seeded inputs) and removes the BatchNormalization nodes that follow a Conv/Gemm.
 @Suite(.serialized) struct BatchNormFoldingTests {
     static func outputs(_ model: Model, feeds: [String: Tensor]) throws -> [String: Tensor] {
-        var options = SessionOptions()
+        var options = ORTOptions()
         options.intraOpThreads = 1
         options.optimizationLevel = .disabled  // compare our folding, not ORT's own
         return try ORTSession(serialized: model.serialized(), options: options).run(feeds)

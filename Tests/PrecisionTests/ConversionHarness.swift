@@ -36,8 +36,8 @@ enum ConversionHarness {
         }
         let (convertedModel, convertedReport) = try BackendProbe.convert(prepared: try model.serialized(), report: report, options: options, on: target)
         let outcome = (model: convertedModel, report: convertedReport)
-        let a = try ORTSession(serialized: original, options: sessionOptions())
-        let b = try ORTSession(serialized: try outcome.model.serialized(), options: sessionOptions())
+        let a = try ORTSession(serialized: original, options: ORTOptions(sessionOptions()))
+        let b = try ORTSession(serialized: try outcome.model.serialized(), options: ORTOptions(sessionOptions()))
         var feedB = feeds
         for input in b.inputs {
             if let t = feeds[input.name], let want = input.elementType, want != t.dtype { feedB[input.name] = try t.converted(to: want) }

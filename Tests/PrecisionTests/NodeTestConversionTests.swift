@@ -60,7 +60,7 @@ import Synchronization
         let inputs = model.graph.inputs.filter { !initializers.contains($0.name) }
         guard inputs.contains(where: { $0.elementType == .float32 }) else { return (.notFloat, "") }
         guard (inputs + model.graph.outputs).allSatisfy({ $0.kind == .tensor }) else { return (.nonTensor, "") }
-        guard let fp32 = try? ORTSession(contentsOf: path, options: options()) else { return (.fp32LoadError, "") }
+        guard let fp32 = try? ORTSession(contentsOf: path, options: ORTOptions(options())) else { return (.fp32LoadError, "") }
         let data = test.appendingPathComponent("test_data_set_0")
         guard let feeds = try? tensors(data, prefix: "input_", count: inputs.count),
               let expected = try? tensors(data, prefix: "output_", count: model.graph.outputs.count) else { return (.fp32LoadError, "unreadable data") }
@@ -93,7 +93,7 @@ import Synchronization
         guard issues.isEmpty else { return (.invalid, issues.prefix(2).map(\.description).joined(separator: "; ")) }
         let session: ORTSession
         do {
-            session = try ORTSession(serialized: try converted.serialized(), options: options())
+            session = try ORTSession(serialized: try converted.serialized(), options: ORTOptions(options()))
         } catch {
             return (.loadError, "\(error)")
         }

@@ -1,4 +1,3 @@
-import CKernels
 import Dispatch
 import FoundationEssentials
 import Inference
@@ -61,10 +60,9 @@ public struct ActivationStatistics: Sendable {
     static func fold(_ tensor: Tensor, into v: inout Value) {
         v.elements = Swift.max(v.elements, tensor.elementCount)
         tensor.withUnsafeBufferPointer(as: Float.self) { x in
-            var s = HPStatistics()
-            hp_f32_statistics(x.baseAddress, x.count, &s)
-            (v.min, v.max, v.largestAbs) = (Swift.min(v.min, s.min), Swift.max(v.max, s.max), Swift.max(v.largestAbs, s.largest_abs))
-            v.nonFinite = v.nonFinite || s.non_finite > 0
+            let s = RawFloatKernels.statistics(x)
+            (v.min, v.max, v.largestAbs) = (Swift.min(v.min, s.min), Swift.max(v.max, s.max), Swift.max(v.largestAbs, s.largestAbs))
+            v.nonFinite = v.nonFinite || s.nonFinite > 0
             v.histogram?.add(x, largest: v.largestAbs)  // the magnitude just found: no second pass for it
         }
     }
@@ -133,9 +131,7 @@ public struct AbsHistogram: Sendable, Codable, Equatable {
 
     /// Adds the finite values of `x` (Inf and NaN are counted by the caller's flags, not here).
     public mutating func add(_ x: UnsafeBufferPointer<Float>) {
-        var s = HPStatistics()
-        hp_f32_statistics(x.baseAddress, x.count, &s)
-        add(x, largest: s.largest_abs)
+        add(x, largest: RawFloatKernels.statistics(x).largestAbs)
     }
 
     /// `add` when the caller knows the largest finite |x| of `x` (or of everything seen so far,
@@ -161,7 +157,7 @@ public struct AbsHistogram: Sendable, Codable, Equatable {
         // value just under an edge rounds into the next bin), so streamed batches equal one batch.
         let scale = Double(bins) / range
         counts.withUnsafeMutableBufferPointer { c in
-            c.withMemoryRebound(to: Int64.self) { hp_f32_abs_histogram(x.baseAddress, x.count, scale, $0.baseAddress, $0.count) }
+            c.withMemoryRebound(to: Int64.self) { RawFloatKernels.addAbsHistogram(x, scale: scale, into: $0) }
         }
     }
 

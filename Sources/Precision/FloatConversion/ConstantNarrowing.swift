@@ -1,4 +1,3 @@
-import CKernels
 import FoundationEssentials
 import ONNX
 import Tensors
@@ -34,19 +33,13 @@ enum ConstantNarrowing {
         if let scale, scale.rows * scale.inner != count {
             throw .tensor(name: proto.name, reason: "folded weights of \(count) values scaled as \(scale.rows) rows of \(scale.inner) (a HalfPipe bug)")
         }
-        var counts = HPNarrowCounts()
+        var counts: RawFloatKernels.NarrowCounts?
         // One C pass reads the float32 bytes where they are (a weight sliced from the model file
         // starts at any byte), rounds, counts and repairs; the output is written once.
         func convert(_ raw: UnsafeRawBufferPointer) -> Data {
             FreshBytes.make(count: count * 2) { out in
-                let dst = out.baseAddress?.assumingMemoryBound(to: UInt16.self)
-                let (bf16, clampTiny): (Int32, Int32) = (target == .bfloat16 ? 1 : 0, tiny == .clamp ? 1 : 0)
-                if let scale {
-                    hp_f32_scale_narrow(hp_best_isa(), raw.baseAddress, dst, scale.rows, scale.inner, scale.factors, scale.factors.count,
-                                        bf16, clampTiny, &counts)
-                } else {
-                    hp_f32_narrow(hp_best_isa(), raw.baseAddress, dst, count, bf16, clampTiny, &counts)
-                }
+                counts = RawFloatKernels.narrow(raw, into: out, count: count, bfloat16: target == .bfloat16, clampTiny: tiny == .clamp,
+                                                scale: scale.map { ($0.rows, $0.inner, $0.factors) })
             }
         }
         if proto.hasRawData {
@@ -62,8 +55,8 @@ enum ConstantNarrowing {
             proto.floatData = []
         }
         proto.dataType = target.rawValue
-        guard counts.overflow > 0 || counts.tiny > 0 else { return nil }
+        guard let counts, counts.overflow > 0 || counts.tiny > 0 else { return nil }
         return ConstantClamp(tensor: proto.name, overflow: counts.overflow, tiny: counts.tiny,
-                             largestAbs: Double(Float(bitPattern: counts.max_bits)))
+                             largestAbs: Double(counts.largestAbs))
     }
 }

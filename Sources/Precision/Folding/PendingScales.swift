@@ -1,11 +1,10 @@
-import CKernels
 import FoundationEssentials
 import Tensors
 
 /// A folded layer's new weights, not yet computed: its original float32 bytes times a float64
 /// factor per output channel. When nothing needs the float32 model in between (no range analysis,
 /// no check), conversion narrows such weights straight from the original bytes
-/// (`hp_f32_scale_narrow`), so ResNet-50's 100 MB of folded float32 weights are never written.
+/// (`RawFloatKernels.narrow` with a scale), so ResNet-50's 100 MB of folded float32 weights are never written.
 struct PendingScale {
     /// Rows of `inner` values; row r takes factors[r % factors.count].
     let rows: Int
@@ -15,10 +14,7 @@ struct PendingScale {
     /// The weights in float32, as eager folding computes them (bit for bit).
     func float32(from raw: Data) -> Data {
         FreshBytes.make(count: rows * inner * 4) { out in
-            raw.withUnsafeBytes { source in
-                hp_scale_rows_f32_by_f64(hp_best_isa(), source.baseAddress, out.baseAddress?.assumingMemoryBound(to: Float.self),
-                                         rows, inner, factors, factors.count)
-            }
+            raw.withUnsafeBytes { source in RawFloatKernels.scaleRows(source, into: out, rows: rows, inner: inner, factors: factors) }
         }
     }
 }

@@ -1,4 +1,3 @@
-import CKernels
 import FoundationEssentials
 import Inference
 import ONNX
@@ -57,7 +56,7 @@ public struct QuantizationJob {
                                         calibration: "")
         if options.reduceRange {
             report.notes.append("weights kept to 7 bits (±63): ONNX Runtime's x86 int8 kernels saturate 16-bit sums with 8-bit weights on CPUs without VNNI (--weight-bits 8 makes a model for CPUs with it)")
-        } else if !Self.hostHasInt8DotProduct {
+        } else if !CPUFeatures.hasInt8DotProduct {
             report.notes.append("8-bit weights on a CPU without VNNI: the accuracy search and the check run the model's exact Q/DQ arithmetic (ONNX Runtime at --optimization basic), as a CPU with VNNI computes it; ONNX Runtime's fused int8 kernels here would saturate")
         }
         report.bytesBefore = model.tensorDataBytes
@@ -159,7 +158,7 @@ public struct QuantizationJob {
         report.rewrite = try QDQRewrite.apply(plan, to: model, options: options)
         if options.rest == .float16 {
             report.notes.append(try Self.narrowRest(of: model, int8Nodes: int8Nodes))
-            report.warnings.append("ONNX Runtime 1.31 on the CPU runs this float16/int8 model only below its layout optimizations (--optimization extended); TensorRT and GPUs take it as it is")
+            if let note = runtime.adapted(to: .float16BesideInt8).note { report.warnings.append(note) }
         }
         report.bytesAfter = model.tensorDataBytes
         clock.lap("quantize")
@@ -181,18 +180,11 @@ public struct QuantizationJob {
         return "note: --rest fp16: \(report.convertedNodes) float layer(s) converted to float16, \(report.castsInserted) Cast(s) at the int8 boundaries"
     }
 
-    static var hostHasInt8DotProduct: Bool { hp_cpu_has_int8_dot_product() != 0 }
-
-    /// Where int8 candidates are judged. 8-bit weights on a CPU without VNNI would saturate in
-    /// ONNX Runtime's fused int8 kernels (vpmaddubsw's 16-bit sums), so below its QDQ fusion
-    /// (--optimization basic) the model's own Q/DQ arithmetic runs: what a CPU with VNNI or
-    /// TensorRT computes.
+    /// Where int8 candidates are judged: with 8-bit weights, the backend set to compute the
+    /// model's own Q/DQ arithmetic (a CPU backend's fused int8 kernels may saturate where a CPU
+    /// with int8 dot products or TensorRT does not).
     var evaluation: ExecutionTarget {
-        var target = runtime
-        if !options.reduceRange && !Self.hostHasInt8DotProduct && target.options.optimizationLevel != .disabled {
-            target.options.optimizationLevel = .basic
-        }
-        return target
+        options.reduceRange ? runtime : runtime.adapted(to: .fullRangeInt8Weights).target
     }
 
     /// The quantized model against float32 (the prepared model: BatchNorm folded, same inputs) on
@@ -200,10 +192,7 @@ public struct QuantizationJob {
     public func check(_ outcome: QuantizationOutcome) throws -> CheckResult? {
         guard let check else { return nil }
         guard let feed = outcome.feed else { throw PrecisionError.badOption("the check needs inputs; give calibration data (a cache alone has none)") }
-        // ONNX Runtime 1.31's layout optimizations (level all) build an invalid Gather on float16
-        // QDQ graphs; its other levels run them.
-        var candidate = evaluation
-        if options.rest == .float16 && candidate.options.optimizationLevel == .all { candidate.options.optimizationLevel = .extended }
+        let candidate = options.rest == .float16 ? evaluation.adapted(to: .float16BesideInt8).target : evaluation
         let a = try runtime.session(.file(outcome.input)), b = try candidate.session(.file(outcome.output))
         let entries = try ModelComparison.outputs(reference: a, candidate: b, feeds: feed, tolerance: check.tolerance)
         let (verdicts, passed) = check.gate.verdicts(entries)

@@ -1,4 +1,3 @@
-import CKernels
 import ONNX
 import Tensors
 
@@ -16,7 +15,7 @@ public struct QuantizationOptions: Sendable {
     /// VNNI, whose 16-bit intermediate sums otherwise saturate (relative L2 0.06–0.18 measured on a
     /// small conv chain on an AVX2-only EPYC, against < 0.03 with 7 bits). On by default where the
     /// machine that quantizes lacks VNNI; a model meant for another CPU should set it for that one.
-    public var reduceRange = hp_cpu_has_int8_dot_product() == 0
+    public var reduceRange = !CPUFeatures.hasInt8DotProduct
 
     /// The largest int8 weight magnitude: 127, or 63 with `reduceRange`.
     public var weightLimit: Float { reduceRange ? 63 : 127 }

@@ -1,12 +1,14 @@
 import CUDA
-import CUDAEngine
 import Detection
 import DetectionCUDA
 import Dispatch
 import FoundationEssentials
 import Imaging
 import ImagingCUDA
+import Inference
+import Pipeline
 import Synchronization
+import Tensors
 
 /// One GPU's lane of the detection pipeline: the frames' pixels go up once, and everything after
 /// stays on the device until only the kept boxes come back.
@@ -23,11 +25,13 @@ import Synchronization
 public final class GPUDetectionLane: DetectionLane, @unchecked Sendable {
     public let place: String
     public let batchSize: Int
-    let binding: EngineDeviceBinding
+    let binding: any DeviceBinding
+    /// The binding's queue: the engine's stream.
+    let engineStream: CUDAStream
+    let input: DeviceRegion
+    let outputs: [(region: DeviceRegion, dtype: DType, shape: [Int])]
     let preprocessor: GPUPreprocessor
     let postprocessor: GPUPostprocessor
-    let inputName: String
-    let outputNames: [String]
     let copyStream: CUDAStream
     /// Decodes JPEG frames on this GPU (nil: the lane takes pixels only).
     let jpegDecoder: JPEGDecoderGPU?
@@ -37,6 +41,7 @@ public final class GPUDetectionLane: DetectionLane, @unchecked Sendable {
     private var lastDecoded: CUDAEvent?
     private var origin: (event: CUDAEvent, ms: Double)?
     private var cancelled: @Sendable () -> Bool = { false }
+    private var clock: @Sendable () -> Double = { 0 }
 
     final class Slot: @unchecked Sendable {
         /// Made at 0 and signalled once: libdispatch traps when a semaphore is freed below its
@@ -52,12 +57,13 @@ public final class GPUDetectionLane: DetectionLane, @unchecked Sendable {
     }
 
     /// - Parameters:
-    ///   - session: an engine session of the detector on this lane's GPU (a lane owns its session).
+    ///   - session: a session of the detector on this lane's GPU whose backend keeps data on the
+    ///     device (the CUDA engine); a lane owns its session.
     ///   - spec: the preprocessing the model was trained with (its type must be the model input's).
     ///   - postprocessor: the CPU postprocessor the GPU one must equal (decoder, thresholds, mapping).
     ///   - depth: batches in flight at once (2: one on the device, one being queued).
     ///   - decodeJPEGs: decode JPEG frames with nvJPEG on this GPU (the library must load).
-    public init(session: EngineSession, inputName: String, spec: PreprocessSpec, postprocessor cpu: Postprocessor, batchSize: Int, depth: Int = 2,
+    public init(session: any Session, inputName: String, spec: PreprocessSpec, postprocessor cpu: Postprocessor, batchSize: Int, depth: Int = 2,
                 decodeJPEGs: Bool = false) throws {
         guard batchSize >= 1, depth >= 1 else { throw PipelineError.badConfiguration("a lane needs a batch and a depth of at least 1") }
         guard GPUPostprocessor.supports(cpu.decoder) else {
@@ -65,44 +71,58 @@ public final class GPUDetectionLane: DetectionLane, @unchecked Sendable {
         }
         let cpuPreprocessor = try Preprocessor(spec: spec)
         let shape = cpuPreprocessor.batchShape(size: batchSize).dimensions
-        binding = try session.deviceBinding(inputShapes: [inputName: shape])
-        guard let input = binding.inputs[inputName] else { throw PipelineError.badConfiguration("the model has no input '\(inputName)'") }
-        guard input.dtype == spec.dtype.dtype, input.shape == shape else {
-            throw PipelineError.badConfiguration("the model's input '\(inputName)' is \(input.dtype) \(input.shape); the preprocessing writes \(spec.dtype.dtype) \(shape)")
+        let binding: any DeviceBinding
+        do { binding = try session.deviceBinding(inputShapes: [inputName: shape]) } catch let error as InferenceError { throw error } catch {
+            // The backend could not plan the model with its data on the device: the host lanes may run it.
+            throw InferenceError.notOnDevice("\(error)")
         }
-        outputNames = cpu.decoder.outputNames
-        for name in outputNames where binding.outputs[name] == nil { throw PipelineError.badConfiguration("the model has no output '\(name)'") }
-        let context = binding.context
+        self.binding = binding
+        guard let stream = binding.queue as? CUDAStream else { throw PipelineError.badModel("\(session.source) is bound to \(binding.device), not a CUDA stream") }
+        engineStream = stream
+        func region(_ tensor: DeviceTensor, _ name: String) throws -> DeviceRegion {
+            guard let region = tensor.memory as? DeviceRegion else { throw PipelineError.badModel("'\(name)' of \(session.source) is not in CUDA memory") }
+            return region
+        }
+        guard let bound = binding.inputs[inputName] else { throw PipelineError.badConfiguration("the model has no input '\(inputName)'") }
+        guard bound.dtype == spec.dtype.dtype, bound.shape == shape else {
+            throw PipelineError.badConfiguration("the model's input '\(inputName)' is \(bound.dtype) \(bound.shape); the preprocessing writes \(spec.dtype.dtype) \(shape)")
+        }
+        input = try region(bound, inputName)
+        outputs = try cpu.decoder.outputNames.map { name in
+            guard let output = binding.outputs[name] else { throw PipelineError.badConfiguration("the model has no output '\(name)'") }
+            return (try region(output, name), output.dtype, output.shape)
+        }
+        let context = stream.context
         let allocator = DeviceAllocator(context: context)
         preprocessor = try GPUPreprocessor(spec: spec, allocator: allocator)
         postprocessor = try GPUPostprocessor(cpu, maxBatch: batchSize, allocator: allocator, slots: depth)
         copyStream = preprocessor.stream
         jpegDecoder = decodeJPEGs ? try JPEGDecoderGPU(context: context) : nil
         slots = try (0..<depth).map { _ in try Slot(context) }
-        self.inputName = inputName
         self.batchSize = batchSize
         place = session.device.description
     }
 
     public func start(clock: @escaping @Sendable () -> Double, cancelled: @escaping @Sendable () -> Bool) throws {
         self.cancelled = cancelled
+        self.clock = clock
         // Device events become pipeline milliseconds through one event the host saw complete.
-        let event = try CUDAEvent(binding.context)
-        try binding.stream.synchronize()
-        try event.record(on: binding.stream)
+        let event = try CUDAEvent(engineStream.context)
+        try engineStream.synchronize()
+        try event.record(on: engineStream)
         try event.synchronize()
         origin = (event, clock())
     }
 
     public func submit(_ images: [PictureInput]) throws -> LaneSubmission {
         guard images.count <= batchSize else { throw PipelineError.badConfiguration("\(images.count) frames for a lane of batch \(batchSize)") }
-        let clock = ContinuousClock(), begin = clock.now
+        let begin = clock()
         let index = nextSlot
         nextSlot = (nextSlot + 1) % slots.count
         let slot = slots[index]
         // The slot's last batch must have been collected (its pinned results read).
         while slot.free.wait(timeout: .now() + .milliseconds(50)) == .timedOut {
-            if cancelled() { throw PipelineError.badConfiguration("cancelled") }
+            if cancelled() { throw PipelineError.cancelled }
         }
         do {
             let placements = try preprocessor.stage(pictures: images, batchSize: batchSize, slot: index)
@@ -116,20 +136,19 @@ public final class GPUDetectionLane: DetectionLane, @unchecked Sendable {
                 decodes = try preprocessor.decodeJPEGs(slot: index, with: jpegDecoder, on: copyStream)
             }
             try slot.uploaded.record(on: copyStream)
-            let engine = binding.stream
+            let engine = engineStream
             try engine.wait(for: slot.uploaded)
             if let lastDecoded { try engine.wait(for: lastDecoded) }
             try slot.preprocessStart.record(on: engine)
-            try preprocessor.runKernel(slot: index, into: binding.inputs[inputName]!.region, on: engine)
+            try preprocessor.runKernel(slot: index, into: input, on: engine)
             try slot.preprocessed.record(on: engine)
             try binding.enqueue()
             try slot.inferred.record(on: engine)
-            let outputs = outputNames.map { binding.outputs[$0]! }
             let pending = try postprocessor.enqueue(head: (outputs[0].region, outputs[0].dtype), scores: outputs.count > 1 ? (outputs[1].region, outputs[1].dtype) : nil,
                                                     shapes: outputs.map(\.shape), batch: batchSize, placements: placements, slot: index, after: slot.inferred)
             lastDecoded = pending.decoded
-            let hostMs = (clock.now - begin).milliseconds
-            return LaneSubmission(placements: placements, hostMs: hostMs) { [self] in try collect(pending, slot: slot, decodes: decodes) }
+            // Host span: the pixels staged in pinned memory and the device work queued.
+            return LaneSubmission(placements: placements, hostSpans: [(.preprocess, begin, clock())]) { [self] in try collect(pending, slot: slot, decodes: decodes) }
         } catch {
             slot.free.signal()
             throw error
@@ -140,9 +159,9 @@ public final class GPUDetectionLane: DetectionLane, @unchecked Sendable {
         defer { slot.free.signal() }
         let detections = try postprocessor.collect(pending)
         let clock = ContinuousClock(), begin = clock.now
-        guard let origin else { throw PipelineError.badConfiguration("internal: the lane was not started") }
+        guard let origin else { throw PipelineError.internal("the GPU lane was not started before its first batch") }
         func at(_ event: CUDAEvent) throws -> Double { origin.ms + (try event.milliseconds(since: origin.event)) }
-        var spans: [(stage: Stage, startMs: Double, endMs: Double)] = [(.upload, try at(slot.uploadStart), try at(slot.copied))]
+        var spans: [LaneSpan] = [(.upload, try at(slot.uploadStart), try at(slot.copied))]
         if decodes > 0 { spans.append((.decode, try at(slot.copied), try at(slot.uploaded))) }
         spans += [
             (.preprocess, try at(slot.preprocessStart), try at(slot.preprocessed)),
@@ -151,8 +170,4 @@ public final class GPUDetectionLane: DetectionLane, @unchecked Sendable {
         ]
         return LaneOutcome(detections: detections, deviceSpans: spans, hostMs: (clock.now - begin).milliseconds)
     }
-}
-
-extension Duration {
-    var milliseconds: Double { Double(components.seconds) * 1e3 + Double(components.attoseconds) / 1e15 }
 }

@@ -2,43 +2,43 @@ import CUDA
 import Dispatch
 import FoundationEssentials
 import Imaging
-import ImagingCUDA
 import Synchronization
 import Tensors
 
 /// `preprocess --device cuda`: the same spec on an NVIDIA GPU, with CUDA-event timings and a
 /// check against the CPU pass.
-struct GPUPreprocessReport: Encodable {
-    var device: String
-    var kernel: String = GPUPreprocessor.kernelName
+public struct GPUPreprocessReport: Encodable, Sendable {
+    public var device: String
+    public var kernel: String = GPUPreprocessor.kernelName
     /// With --repeats only: timing costs launches and a device-copy measurement.
-    var timing: Timing?
+    public var timing: Timing?
     /// Elements that differ from the CPU pass (the output was poisoned first), and the largest
     /// difference in units in the last place.
-    var mismatches: Int?
-    var maxULP: Int?
+    public var mismatches: Int?
+    public var maxULP: Int?
 
-    struct Timing: Encodable {
+    public struct Timing: Encodable, Sendable {
         /// Medians over the repeats, from CUDA events: the kernel alone, the pinned-host copy alone, both.
-        var kernelMs: Double
-        var copyMs: Double
-        var endToEndMs: Double
-        var repeats: Int
+        public var kernelMs: Double
+        public var copyMs: Double
+        public var endToEndMs: Double
+        public var repeats: Int
         /// Bytes the kernel must move (pixels read + batch written) per kernel time.
-        var kernelGBs: Double
+        public var kernelGBs: Double
         /// The device's own copy speed, measured now (device to device, read + write per second).
-        var deviceCopyGBs: Double
-        var bandwidthFraction: Double
+        public var deviceCopyGBs: Double
+        public var bandwidthFraction: Double
     }
 }
 
-enum PreprocessOnGPU {
-    static func run(_ images: [Image], spec: PreprocessSpec, batch: Int, device: Int, repeats: Int, check: Bool)
+/// The GPU preprocessing run as a benchmark: timed with CUDA events, checked against the CPU pass.
+public enum GPUPreprocessBenchmark {
+    public static func run(_ images: [Image], spec: PreprocessSpec, batch: Int, device: Int, repeats: Int, check: Bool)
         throws -> (Tensor, [ImagePlacement], GPUPreprocessReport)
     {
         let gpu = try GPUPreprocessor(spec: spec, device: device)
         let placements = try gpu.stage(images, batchSize: batch)
-        try Preprocess.ensureHostMemory(batch: batch, spec: spec)  // the batch comes back to the host
+        try spec.requireHostMemory(batch: batch)  // the batch comes back to the host
         let stream = gpu.stream
         // Poison the batch so an element the kernel skips cannot pass for a right one.
         try stream.fill(gpu.outputBuffer(batchSize: batch), byte: 0xA5)
@@ -129,21 +129,21 @@ enum PreprocessOnGPU {
 
 /// `--device cuda:all`: the batch split over every GPU, each share preprocessed on its own device
 /// at the same time (a thread, a stream, a context per device).
-struct MultiGPUReport: Encodable {
-    var devices: [String]
-    var slotsPerDevice: [Int]
+public struct MultiGPUReport: Encodable, Sendable {
+    public var devices: [String]
+    public var slotsPerDevice: [Int]
     /// Median copy + kernel time of each device's share, measured with its own events while all ran.
-    var endToEndMsPerDevice: [Double]
+    public var endToEndMsPerDevice: [Double]
     /// Host wall time of one round in which every device ran its share, median.
-    var concurrentWallMs: Double
+    public var concurrentWallMs: Double
     /// The whole batch on device 0 alone, copy + kernel, median.
-    var singleDeviceEndToEndMs: Double
-    var mismatches: Int?
-    var maxULP: Int?
+    public var singleDeviceEndToEndMs: Double
+    public var mismatches: Int?
+    public var maxULP: Int?
 }
 
-extension PreprocessOnGPU {
-    static func runSplit(_ images: [Image], spec: PreprocessSpec, batch: Int, devices: [Int], repeats: Int, check: Bool)
+extension GPUPreprocessBenchmark {
+    public static func runSplit(_ images: [Image], spec: PreprocessSpec, batch: Int, devices: [Int], repeats: Int, check: Bool)
         throws -> (Tensor, [ImagePlacement], MultiGPUReport)
     {
         let share = (batch + devices.count - 1) / devices.count
@@ -155,7 +155,7 @@ extension PreprocessOnGPU {
             slots.append(size)
             if size > 0 { placements += try gpu.stage(Array(images[first..<end]), batchSize: size) }
         }
-        try Preprocess.ensureHostMemory(batch: batch, spec: spec)
+        try spec.requireHostMemory(batch: batch)
         // Poisoned first, so a slot no device writes shows in the check.
         for (gpu, size) in zip(gpus, slots) where size > 0 { try gpu.stream.fill(gpu.outputBuffer(batchSize: size), byte: 0xA5) }
         let events = try gpus.map { gpu in (try CUDAEvent(gpu.context), try CUDAEvent(gpu.context)) }
