@@ -47,12 +47,6 @@ public enum Validator {
         return issues
     }
 
-    /// Throws `ONNXError.invalidGraph` listing every issue, if there are any.
-    public static func requireValid(_ model: Model) throws(ONNXError) {
-        let issues = validate(model)
-        if !issues.isEmpty { throw .invalidGraph(issues) }
-    }
-
     private static func check(_ graph: Graph, path: String, outerScope: Set<String>, model: Model, inference: TypeInference, into issues: inout [ValidationIssue]) {
         func report(_ kind: ValidationIssue.Kind, _ node: Node?, _ value: String?, _ message: String) {
             issues.append(ValidationIssue(kind: kind, node: node?.label, value: value, message: message, graph: path))

@@ -78,7 +78,7 @@ public final class DetectionPipeline {
     let lanes: [any DetectionLane]
 
     public init(source: any FrameSource, lanes: [any DetectionLane], configuration: PipelineConfiguration, profiler: Profiler = Profiler()) throws(PipelineError) {
-        guard !lanes.isEmpty else { throw .badConfiguration("a pipeline needs at least one lane") }
+        guard lanes.count >= 1 else { throw .badConfiguration("a pipeline needs at least one lane") }
         guard configuration.batchSize >= 1 else { throw .badConfiguration("the batch size must be at least 1, got \(configuration.batchSize)") }
         guard configuration.queueDepth >= 1 else { throw .badConfiguration("the queue depth must be at least 1, got \(configuration.queueDepth)") }
         if let small = lanes.first(where: { $0.batchSize < configuration.batchSize }) {

@@ -1,8 +1,5 @@
 import ArgumentParser
 import FoundationEssentials
-#if canImport(Glibc)
-import Glibc
-#endif
 import Inference
 import Tensors
 
@@ -54,39 +51,13 @@ struct Bench: ParsableCommand {
         var feeds = try feed.feeds(for: session.inputs.filter { $0.name != images?.name }, batch: images?.batchSize ?? batch, forceRandom: true)
         if let images { feeds[images.name] = try images.tensor() }
         // Plain runs also record where each run's time goes (preprocess / inputs / inference / outputs).
-        var stages: [RunTimings] = []
-        var preprocessing: [Double] = []
-        let clock = ContinuousClock()
-        var step: () throws -> Void = { stages.append(try session.runMeasured(feeds).timings) }
-        if let images {
-            step = {
-                var fed = feeds
-                let start = clock.now
-                fed[images.name] = try images.tensor()
-                preprocessing.append((clock.now - start).milliseconds)
-                stages.append(try session.runMeasured(fed).timings)
-            }
-        }
+        var step = SessionBenchmark.Step.plain
+        if let images { step = .preprocessed(input: images.name, make: images.tensor) }
         if binding {
             guard images == nil else { throw CLIError("--binding binds fixed inputs; it cannot be combined with --images") }
-            // One plain run tells the output shapes to pre-allocate.
-            let shapes = try session.run(feeds).mapValues(\.shape)
-            let bound = try session.bind(inputs: feeds, outputShapes: shapes)
-            step = { try bound.run() }
+            step = .bound
         }
-        for _ in 0..<warmup { try step() }
-        stages.removeAll()
-        preprocessing.removeAll()
-        var times: [Double] = []
-        times.reserveCapacity(runs)
-        for _ in 0..<runs {
-            let d = try clock.measure(step)
-            times.append(d.milliseconds)
-        }
-        // Throughput counts the batch actually fed (a --shape or --inputs may set it, not only --batch).
-        let fedBatch = session.inputs.first.flatMap { feeds[$0.name]?.shape.dimensions.first } ?? batch
-        var report = BenchReport(model: model, batch: fedBatch, threads: runtime.threads, binding: binding, milliseconds: times, stages: stages)
-        report.preprocessP50Ms = preprocessing.isEmpty ? nil : Percentiles.median(preprocessing)
+        let report = try SessionBenchmark.run(session, feeds: feeds, step: step, warmup: warmup, runs: runs, batch: batch, threads: runtime.threads, model: model)
         if json {
             print(try ReportJSON.line(report))
         } else {
@@ -101,42 +72,4 @@ struct Bench: ParsableCommand {
     }
 
     private func format(_ v: Double) -> String { NumberText.fixed(v, 2) }
-}
-
-/// What `bench` measured; the JSON form of its report.
-struct BenchReport: Codable {
-    var model: String
-    var batch: Int
-    var threads: Int
-    var binding: Bool
-    var runs: Int
-    var meanMs: Double
-    var p50Ms: Double
-    var p90Ms: Double
-    var p99Ms: Double
-    var throughputPerSecond: Double
-    var peakMemoryMB: Int
-    /// Median of each stage over the measured runs (plain runs only; a binding has no separate stages).
-    var stagesP50: RunTimings?
-    /// Median preprocessing time per run, with --images.
-    var preprocessP50Ms: Double?
-
-    init(model: String, batch: Int, threads: Int, binding: Bool, milliseconds: [Double], stages: [RunTimings]) {
-        let sorted = milliseconds.sorted()
-        func percentile(_ p: Double) -> Double { Percentiles.value(p, ofSorted: sorted) }
-        self.model = model
-        self.batch = batch
-        self.threads = threads
-        self.binding = binding
-        runs = sorted.count
-        meanMs = sorted.reduce(0, +) / Double(sorted.count)
-        p50Ms = percentile(0.5)
-        p90Ms = percentile(0.9)
-        p99Ms = percentile(0.99)
-        throughputPerSecond = Double(batch) * 1000 / meanMs
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        peakMemoryMB = Int(usage.ru_maxrss) / 1024  // Linux reports kilobytes
-        stagesP50 = RunTimings.median(stages)
-    }
 }

@@ -6,7 +6,6 @@ import Glibc
 import Darwin
 #endif
 import Inference
-import ONNX
 import Tensors
 
 /// `halfpipe compare A B …`: runs a reference model and a candidate on the same inputs and
@@ -100,53 +99,6 @@ struct Compare: ParsableCommand {
             print(report.text(allTensors: allTensors))
         }
         if !report.passed { throw ExitCode.failure }
-    }
-}
-
-/// Both models re-serialized with every intermediate value they share by name added as an output.
-struct ExposedTensors {
-    struct Tensor: Encodable, Equatable {
-        var name: String
-        var op: String?
-    }
-
-    var reference: Data
-    var candidate: Data
-    /// Values in A's graph order (node by node), original outputs included.
-    var order: [Tensor] = []
-    /// A's declared outputs (what decides the verdict).
-    var declaredOutputs: Set<String> = []
-    /// Names added as outputs.
-    var exposed: Set<String> = []
-
-    init(reference: String, candidate: String) throws {
-        let a = try Model.load(contentsOf: reference), b = try Model.load(contentsOf: candidate)
-        declaredOutputs = Set(a.graph.outputs.map(\.name))
-        let outputsB = Set(b.graph.outputs.map(\.name))
-        // Element types come from inference; a value neither rule nor declaration types is skipped,
-        // since ORT rejects an output without an element type.
-        let typesA = TypeInference(a).types(in: a.graph), typesB = TypeInference(b).types(in: b.graph)
-        var producedB: Set<String> = []
-        for node in b.graph.nodes { producedB.formUnion(node.outputs.filter { !$0.isEmpty }) }
-        for node in a.graph.nodes {
-            for name in node.outputs where !name.isEmpty && (producedB.contains(name) || outputsB.contains(name)) {
-                if declaredOutputs.contains(name) {
-                    order.append(Tensor(name: name, op: node.opType))
-                    continue
-                }
-                guard let typeA = typesA[name], let typeB = typesB[name], typeA.isComputable, typeB.isComputable else { continue }
-                a.graph.outputs.append(ValueInfo(name: name, elementType: typeA, shape: nil))
-                if !outputsB.contains(name) { b.graph.outputs.append(ValueInfo(name: name, elementType: typeB, shape: nil)) }
-                order.append(Tensor(name: name, op: node.opType))
-                exposed.insert(name)
-            }
-        }
-        // Declared outputs no node produces (a graph input passed through) go last.
-        for output in a.graph.outputs where declaredOutputs.contains(output.name) && !order.contains(where: { $0.name == output.name }) {
-            order.append(Tensor(name: output.name, op: nil))
-        }
-        self.reference = try a.serialized()
-        self.candidate = try b.serialized()
     }
 }
 

@@ -1,5 +1,4 @@
 import ArgumentParser
-import CUDA
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc

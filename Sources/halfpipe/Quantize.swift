@@ -1,7 +1,6 @@
 import ArgumentParser
 import FoundationEssentials
 import Inference
-import ONNX
 import Precision
 import Tensors
 
