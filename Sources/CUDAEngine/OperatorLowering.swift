@@ -7,8 +7,7 @@ import Tensors
 extension GraphLowering {
     mutating func lowerNode(_ index: Int) throws(EngineError) {
         let node = graph.nodes[index]
-        func refuse(_ why: String) -> EngineError { .unsupported(node: node.label, opType: node.opType, reason: why) }
-        guard node.canonicalDomain == "ai.onnx" else { throw refuse("domain \(node.canonicalDomain) has no kernels in the engine") }
+        guard node.canonicalDomain == "ai.onnx" else { throw .refusing(node, "domain \(node.canonicalDomain) has no kernels in the engine") }
         if ElementwiseLowering.isElementwise(node) { return try emitElementwise([index]) }
         if Self.layerOps.contains(node.opType) { return try emitLayer(index, add: nil, activation: nil) }
         let name = Self.name(node)
@@ -31,9 +30,9 @@ extension GraphLowering {
             let shape = plan.tensors[x].shape
             if node.opType == "ReduceMean" {
                 let axes = try reduceAxes(node, rank: shape.count)
-                guard shape.count == 4, Set(axes) == [2, 3], (node[attribute: "keepdims"]?.int ?? 1) == 1 else { throw refuse("only the mean over H and W is supported") }
+                guard shape.count == 4, Set(axes) == [2, 3], (node[attribute: "keepdims"]?.int ?? 1) == 1 else { throw .refusing(node, "only the mean over H and W is supported") }
             }
-            guard shape.count == 4 else { throw refuse("a \(shape.count)-D input") }
+            guard shape.count == 4 else { throw .refusing(node, "a \(shape.count)-D input") }
             let out = plan.add(PlannedTensor(name: node.outputs[0], shape: [shape[0], shape[1], 1, 1], layout: .nhwc))
             let function = functionName()
             plan.append(.generated(GeneratedStep(kind: "global average", function: function,
@@ -50,12 +49,12 @@ extension GraphLowering {
             // Before opset 13 the axis splits the tensor in two and the softmax runs over all the
             // trailing axes: the same as over the last axis only when it is the last one.
             if opset < 13 && axis != rank - 1 && t.shape[(axis + 1)...].contains(where: { $0 != 1 }) {
-                throw refuse("softmax over the trailing axes from \(axis) (opset \(opset) semantics)")
+                throw .refusing(node, "softmax over the trailing axes from \(axis) (opset \(opset) semantics)")
             }
             // Rows along the innermost stored axis: the last of row-major data, the channels of NHWC.
             let source: Int
             if t.layout == .nhwc && axis == 1 && !t.isPadded { source = x } else {
-                guard axis == rank - 1 else { throw refuse("softmax over axis \(axis) of a \(rank)-D tensor (only the last axis is supported)") }
+                guard axis == rank - 1 else { throw .refusing(node, "softmax over axis \(axis) of a \(rank)-D tensor (only the last axis is supported)") }
                 source = try rowMajor(x, nodes: [name])
             }
             let s = plan.tensors[source]
@@ -76,7 +75,7 @@ extension GraphLowering {
         case "LRN":
             let x = try nhwc(try tensor(node.inputs[0], for: node), nodes: [name])
             let t = plan.tensors[x]
-            guard let size = node[attribute: "size"]?.int, size > 0 else { throw refuse("no size") }
+            guard let size = node[attribute: "size"]?.int, size > 0 else { throw .refusing(node, "no size") }
             let out = plan.add(PlannedTensor(name: node.outputs[0], shape: t.shape, layout: .nhwc))
             let function = functionName()
             let source = KernelSource.lrn(function: function, elements: t.elementCount, channels: t.shape[1], size: size,
@@ -87,14 +86,14 @@ extension GraphLowering {
             placed([node], "step \(plan.steps.count - 1)")
             device[node.outputs[0]] = out
         default:
-            throw refuse("no kernel for this op")
+            throw .refusing(node, "no kernel for this op")
         }
     }
 
     mutating func reduceAxes(_ node: Node, rank: Int) throws(EngineError) -> [Int] {
         var axes = node[attribute: "axes"]?.ints ?? []
         if node.inputs.count > 1, !node.inputs[1].isEmpty {
-            guard let v = try hostValue(node.inputs[1]) else { throw EngineError.unsupported(node: node.label, opType: node.opType, reason: "axes computed at run time") }
+            guard let v = try hostValue(node.inputs[1]) else { throw .refusing(node, "axes computed at run time") }
             axes = v.ints
         }
         return axes.map { $0 < 0 ? $0 + rank : $0 }
@@ -106,7 +105,7 @@ extension GraphLowering {
         case "Flatten": return ShapeRules.flatten(shape, axis: node[attribute: "axis"]?.int ?? 1)
         case "Reshape":
             guard let target = try hostValue(node.inputs[1]) else {
-                throw EngineError.unsupported(node: node.label, opType: "Reshape", reason: "a shape computed on the device")
+                throw .refusing(node, "a shape computed on the device")
             }
             return try ShapeRules.reshape(shape, to: target.ints, allowZero: node[attribute: "allowzero"]?.int == 1, node: node)
         case "Squeeze", "Unsqueeze":
@@ -114,7 +113,7 @@ extension GraphLowering {
             var axesValue: HostFolding.Value?
             if node.inputs.count > 1, !node.inputs[1].isEmpty { axesValue = try hostValue(node.inputs[1]) }
             guard let out = try HostFolding.evaluate(node, inputs: [given, axesValue], shapeOf: { _ in nil })?.first else {
-                throw EngineError.unsupported(node: node.label, opType: node.opType, reason: "axes computed at run time")
+                throw .refusing(node, "axes computed at run time")
             }
             return out.shape
         default: return shape
@@ -176,13 +175,12 @@ extension GraphLowering {
 
     /// Slice (constant starts, ends, axes, steps) and Split: strided copies out of the input.
     mutating func lowerSlices(_ node: Node, name: String) throws(EngineError) {
-        func refuse(_ why: String) -> EngineError { .unsupported(node: node.label, opType: node.opType, reason: why) }
         let x = try tensor(node.inputs[0], for: node)
         let t = plan.tensors[x]
         let rank = t.shape.count
         func constant(_ slot: Int, _ attribute: String) throws(EngineError) -> [Int]? {
             if slot < node.inputs.count, !node.inputs[slot].isEmpty {
-                guard let v = try hostValue(node.inputs[slot]) else { throw refuse("\(attribute) computed at run time") }
+                guard let v = try hostValue(node.inputs[slot]) else { throw .refusing(node, "\(attribute) computed at run time") }
                 return v.ints
             }
             return node[attribute: attribute].map(\.ints)
@@ -195,7 +193,7 @@ extension GraphLowering {
             var start = [Int](repeating: 0, count: rank), step = [Int](repeating: 1, count: rank), shape = t.shape
             for (k, a0) in axes.enumerated() {
                 let a = a0 < 0 ? a0 + rank : a0, n = t.shape[a], st = steps[k]
-                guard st != 0 else { throw refuse("step 0") }
+                guard st != 0 else { throw .refusing(node, "step 0") }
                 (start[a], shape[a]) = ShapeRules.slice(n: n, start: starts[k], end: ends[k], step: st)
                 step[a] = st
             }
@@ -230,11 +228,10 @@ extension GraphLowering {
     }
 
     mutating func lowerPool(_ node: Node, name: String) throws(EngineError) {
-        func refuse(_ why: String) -> EngineError { .unsupported(node: node.label, opType: node.opType, reason: why) }
-        guard node.outputs.count == 1 || node.outputs[1].isEmpty else { throw refuse("the Indices output") }
+        guard node.outputs.count == 1 || node.outputs[1].isEmpty else { throw .refusing(node, "the Indices output") }
         let x = try nhwc(try tensor(node.inputs[0], for: node), nodes: [name])
         let t = plan.tensors[x]
-        guard t.shape.count == 4, let kernel = node[attribute: "kernel_shape"]?.ints, kernel.count == 2 else { throw refuse("only 2-D pooling is supported") }
+        guard t.shape.count == 4, let kernel = node[attribute: "kernel_shape"]?.ints, kernel.count == 2 else { throw .refusing(node, "only 2-D pooling is supported") }
         let strides = node[attribute: "strides"]?.ints ?? [1, 1], dilations = node[attribute: "dilations"]?.ints ?? [1, 1]
         var pads = node[attribute: "pads"]?.ints ?? [0, 0, 0, 0]
         let ceil = (node[attribute: "ceil_mode"]?.int ?? 0) == 1
@@ -257,7 +254,7 @@ extension GraphLowering {
                 out[2 + axis] = o
             }
         }
-        guard out[2] > 0, out[3] > 0 else { throw refuse("an empty output for input \(t.shape)") }
+        guard out[2] > 0, out[3] > 0 else { throw .refusing(node, "an empty output for input \(t.shape)") }
         let output = plan.add(PlannedTensor(name: node.outputs[0], shape: out, layout: .nhwc))
         let function = functionName()
         let isMax = node.opType == "MaxPool"
@@ -272,12 +269,11 @@ extension GraphLowering {
 
     /// Resize and Upsample in nearest mode by whole scales (what detector necks export).
     mutating func lowerResize(_ node: Node, name: String) throws(EngineError) {
-        func refuse(_ why: String) -> EngineError { .unsupported(node: node.label, opType: node.opType, reason: why) }
         let mode = node[attribute: "mode"]?.string ?? "nearest"
-        guard mode == "nearest" else { throw refuse("mode \(mode) (only nearest is supported)") }
+        guard mode == "nearest" else { throw .refusing(node, "mode \(mode) (only nearest is supported)") }
         let x = try nhwc(try tensor(node.inputs[0], for: node), nodes: [name])
         let t = plan.tensors[x]
-        guard t.shape.count == 4 else { throw refuse("a \(t.shape.count)-D input") }
+        guard t.shape.count == 4 else { throw .refusing(node, "a \(t.shape.count)-D input") }
         var shape = t.shape
         let scalesSlot = node.opType == "Upsample" ? 1 : 2
         if node.opType == "Resize", node.inputs.count > 3, !node.inputs[3].isEmpty, let sizes = try hostValue(node.inputs[3]), sizes.numbers.count == 4 {
@@ -287,16 +283,16 @@ extension GraphLowering {
         } else if let scales = node[attribute: "scales"]?.floats, scales.count == 4 {
             shape = zip(t.shape, scales).map { Int((Double($0) * Double($1)).rounded(.down)) }
         } else {
-            throw refuse("scales or sizes computed at run time")
+            throw .refusing(node, "scales or sizes computed at run time")
         }
         guard shape[0] == t.shape[0], shape[1] == t.shape[1], shape[2] % t.shape[2] == 0, shape[3] % t.shape[3] == 0 else {
-            throw refuse("resizing \(t.shape) to \(shape) (only whole upscaling factors of H and W are supported)")
+            throw .refusing(node, "resizing \(t.shape) to \(shape) (only whole upscaling factors of H and W are supported)")
         }
         let transform = node[attribute: "coordinate_transformation_mode"]?.string ?? "half_pixel"
         let rounding = node[attribute: "nearest_mode"]?.string ?? "round_prefer_floor"
         // With whole factors, asymmetric+floor and half_pixel+round_prefer_floor pick the same pixels.
         guard node.opType == "Upsample" || (transform == "asymmetric" && rounding == "floor") || (transform == "half_pixel" && rounding == "round_prefer_floor") else {
-            throw refuse("coordinate mode \(transform) with \(rounding) rounding")
+            throw .refusing(node, "coordinate mode \(transform) with \(rounding) rounding")
         }
         let out = plan.add(PlannedTensor(name: node.outputs[0], shape: shape, layout: .nhwc))
         let function = functionName()

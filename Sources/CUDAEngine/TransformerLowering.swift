@@ -40,8 +40,7 @@ extension GraphLowering {
         let b = try rowMajor(try tensor(node.inputs[1], for: node), nodes: names)
         let sa = plan.tensors[a].shape, sb = plan.tensors[b].shape
         guard let (shape, output) = Self.matrixProductShape(sa, sb) else {
-            throw EngineError.unsupported(node: node.label, opType: node.opType,
-                                          reason: "operands \(sa) · \(sb) (both at least 2-D, each batch either shared or whole, are supported)")
+            throw .refusing(node, "operands \(sa) · \(sb) (both at least 2-D, each batch either shared or whole, are supported)")
         }
         let out = plan.add(PlannedTensor(name: node.outputs[0], shape: output))
         plan.append(.matrixProduct(MatrixProductStep(shape: shape, a: a, b: b, output: out)), nodes: [Self.name(node)])
@@ -51,18 +50,17 @@ extension GraphLowering {
 
     /// LayerNormalization over the last axis (the form encoders export), scale and bias constant.
     mutating func lowerLayerNorm(_ node: Node, name: String) throws(EngineError) {
-        func refuse(_ why: String) -> EngineError { .unsupported(node: node.label, opType: node.opType, reason: why) }
-        guard node.outputs.count == 1 || node.outputs.dropFirst().allSatisfy(\.isEmpty) else { throw refuse("the Mean and InvStdDev outputs") }
+        guard node.outputs.count == 1 || node.outputs.dropFirst().allSatisfy(\.isEmpty) else { throw .refusing(node, "the Mean and InvStdDev outputs") }
         let x = try rowMajor(try tensor(node.inputs[0], for: node), nodes: [name])
         let t = plan.tensors[x]
         var axis = node[attribute: "axis"]?.int ?? -1
         if axis < 0 { axis += t.shape.count }
-        guard axis == t.shape.count - 1 else { throw refuse("normalizing from axis \(axis) of \(t.shape) (only the last axis is supported)") }
+        guard axis == t.shape.count - 1 else { throw .refusing(node, "normalizing from axis \(axis) of \(t.shape) (only the last axis is supported)") }
         let length = t.shape[axis], rows = t.elementCount / max(length, 1)
-        guard let scale = try hostValue(node.inputs[1]), scale.numbers.count == length else { throw refuse("a scale that is not a constant of \(length) values") }
+        guard let scale = try hostValue(node.inputs[1]), scale.numbers.count == length else { throw .refusing(node, "a scale that is not a constant of \(length) values") }
         var bias = [Float](repeating: 0, count: length)
         if node.inputs.count > 2, !node.inputs[2].isEmpty {
-            guard let b = try hostValue(node.inputs[2]), b.numbers.count == length else { throw refuse("a bias that is not a constant of \(length) values") }
+            guard let b = try hostValue(node.inputs[2]), b.numbers.count == length else { throw .refusing(node, "a bias that is not a constant of \(length) values") }
             bias = b.numbers.map(Float.init)
         }
         let s = plan.add(PlannedWeight(name: node.inputs[1], float32: scale.numbers.map(Float.init)))
