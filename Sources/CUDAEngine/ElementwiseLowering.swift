@@ -48,6 +48,20 @@ enum ElementwiseLowering {
     }
 }
 
+extension OperatorTable {
+    /// Every op with an elementwise form, one term of a fused kernel each. No check: `supports` takes
+    /// them all, and a node with no elementwise form (a Cast to integers, a Max of three) is refused
+    /// when planned.
+    static let elementwise = ElementwiseLowering.operators.sorted().map { op in
+        OperatorEntry(op, lower: { (lowering, node, index) throws(EngineError) in
+            if ElementwiseLowering.isElementwise(node) { return try lowering.emitElementwise([index]) }
+            // Dropout's mask output makes it no term; at inference its output is its input.
+            guard node.opType == "Dropout" else { throw .refusing(node, "no kernel for this op") }
+            try lowering.lowerView(node)
+        })
+    }
+}
+
 extension GraphLowering {
     /// Lowers a chain (one node or several) as one kernel.
     mutating func emitElementwise(_ chain: [Int]) throws(EngineError) {

@@ -190,8 +190,6 @@ public struct GraphLowering {
 
     // MARK: patterns
 
-    static let layerOps: Set<String> = ["Conv", "Gemm", "MatMul"]
-
     func onlyConsumer(of value: String) -> Int? {
         guard !graphOutputs.contains(value), let c = consumers[value], c.count == 1 else { return nil }
         return c[0]

@@ -5,7 +5,38 @@ import Tensors
 /// Conv, Gemm and MatMul with constant weights become one cuDNN convolution each (a Gemm is a 1×1
 /// convolution over N images of K channels), with the bias, a residual Add and ReLU/Clip fused
 /// when the pattern allows; otherwise the Add and the activation follow as a generated kernel.
+extension OperatorTable {
+    static let layers = [
+        OperatorEntry("Conv", check: { node, context in
+            if let w = context.inputShapes[1], !convolvesTwoDimensions(weightRank: w.count) { return .unsupported("only 2-D convolutions") }
+            // A context may leave large constants out: weights it does not show are for a run to decide.
+            if context.constantInputs[1] == nil { return .decidedAtRun("weights must be constant") }
+            return .supported
+        }, lower: lowerLayer),
+        OperatorEntry("Gemm", "MatMul", check: { node, context in
+            // A computed right operand is a cuBLASLt product (MatMul); Gemm needs constant weights.
+            if node.opType == "Gemm", context.constantInputs[1] == nil { return .unsupported("a right operand computed at run time") }
+            if node.opType == "Gemm", transposesA(node) { return .unsupported("transposed A") }
+            return .supported
+        }, lower: lowerLayer),
+    ]
+
+    /// A layer on its own; `GraphLowering.run` emits the fused patterns (layer, Add, activation).
+    private static let lowerLayer: OperatorEntry.Lowering = { (lowering, _, index) throws(EngineError) in
+        try lowering.emitLayer(index, add: nil, activation: nil)
+    }
+
+    /// Conv's rule: 2-D convolutions only, whose weights are [K, C/groups, R, S].
+    static func convolvesTwoDimensions(weightRank: Int) -> Bool { weightRank == 4 }
+
+    /// Gemm's rule: A is taken as it is stored (rows × K), never transposed.
+    static func transposesA(_ node: Node) -> Bool { (node[attribute: "transA"]?.int ?? 0) != 0 }
+}
+
 extension GraphLowering {
+    /// The ops lowered as layers, whose Add and activation `findPatterns` fuses.
+    static let layerOps = Set(OperatorTable.layers.flatMap(\.opTypes))
+
     mutating func emitLayer(_ layerIndex: Int, add: Int?, activation: Int?) throws(EngineError) {
         let layer = graph.nodes[layerIndex]
         let addNode = add.map { graph.nodes[$0] }, activationNode = activation.map { graph.nodes[$0] }
@@ -126,7 +157,9 @@ extension GraphLowering {
     /// Conv: NHWC input, KRSC filters with the input's padded channels, symmetric padding.
     mutating func convolution(_ node: Node, input: Int, names: [String]) throws(EngineError) -> LoweredLayer {
         let (w, bias) = try layerWeights(node)
-        guard plan.tensors[input].shape.count == 4, w.shape.count == 4 else { throw .refusing(node, "only 2-D convolutions are supported") }
+        guard plan.tensors[input].shape.count == 4, OperatorTable.convolvesTwoDimensions(weightRank: w.shape.count) else {
+            throw .refusing(node, "only 2-D convolutions are supported")
+        }
         let groups = node[attribute: "group"]?.int ?? 1
         let x = groups == 1 ? try nhwcOrPadded(input, names: names) : try nhwc(input, nodes: names)
         let t = plan.tensors[x]
@@ -192,7 +225,7 @@ extension GraphLowering {
         guard b.shape.count == 2, shape.count >= 2 else { throw .refusing(node, "only a constant 2-D right operand is supported") }
         let isGemm = node.opType == "Gemm"
         if isGemm {
-            guard (node[attribute: "transA"]?.int ?? 0) == 0, shape.count == 2 else { throw .refusing(node, "transposed or non-matrix A") }
+            guard !OperatorTable.transposesA(node), shape.count == 2 else { throw .refusing(node, "transposed or non-matrix A") }
         }
         let transB = isGemm && (node[attribute: "transB"]?.int ?? 0) == 1
         let (kb, m) = transB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])

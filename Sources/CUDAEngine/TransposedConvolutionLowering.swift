@@ -4,8 +4,15 @@ import Tensors
 
 /// ConvTranspose (decoders' learned upsampling: PP-OCRv4's detector) as cuDNN's backward-data pass
 /// of the forward convolution it inverts; the bias follows in the epilogue kernel.
+extension OperatorTable {
+    static let transposedConvolution = [
+        OperatorEntry("ConvTranspose", lower: { (lowering, node, _) throws(EngineError) in try lowering.lowerConvTranspose(node) }),
+    ]
+}
+
 extension GraphLowering {
-    mutating func lowerConvTranspose(_ node: Node, name: String) throws(EngineError) {
+    mutating func lowerConvTranspose(_ node: Node) throws(EngineError) {
+        let name = Self.name(node)
         let (w, bias) = try layerWeights(node)
         let x = try nhwc(try tensor(node.inputs[0], for: node), nodes: [name])
         let t = plan.tensors[x]
