@@ -5,7 +5,7 @@ import ONNX
 import Tensors
 
 /// The FP16 CUDA engine as a `Backend`: CUDA devices only; what it supports is decided by op type
-/// and attributes here, the same rules the lowering applies, never by trying.
+/// and attributes in the op table, beside the lowering that applies the same rules, never by trying.
 public struct CUDAEngineBackend: Backend {
     public let name = "cuda-engine"
     /// Where nodes without a kernel run (ONNX Runtime on the CPU); nil refuses such models.
@@ -29,39 +29,18 @@ public struct CUDAEngineBackend: Backend {
         return nil
     }
 
-    /// Ops the lowering has a kernel for (attribute limits are checked by `supports`).
-    public static let operators: Set<String> = ElementwiseLowering.operators.union([
-        "Conv", "Gemm", "MatMul", "Flatten", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Transpose", "Concat", "Slice", "Split",
-        "MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean", "Softmax", "LogSoftmax", "Resize", "Upsample", "BatchNormalization", "LRN",
-        "LayerNormalization", "ConvTranspose",
-    ]).union(HostFolding.foldable)
+    /// Ops the engine handles: the keys of its op table (attribute limits are each entry's check).
+    public static let operators: Set<String> = OperatorTable.operators
 
     public func mayRefuse(_ node: Node, computing type: DType) -> Bool {
-        node.canonicalDomain != "ai.onnx" || !Self.operators.contains(node.opType) || ["Conv", "MatMul", "Gemm", "Resize", "Upsample", "MaxPool", "AveragePool"].contains(node.opType)
+        guard node.canonicalDomain == "ai.onnx", let entry = OperatorTable.entries[node.opType] else { return true }
+        return entry.check != nil
     }
 
     public func supports(_ node: Node, _ context: NodeContext) -> NodeSupport {
         guard node.canonicalDomain == "ai.onnx" else { return .unsupported("domain \(node.canonicalDomain)") }
-        guard Self.operators.contains(node.opType) else { return .unsupported("no kernel for \(node.opType)") }
-        switch node.opType {
-        case "Conv":
-            if let w = context.inputShapes[1], w.count != 4 { return .unsupported("only 2-D convolutions") }
-            if context.constantInputs[1] == nil { return .decidedAtRun("weights must be constant") }
-        case "MatMul", "Gemm":
-            // A computed right operand is a cuBLASLt product (MatMul); Gemm needs constant weights.
-            if node.opType == "Gemm", context.constantInputs[1] == nil { return .unsupported("a right operand computed at run time") }
-            if node.opType == "Gemm", (node[attribute: "transA"]?.int ?? 0) != 0 { return .unsupported("transposed A") }
-        case "LayerNormalization":
-            let axis = node[attribute: "axis"]?.int ?? -1
-            if axis != -1, let rank = context.inputShapes[0]?.count, axis != rank - 1 { return .unsupported("normalizing from an inner axis") }
-        case "Resize", "Upsample":
-            if (node[attribute: "mode"]?.string ?? "nearest") != "nearest" { return .unsupported("only nearest resizing") }
-        case "MaxPool", "AveragePool":
-            if (node[attribute: "kernel_shape"]?.ints.count ?? 2) != 2 { return .unsupported("only 2-D pooling") }
-        default:
-            break
-        }
-        return .supported
+        guard let entry = OperatorTable.entries[node.opType] else { return .unsupported("no kernel for \(node.opType)") }
+        return entry.check?(node, context) ?? .supported
     }
 
     public func makeSession(_ model: ModelSource, device: Device, options: SessionOptions) throws -> any Session {

@@ -48,12 +48,26 @@ enum ElementwiseLowering {
     }
 }
 
+extension OperatorTable {
+    /// Every op with an elementwise form, one term of a fused kernel each. No check: `supports` takes
+    /// them all, and a node with no elementwise form (a Cast to integers, a Max of three) is refused
+    /// when planned.
+    static let elementwise = ElementwiseLowering.operators.sorted().map { op in
+        OperatorEntry(op, lower: { (lowering, node, index) throws(EngineError) in
+            if ElementwiseLowering.isElementwise(node) { return try lowering.emitElementwise([index]) }
+            // Dropout's mask output makes it no term; at inference its output is its input.
+            guard node.opType == "Dropout" else { throw .refusing(node, "no kernel for this op") }
+            try lowering.lowerView(node)
+        })
+    }
+}
+
 extension GraphLowering {
     /// Lowers a chain (one node or several) as one kernel.
     mutating func emitElementwise(_ chain: [Int]) throws(EngineError) {
         let nodes = chain.map { graph.nodes[$0] }
         if let last = nodes.last, ElementwiseLowering.boolean.contains(last.opType) {
-            throw EngineError.unsupported(node: last.label, opType: last.opType, reason: "a boolean result outside a fused chain")
+            throw .refusing(last, "a boolean result outside a fused chain")
         }
         var operands: [KernelSource.Operand] = []
         var operandShapes: [[Int]] = []
@@ -81,7 +95,7 @@ extension GraphLowering {
                         pending.append((name, v.shape, .weight(w, v.shape)))
                     }
                 } else {
-                    throw EngineError.unsupported(node: node.label, opType: node.opType, reason: "input '\(name)' is not computed")
+                    throw .refusing(node, "input '\(name)' is not computed")
                 }
                 operandOf[name] = "v\(pending.count - 1)"
             }
@@ -93,7 +107,7 @@ extension GraphLowering {
             var stats: [[Double]] = []
             for slot in 1...4 {
                 guard slot < node.inputs.count, let v = try hostValue(node.inputs[slot]) else {
-                    throw EngineError.unsupported(node: node.label, opType: node.opType, reason: "statistics computed at run time")
+                    throw .refusing(node, "statistics computed at run time")
                 }
                 stats.append(v.numbers)
             }
@@ -112,7 +126,7 @@ extension GraphLowering {
         }
         // The output shape: every operand broadcast together (intermediates broadcast into it).
         guard let shape = ShapeRules.broadcast(pending.map(\.1)), !pending.isEmpty else {
-            throw EngineError.unsupported(node: nodes.last!.label, opType: nodes.last!.opType, reason: "operand shapes \(pending.map(\.1)) do not broadcast")
+            throw .refusing(nodes.last!, "operand shapes \(pending.map(\.1)) do not broadcast")
         }
         let anyNHWC = pending.contains { if case .tensor(let t) = $0.2 { plan.tensors[t].layout == .nhwc } else { false } }
         let out = plan.add(PlannedTensor(name: nodes.last!.outputs[0], shape: shape, layout: shape.count == 4 && anyNHWC ? .nhwc : .rowMajor))
@@ -193,7 +207,7 @@ extension GraphLowering {
             }
             return "(0.5f * \(x) * (1.0f + erff(\(x) * 0.7071067811865475f)))"
         default:
-            throw EngineError.unsupported(node: node.label, opType: node.opType, reason: "no elementwise form")
+            throw .refusing(node, "no elementwise form")
         }
     }
 

@@ -1,4 +1,5 @@
 import CUDA
+import ONNX
 
 /// Why the engine cannot plan or run a model: each says what, where, and what to do.
 public enum EngineError: Error, CustomStringConvertible, Sendable {
@@ -8,6 +9,12 @@ public enum EngineError: Error, CustomStringConvertible, Sendable {
     case badInput(String)
     /// A CUDA, cuDNN or NVRTC call failed.
     case cuda(CUDAError)
+
+    /// The engine refusing `node` for `reason`: the one way a lowering says no, so every refusal
+    /// names the node and its op alike (and the hybrid split can send the node to the fallback).
+    static func refusing(_ node: Node, _ reason: String) -> EngineError {
+        .unsupported(node: node.label, opType: node.opType, reason: reason)
+    }
 
     public var description: String {
         switch self {

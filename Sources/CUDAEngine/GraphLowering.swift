@@ -65,7 +65,7 @@ public struct GraphLowering {
 
     mutating func run(inputShapes: [String: [Int]]) throws(EngineError) {
         for node in graph.nodes where node.hasSubgraphs {
-            throw EngineError.unsupported(node: node.label, opType: node.opType, reason: "control flow (subgraphs) is not supported")
+            throw .refusing(node, "control flow (subgraphs) is not supported")
         }
         try addInputs(inputShapes)
         findPatterns()
@@ -190,8 +190,6 @@ public struct GraphLowering {
 
     // MARK: patterns
 
-    static let layerOps: Set<String> = ["Conv", "Gemm", "MatMul"]
-
     func onlyConsumer(of value: String) -> Int? {
         guard !graphOutputs.contains(value), let c = consumers[value], c.count == 1 else { return nil }
         return c[0]
@@ -278,8 +276,7 @@ public struct GraphLowering {
     mutating func tensor(_ name: String, for node: Node) throws(EngineError) -> Int {
         if device[name] == nil, hostValues[name] != nil { return try deviceTensor(name, for: node) }
         guard let t = device[name] else {
-            throw EngineError.unsupported(node: node.label, opType: node.opType,
-                                          reason: host[name] != nil || initializers[name] != nil ? "input '\(name)' is a constant where the engine expects computed data" : "input '\(name)' is not computed")
+            throw .refusing(node, host[name] != nil || initializers[name] != nil ? "input '\(name)' is a constant where the engine expects computed data" : "input '\(name)' is not computed")
         }
         return t
     }

@@ -35,7 +35,7 @@ extension GraphLowering {
         if let t = device[name] { return t }
         guard let (dtype, shape) = hostValues[name] else { throw EngineError.badInput("\(node.label): input '\(name)' is not computed") }
         guard dtype == .float32 || dtype == .float16 else {
-            throw EngineError.unsupported(node: node.label, opType: node.opType, reason: "its input '\(name)' is \(dtype.name) data (the engine holds floats only)")
+            throw .refusing(node, "its input '\(name)' is \(dtype.name) data (the engine holds floats only)")
         }
         let staged = plan.add(PlannedTensor(name: name + ":up", shape: shape, dtype: dtype))
         plan.append(.transfer(Transfer(toHost: false, tensor: staged, value: name)), nodes: [])
@@ -90,7 +90,7 @@ extension GraphLowering {
         do {
             results = try fallback.session(bytes, name: Self.name(node)).run(zeros)
         } catch {
-            throw EngineError.unsupported(node: node.label, opType: node.opType, reason: "\(why) — and \(fallback.target.backend.name) cannot run it either: \(error)")
+            throw .refusing(node, "\(why) — and \(fallback.target.backend.name) cannot run it either: \(error)")
         }
         for name in outputs {
             guard let r = results[name] else { throw EngineError.badInput("\(node.label): the fallback gave no output '\(name)'") }

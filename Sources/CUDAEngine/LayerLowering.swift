@@ -5,7 +5,38 @@ import Tensors
 /// Conv, Gemm and MatMul with constant weights become one cuDNN convolution each (a Gemm is a 1×1
 /// convolution over N images of K channels), with the bias, a residual Add and ReLU/Clip fused
 /// when the pattern allows; otherwise the Add and the activation follow as a generated kernel.
+extension OperatorTable {
+    static let layers = [
+        OperatorEntry("Conv", check: { node, context in
+            if let w = context.inputShapes[1], !convolvesTwoDimensions(weightRank: w.count) { return .unsupported("only 2-D convolutions") }
+            // A context may leave large constants out: weights it does not show are for a run to decide.
+            if context.constantInputs[1] == nil { return .decidedAtRun("weights must be constant") }
+            return .supported
+        }, lower: lowerLayer),
+        OperatorEntry("Gemm", "MatMul", check: { node, context in
+            // A computed right operand is a cuBLASLt product (MatMul); Gemm needs constant weights.
+            if node.opType == "Gemm", context.constantInputs[1] == nil { return .unsupported("a right operand computed at run time") }
+            if node.opType == "Gemm", transposesA(node) { return .unsupported("transposed A") }
+            return .supported
+        }, lower: lowerLayer),
+    ]
+
+    /// A layer on its own; `GraphLowering.run` emits the fused patterns (layer, Add, activation).
+    private static let lowerLayer: OperatorEntry.Lowering = { (lowering, _, index) throws(EngineError) in
+        try lowering.emitLayer(index, add: nil, activation: nil)
+    }
+
+    /// Conv's rule: 2-D convolutions only, whose weights are [K, C/groups, R, S].
+    static func convolvesTwoDimensions(weightRank: Int) -> Bool { weightRank == 4 }
+
+    /// Gemm's rule: A is taken as it is stored (rows × K), never transposed.
+    static func transposesA(_ node: Node) -> Bool { (node[attribute: "transA"]?.int ?? 0) != 0 }
+}
+
 extension GraphLowering {
+    /// The ops lowered as layers, whose Add and activation `findPatterns` fuses.
+    static let layerOps = Set(OperatorTable.layers.flatMap(\.opTypes))
+
     mutating func emitLayer(_ layerIndex: Int, add: Int?, activation: Int?) throws(EngineError) {
         let layer = graph.nodes[layerIndex]
         let addNode = add.map { graph.nodes[$0] }, activationNode = activation.map { graph.nodes[$0] }
@@ -75,7 +106,7 @@ extension GraphLowering {
             if let a = node[attribute: attribute]?.float { return a }
             guard slot < node.inputs.count, !node.inputs[slot].isEmpty else { return nil }
             guard let v = try hostValue(node.inputs[slot]), v.numbers.count == 1 else {
-                throw EngineError.unsupported(node: node.label, opType: "Clip", reason: "bounds computed at run time")
+                throw .refusing(node, "bounds computed at run time")
             }
             return Float(v.numbers[0])
         }
@@ -114,11 +145,11 @@ extension GraphLowering {
     /// The layer's constant weights and bias.
     mutating func layerWeights(_ node: Node) throws(EngineError) -> (ConstantWeight, ConstantWeight?) {
         guard node.inputs.count > 1, let w = try constantWeight(node.inputs[1]) else {
-            throw EngineError.unsupported(node: node.label, opType: node.opType, reason: "weights computed at run time (only constant weights are supported)")
+            throw .refusing(node, "weights computed at run time (only constant weights are supported)")
         }
         guard node.inputs.count > 2, !node.inputs[2].isEmpty else { return (w, nil) }
         guard let b = try constantWeight(node.inputs[2]) else {
-            throw EngineError.unsupported(node: node.label, opType: node.opType, reason: "a bias computed at run time")
+            throw .refusing(node, "a bias computed at run time")
         }
         return (w, b)
     }
@@ -126,14 +157,15 @@ extension GraphLowering {
     /// Conv: NHWC input, KRSC filters with the input's padded channels, symmetric padding.
     mutating func convolution(_ node: Node, input: Int, names: [String]) throws(EngineError) -> LoweredLayer {
         let (w, bias) = try layerWeights(node)
-        func refuse(_ why: String) -> EngineError { .unsupported(node: node.label, opType: "Conv", reason: why) }
-        guard plan.tensors[input].shape.count == 4, w.shape.count == 4 else { throw refuse("only 2-D convolutions are supported") }
+        guard plan.tensors[input].shape.count == 4, OperatorTable.convolvesTwoDimensions(weightRank: w.shape.count) else {
+            throw .refusing(node, "only 2-D convolutions are supported")
+        }
         let groups = node[attribute: "group"]?.int ?? 1
         let x = groups == 1 ? try nhwcOrPadded(input, names: names) : try nhwc(input, nodes: names)
         let t = plan.tensors[x]
         let (n, c, h, wd) = (t.shape[0], t.shape[1], t.shape[2], t.shape[3])
         let (k, cg, r, s) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
-        guard cg * groups == c, k % groups == 0 else { throw refuse("weights \(w.shape) do not fit \(c) input channels in \(groups) groups") }
+        guard cg * groups == c, k % groups == 0 else { throw .refusing(node, "weights \(w.shape) do not fit \(c) input channels in \(groups) groups") }
         let strides = node[attribute: "strides"]?.ints ?? [1, 1], dilations = node[attribute: "dilations"]?.ints ?? [1, 1]
         var pads = node[attribute: "pads"]?.ints ?? [0, 0, 0, 0]
         let autoPad = node[attribute: "auto_pad"]?.string ?? "NOTSET"
@@ -154,12 +186,12 @@ extension GraphLowering {
             let size = axis == 0 ? h : wd, kernel = (axis == 0 ? r : s) - 1
             let onnxOut = (size + pads[axis] + pads[axis + 2] - dilations[axis] * kernel - 1) / strides[axis] + 1
             let cudnnOut = (size + 2 * pads[axis] - dilations[axis] * kernel - 1) / strides[axis] + 1
-            guard pads[axis] < pads[axis + 2], onnxOut == cudnnOut else { throw refuse("asymmetric padding \(pads)") }
+            guard pads[axis] < pads[axis + 2], onnxOut == cudnnOut else { throw .refusing(node, "asymmetric padding \(pads)") }
             if axis == 0 { symmetric.0 = pads[0] } else { symmetric.1 = pads[1] }
         }
         let geometry = ConvolutionGeometry(batch: n, channels: t.storedChannels, height: h, width: wd, filters: k, kernel: (r, s), pads: symmetric,
                                            strides: (strides[0], strides[1]), dilations: (dilations[0], dilations[1]), groups: groups)
-        guard geometry.outputHeight > 0, geometry.outputWidth > 0 else { throw refuse("an empty output for input \(t.shape)") }
+        guard geometry.outputHeight > 0, geometry.outputWidth > 0 else { throw .refusing(node, "an empty output for input \(t.shape)") }
         // OIHW → KRSC, each filter's channels padded with zeros to the stored count.
         let stored = groups == 1 ? t.storedChannels : cg
         var filter = [Float](repeating: 0, count: k * r * s * stored)
@@ -167,7 +199,7 @@ extension GraphLowering {
             filter[((o * r + y) * s + xx) * stored + i] = w.values[((o * cg + i) * r + y) * s + xx]
         } } } }
         let b = bias?.values ?? [Float](repeating: 0, count: k)
-        guard b.count == k else { throw refuse("a bias of \(b.count) values for \(k) filters") }
+        guard b.count == k else { throw .refusing(node, "a bias of \(b.count) values for \(k) filters") }
         return LoweredLayer(geometry: geometry, input: x, filter: filter, bias: b, shape: [n, k, geometry.outputHeight, geometry.outputWidth])
     }
 
@@ -188,18 +220,17 @@ extension GraphLowering {
     /// the rows of A: rows × K times K × M.
     mutating func matrixProduct(_ node: Node, input: Int, names: [String]) throws(EngineError) -> LoweredLayer {
         let (b, bias) = try layerWeights(node)
-        func refuse(_ why: String) -> EngineError { .unsupported(node: node.label, opType: node.opType, reason: why) }
         let a = try rowMajor(input, nodes: names)
         let shape = plan.tensors[a].shape
-        guard b.shape.count == 2, shape.count >= 2 else { throw refuse("only a constant 2-D right operand is supported") }
+        guard b.shape.count == 2, shape.count >= 2 else { throw .refusing(node, "only a constant 2-D right operand is supported") }
         let isGemm = node.opType == "Gemm"
         if isGemm {
-            guard (node[attribute: "transA"]?.int ?? 0) == 0, shape.count == 2 else { throw refuse("transposed or non-matrix A") }
+            guard !OperatorTable.transposesA(node), shape.count == 2 else { throw .refusing(node, "transposed or non-matrix A") }
         }
         let transB = isGemm && (node[attribute: "transB"]?.int ?? 0) == 1
         let (kb, m) = transB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
         let k = shape.last!
-        guard kb == k else { throw refuse("A has \(k) columns, B \(kb) rows") }
+        guard kb == k else { throw .refusing(node, "A has \(k) columns, B \(kb) rows") }
         let alpha = isGemm ? Double(node[attribute: "alpha"]?.float ?? 1) : 1, beta = isGemm ? Double(node[attribute: "beta"]?.float ?? 1) : 1
         var filter = [Float](repeating: 0, count: m * k)
         let scale = Float(alpha)
@@ -208,7 +239,7 @@ extension GraphLowering {
         if let bias {
             if bias.values.count == m { biasValues = bias.values.map { Float(beta) * $0 } } else if bias.values.count == 1 {
                 biasValues = [Float](repeating: Float(beta) * bias.values[0], count: m)
-            } else { throw refuse("a bias of shape \(bias.shape) (only per-column biases are supported)") }
+            } else { throw .refusing(node, "a bias of shape \(bias.shape) (only per-column biases are supported)") }
         }
         let rows = shape.dropLast().reduce(1, *)
         let geometry = ConvolutionGeometry(batch: rows, channels: k, height: 1, width: 1, filters: m, kernel: (1, 1))

@@ -3,8 +3,8 @@ import ONNX
 import Tensors
 
 /// What transformer encoders (MiniLM, ViT) need beyond convolutions: MatMul of two computed
-/// tensors (attention's Q·Kᵀ and P·V) as one cuBLASLt strided batch, and LayerNormalization as a
-/// generated kernel, one warp per row.
+/// tensors (attention's Q·Kᵀ and P·V) as one cuBLASLt strided batch (LayerNormalization is with
+/// the other normalizations).
 extension GraphLowering {
     /// A MatMul whose right operand is computed at run time, not a weight.
     func hasComputedRightOperand(_ node: Node) -> Bool {
@@ -40,38 +40,10 @@ extension GraphLowering {
         let b = try rowMajor(try tensor(node.inputs[1], for: node), nodes: names)
         let sa = plan.tensors[a].shape, sb = plan.tensors[b].shape
         guard let (shape, output) = Self.matrixProductShape(sa, sb) else {
-            throw EngineError.unsupported(node: node.label, opType: node.opType,
-                                          reason: "operands \(sa) · \(sb) (both at least 2-D, each batch either shared or whole, are supported)")
+            throw .refusing(node, "operands \(sa) · \(sb) (both at least 2-D, each batch either shared or whole, are supported)")
         }
         let out = plan.add(PlannedTensor(name: node.outputs[0], shape: output))
         plan.append(.matrixProduct(MatrixProductStep(shape: shape, a: a, b: b, output: out)), nodes: [Self.name(node)])
-        placed([node], "step \(plan.steps.count - 1)")
-        device[node.outputs[0]] = out
-    }
-
-    /// LayerNormalization over the last axis (the form encoders export), scale and bias constant.
-    mutating func lowerLayerNorm(_ node: Node, name: String) throws(EngineError) {
-        func refuse(_ why: String) -> EngineError { .unsupported(node: node.label, opType: node.opType, reason: why) }
-        guard node.outputs.count == 1 || node.outputs.dropFirst().allSatisfy(\.isEmpty) else { throw refuse("the Mean and InvStdDev outputs") }
-        let x = try rowMajor(try tensor(node.inputs[0], for: node), nodes: [name])
-        let t = plan.tensors[x]
-        var axis = node[attribute: "axis"]?.int ?? -1
-        if axis < 0 { axis += t.shape.count }
-        guard axis == t.shape.count - 1 else { throw refuse("normalizing from axis \(axis) of \(t.shape) (only the last axis is supported)") }
-        let length = t.shape[axis], rows = t.elementCount / max(length, 1)
-        guard let scale = try hostValue(node.inputs[1]), scale.numbers.count == length else { throw refuse("a scale that is not a constant of \(length) values") }
-        var bias = [Float](repeating: 0, count: length)
-        if node.inputs.count > 2, !node.inputs[2].isEmpty {
-            guard let b = try hostValue(node.inputs[2]), b.numbers.count == length else { throw refuse("a bias that is not a constant of \(length) values") }
-            bias = b.numbers.map(Float.init)
-        }
-        let s = plan.add(PlannedWeight(name: node.inputs[1], float32: scale.numbers.map(Float.init)))
-        let b = plan.add(PlannedWeight(name: name + ":bias", float32: bias))
-        let out = plan.add(PlannedTensor(name: node.outputs[0], shape: t.shape))
-        let function = functionName()
-        let source = KernelSource.layerNorm(function: function, rows: rows, length: length, epsilon: node[attribute: "epsilon"]?.float ?? 1e-5)
-        plan.append(.generated(GeneratedStep(kind: "layer norm", function: function, source: source, output: out, inputs: [x], weights: [s, b],
-                                             threads: rows * 32)), nodes: [name])
         placed([node], "step \(plan.steps.count - 1)")
         device[node.outputs[0]] = out
     }
