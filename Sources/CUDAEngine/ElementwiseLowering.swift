@@ -147,7 +147,7 @@ extension GraphLowering {
         for (k, node) in nodes.enumerated() {
             let args = try node.inputs.enumerated().map { (slot, name) throws(EngineError) -> String in
                 if name.isEmpty || Self.isParameter(node, slot) { return "" }
-                guard let e = expressions[name] else { throw EngineError.badInput("internal: no value for '\(name)' in \(node.label)") }
+                guard let e = expressions[name] else { throw EngineError.internal("no value for '\(name)' in \(node.label)") }
                 return e
             }
             let expression: String

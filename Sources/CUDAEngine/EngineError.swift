@@ -9,6 +9,8 @@ public enum EngineError: Error, CustomStringConvertible, Sendable {
     case badInput(String)
     /// A CUDA, cuDNN or NVRTC call failed.
     case cuda(CUDAError)
+    /// A broken invariant of the engine's own plan: a bug, not bad input.
+    case `internal`(String)
 
     /// The engine refusing `node` for `reason`: the one way a lowering says no, so every refusal
     /// names the node and its op alike (and the hybrid split can send the node to the fallback).
@@ -22,6 +24,10 @@ public enum EngineError: Error, CustomStringConvertible, Sendable {
             "the CUDA engine cannot run \(node) (\(op)): \(reason); run the model with --device cpu"
         case .badInput(let text): text
         case .cuda(let error): "CUDA engine: \(error)"
+        case .internal(let text): "CUDA engine: \(text)"
         }
     }
+
+    /// A bug of ours rather than bad input (exit code 70).
+    public var isInternal: Bool { if case .internal = self { true } else { false } }
 }

@@ -252,7 +252,7 @@ final class ExecutablePlan: @unchecked Sendable {
                     }
                 case .host(let h):
                     close()
-                    guard let fallback else { throw EngineError.badInput("internal: a host step without a fallback backend") }
+                    guard let fallback else { throw EngineError.internal("a host step without a fallback backend") }
                     segments.append(.host(h, try fallback.session(h.model, name: h.nodes.joined(separator: "+"))))
                     continue
                 }
@@ -291,7 +291,7 @@ final class ExecutablePlan: @unchecked Sendable {
         try conv.run(candidate, input: region(c.input), filter: weight(c.filter), bias: weight(c.bias), residual: c.residual.map(region), output: y,
                      workspace: workspace)
         guard candidate.plain else { return }
-        guard let epilogue else { throw EngineError.badInput("internal: no epilogue kernel for a plain convolution") }
+        guard let epilogue else { throw EngineError.internal("no epilogue kernel for a plain convolution") }
         let elements = y.byteCount / 2, block = 256
         try epilogue.launch(grid: ((elements + block - 1) / block, 1, 1), block: (block, 1, 1), on: stream,
                             [y.argument, weight(c.bias).argument] + (c.residual.map { [region($0).argument] } ?? []))
@@ -355,7 +355,7 @@ final class ExecutablePlan: @unchecked Sendable {
                 return (type, (input.shape ?? []).map { if case .fixed(let n) = $0 { n } else { 1 } })
             }
         }
-        throw EngineError.badInput("internal: host input '\(name)' is read by no host step")
+        throw EngineError.internal("host input '\(name)' is read by no host step")
     }
 
     /// Runs the segments in order: host values written into the pinned buffers of a segment's
@@ -365,7 +365,7 @@ final class ExecutablePlan: @unchecked Sendable {
             switch segment {
             case .device(let d):
                 for u in d.uploads {
-                    guard let value = hostValues[u.value] else { throw EngineError.badInput("internal: no host value '\(u.value)'") }
+                    guard let value = hostValues[u.value] else { throw EngineError.internal("no host value '\(u.value)'") }
                     let tensor = plan.tensors[u.tensor]
                     let typed = value.dtype == tensor.dtype ? value : try value.converted(to: tensor.dtype)
                     guard typed.byteCount == tensor.byteCount else {
@@ -384,7 +384,7 @@ final class ExecutablePlan: @unchecked Sendable {
             case .host(let h, let session):
                 var inputs: [String: Tensor] = [:]
                 for name in h.inputs {
-                    guard let v = hostValues[name] else { throw EngineError.badInput("internal: no host value '\(name)'") }
+                    guard let v = hostValues[name] else { throw EngineError.internal("no host value '\(name)'") }
                     inputs[name] = v
                 }
                 for (name, value) in try session.run(inputs) { hostValues[name] = value }

@@ -286,7 +286,7 @@ public struct GraphLowering {
     /// Queues a copy kernel from `source` to `target` (any layouts and types, same logical shape).
     mutating func copy(from source: Int, to target: Int, kind: String, nodes: [String]) throws(EngineError) {
         let s = plan.tensors[source], t = plan.tensors[target]
-        guard s.shape == t.shape else { throw EngineError.badInput("internal: copying \(s.shape) into \(t.shape)") }
+        guard s.shape == t.shape else { throw EngineError.internal("copying \(s.shape) into \(t.shape)") }
         if t.layout == .nhwc, t.storedChannels == 8, t.dtype == .float16, s.layout == .rowMajor, s.shape.count == 4 {
             let function = functionName()
             let code = KernelSource.imageToNHWC8(function: function, batch: s.shape[0], channels: s.shape[1], height: s.shape[2], width: s.shape[3],

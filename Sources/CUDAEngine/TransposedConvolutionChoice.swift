@@ -46,7 +46,7 @@ enum TransposedConvolutionChoice {
                     region: (Int) -> DeviceRegion, weight: (Int) -> DeviceRegion, workspace: DeviceRegion?) throws {
         let y = region(c.output)
         try conv.run(candidate, input: region(c.input), filter: weight(c.filter), output: y, workspace: workspace)
-        guard let epilogue else { throw EngineError.badInput("internal: no bias kernel for a transposed convolution") }
+        guard let epilogue else { throw EngineError.internal("no bias kernel for a transposed convolution") }
         let elements = y.byteCount / 2, block = 256
         try epilogue.launch(grid: ((elements + block - 1) / block, 1, 1), block: (block, 1, 1), on: conv.cudnn.stream, [y.argument, weight(c.bias).argument])
     }

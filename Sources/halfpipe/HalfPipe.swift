@@ -69,10 +69,10 @@ extension CUDAError: HalfPipeError {}
 extension ImagingError: HalfPipeError {}
 extension VideoError: HalfPipeError {}
 extension DetectionError: HalfPipeError {}
-extension PipelineError: HalfPipeError {}
+extension PipelineError: HalfPipeError {}  // isInternal: its own
 extension PrecisionError: HalfPipeError {}
 extension InferenceError: HalfPipeError {}
-extension EngineError: HalfPipeError {}
+extension EngineError: HalfPipeError {}  // isInternal: its own
 
 /// Bad input the command line itself detects.
 struct CLIError: HalfPipeError {
