@@ -41,7 +41,7 @@ struct HalfPipe: ParsableCommand {
             // A value outside an option's set: one line naming the values there are. Other usage
             // errors: ArgumentParser's message with the usage. Then our exit code 2.
             let message = message(for: error)
-            printStandardError(message.contains("is invalid for") ? "halfpipe: error: \(message)" : fullMessage(for: error))
+            printStandardError(message.firstRange(of: "is invalid for") != nil ? "halfpipe: error: \(message)" : fullMessage(for: error))
             exit(withError: ExitCode(2))
         }
     }
