@@ -179,8 +179,9 @@ open(path, "w").write(json.dumps(result) + "\n")
 print(json.dumps(result))
 PY
 
-# 6. The detection pipeline with GPU lanes (gpu-detect.json).
-source bench/gpu_detect.sh
+# 6. The detection pipeline with GPU lanes (gpu-detect.json). GPU_NO_PIPELINE=1 leaves it out.
+[ "${GPU_NO_PIPELINE:-0}" = 1 ] || source bench/gpu_detect.sh
 
 # 5. The FP16 CUDA engine last, so the run ends with its JSON line (gpu-engine.json).
-source bench/gpu_engine.sh
+# GPU_NO_ENGINE=1 leaves it out (a run of steps 1-4 within one device command's time).
+[ "${GPU_NO_ENGINE:-0}" = 1 ] || source bench/gpu_engine.sh
