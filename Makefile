@@ -18,7 +18,12 @@ STATIC_LIMIT_MB := 60
 STATIC_LIBDIR := $(shell gcc -print-multiarch 2>/dev/null | sed 's|^|/usr/lib/|')
 STATIC_ARCHIVES := $(STATIC_LIBDIR)/libturbojpeg.a $(STATIC_LIBDIR)/libpng16.a
 
-.PHONY: portable setup material reference build static demo test bench-kernels bench-ort bench-preprocess bench-convert bench-quantize bench-detect device-bench device-quantize fuzz clean
+# Where `make install` puts halfpipe: PREFIX/bin/halfpipe, ONNX Runtime's library (the pinned
+# wheel's) in PREFIX/lib/halfpipe, where the binary finds it, and shell completions.
+PREFIX ?= $(HOME)/.local
+ORT_LIBRARY = $(firstword $(wildcard .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so*))
+
+.PHONY: portable setup material reference build static install uninstall demo test bench-kernels bench-ort bench-preprocess bench-convert bench-quantize bench-detect device-bench device-quantize fuzz clean
 
 # Tracked files must not name this machine's paths, and every reference package is pinned (==).
 portable:
@@ -35,11 +40,11 @@ reference: material
 	@$(PYTHON) scripts/make-reference-data.py .cache/reference
 	@[ -f .cache/reference/imaging/.complete-v1 ] || { $(PYTHON) scripts/make-imaging-reference.py .cache/reference/imaging && touch .cache/reference/imaging/.complete-v1; }
 
-build:
+build: setup
 	swift build -c release --product halfpipe
 
 # The statically linked binary that travels to the GPU machine (which has no Swift toolchain).
-static:
+static: setup
 	@for a in $(STATIC_ARCHIVES); do [ -f $$a ] || { echo "static: $$a missing (apt-get install libturbojpeg0-dev libpng-dev)" >&2; exit 1; }; done
 	swift build -c release --static-swift-stdlib --product halfpipe --scratch-path .build-static $(STATIC_FLAGS) \
 	  $(foreach a,$(STATIC_ARCHIVES),-Xlinker $(a))
@@ -47,6 +52,24 @@ static:
 	@size=$$(stat -c %s $(STATIC_BIN)); echo "static binary: $(STATIC_BIN) $$((size / 1000000)) MB"; \
 	  [ $$size -lt $$(($(STATIC_LIMIT_MB) * 1000000)) ] || { echo "static binary over $(STATIC_LIMIT_MB) MB" >&2; exit 1; }
 	@$(STATIC_BIN) inspect $(DEMO_MODEL) --json > /dev/null && $(STATIC_BIN) preprocess $(DEMO_IMAGES) --preset yolo640 -o /tmp/halfpipe-static-check.npy > /dev/null && rm -f /tmp/halfpipe-static-check.npy && echo "static binary runs"
+
+# The static binary, ONNX Runtime's library beside it, and bash/zsh/fish completions under PREFIX
+# (default ~/.local): halfpipe then runs from anywhere, with no environment variable.
+install: static
+	@[ -n "$(ORT_LIBRARY)" ] || { echo "install: no libonnxruntime.so in .venv (make setup installs the pinned onnxruntime wheel)" >&2; exit 1; }
+	install -d $(PREFIX)/bin $(PREFIX)/lib/halfpipe $(PREFIX)/share/bash-completion/completions $(PREFIX)/share/zsh/site-functions $(PREFIX)/share/fish/vendor_completions.d
+	install -m 755 $(STATIC_BIN) $(PREFIX)/bin/halfpipe.partial && mv -f $(PREFIX)/bin/halfpipe.partial $(PREFIX)/bin/halfpipe
+	rm -f $(PREFIX)/lib/halfpipe/libonnxruntime.so*
+	install -m 644 $(ORT_LIBRARY) $(PREFIX)/lib/halfpipe/
+	$(STATIC_BIN) --generate-completion-script bash > $(PREFIX)/share/bash-completion/completions/halfpipe
+	$(STATIC_BIN) --generate-completion-script zsh > $(PREFIX)/share/zsh/site-functions/_halfpipe
+	$(STATIC_BIN) --generate-completion-script fish > $(PREFIX)/share/fish/vendor_completions.d/halfpipe.fish
+	@echo "installed $(PREFIX)/bin/halfpipe (ONNX Runtime: $(PREFIX)/lib/halfpipe/$(notdir $(ORT_LIBRARY))); add $(PREFIX)/bin to PATH if it is not there"
+
+uninstall:
+	rm -f $(PREFIX)/bin/halfpipe $(PREFIX)/share/bash-completion/completions/halfpipe $(PREFIX)/share/zsh/site-functions/_halfpipe \
+	  $(PREFIX)/share/fish/vendor_completions.d/halfpipe.fish
+	rm -rf $(PREFIX)/lib/halfpipe
 
 # The main job on a bundled real model (grows with each issue): inspect the PP-OCRv4 text detector
 # and the FP16 risks a conversion must handle; convert it to FP16 (BatchNorm folding, range analysis
@@ -80,6 +103,7 @@ test: portable reference
 	swift build --build-tests
 	swift test --skip-build
 	$(MAKE) --no-print-directory static
+	@bash scripts/check-install.sh
 
 # float32→float16 vs memcpy and numpy; model load/save vs Python onnx. Last line: JSON.
 bench-kernels: material

@@ -78,7 +78,6 @@ public enum GPUPreprocessBenchmark {
         return (Percentiles.median(copy), Percentiles.median(kernel), Percentiles.median(total))
     }
 
-
     /// Device-to-device copy of 256 MB, bytes read + written per second (median of 5).
     static func deviceCopySpeed(_ context: CUDAContext, stream: CUDAStream) throws -> Double {
         let bytes = 256 << 20

@@ -20,10 +20,14 @@ enum ORTLibraryDiscovery {
             }
             return path
         }
+        // Installed beside the binary (`make install`: PREFIX/bin/halfpipe, PREFIX/lib/halfpipe/).
+        let executable = Self.executableDirectory()
+        for folder in [executable.path, executable.deletingLastPathComponent().path + "/lib/halfpipe"] {
+            if let found = library(in: folder) { return found }
+        }
         // The project's .venv (from the working directory or beside the binary's build folder),
         // then the active virtual/conda environment, then user and system site-packages.
         var prefixes = [files.currentDirectoryPath + "/.venv"]
-        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent()
         var up = executable
         for _ in 0..<4 { prefixes.append(up.path + "/.venv"); up = up.deletingLastPathComponent() }
         for key in ["VIRTUAL_ENV", "CONDA_PREFIX"] { if let p = environment[key] { prefixes.append(p) } }
@@ -48,7 +52,7 @@ enum ORTLibraryDiscovery {
         }
         throw ORTError(
             code: .libraryUnavailable,
-            message: "libonnxruntime.so not found (looked in \(environmentVariable), ./.venv, $VIRTUAL_ENV, $CONDA_PREFIX, python3's site-packages, ~/.local, pyenv, /usr/local, /usr). "
+            message: "libonnxruntime.so not found (looked in \(environmentVariable), beside the halfpipe binary and in its ../lib/halfpipe, ./.venv, $VIRTUAL_ENV, $CONDA_PREFIX, python3's site-packages, ~/.local, pyenv, /usr/local, /usr). "
                 + "Install it with `python3 -m pip install onnxruntime` (or run `make setup` in the HalfPipe folder), "
                 + "or point \(environmentVariable) or --ort-library at libonnxruntime.so",
             operation: "loading ONNX Runtime")
@@ -68,8 +72,20 @@ enum ORTLibraryDiscovery {
         return nil
     }
 
-    static func library(inCAPI capi: String) -> String? {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: capi) else { return nil }
-        return names.filter { $0.hasPrefix("libonnxruntime.so") }.sorted().last.map { capi + "/" + $0 }
+    static func library(inCAPI capi: String) -> String? { library(in: capi) }
+
+    /// The newest `libonnxruntime.so*` in `folder`.
+    static func library(in folder: String) -> String? {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return nil }
+        return names.filter { $0.hasPrefix("libonnxruntime.so") }.sorted().last.map { folder + "/" + $0 }
+    }
+
+    /// The folder of the running binary, symbolic links resolved (a `halfpipe` found on PATH has
+    /// no folder in its argv[0]; /proc/self/exe names the file itself).
+    static func executableDirectory() -> URL {
+        if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            return URL(fileURLWithPath: path).deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent()
     }
 }

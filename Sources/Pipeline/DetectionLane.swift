@@ -49,13 +49,16 @@ public struct LaneOutcome: Sendable {
     public var detections: [[Detection]]
     /// The device's work on the batch, stage by stage, on the pipeline's clock (empty for a host lane).
     public var deviceSpans: [LaneSpan]
+    /// Host work done for the batch off the lane's own thread (a host lane's inference).
+    public var hostSpans: [LaneSpan]
     /// Host milliseconds of postprocessing in `wait`: a host lane's decode and NMS, or reading a
     /// device's results once it was done.
     public var hostMs: Double
 
-    public init(detections: [[Detection]], deviceSpans: [LaneSpan], hostMs: Double) {
+    public init(detections: [[Detection]], deviceSpans: [LaneSpan], hostSpans: [LaneSpan] = [], hostMs: Double) {
         self.detections = detections
         self.deviceSpans = deviceSpans
+        self.hostSpans = hostSpans
         self.hostMs = hostMs
     }
 }

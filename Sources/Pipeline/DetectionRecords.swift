@@ -46,7 +46,8 @@ public struct FrameRecord: Encodable, Sendable {
     /// the figures carry (and the lines stay short).
     static func rounded(_ value: Double, _ decimals: Int) -> Double {
         let scale = [1.0, 10, 100, 1000, 10_000, 100_000][decimals]
-        return (value * scale).rounded() / scale
+        // + 0 turns a rounded -0 into 0: JSON readers keep the sign, and -0 reads as a bug.
+        return (value * scale).rounded() / scale + 0
     }
 }
 

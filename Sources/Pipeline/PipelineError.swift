@@ -24,11 +24,7 @@ public enum PipelineError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// A bug of ours rather than bad input (exit code 70).
-    public var isInternal: Bool {
-        switch self {
-        case .cancelled, .internal: true
-        default: false
-        }
-    }
+    /// A bug of ours rather than bad input (exit code 70). A cancellation is neither: the failure
+    /// that cancelled the run is the run's error.
+    public var isInternal: Bool { if case .internal = self { true } else { false } }
 }

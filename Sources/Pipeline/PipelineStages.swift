@@ -102,6 +102,11 @@ extension DetectionPipeline {
                 var outcome = LaneOutcome(detections: [], deviceSpans: [], hostMs: 0)
                 if let pending = ready.pending {
                     outcome = try pending()
+                    for span in outcome.hostSpans {
+                        profiler.record(Span(stage: span.stage, lane: ready.lane, batch: next, frames: ready.batch.placements.count,
+                                             startMs: span.startMs, endMs: span.endMs))
+                        ready.batch.timings.add(span)
+                    }
                     for span in outcome.deviceSpans {
                         profiler.record(Span(stage: span.stage, lane: ready.lane, batch: next, frames: ready.batch.placements.count,
                                              startMs: span.startMs, endMs: span.endMs, place: ready.place))

@@ -84,8 +84,11 @@ struct Convert: ParsableCommand {
     @Option(help: ArgumentHelp("Tensor data in a separate file: auto (only above 2 GB), always, never.", valueName: "when"))
     var externalData = ExternalDataChoice.auto
 
-    @Flag(help: "Always load the converted model in the backend (ONNX Runtime), and send each node it refuses back to float32. Without it, the model is loaded (and run once) only when a node's support depends on run-time shapes (cubic Resize in float16). Implied by --check.")
+    @Flag(help: "With --no-run-check: still load the converted model in the backend (ONNX Runtime), and send each node it refuses back to float32.")
     var loadCheck = false
+
+    @Flag(name: .customLong("no-run-check"), help: "Do not run the result before writing it. By default it runs once in ONNX Runtime (on the given inputs, else on random ones at the shapes the float32 model runs at: --shape, the model's imgsz, batch 1, the smallest size that runs), every node it refuses goes back to float32, and a result that cannot be made to run is not written.")
+    var noRunCheck = false
 
     @Flag(help: "Convert for another runtime (TensorRT, a GPU): ignore what ONNX Runtime's CPU provider cannot run in the target type (it has few bfloat16 kernels), so no node stays float32 for its sake.")
     var anyRuntime = false
@@ -119,6 +122,8 @@ struct Convert: ParsableCommand {
         job.inputFolds = try inputFolds.map { try InputFolding(parsing: $0) }
         job.rangeThreshold = rangeThreshold
         job.loadCheck = loadCheck
+        job.runCheck = !noRunCheck
+        job.inputShapes = try feed.givenShapes()
         job.respectsBackendLimits = !anyRuntime
         job.externalData = switch externalData {
         case .always: .separateFile()
@@ -158,6 +163,7 @@ struct Convert: ParsableCommand {
         var job = QuantizationJob(options: QuantizationOptions(), runtime: try runtime.target(), calibration: .data(feeds))
         job.accuracyTarget = maxRelL2
         job.validationBatches = 1
+        job.runCheck = !noRunCheck
         let outcome = try job.run(input: model, output: output)
         try JobOutput.finish(stages: timings ? outcome.stages : nil, report: outcome.report, summary: outcome.report.summary(),
                              reportPath: report, json: json, title: "\(model) → \(output)") { nil }

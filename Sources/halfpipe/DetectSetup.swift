@@ -15,8 +15,9 @@ extension Detect {
         request.annotates = annotate != nil
         request.images = imageFeed.request
         let target = ExecutionTarget(backend: try Backends.backend(for: devices[0], runtime: runtime), device: devices[0], options: try runtime.sessionOptions())
-        // A batch rewrite is checked on ONNX Runtime on the CPU where it loads (exact to 1e-4 there).
-        let ort = ORTBackend(options: try runtime.ortOptions())
+        // A batch rewrite is checked on ONNX Runtime on the CPU with its defaults where it loads
+        // (exact to 1e-4 there), whatever providers the run itself was given.
+        let ort = ORTBackend(libraryPath: runtime.ortLibrary)
         let checker = devices[0].isGPU && ort.unavailability(on: .cpu) == nil ? ExecutionTarget(backend: ort, device: .cpu) : nil
         return try DetectionSetup.make(request, target: target, checker: checker, accelerator: CUDADetectionAccelerator(), warn: printStandardError)
     }

@@ -44,15 +44,30 @@ struct FeedOptions: ParsableArguments {
         return feeds
     }
 
-    /// A `--shape name=1x3x640x640` value, for one of `inputs`.
-    static func shape(_ spec: String, of inputs: [TensorDescription]) throws -> (name: String, dims: [Int]) {
+    /// The `--shape` values by input name, their input names not yet checked against a model.
+    func givenShapes() throws -> [String: [Int]] {
+        var shapes: [String: [Int]] = [:]
+        for spec in self.shapes {
+            let (name, dims) = try Self.parseShape(spec)
+            shapes[name] = dims
+        }
+        return shapes
+    }
+
+    static func parseShape(_ spec: String) throws -> (name: String, dims: [Int]) {
         let (name, text) = try split(spec, "--shape", "name=1x3x640x640")
         let dims = text.split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
         guard !dims.isEmpty, dims.allSatisfy({ $0 != nil && $0! >= 0 }) else { throw CLIError("--shape \(spec): write dimensions as 1x3x640x640") }
+        return (name, dims.map { $0! })
+    }
+
+    /// A `--shape name=1x3x640x640` value, for one of `inputs`.
+    static func shape(_ spec: String, of inputs: [TensorDescription]) throws -> (name: String, dims: [Int]) {
+        let (name, dims) = try parseShape(spec)
         guard inputs.contains(where: { $0.name == name }) else {
             throw CLIError("--shape \(spec): the model has no input '\(name)' (inputs: \(inputs.map(\.name).joined(separator: ", ")))")
         }
-        return (name, dims.map { $0! })
+        return (name, dims)
     }
 
     /// An input's concrete shape: the one given, its declared one, or `batch` for a symbolic first

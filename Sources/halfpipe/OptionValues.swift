@@ -66,9 +66,18 @@ extension PreprocessSpec.OutputType: ExpressibleByArgument {
     }
 }
 
-/// `quantize --calibrator`.
+/// `quantize --calibrator`, with the other names `CalibrationMethod` knows (kl, min-max, max).
 enum CalibratorName: String, CaseIterable, ExpressibleByArgument {
     case entropy, minmax, percentile
+
+    init?(argument: String) {
+        switch CalibrationMethod(name: argument) {
+        case .entropy?: self = .entropy
+        case .minMax?: self = .minmax
+        case .percentile?: self = .percentile
+        case nil: return nil
+        }
+    }
 }
 
 /// `quantize --rest`: what the layers left in float compute in.

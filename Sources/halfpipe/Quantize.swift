@@ -100,6 +100,9 @@ struct Quantize: ParsableCommand {
 
     @OptionGroup var imageFeed: ImageFeedOptions
 
+    @Flag(name: .customLong("no-run-check"), help: "Do not run the INT8 model before writing it. By default it runs once (on the first calibration batch, else random inputs), and a model the runtime refuses is not written.")
+    var noRunCheck = false
+
     @Flag(help: "Compare the INT8 model with the float32 one on the first calibration batch; exit 1 if out of tolerance.")
     var check = false
 
@@ -171,6 +174,7 @@ struct Quantize: ParsableCommand {
         job.accuracyTarget = targetRelL2
         job.agreementTarget = targetAgreement
         job.validationBatches = validationBatches
+        job.runCheck = !noRunCheck
         if check {
             let tolerance = ComparisonTolerance(rtol: 1e-2, atol: 1e-3)
             job.check = .init(gate: AccuracyGate(maxRelativeL2: maxRelL2, elementwise: nil), tolerance: tolerance)

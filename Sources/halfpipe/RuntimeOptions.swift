@@ -30,7 +30,6 @@ struct RuntimeOptions: ParsableArguments {
     func ortOptions() throws -> ORTOptions {
         var options = ORTOptions()
         options.optimizationLevel = optimization
-        options.intraOpThreads = try sessionOptions().intraOpThreads
         options.libraryPath = ortLibrary
         if !providers.isEmpty { options.executionProviders = providers.map(ORTOptions.ExecutionProvider.init(parsing:)) }
         return options

@@ -80,6 +80,28 @@ import Testing
         #expect(r.error < 1e-2, "relative L2 \(r.error)")
     }
 
+    /// A ViT's interpolation: cubic Resize of a transposed tensor to sizes computed in the graph
+    /// (Shape → Gather → Concat), the batch symbolic, converted with no inputs at all. Neither the
+    /// rule table nor a load sees the refusal; the default run check (random inputs at batch 1)
+    /// does, and the written model runs where the float32 model runs.
+    @Test func computedSizesCubicResizeRunsAfterTheDefaultRunCheck() throws {
+        let dir = try TestMaterial.temporaryDirectory("limit-resize-computed")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try LimitModels.transposedResize(.float32, input: .computedSizes)
+        let r = try Self.convertAndRun(model, in: dir)
+        let resize = Self.kept(r.report, "Resize")
+        #expect(resize.count == 1 && resize[0].reason.contains("onnxruntime refused it in float16"), "\(r.report.keptNodes)")
+        #expect(r.report.runCheck?.hasPrefix("ran once in onnxruntime on random inputs (x [1, 3, 8, 8])") == true, "\(String(describing: r.report.runCheck))")
+        #expect(r.error < 1e-2, "relative L2 \(r.error)")
+        // Without the run check the same conversion writes a model ORT refuses on its first run.
+        let input = dir.appendingPathComponent("model.onnx").path, unchecked = dir.appendingPathComponent("unchecked.onnx").path
+        var job = ConversionJob(options: ConversionOptions(target: .float16), runtime: ExecutionTarget(backend: ORTBackend()))
+        job.runCheck = false
+        _ = try job.run(input: input, output: unchecked)
+        let session = try ORTSession(contentsOf: unchecked)
+        #expect(throws: ORTError.self) { try session.run(["x": try Tensor(dtype: .float32, shape: [2, 3, 8, 8])]) }
+    }
+
     /// A float16 ScatterElements with reduction add is refused at run time, for any data: the rule
     /// keeps it float32 up front, while the Relu after it converts.
     @Test func scatterElementsAddStaysFloat32() throws {

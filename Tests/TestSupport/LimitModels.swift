@@ -50,6 +50,9 @@ public enum LimitModels {
         case constantSizes
         /// `scales` as a graph input: known only at run time (run).
         case scalesInput
+        /// `sizes` computed from the tensor's shape (Shape → Gather → Concat), batch symbolic, an
+        /// Identity between the Transpose and the Resize: only a run shows the refusal.
+        case computedSizes
     }
 
     /// NCHW input → Transpose(0,2,3,1) → cubic Resize of H and W by `scale` → Transpose(0,3,1,2):
@@ -71,13 +74,33 @@ public enum LimitModels {
         case .scalesInput:
             inputs.append(ModelBuilder.tensor("scales", .float32, [4]))
             resizeInputs = ["nhwc", "", "scales"]
+        case .computedSizes:
+            // A ViT's position-embedding interpolation: the batch read from the tensor's shape at
+            // run time (Shape → Gather → Concat), the input's batch symbolic.
+            inputs = [ValueInfo(name: "x", elementType: type, shape: [.symbol("batch"), .fixed(3), .fixed(8), .fixed(8)])]
+            initializers.append(try int64("first", [0], [1]))
+            initializers.append(try int64("rest", [Int64(out), Int64(out), 3], [3]))
+            resizeInputs = ["copied", "", "", "sizes"]
+        }
+        var shapeNodes: [Node] = []
+        if input == .computedSizes {
+            shapeNodes = [
+                // Not straight after the Transpose: the pattern the rule table knows is not this one.
+                Node(opType: "Identity", name: names ? "copy" : "", inputs: ["nhwc"], outputs: ["copied"]),
+                Node(opType: "Shape", name: names ? "shape" : "", inputs: ["nhwc"], outputs: ["nhwc_shape"]),
+                Node(opType: "Gather", name: names ? "batch" : "", inputs: ["nhwc_shape", "first"], outputs: ["batch"], attributes: [.int("axis", 0)]),
+                Node(opType: "Concat", name: names ? "sizes" : "", inputs: ["batch", "rest"], outputs: ["sizes"], attributes: [.int("axis", 0)]),
+            ]
         }
         let nodes = [
             Node(opType: "Transpose", name: names ? "to_nhwc" : "", inputs: ["x"], outputs: ["nhwc"], attributes: [attribute("perm", ints: [0, 2, 3, 1])]),
+        ] + shapeNodes + [
             Node(opType: "Resize", name: names ? "resize" : "", inputs: resizeInputs, outputs: ["resized"], attributes: [attribute("mode", string: mode)]),
             Node(opType: "Transpose", name: names ? "to_nchw" : "", inputs: ["resized"], outputs: ["y"], attributes: [attribute("perm", ints: [0, 3, 1, 2])]),
         ]
-        return ModelBuilder.model(opset: opset, nodes: nodes, inputs: inputs, outputs: [ModelBuilder.tensor("y", type, [1, 3, out, out])],
+        let y = input == .computedSizes ? ValueInfo(name: "y", elementType: type, shape: [.symbol("batch"), .fixed(3), .fixed(out), .fixed(out)])
+            : ModelBuilder.tensor("y", type, [1, 3, out, out])
+        return ModelBuilder.model(opset: opset, nodes: nodes, inputs: inputs, outputs: [y],
                                   initializers: initializers)
     }
 

@@ -22,6 +22,9 @@ public struct QuantizationJob {
     /// The accuracy search's argmax agreement target (a fraction): classifiers keep their classes.
     public var agreementTarget: Double?
     var searches: Bool { accuracyTarget != nil || agreementTarget != nil }
+    /// Run the written model once (the first calibration batch, else random inputs) before saving
+    /// it; a model the backend refuses is not written. False: `--no-run-check`.
+    public var runCheck = true
     /// How many of the first calibration batches validate the search.
     public var validationBatches = 2
     /// Hears the number of calibration batches done.
@@ -164,6 +167,7 @@ public struct QuantizationJob {
         clock.lap("quantize")
 
         if let failure = ModelConversion.validationFailure(model) { throw failure }
+        if runCheck { report.runCheck = try runOnce(model, float32: float32, feed: first) }
         try model.save(to: output)
         clock.lap("save")
         return QuantizationOutcome(report: report, stages: clock.laps, input: input, output: output, float32: float32, feed: first)
@@ -178,6 +182,31 @@ public struct QuantizationJob {
         for node in int8Nodes { if let key = node.outputs.first { options.keptNodes[key] = "int8 layer" } }
         let report = try ModelConversion.convert(model, options: options)
         return "note: --rest fp16: \(report.convertedNodes) float layer(s) converted to float16, \(report.castsInserted) Cast(s) at the int8 boundaries"
+    }
+
+    /// The quantized model run once where it is judged, on `feed` or random inputs the float32
+    /// model runs on; what ran, or a refusal naming the node (nothing is written then).
+    func runOnce(_ model: Model, float32: Data, feed: [String: Tensor]?) throws -> String? {
+        let target = options.rest == .float16 ? evaluation.adapted(to: .float16BesideInt8).target : evaluation
+        var inputs = feed
+        var source = "the first calibration batch"
+        if inputs == nil {
+            let original = Model(proto: try Model.decode(float32, path: "<float32 model>"))
+            switch RunCheckInputs(model: original, given: [:]).feed(runningOn: runtime, float32: float32) {
+            case .success(let made): (inputs, source) = (made.feed, "random inputs (\(made.shapes))")
+            case .failure: return nil
+            }
+        }
+        do {
+            let session = try target.session(.bytes(try model.serialized(), name: "quantized model"))
+            _ = try session.run(try ModelComparison.converted(inputs!, for: session.inputs))
+        } catch {
+            let refusal = target.backend.refusal(in: error)
+            let node = refusal.map { "\($0.opType ?? "a node")\($0.nodeName.map { " '\($0)'" } ?? "")" } ?? "the model"
+            throw PrecisionError.notConvertible("\(target.backend.name) refuses \(node) of the quantized model on its first run: \(refusal?.message ?? "\(error)"); "
+                + "nothing was written (keep that layer in float with --exclude-node, or give --no-run-check to write the model anyway)")
+        }
+        return "ran once in \(target.backend.name) on \(source)"
     }
 
     /// Where int8 candidates are judged: with 8-bit weights, the backend set to compute the

@@ -30,6 +30,8 @@ public struct QuantizationReport: Sendable, Codable {
     public var batchNormFolded: [String] = []
     public var notes: [String] = []
     public var warnings: [String] = []
+    /// How the result was run before it was written (nil: it was not run).
+    public var runCheck: String?
     public var bytesBefore = 0
     public var bytesAfter = 0
 
@@ -86,6 +88,7 @@ public struct QuantizationReport: Sendable, Codable {
         if rewrite.scalesRaisedForBias > 0 { lines.append("  \(rewrite.scalesRaisedForBias) weight channel scale(s) raised so their bias fits int32") }
         if rewrite.biasValuesClipped > 0 { lines.append("warning: \(rewrite.biasValuesClipped) bias value(s) exceeded int32 at their scale and were clipped") }
         lines.append("  size: \(megabytes(bytesBefore)) → \(megabytes(bytesAfter))")
+        if let runCheck { lines.append("  run check: \(runCheck)") }
         for n in notes { lines.append(n) }
         for w in warnings { lines.append("warning: \(w)") }
         return lines

@@ -23,6 +23,13 @@ public struct ConversionJob {
     public var mixed: (maxRelativeL2: Double, elementwise: ComparisonTolerance?)?
     /// Always load the result in the backend (`--load-check`), not only when a node needs it.
     public var loadCheck = false
+    /// Run the result once in the backend before reporting success (on the given inputs, else on
+    /// random ones the float32 model runs on), sending each node it refuses back to float32 until it
+    /// runs; a result that cannot be made to run is not written. False (`--no-run-check`) only
+    /// loads it where a node needs that.
+    public var runCheck = true
+    /// Sizes for inputs with symbolic dimensions (`--shape`), for the run check's random inputs.
+    public var inputShapes: [String: [Int]] = [:]
     /// The backend the converted model must run on, its device and session options.
     public var runtime: ExecutionTarget
     public var externalData: ExternalDataPolicy = .automatic
@@ -76,14 +83,20 @@ public struct ConversionJob {
         var clock = StageTimes()
         let model = try Model.load(contentsOf: input)
         clock.lap("load")
-        let notes = try inputFolds.map { try "note: \($0.apply(to: model))" }
+        let declared = Set(model.graph.inputs.map(\.name)).subtracting(model.graph.initializers.map(\.name))
+        if let unknown = inputShapes.keys.sorted().first(where: { !declared.contains($0) }) {
+            throw PrecisionError.badOption("--shape \(unknown)=…: the model has no input '\(unknown)' (inputs: \(declared.sorted().joined(separator: ", ")))")
+        }
+        var notes = try inputFolds.map { try "note: \($0.apply(to: model))" }
         var options = self.options
 
         // The backend's word before converting: refused nodes stay float32; nodes only a run can
         // judge need the float32 model kept for a probe. The node-level filter decides whether to
         // ask at all: the common float16 model has nothing to ask about, and costs nothing here.
         let asksBackend = respectsBackendLimits && model.graph.nodes.contains { runtime.backend.mayRefuse($0, computing: options.target) }
-        let needsFloat32 = feeds != nil || check != nil || loadCheck || asksBackend
+        // The run check is for the backend the model runs on; a model made for another runtime is not run here.
+        let runChecks = runCheck && respectsBackendLimits
+        let needsFloat32 = feeds != nil || check != nil || loadCheck || asksBackend || runChecks
         var prepared = needsFloat32 ? try ModelConversion.prepare(model, options: options) : nil
         // Asked once, of the graph that gets converted (folding renames the layers it folds into).
         let support = asksBackend ? BackendSupport(model: model, target: options.target, backend: runtime.backend) : BackendSupport()
@@ -128,11 +141,27 @@ public struct ConversionJob {
             clock.lap("mixed-precision search")
         }
 
-        // One run settles the undecided nodes (and, with --check, catches run-time refusals before
-        // the check does): on the given inputs, else on random ones the float32 model runs on.
-        // With neither, the undecided nodes stay float32.
-        var probeFeed = undecided.isEmpty && check == nil ? nil : first
-        if !undecided.isEmpty && probeFeed == nil, let float32 { probeFeed = randomFeed(for: model, float32: float32) }
+        // One run settles the undecided nodes and is the run check (and, with --check, catches
+        // run-time refusals before the check does): on the given inputs, else on random ones the
+        // float32 model runs on. With neither, the undecided nodes stay float32.
+        var probeFeed = undecided.isEmpty && check == nil && !runChecks ? nil : first
+        var runCheckNote = first.map { _ in "on \(feeds?.source ?? "the given inputs")" }
+        var runsCheck = runChecks
+        if (!undecided.isEmpty || runChecks) && probeFeed == nil, let float32 {
+            switch RunCheckInputs(model: model, given: inputShapes).feed(runningOn: runtime, float32: float32) {
+            case .success(let made):
+                probeFeed = made.feed
+                runCheckNote = "on random inputs (\(made.shapes))"
+            case .failure(let failure) where !failure.floatModelLoads:
+                // Made for another runtime (a custom op): the result cannot run where the float32 model does not.
+                runCheckNote = nil
+                if runChecks { notes.append("run check skipped: \(failure.reason)") }
+                runsCheck = false
+            case .failure(let failure):
+                runCheckNote = nil
+                if runChecks { notes.append("run check: the result was loaded, not run: \(failure.reason); give --inputs or --shape NAME=DIMS") }
+            }
+        }
         if !undecided.isEmpty && probeFeed == nil {
             for (key, why) in undecided { options.keptNodes[key] = "\(why); nothing to run it on (give --inputs, --images or static input shapes)" }
             undecided.removeAll()
@@ -141,7 +170,7 @@ public struct ConversionJob {
         let converted: Model
         var report: ConversionReport
         var validated = false
-        if let float32, let base = prepared, loadCheck || check != nil || probeFeed != nil {
+        if let float32, let base = prepared, loadCheck || check != nil || probeFeed != nil || runsCheck {
             (converted, report) = try BackendProbe.convert(prepared: float32, report: base, options: options, on: runtime, feed: probeFeed,
                                                            suspects: undecided)
             validated = true
@@ -152,6 +181,7 @@ public struct ConversionJob {
             report = try ModelConversion.convert(model, options: options, prepared: prepared, validating: false)
         }
         report.warnings.insert(contentsOf: notes, at: 0)
+        if runsCheck, let runCheckNote, probeFeed != nil { report.runCheck = "ran once in \(runtime.backend.name) \(runCheckNote)" }
         report.mixed = mixedOutcome
         if !support.refused.isEmpty {
             report.warnings.append("\(support.refused.count) node(s) kept in float32 because \(runtime.backend.name) cannot run them in \(options.target.name) "
@@ -180,26 +210,6 @@ public struct ConversionJob {
         let (verdicts, passed) = check.gate.verdicts(entries)
         return CheckResult(reference: inputFolds.isEmpty ? outcome.input : "float32 (input folded)", candidate: outcome.output,
                            gate: check.gate, entries: entries, verdicts: verdicts, passed: passed)
-    }
-
-    /// Random inputs (fixed seed) for a model whose inputs all have static shapes, and that the
-    /// float32 model runs on (index and shape inputs may not take random values); nil otherwise.
-    func randomFeed(for model: Model, float32: Data) -> [String: Tensor]? {
-        let weights = Set(model.graph.initializers.map(\.name))
-        var generator = SeededGenerator(seed: 0)
-        var feed: [String: Tensor] = [:]
-        for input in model.graph.inputs where !weights.contains(input.name) {
-            guard let type = input.elementType, let dims = input.shape else { return nil }
-            var sizes: [Int] = []
-            for d in dims {
-                guard case .fixed(let n) = d, n > 0 else { return nil }
-                sizes.append(n)
-            }
-            guard let shape = try? Shape(sizes), let tensor = try? Tensor.random(dtype: type, shape: shape, generator: &generator) else { return nil }
-            feed[input.name] = tensor
-        }
-        guard (try? runtime.session(.bytes(float32, name: "float32 model")).run(feed)) != nil else { return nil }
-        return feed
     }
 }
 

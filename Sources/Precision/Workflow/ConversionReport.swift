@@ -41,6 +41,8 @@ public struct ConversionReport: Sendable, Codable {
     public var range: RangeSummary?
     /// The mixed-precision search (`--to mixed`), when run.
     public var mixed: MixedPrecisionSearch.Outcome?
+    /// How the result was run before it was written (nil: it was not run).
+    public var runCheck: String?
     public var bytesBefore = 0
     public var bytesAfter = 0
 
@@ -110,6 +112,7 @@ public struct ConversionReport: Sendable, Codable {
             lines.append("  mixed precision: worst output relative L2 with every node in \(target) \(shortNumber(mixed.errorAllFloat16)), after the search \(shortNumber(mixed.errorAfter))"
                 + " (bound \(shortNumber(mixed.maxRelativeL2))\(mixed.elementwise.map { ", rtol \($0.rtol) / atol \($0.atol) elementwise" } ?? "")); \(mixed.runs) model run(s), \(mixed.keptNodes.count) node(s) sent back to float32")
         }
+        if let runCheck { lines.append("  run check: \(runCheck)") }
         lines.append("  size: \(megabytes(bytesBefore)) → \(megabytes(bytesAfter))")
         for w in warnings { lines.append("warning: \(w)") }
         return lines
