@@ -3,6 +3,7 @@ import FoundationEssentials
 import Imaging
 import Inference
 import ONNX
+import Precision
 import Tensors
 
 /// Everything a detection run builds before frames flow: the lanes (sessions of the
@@ -45,8 +46,8 @@ public struct DetectionSetup {
         guard devices.count == 1 || wantsLanes else {
             throw PipelineError.badConfiguration("--device cuda:all: several GPUs need the CUDA engine's lanes (GPU postprocessing, no --check-postprocess)")
         }
-        let (input, preprocessor) = try request.images.preprocessor(for: probe.inputs)
         let model = try Model.load(contentsOf: request.model)
+        let (input, preprocessor) = try request.images.preprocessor(for: probe.inputs, exportSize: RunCheckInputs.ultralyticsImageSize(model))
         let names = model.metadata.first { $0.key == "names" }.flatMap { ClassNames.parse($0.value) } ?? ClassNames()
         // On the 2-core dev machine, two batch-1 sessions ran the YOLOX detector at 49 fps from
         // memory, batches of 2 and 4 at 45 and 40: a bigger batch's activations fall out of the
@@ -59,7 +60,7 @@ public struct DetectionSetup {
         let mapping: BoxMapping = preprocessor.spec.resize == .letterbox ? .letterboxGain : .resampledScale
         let cpu = try Postprocessor(decoder: decoder, scoreThreshold: request.score, nms: nms, mapping: mapping)
         let spec = preprocessor.spec
-        var summary = "\(request.model): \(decoder.description); '\(input.name)' \(spec.width)x\(spec.height) \(spec.dtype.rawValue) \(spec.order.rawValue); "
+        var summary = "\(request.model): \(decoder.description); '\(input.name)' \(spec.height)x\(spec.width) (HxW) \(spec.dtype.rawValue) \(spec.order.rawValue); "
         let modelSource = rewritten.map { ModelSource.bytes($0, name: request.model) } ?? .file(request.model)
         let gpuDecodes = wantsLanes && accelerator!.decodesOnDevice(decoder)
 

@@ -32,6 +32,16 @@ public final class DetectionSink {
     /// Video containers `annotate` may name; any other path is a folder of JPEGs.
     public static let videoExtensions: Set<String> = ["avi", "mp4", "mov", "mkv"]
 
+    /// Refuses, before a run, an annotated video this machine cannot encode (see `VideoWriter.requireEncoder`).
+    public static func requireEncoder(annotating path: String) throws {
+        if annotatesVideo(path) { try VideoWriter.requireEncoder(for: path) }
+    }
+
+    /// Whether annotating into `path` writes a video (else a folder of JPEGs).
+    public static func annotatesVideo(_ path: String) -> Bool {
+        videoExtensions.contains(path.split(separator: ".").last.map { $0.lowercased() } ?? "")
+    }
+
     /// - Parameters:
     ///   - coco: a COCO results file to write at the end.
     ///   - annotate: a folder for annotated pictures, or a video file (see `videoExtensions`).
@@ -42,8 +52,7 @@ public final class DetectionSink {
         self.coco = coco
         self.annotate = annotate
         if case .file(let path) = lines { self.lines = try AtomicFile(path) } else { self.lines = nil }
-        let ext = annotate?.split(separator: ".").last.map { $0.lowercased() } ?? ""
-        annotatesVideo = Self.videoExtensions.contains(ext)
+        annotatesVideo = annotate.map(Self.annotatesVideo) ?? false
         if let annotate, !annotatesVideo {
             do { try FileManager.default.createDirectory(atPath: annotate, withIntermediateDirectories: true) } catch {
                 throw PipelineError.badConfiguration("--annotate \(annotate): cannot create the folder: \(error)")

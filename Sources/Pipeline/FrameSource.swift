@@ -56,6 +56,13 @@ public protocol FrameSource: AnyObject {
     var expectedFrames: Int? { get }
     /// The next frame, nil at the end. `index` is the run-wide number to give it.
     func next(index: Int) throws -> SourceFrame?
+    /// Once `next` gave nil: why the source ended before its end (a truncated video: what was
+    /// read, where it stopped, the decoder's word); nil when it was read whole.
+    var stoppedEarly: String? { get }
+}
+
+extension FrameSource {
+    public var stoppedEarly: String? { nil }
 }
 
 /// Still images (JPEG, PNG), decoded a window at a time on every core, yielded in order. With
@@ -144,6 +151,7 @@ public final class VideoSource: FrameSource {
     }
 
     public var framesPerSecond: Double? { reader.framesPerSecond }
+    public var stoppedEarly: String? { reader.stoppedEarly.map { "\(name): \($0)" } }
 }
 
 /// Frames already in memory as `.npy` files of uint8 pixels, `[H, W, 3]` or `[N, H, W, 3]` (RGB).
@@ -204,6 +212,11 @@ public final class SourceSequence: FrameSource {
         }
         return nil
     }
+
+    public var stoppedEarly: String? {
+        let stops = sources.compactMap(\.stoppedEarly)
+        return stops.isEmpty ? nil : stops.joined(separator: "; ")
+    }
 }
 
 /// The first `limit` frames of another source (a quick look at a long video).
@@ -222,6 +235,7 @@ public final class LimitedSource: FrameSource {
     public var expectedFrames: Int? { base.expectedFrames.map { min($0, limit) } ?? limit }
     /// The source it limits (a video's frame rate).
     public var underlying: any FrameSource { base }
+    public var stoppedEarly: String? { base.stoppedEarly }
 
     public func next(index: Int) throws -> SourceFrame? {
         guard given < limit, let frame = try base.next(index: index) else { return nil }
@@ -238,6 +252,7 @@ public final class PreloadedSource: FrameSource {
     private let repeats: Int
     private var position = 0
     public let name: String
+    public let stoppedEarly: String?
 
     public init(_ base: any FrameSource, repeats: Int = 1) throws(PipelineError) {
         guard !base.isLive else { throw .badConfiguration("\(base.name) is a live stream; only files can be read into memory first") }
@@ -252,6 +267,7 @@ public final class PreloadedSource: FrameSource {
         }
         self.frames = frames
         self.repeats = repeats
+        stoppedEarly = base.stoppedEarly
         name = base.name + (repeats > 1 ? " (from memory, \(repeats) times)" : " (from memory)")
     }
 

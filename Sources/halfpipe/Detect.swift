@@ -102,6 +102,9 @@ struct Detect: ParsableCommand {
     @Option(name: .customLong("repeat"), help: "With --preload, serve the frames this many times.")
     var repeats: Int?
 
+    @Flag(name: .customLong("allow-partial"), help: "Keep the results of a video that stops early (truncated, or a decoding error) and exit 0 with a warning; by default such a run writes nothing and exits 2.")
+    var allowPartial = false
+
     @OptionGroup var imageFeed: ImageFeedOptions
     @OptionGroup var runtime: RuntimeOptions
 
@@ -123,6 +126,11 @@ struct Detect: ParsableCommand {
                 throw CLIError("\(path) is an input (\(clash)); write outputs elsewhere (inputs are never overwritten)")
             }
         }
+        for (option, path) in [("-o", output), ("--coco", coco), ("--trace", trace), ("--report", report), ("--annotate", annotate)] {
+            if let path { try OutputPath.requireWritable(path, option: option) }
+        }
+        // An annotated video needs its encoder and muxer: checked now, not after the whole run.
+        if let annotate { try DetectionSink.requireEncoder(annotating: annotate) }
         let setup = try setup()
         let opened = try SourceList.open(allSources, order: setup.preprocessor.spec.order, jpegsOnGPU: setup.decodesJPEGs)
         let limited: any FrameSource = frames.map { LimitedSource(opened, limit: $0) } ?? opened
@@ -151,6 +159,13 @@ struct Detect: ParsableCommand {
         } catch {
             sink.abandon()
             throw error
+        }
+        if let stop = source.stoppedEarly {
+            guard allowPartial else {
+                sink.abandon()
+                throw CLIError("\(stop); \(result.frames) frame\(result.frames == 1 ? "" : "s") read before it; nothing was written (give --allow-partial to keep them)")
+            }
+            printStandardError("detect: warning: \(stop); the results of the \(result.frames) frame\(result.frames == 1 ? "" : "s") before it are kept (--allow-partial)")
         }
         try sink.finish()
         if let trace { try FileBytes.writeAtomically(pipeline.profiler.chromeTrace(), to: trace) }

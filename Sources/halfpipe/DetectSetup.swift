@@ -13,7 +13,7 @@ extension Detect {
         (request.score, request.iou, request.maxDetections, request.classAgnostic) = (score, iou, maxDetections, classAgnostic)
         (request.postprocess, request.checkPostprocess, request.jpegDecoding) = (postprocess, checkPostprocess, decode)
         request.annotates = annotate != nil
-        request.images = imageFeed.request
+        request.images = try imageFeed.request
         let target = ExecutionTarget(backend: try Backends.backend(for: devices[0], runtime: runtime), device: devices[0], options: try runtime.sessionOptions())
         // A batch rewrite is checked on ONNX Runtime on the CPU with its defaults where it loads
         // (exact to 1e-4 there), whatever providers the run itself was given.

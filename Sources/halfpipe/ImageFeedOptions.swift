@@ -1,4 +1,5 @@
 import ArgumentParser
+import Imaging
 import Inference
 import Precision
 
@@ -8,18 +9,28 @@ struct ImageFeedOptions: ParsableArguments {
     @Option(name: .customLong("images"), help: ArgumentHelp("Feed real images (JPEG/PNG files or folders) to the model's image input.", valueName: "path"))
     var images: [String] = []
 
-    @Option(name: .customLong("image-preset"), help: ArgumentHelp("Preprocessing preset for --images (see `halfpipe preprocess --list-presets`).", valueName: "name"))
+    @Option(name: .customLong("image-preset"), help: ArgumentHelp("Preprocessing preset for the pictures (see `halfpipe preprocess --list-presets`).", valueName: "name"))
     var preset: String?
 
-    @Option(name: .customLong("image-spec"), help: ArgumentHelp("Preprocessing spec for --images (JSON, as `preprocess --print-spec` writes).", valueName: "spec.json"))
+    @Option(name: .customLong("image-spec"), help: ArgumentHelp("Preprocessing spec for the pictures (JSON, as `preprocess --print-spec` writes).", valueName: "spec.json"))
     var spec: String?
+
+    @Option(name: .customLong("size"), help: ArgumentHelp("Bring the pictures to HEIGHTxWIDTH (or N for N×N): for a model whose input size is symbolic (default: the size its metadata records, Ultralytics' imgsz), or instead of a preset's.", valueName: "HxW"))
+    var size: String?
 
     @Option(name: .customLong("image-input"), help: ArgumentHelp("The input that takes the images (default: the one 4-D input with 3 channels).", valueName: "name"))
     var inputName: String?
 
     var given: Bool { !images.isEmpty }
 
-    var request: ImageFeedRequest { ImageFeedRequest(preset: preset, specFile: spec, inputName: inputName) }
+    var request: ImageFeedRequest {
+        get throws {
+            let parsed = try size.map { text -> (height: Int, width: Int) in
+                do { let (h, w) = try PreprocessSpec.parseSize(text); return (h, w) } catch { throw CLIError("--size \(text): \(error)") }
+            }
+            return ImageFeedRequest(preset: preset, specFile: spec, inputName: inputName, size: parsed)
+        }
+    }
 
     /// Decodes the images and fits the spec to the model's image input.
     func prepare(for inputs: [TensorDescription]) throws -> ImageFeed { try request.feed(images, for: inputs) }

@@ -32,6 +32,20 @@ enum OutputPath {
         }
     }
 
+    /// Refuses, before any work, an output whose folder does not exist or cannot be written (a
+    /// whole run would otherwise end in "cannot write"). `folder`: the path is itself a folder to
+    /// create (annotated pictures), so its parent must be writable.
+    static func requireWritable(_ path: String, option: String) throws {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var isDirectory = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory else {
+            throw CLIError("\(option) \(path): the folder \(folder) does not exist; create it or write elsewhere")
+        }
+        guard access(folder, W_OK) == 0 else {
+            throw CLIError("\(option) \(path): the folder \(folder) is not writable; write elsewhere")
+        }
+    }
+
     private static func realPath(_ path: String) -> String? {
         guard let p = realpath(path, nil) else { return nil }
         defer { free(p) }

@@ -156,11 +156,12 @@ struct Quantize: ParsableCommand {
         // Read everything that can be wrong before any model runs.
         let paths = calibration + imageFeed.images
         let source = paths.isEmpty ? nil : try CalibrationData(paths: paths)
-        if source?.kind == .images && !imageFeed.request.isGiven {
+        let images = try imageFeed.request
+        if source?.kind == .images && !images.isGiven {
             printStandardError("note: no --image-preset or --image-spec: images are letterboxed to the model's size, RGB, /255 (give the model's own preprocessing for meaningful ranges)")
         }
         let batch = calibrationBatch
-        let feeds = source?.feeds(batch: batch, images: imageFeed.request)
+        let feeds = source?.feeds(batch: batch, images: images)
         let calibrationPlan: QuantizationJob.Calibration
         if let readCache {
             calibrationPlan = .cache(try CalibrationCache.read(contentsOf: readCache), source: readCache, feeds: feeds)

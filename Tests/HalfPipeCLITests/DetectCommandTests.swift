@@ -105,4 +105,35 @@ import Testing
         let frames = try Self.lines(out)
         #expect(frames.count == 2 && frames[1]["error"] != nil && frames[0]["error"] == nil)
     }
+
+    /// vtest.avi cut to 100 kB decodes 2 frames and then just ends: the run says where and why,
+    /// writes nothing and exits 2; with --allow-partial it keeps the 2 frames and warns.
+    @Test func truncatedVideoIsAnErrorUnlessPartialIsAllowed() throws {
+        let cut = Self.temporary("cut.avi"), out = Self.temporary("cut.jsonl")
+        try Data(try Data(contentsOf: URL(fileURLWithPath: "/usr/share/doc/opencv-doc/examples/data/vtest.avi")).prefix(100_000))
+            .write(to: URL(fileURLWithPath: cut))
+        let r = try CLI.run(["detect", try Self.model, cut, "--image-preset", "yolox416", "-o", out])
+        #expect(r.status == 2 && r.stderr.contains("the stream ended after 2 frames") && r.stderr.contains("truncated")
+                && r.stderr.contains("--allow-partial"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out), "nothing written for a stream that stopped early")
+        let partial = try CLI.run(["detect", try Self.model, cut, "--image-preset", "yolox416", "-o", out, "--allow-partial"])
+        #expect(partial.status == 0 && partial.stderr.contains("warning:") && partial.stderr.contains("truncated"), "\(partial.stderr)")
+        #expect(try Self.lines(out).count == 2)
+    }
+
+    /// Outputs into a missing folder fail before the run, naming the option; a text file named
+    /// .mp4 is "not a video", not a missing codec.
+    @Test func badOutputsAndNonVideosFailFirstWithTheRightReason() throws {
+        let picture = try CLI.material("images/skimage/coffee.png"), out = Self.temporary("early.jsonl")
+        for option in ["--coco", "--trace", "--report", "-o"] {
+            let r = try CLI.run(["detect", try Self.model, picture, "--image-preset", "yolox416", option, "/no/such/folder/x.json"]
+                                + (option == "-o" ? [] : ["-o", out]))
+            #expect(r.status == 2 && r.stderr.contains("\(option) /no/such/folder/x.json: the folder /no/such/folder does not exist")
+                    && !r.stderr.contains("detect: 1 frames"), "\(option): \(r.stderr)")
+        }
+        let text = Self.temporary("clip.mp4")
+        try Data("not a video at all\n".utf8).write(to: URL(fileURLWithPath: text))
+        let r = try CLI.run(["detect", try Self.model, text, "--image-preset", "yolox416", "-o", out])
+        #expect(r.status == 2 && r.stderr.contains("not a video GStreamer recognises") && !r.stderr.contains("gstreamer1.0-libav"), "\(r.stderr)")
+    }
 }

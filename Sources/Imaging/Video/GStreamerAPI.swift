@@ -15,12 +15,14 @@ struct GStreamerAPI: @unchecked Sendable {
     let gst_init_check: @convention(c) (UnsafeMutablePointer<Int32>?, UnsafeMutableRawPointer?, UnsafeMutablePointer<GstPointer?>?) -> Int32
     let gst_parse_launch: @convention(c) (UnsafePointer<CChar>, UnsafeMutablePointer<GstPointer?>?) -> GstPointer?
     let gst_bin_get_by_name: @convention(c) (GstPointer, UnsafePointer<CChar>) -> GstPointer?
+    let gst_element_factory_find: @convention(c) (UnsafePointer<CChar>) -> GstPointer?
     let gst_element_set_state: @convention(c) (GstPointer, Int32) -> Int32
     let gst_element_get_state: @convention(c) (GstPointer, UnsafeMutablePointer<Int32>?, UnsafeMutablePointer<Int32>?, UInt64) -> Int32
     let gst_element_get_bus: @convention(c) (GstPointer) -> GstPointer?
     let gst_element_query_duration: @convention(c) (GstPointer, Int32, UnsafeMutablePointer<Int64>?) -> Int32
     let gst_bus_timed_pop_filtered: @convention(c) (GstPointer, UInt64, UInt32) -> GstPointer?
     let gst_message_parse_error: @convention(c) (GstPointer, UnsafeMutablePointer<GstPointer?>?, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Void
+    let gst_message_parse_warning: @convention(c) (GstPointer, UnsafeMutablePointer<GstPointer?>?, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Void
     let gst_mini_object_unref: @convention(c) (GstPointer) -> Void
     let gst_object_unref: @convention(c) (GstPointer) -> Void
     let gst_sample_get_caps: @convention(c) (GstPointer) -> GstPointer?
@@ -44,7 +46,7 @@ struct GStreamerAPI: @unchecked Sendable {
     // Enumerations and flags we use (GStreamer 1.x).
     static let stateNull: Int32 = 1, statePaused: Int32 = 3, statePlaying: Int32 = 4
     static let stateChangeFailure: Int32 = 0
-    static let messageEOS: UInt32 = 1, messageError: UInt32 = 2
+    static let messageEOS: UInt32 = 1, messageError: UInt32 = 2, messageWarning: UInt32 = 4
     static let formatTime: Int32 = 3
     static let mapRead: UInt32 = 1
     static let clockTimeNone = UInt64.max
@@ -53,10 +55,12 @@ struct GStreamerAPI: @unchecked Sendable {
 
     init(gst: DynamicLibrary, app: DynamicLibrary, glib: DynamicLibrary) throws(DynamicLibraryError) {
         gst_init_check = try gst.symbol("gst_init_check"); gst_parse_launch = try gst.symbol("gst_parse_launch")
-        gst_bin_get_by_name = try gst.symbol("gst_bin_get_by_name"); gst_element_set_state = try gst.symbol("gst_element_set_state")
+        gst_bin_get_by_name = try gst.symbol("gst_bin_get_by_name"); gst_element_factory_find = try gst.symbol("gst_element_factory_find")
+        gst_element_set_state = try gst.symbol("gst_element_set_state")
         gst_element_get_state = try gst.symbol("gst_element_get_state"); gst_element_get_bus = try gst.symbol("gst_element_get_bus")
         gst_element_query_duration = try gst.symbol("gst_element_query_duration")
         gst_bus_timed_pop_filtered = try gst.symbol("gst_bus_timed_pop_filtered"); gst_message_parse_error = try gst.symbol("gst_message_parse_error")
+        gst_message_parse_warning = try gst.symbol("gst_message_parse_warning")
         gst_mini_object_unref = try gst.symbol("gst_mini_object_unref"); gst_object_unref = try gst.symbol("gst_object_unref")
         gst_sample_get_caps = try gst.symbol("gst_sample_get_caps"); gst_sample_get_buffer = try gst.symbol("gst_sample_get_buffer")
         gst_caps_get_structure = try gst.symbol("gst_caps_get_structure"); gst_caps_from_string = try gst.symbol("gst_caps_from_string")
@@ -108,11 +112,37 @@ struct GStreamerAPI: @unchecked Sendable {
         return debug.map { "\(text) (\(String(cString: $0)))" } ?? text
     }
 
-    /// Waits for end of stream or an error on `element`'s bus; the error's text, nil at end of stream.
-    func waitForEnd(_ element: GstPointer) -> String? {
+    /// The first warning waiting on `element`'s bus (a demuxer that met a truncated file warns
+    /// and then ends the stream), with its debug detail.
+    func pendingWarning(_ element: GstPointer) -> String? {
+        guard let bus = gst_element_get_bus(element) else { return nil }
+        defer { gst_object_unref(bus) }
+        guard let message = gst_bus_timed_pop_filtered(bus, 0, Self.messageWarning) else { return nil }
+        defer { gst_mini_object_unref(message) }
+        var error: GstPointer?
+        var debug: UnsafeMutablePointer<CChar>?
+        gst_message_parse_warning(message, &error, &debug)
+        defer { g_free(debug) }
+        let text = take(error) ?? "unknown warning"
+        return debug.map { "\(text) (\(String(cString: $0)))" } ?? text
+    }
+
+    /// Whether GStreamer has an element factory of this name (an installed plugin provides it).
+    func hasElement(_ name: String) -> Bool {
+        guard let factory = gst_element_factory_find(name) else { return false }
+        gst_object_unref(factory)
+        return true
+    }
+
+    /// Waits for end of stream or an error on `element`'s bus, at most `timeout` nanoseconds (the
+    /// watchdog: a stalled encoder or muxer ends the wait with a message, never hangs the run);
+    /// the error's text, nil at end of stream.
+    func waitForEnd(_ element: GstPointer, timeout: UInt64) -> String? {
         guard let bus = gst_element_get_bus(element) else { return "the pipeline has no bus" }
         defer { gst_object_unref(bus) }
-        guard let message = gst_bus_timed_pop_filtered(bus, Self.clockTimeNone, Self.messageEOS | Self.messageError) else { return nil }
+        guard let message = gst_bus_timed_pop_filtered(bus, timeout, Self.messageEOS | Self.messageError) else {
+            return "GStreamer did not finish within \(timeout / 1_000_000_000) s (a stalled encoder or muxer)"
+        }
         defer { gst_mini_object_unref(message) }
         guard message.load(fromByteOffset: 64, as: UInt32.self) == Self.messageError else { return nil }
         var error: GstPointer?
@@ -124,13 +154,18 @@ struct GStreamerAPI: @unchecked Sendable {
 
     /// The pipeline of a launch line and its element named `name` (our appsink or appsrc).
     /// - Parameter hint: what to install when the line does not build (its elements' packages).
-    func launch(_ line: String, element name: String, hint: String) throws(VideoError) -> (pipeline: GstPointer, element: GstPointer) {
+    /// Builds a pipeline. `strict`: a recoverable parse error (an element GStreamer does not have)
+    /// is an error now; otherwise what is really missing fails when the pipeline starts. An encoding
+    /// pipeline must be strict: with an element missing, its source blocks forever on the first frame.
+    func launch(_ line: String, element name: String, hint: String, strict: Bool = false) throws(VideoError) -> (pipeline: GstPointer, element: GstPointer) {
         var error: GstPointer?
         guard let pipeline = gst_parse_launch(line, &error) else {
             throw .unavailable("cannot build the pipeline \"\(line)\": \(take(error) ?? "no reason given") — \(hint)")
         }
-        // A recoverable parse error still gives a pipeline; what is really missing fails when it starts.
-        _ = take(error)
+        if let problem = take(error), strict {
+            gst_object_unref(pipeline)
+            throw .unavailable("cannot build the pipeline \"\(line)\": \(problem) — \(hint)")
+        }
         guard let element = gst_bin_get_by_name(pipeline, name) else {
             gst_object_unref(pipeline)
             throw .unavailable("the pipeline has no \(name) — is gstreamer1.0-plugins-base installed?")

@@ -23,6 +23,10 @@ public final class VideoReader: @unchecked Sendable {
     private var ended = false
     /// Frames per second from the first frame's caps, when the stream states it.
     public private(set) var framesPerSecond: Double?
+    /// Why the stream ended before its end (a decoding error, a demuxer's warning, or frames
+    /// missing before the duration the container declares); nil for a stream read to its end.
+    public private(set) var stoppedEarly: String?
+    private var lastTimestamp: Double?
 
     /// Opens `source` and starts decoding; a missing file, an unknown format or a missing decoder
     /// plugin throws here with GStreamer's own reason.
@@ -55,6 +59,10 @@ public final class VideoReader: @unchecked Sendable {
 
     private static func hint(_ reason: String) -> String {
         let lower = reason.lowercased()
+        // typefind found no format at all: not a codec GStreamer lacks, not a video.
+        if lower.firstRange(of: "could not determine type of stream") != nil {
+            return " — the file is not a video GStreamer recognises (its content matches no container it knows; is it a video at all?)"
+        }
         if ["missing", "no decoder", "plugin"].contains(where: { lower.firstRange(of: $0) != nil }) {
             return " — install gstreamer1.0-libav and gstreamer1.0-plugins-good for common codecs"
         }
@@ -90,14 +98,34 @@ public final class VideoReader: @unchecked Sendable {
             }
             if api.gst_app_sink_is_eos(sink) != 0 {
                 ended = true
+                stoppedEarly = earlyEnd()
                 return nil
             }
             if let error = api.pendingError(pipeline) {
+                // The frames before it stand; the caller decides whether a partial stream is enough.
                 ended = true
-                throw .unreadable(source: source, reason: "after frame \(nextIndex): \(error)")
+                stoppedEarly = "the decoder failed after frame \(nextIndex): \(error)"
+                return nil
             }
             // Nothing yet and no end: a live source between frames. Keep waiting.
         }
+    }
+
+    /// At the end of the stream: why it ended early, if it did. A truncated file ends without an
+    /// error: its demuxer may warn, and its frames stop before the container's declared duration
+    /// (by more than two frames' time).
+    private func earlyEnd() -> String? {
+        if let error = api.pendingError(pipeline) { return "the decoder failed after frame \(nextIndex): \(error)" }
+        if let warning = api.pendingWarning(pipeline) { return "the stream ended after frame \(nextIndex) with a warning: \(warning)" }
+        // A file cut short: its container says how long it is (GStreamer's demuxers read what is
+        // there and end the stream without a word).
+        if !source.hasPrefix("/dev/video"), source.firstRange(of: "://") == nil, let cut = ContainerLength.truncation(of: source) {
+            return "the stream ended after \(nextIndex) frame\(nextIndex == 1 ? "" : "s"): \(cut)"
+        }
+        guard let duration, let fps = framesPerSecond, fps > 0 else { return nil }
+        let reached = lastTimestamp.map { $0 + 1 / fps } ?? 0
+        guard duration - reached > 2 / fps else { return nil }
+        return "the stream ended after \(nextIndex) frame\(nextIndex == 1 ? "" : "s") (\(NumberText.fixed(reached, 2)) s) of the \(NumberText.fixed(duration, 2)) s its container declares: the file is truncated or corrupt"
     }
 
     private func frame(from sample: GstPointer) throws(VideoError) -> VideoFrame {
@@ -141,6 +169,7 @@ public final class VideoReader: @unchecked Sendable {
             }
             let image = try Image(pixels: pixels, order: order, source: "\(source)#\(nextIndex)")
             defer { nextIndex += 1 }
+            if let timestamp { lastTimestamp = timestamp }
             return VideoFrame(image: image, index: nextIndex, timestamp: timestamp)
         } catch {
             throw .unreadable(source: source, reason: "frame \(nextIndex): \(error)")

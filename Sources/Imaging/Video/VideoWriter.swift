@@ -25,12 +25,7 @@ public final class VideoWriter: @unchecked Sendable {
         self.width = width
         self.height = height
         api = try GStreamerAPI.shared()
-        let lower = path.lowercased()
-        let muxer: String
-        if lower.hasSuffix(".avi") { muxer = "avimux" }
-        else if lower.hasSuffix(".mp4") || lower.hasSuffix(".mov") { muxer = "mp4mux" }
-        else if lower.hasSuffix(".mkv") { muxer = "matroskamux" }
-        else { throw .unwritable(path: path, reason: "unknown container; name the file .avi, .mp4, .mov or .mkv") }
+        let muxer = try Self.muxerName(for: path)
         guard width > 0, height > 0 else { throw .unwritable(path: path, reason: "empty frames") }
         let fps = framesPerSecond > 0 && framesPerSecond.isFinite ? framesPerSecond : 25
         // A rational frame rate GStreamer accepts: thousandths are exact enough for 29.97.
@@ -41,7 +36,7 @@ public final class VideoWriter: @unchecked Sendable {
         let caps = "video/x-raw,format=RGB,width=\(width),height=\(height),framerate=\(numerator)/\(denominator)"
         let line = "appsrc name=halfpipe_src format=time block=true caps=\(GStreamerAPI.quoted(caps)) ! videoconvert ! "
             + "avenc_mpeg4 bitrate=4000000 ! \(muxer) ! filesink location=\(GStreamerAPI.quoted(temporary))"
-        (pipeline, appsrc) = try api.launch(line, element: "halfpipe_src", hint: "avenc_mpeg4 is in gstreamer1.0-libav, \(muxer) in gstreamer1.0-plugins-good")
+        (pipeline, appsrc) = try api.launch(line, element: "halfpipe_src", hint: "avenc_mpeg4 is in gstreamer1.0-libav, \(muxer) in gstreamer1.0-plugins-good", strict: true)
         if api.gst_element_set_state(pipeline, GStreamerAPI.statePlaying) == GStreamerAPI.stateChangeFailure {
             let reason = api.pendingError(pipeline) ?? "GStreamer could not start the encoder"
             stop()
@@ -50,6 +45,28 @@ public final class VideoWriter: @unchecked Sendable {
     }
 
     deinit { stop() }
+
+    /// Refuses, before any work, a video `path` this machine cannot write: an unknown extension,
+    /// or the encoder or muxer it needs missing (with the package to install).
+    public static func requireEncoder(for path: String) throws(VideoError) {
+        let api = try GStreamerAPI.shared()
+        let muxer = try muxerName(for: path)
+        let needed = [("appsrc", "gstreamer1.0-plugins-base"), ("videoconvert", "gstreamer1.0-plugins-base"), ("avenc_mpeg4", "gstreamer1.0-libav"),
+                      (muxer, "gstreamer1.0-plugins-good")]
+        let missing = needed.filter { !api.hasElement($0.0) }
+        guard missing.isEmpty else {
+            throw .unwritable(path: path, reason: "GStreamer has no " + missing.map { "\($0.0) (install \($0.1))" }.joined(separator: ", ")
+                + "; or annotate into a folder of JPEGs instead")
+        }
+    }
+
+    static func muxerName(for path: String) throws(VideoError) -> String {
+        let lower = path.lowercased()
+        if lower.hasSuffix(".avi") { return "avimux" }
+        if lower.hasSuffix(".mp4") || lower.hasSuffix(".mov") { return "mp4mux" }
+        if lower.hasSuffix(".mkv") { return "matroskamux" }
+        throw .unwritable(path: path, reason: "unknown container; name the file .avi, .mp4, .mov or .mkv")
+    }
 
     private var stopped = false
     private func stop() {
@@ -74,6 +91,11 @@ public final class VideoWriter: @unchecked Sendable {
         _ = rgb.withUnsafeBytes { api.gst_buffer_fill(buffer, 0, $0.baseAddress!, size) }
         buffer.storeBytes(of: UInt64(written) * frameDuration, toByteOffset: 72, as: UInt64.self)
         buffer.storeBytes(of: frameDuration, toByteOffset: 88, as: UInt64.self)
+        // A failed encoder leaves a blocking source blocked: look at the bus before pushing.
+        if let error = api.pendingError(pipeline) {
+            api.gst_mini_object_unref(buffer)
+            throw .unwritable(path: path, reason: "frame \(written): \(error)")
+        }
         // push_buffer takes the buffer, whatever it returns.
         let flow = api.gst_app_src_push_buffer(appsrc, buffer)
         guard flow == GStreamerAPI.flowOK else {
@@ -96,7 +118,8 @@ public final class VideoWriter: @unchecked Sendable {
     public func finish() throws(VideoError) -> Int {
         guard !finished, !stopped else { return written }
         _ = api.gst_app_src_end_of_stream(appsrc)
-        if let error = api.waitForEnd(pipeline) {
+        // The muxer finishing the file: seconds for a long run; the watchdog allows far more.
+        if let error = api.waitForEnd(pipeline, timeout: UInt64(max(120, written / 10)) * 1_000_000_000) {
             stop()
             throw .unwritable(path: path, reason: error)
         }

@@ -13,21 +13,31 @@ public struct ImageFeedRequest: Sendable, Equatable {
     public var specFile: String?
     /// The input that takes the images (nil: the one 4-D input with 3 channels).
     public var inputName: String?
+    /// The size pictures are brought to, height and width (`--size`): for models whose input
+    /// size is symbolic, or to override a preset's.
+    public var size: (height: Int, width: Int)?
 
-    public init(preset: String? = nil, specFile: String? = nil, inputName: String? = nil) {
+    public init(preset: String? = nil, specFile: String? = nil, inputName: String? = nil, size: (height: Int, width: Int)? = nil) {
         self.preset = preset
         self.specFile = specFile
         self.inputName = inputName
+        self.size = size
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.preset == b.preset && a.specFile == b.specFile && a.inputName == b.inputName && a.size?.height == b.size?.height && a.size?.width == b.size?.width
     }
 
     /// Whether the user named the preprocessing (else it is guessed from the model's size).
     public var isGiven: Bool { preset != nil || specFile != nil }
 
     /// The model's image input and a preprocessor fitted to it: its element type, layout and (when
-    /// the model fixes it) size.
-    public func preprocessor(for inputs: [TensorDescription]) throws(PrecisionError) -> (input: TensorDescription, preprocessor: Preprocessor) {
+    /// the model fixes it) size. A symbolic size takes `size`, else `exportSize` (the size the
+    /// model was exported for, from its metadata: Ultralytics' `imgsz`).
+    public func preprocessor(for inputs: [TensorDescription], exportSize: [Int]? = nil) throws(PrecisionError) -> (input: TensorDescription, preprocessor: Preprocessor) {
         let input = try imageInput(inputs)
-        var spec = try baseSpec(for: input)
+        var spec = try baseSpec(for: input, exportSize: exportSize)
+        if let size { (spec.height, spec.width) = size }
         guard let dtype = input.elementType, let type = Self.outputType(dtype) else {
             throw .badOption("input '\(input.name)' takes \(input.elementType.map { "\($0)" } ?? "no tensor"); images can feed float32, float16, bfloat16, uint8 or int8 inputs")
         }
@@ -36,7 +46,7 @@ public struct ImageFeedRequest: Sendable, Equatable {
         spec.layout = input.dimensions[1] == 3 ? .nchw : .nhwc
         let (h, w) = spec.layout == .nchw ? (input.dimensions[2], input.dimensions[3]) : (input.dimensions[1], input.dimensions[2])
         if let h, let w, (h, w) != (spec.height, spec.width) {
-            guard !isGiven else {
+            guard !isGiven && size == nil else {
                 throw .badOption("the preprocessing spec makes \(spec.height)x\(spec.width) images but input '\(input.name)' takes \(h)x\(w)")
             }
             (spec.height, spec.width) = (h, w)
@@ -73,7 +83,7 @@ public struct ImageFeedRequest: Sendable, Equatable {
         return candidates[0]
     }
 
-    private func baseSpec(for input: TensorDescription) throws(PrecisionError) -> PreprocessSpec {
+    private func baseSpec(for input: TensorDescription, exportSize: [Int]?) throws(PrecisionError) -> PreprocessSpec {
         if let preset {
             guard specFile == nil else { throw .badOption("give --image-preset or --image-spec, not both") }
             guard let named = PreprocessSpec.preset(named: preset) else {
@@ -85,10 +95,10 @@ public struct ImageFeedRequest: Sendable, Equatable {
             do { return try PreprocessSpec.decodeJSON(try FileBytes.read(specFile), source: specFile) } catch { throw .badOption("\(error)") }
         }
         let dims = input.dimensions[1] == 3 ? input.dimensions.suffix(2) : input.dimensions.dropFirst().prefix(2)
-        guard let h = dims.first!, let w = dims.last! else {
-            throw .badOption("input '\(input.name)' has a symbolic image size; give --image-preset or --image-spec")
-        }
-        return PreprocessSpec(height: h, width: w)
+        if let h = dims.first!, let w = dims.last! { return PreprocessSpec(height: h, width: w) }
+        if let size { return PreprocessSpec(height: size.height, width: size.width) }
+        if let exportSize, exportSize.count == 2 { return PreprocessSpec(height: exportSize[0], width: exportSize[1]) }
+        throw .badOption("input '\(input.name)' has a symbolic image size and the model records none (no imgsz in its metadata); give --size HxW, --image-preset or --image-spec")
     }
 
     static func outputType(_ dtype: DType) -> PreprocessSpec.OutputType? {

@@ -8,7 +8,7 @@ import Tensors
 /// for the input (`--shape`); the image size an Ultralytics export records (`imgsz`) for the
 /// spatial axes of a 4-D input; 1 for the batch axis; and for any other, the smallest of a few
 /// sizes common in vision models that the float32 model runs at.
-struct RunCheckInputs {
+public struct RunCheckInputs {
     /// Sizes tried for the symbolic axes nothing else fixes, smallest first (the same for every such axis).
     static let candidateSizes = [32, 64, 128, 224, 256, 320, 416, 512, 640]
 
@@ -70,7 +70,7 @@ struct RunCheckInputs {
     }
 
     /// `imgsz` of an Ultralytics export's metadata ("[640, 640]", or one number): height, width.
-    static func ultralyticsImageSize(_ model: Model) -> [Int]? {
+    public static func ultralyticsImageSize(_ model: Model) -> [Int]? {
         guard let text = model.metadata.first(where: { $0.key == "imgsz" })?.value else { return nil }
         let numbers = text.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }.filter { $0 > 0 }
         switch numbers.count {
