@@ -19,6 +19,10 @@ extension PreprocessSpec {
         ("paddleocr-cls", "PaddleOCR text-angle classifier: 48x192, fit, top-left, BGR, (x/255-0.5)/0.5, pad 0",
          paddle(48, 192)),
         ("paddleocr-rec", "PaddleOCR recognizer: 48x320, fit, top-left, BGR, (x/255-0.5)/0.5, pad 0", paddle(48, 320)),
+        ("picodet320", "PaddleDetection PP-PicoDet: stretched to 320x320 (no letterbox), bilinear, RGB, ImageNet mean/std",
+         { var s = PreprocessSpec(height: 320, width: 320)
+           s.resize = .stretch
+           s.mean = [0.485, 0.456, 0.406]; s.std = [0.229, 0.224, 0.225]; return s }()),
     ]
 
     public static func preset(named name: String) -> PreprocessSpec? {

@@ -47,14 +47,33 @@ public struct DetectionSetup {
             throw PipelineError.badConfiguration("--device cuda:all: several GPUs need the CUDA engine's lanes (GPU postprocessing, no --check-postprocess)")
         }
         let model = try Model.load(contentsOf: request.model)
-        let (input, preprocessor) = try request.images.preprocessor(for: probe.inputs, exportSize: RunCheckInputs.ultralyticsImageSize(model))
+        var (input, preprocessor) = try request.images.preprocessor(for: probe.inputs, exportSize: RunCheckInputs.ultralyticsImageSize(model))
+        if let stride = Int(model.metadata.first { $0.key == "stride" }?.value ?? ""), stride > 1,
+           preprocessor.spec.height % stride != 0 || preprocessor.spec.width % stride != 0 {
+            throw PipelineError.badConfiguration("the pictures would be \(preprocessor.spec.height)x\(preprocessor.spec.width), but the model's stride is \(stride) "
+                + "(its metadata): give --size as multiples of \(stride)")
+        }
         let names = model.metadata.first { $0.key == "names" }.flatMap { ClassNames.parse($0.value) } ?? ClassNames()
         // On the 2-core dev machine, two batch-1 sessions ran the YOLOX detector at 49 fps from
         // memory, batches of 2 and 4 at 45 and 40: a bigger batch's activations fall out of the
         // caches, and the sessions already keep both cores busy. GPUs want batches.
-        let (batch, fixedBatch, rewritten, notes) = try fitBatch(request.batch > 0 ? request.batch : (target.device == .cpu ? 1 : 8), model: model, input: input,
+        let (batch, fixedBatch, rewritten, batchNotes) = try fitBatch(request.batch > 0 ? request.batch : (target.device == .cpu ? 1 : 8), model: model, input: input,
                                                                  checker: checker ?? target, warn: warn)
         let decoder = try headDecoder(probe, input: input, preprocessor: preprocessor, requested: request.decoder)
+        var notes = batchNotes
+        if decoder.layout == .gfl && !request.images.isGiven {
+            // A GFL head is PP-PicoDet's (PaddleDetection) or NanoDet's: neither is letterboxed.
+            // A Paddle export says so in its producer; then its own convention is used.
+            if model.producer.lowercased().firstRange(of: "paddle") != nil {
+                var paddle = request.images
+                (paddle.preset, paddle.size) = ("picodet320", (preprocessor.spec.height, preprocessor.spec.width))
+                preprocessor = try paddle.preprocessor(for: probe.inputs).preprocessor
+                notes.append("PaddleDetection's preprocessing for its GFL head (the picodet320 preset at \(preprocessor.spec.height)x\(preprocessor.spec.width): stretched, RGB, ImageNet mean/std)")
+            } else {
+                warn("detect: warning: a GFL head (PP-PicoDet, NanoDet) is not trained on letterboxed pictures, which is what runs without a preset; "
+                    + "give its exporter's preprocessing: --image-preset picodet320 (PaddleDetection; --size for other sizes) or --image-spec")
+            }
+        }
         let nms = try NonMaximumSuppression(iouThreshold: request.iou, maxDetections: request.maxDetections, classAgnostic: request.classAgnostic)
         // Letterboxed detectors were trained and scored with boxes divided by the gain; other resize modes map exactly.
         let mapping: BoxMapping = preprocessor.spec.resize == .letterbox ? .letterboxGain : .resampledScale

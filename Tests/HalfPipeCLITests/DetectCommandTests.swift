@@ -106,6 +106,60 @@ import Testing
         #expect(frames.count == 2 && frames[1]["error"] != nil && frames[0]["error"] == nil)
     }
 
+    /// A stand-in for an Ultralytics export with a dynamic image size (scripts/make-dynamic-detector.py).
+    static func dynamicDetector(metadata: Bool) throws -> String {
+        let path = Self.temporary(metadata ? "dynamic.onnx" : "dynamic-bare.onnx")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: CLI.packageRoot.appendingPathComponent(".venv/bin/python").path)
+        p.arguments = [CLI.packageRoot.appendingPathComponent("scripts/make-dynamic-detector.py").path, path] + (metadata ? [] : ["--no-metadata"])
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        return path
+    }
+
+    /// A detector whose image size is symbolic runs at the size its metadata records (Ultralytics'
+    /// imgsz) with its class names, or at --size; a --size off the model's stride, or no size at all,
+    /// is a clear error.
+    @Test func dynamicSizeDetectorTakesItsMetadataOrSize() throws {
+        let pictures = [try CLI.material("images/skimage/astronaut.png"), try CLI.material("images/skimage/coffee.png")]
+        let model = try Self.dynamicDetector(metadata: true), out = Self.temporary("dynamic.jsonl")
+        let r = try CLI.run(["detect", model] + pictures + ["-o", out])
+        #expect(r.status == 0 && r.stderr.contains("'images' 320x320 (HxW)"), "\(r.stderr)")
+        let labels = Set(try Self.lines(out).flatMap { ($0["detections"] as! [[String: Any]]).map { $0["label"] as! String } })
+        #expect(try Self.lines(out).count == 2 && !labels.isEmpty && labels.isSubset(of: ["person", "car"]), "\(labels)")
+        let sized = try CLI.run(["detect", model] + pictures + ["-o", out, "--size", "256x192"])
+        #expect(sized.status == 0 && sized.stderr.contains("'images' 256x192 (HxW)"), "\(sized.stderr)")
+        let off = try CLI.run(["detect", model] + pictures + ["-o", out, "--size", "300x300"])
+        #expect(off.status == 2 && off.stderr.contains("multiples of 32"), "\(off.stderr)")
+        let bare = try CLI.run(["detect", try Self.dynamicDetector(metadata: false)] + pictures + ["-o", out])
+        #expect(bare.status == 2 && bare.stderr.contains("give --size HxW"), "\(bare.stderr)")
+    }
+
+    /// A GFL head (PP-PicoDet) is never run on Ultralytics' letterbox silently: a PaddlePaddle
+    /// export gets PaddleDetection's own preprocessing, another producer's a warning naming it.
+    @Test func gflHeadGetsItsFamilysPreprocessingOrAWarning() throws {
+        let picture = try CLI.material("images/skimage/astronaut.png"), out = Self.temporary("gfl.jsonl")
+        func model(_ producer: String?) throws -> String {
+            let path = Self.temporary("gfl-\(producer ?? "paddle").onnx")
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: CLI.packageRoot.appendingPathComponent(".venv/bin/python").path)
+            p.arguments = [CLI.packageRoot.appendingPathComponent("scripts/make-gfl-detector.py").path, path] + (producer.map { ["--producer", $0] } ?? [])
+            try p.run()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+            return path
+        }
+        let paddle = try CLI.run(["detect", try model(nil), picture, "-o", out])
+        #expect(paddle.status == 0 && paddle.stderr.contains("PaddleDetection's preprocessing") && paddle.stderr.contains("picodet320")
+                && !paddle.stderr.contains("warning"), "\(paddle.stderr)")
+        let other = try model("nanodet")
+        let warned = try CLI.run(["detect", other, picture, "-o", out])
+        #expect(warned.status == 0 && warned.stderr.contains("warning: a GFL head") && warned.stderr.contains("--image-preset picodet320"), "\(warned.stderr)")
+        let given = try CLI.run(["detect", other, picture, "-o", out, "--image-preset", "picodet320"])
+        #expect(given.status == 0 && !given.stderr.contains("warning"), "\(given.stderr)")
+    }
+
     /// vtest.avi cut to 100 kB decodes 2 frames and then just ends: the run says where and why,
     /// writes nothing and exits 2; with --allow-partial it keeps the 2 frames and warns.
     @Test func truncatedVideoIsAnErrorUnlessPartialIsAllowed() throws {
