@@ -9,6 +9,8 @@ struct GridDecoding {
     let values: [[Float]]
     let shapes: [[Int]]
     let threshold: Float
+    /// Every class above the threshold at an anchor, not only its best.
+    var multiLabel = false
 
     func image(_ b: Int) throws(DetectionError) -> Candidates {
         switch decoder.layout {
@@ -30,6 +32,20 @@ struct GridDecoding {
         return (index, score)
     }
 
+    /// The classes an anchor gives candidates for: its best (if above the threshold), or with
+    /// `multiLabel` every one above it, in class order. `scale` multiplies each class score first
+    /// (YOLOX's objectness).
+    @inline(__always)
+    private func labels(_ v: UnsafeBufferPointer<Float>, _ base: Int, _ count: Int, scale: Float = 1) -> [(Int, Float)] {
+        guard multiLabel else {
+            let (c, score) = best(v, base, count)
+            return score * scale > threshold ? [(c, score * scale)] : []
+        }
+        var found: [(Int, Float)] = []
+        for c in 0..<count where v[base + c] * scale > threshold { found.append((c, v[base + c] * scale)) }
+        return found
+    }
+
     /// YOLOX (raw grid offsets, decoded here) and YOLOv5/v7 (decoded in the graph): `[B, N, 5+C]`.
     private func rowsWithObjectness(_ b: Int, grid: Bool) -> Candidates {
         let n = shapes[0][1], k = shapes[0][2], classes = k - 5
@@ -41,10 +57,8 @@ struct GridDecoding {
             var level = 0, levelStart = 0
             for _ in 0..<n {
                 defer { row += k; cell += 1 }
-                let objectness = v[row + 4]
-                let (c, classScore) = best(v, row + 5, classes)
-                let score = objectness * classScore
-                guard score > threshold else { continue }
+                let found = labels(v, row + 5, classes, scale: v[row + 4])
+                guard !found.isEmpty else { continue }
                 var box: Box
                 if grid, let levels = decoder.levels {
                     while cell - levelStart >= levels.cellCounts[level] { levelStart += levels.cellCounts[level]; level += 1 }
@@ -54,7 +68,7 @@ struct GridDecoding {
                 } else {
                     box = Box(centerX: v[row], centerY: v[row + 1], width: v[row + 2], height: v[row + 3])
                 }
-                out.append(box, classIndex: c, score: score)
+                for (c, score) in found { out.append(box, classIndex: c, score: score) }
             }
         }
         return out
@@ -77,7 +91,11 @@ struct GridDecoding {
             }
             for i in 0..<n where bestScore[i] > threshold {
                 let box = Box(centerX: v[base + i], centerY: v[base + n + i], width: v[base + 2 * n + i], height: v[base + 3 * n + i])
-                out.append(box, classIndex: Int(bestClass[i]), score: bestScore[i])
+                guard multiLabel else {
+                    out.append(box, classIndex: Int(bestClass[i]), score: bestScore[i])
+                    continue
+                }
+                for c in 0..<classes where v[base + (4 + c) * n + i] > threshold { out.append(box, classIndex: c, score: v[base + (4 + c) * n + i]) }
             }
         }
         return out
@@ -93,8 +111,8 @@ struct GridDecoding {
             let cells = shapes[2 * l][1], s = Float(stride)
             values[2 * l].withUnsafeBufferPointer { scores in values[2 * l + 1].withUnsafeBufferPointer { dist in
                 for i in 0..<cells {
-                    let (c, score) = best(scores, (b * cells + i) * classes, classes)
-                    guard score > threshold else { continue }
+                    let found = labels(scores, (b * cells + i) * classes, classes)
+                    guard !found.isEmpty else { continue }
                     var sides: [Float] = [0, 0, 0, 0]
                     for side in 0..<4 {
                         let base = (b * cells + i) * 4 * bins + side * bins
@@ -107,7 +125,7 @@ struct GridDecoding {
                         sides[side] = expectation / sum * s
                     }
                     let cx = (Float(i % levels.widths[l]) + 0.5) * s, cy = (Float(i / levels.widths[l]) + 0.5) * s
-                    out.append(Box(x1: cx - sides[0], y1: cy - sides[1], x2: cx + sides[2], y2: cy + sides[3]), classIndex: c, score: score)
+                    for (c, score) in found { out.append(Box(x1: cx - sides[0], y1: cy - sides[1], x2: cx + sides[2], y2: cy + sides[3]), classIndex: c, score: score) }
                 }
             } }
         }
@@ -120,10 +138,10 @@ struct GridDecoding {
         var out = Candidates()
         values[0].withUnsafeBufferPointer { boxes in values[1].withUnsafeBufferPointer { scores in
             for i in 0..<n {
-                let (c, score) = best(scores, (b * n + i) * classes, classes)
-                guard score > threshold else { continue }
                 let r = (b * n + i) * 4
-                out.append(Box(x1: boxes[r], y1: boxes[r + 1], x2: boxes[r + 2], y2: boxes[r + 3]), classIndex: c, score: score)
+                for (c, score) in labels(scores, (b * n + i) * classes, classes) {
+                    out.append(Box(x1: boxes[r], y1: boxes[r + 1], x2: boxes[r + 2], y2: boxes[r + 3]), classIndex: c, score: score)
+                }
             }
         } }
         return out

@@ -97,7 +97,9 @@ public struct HeadDecoder: Sendable, Equatable {
     }
 
     /// Each image's candidates scoring above `scoreThreshold`, boxes in the model input's pixels.
-    public func candidates(_ outputs: [String: Tensor], scoreThreshold: Float) throws(DetectionError) -> [Candidates] {
+    /// - Parameter multiLabel: one candidate per class above the threshold at each anchor (as
+    ///   PaddleDetection's multiclass NMS and Ultralytics' `multi_label` keep them), not only its best class.
+    public func candidates(_ outputs: [String: Tensor], scoreThreshold: Float, multiLabel: Bool = false) throws(DetectionError) -> [Candidates] {
         var values: [[Float]] = [], shapes: [[Int]] = []
         for name in outputNames {
             guard let tensor = outputs[name] else { throw .headMismatch(decoder: layout.rawValue, reason: "the output \(name) is missing") }
@@ -111,7 +113,7 @@ public struct HeadDecoder: Sendable, Equatable {
             throw .headMismatch(decoder: layout.rawValue, reason: "outputs of shapes \(shapes) do not share a batch")
         }
         return try (0..<batch).map { (b) throws(DetectionError) in
-            try GridDecoding(decoder: self, values: values, shapes: shapes, threshold: scoreThreshold).image(b)
+            try GridDecoding(decoder: self, values: values, shapes: shapes, threshold: scoreThreshold, multiLabel: multiLabel).image(b)
         }
     }
 }

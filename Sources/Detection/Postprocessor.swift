@@ -13,6 +13,8 @@ public struct Postprocessor: Sendable {
     public var maxCandidates: Int
     /// How boxes go back to the original image.
     public var mapping: BoxMapping
+    /// A candidate for every class above the threshold at an anchor, not only the best one.
+    public var multiLabel = false
 
     public init(decoder: HeadDecoder, scoreThreshold: Float = 0.25, nms: NonMaximumSuppression, maxCandidates: Int = 30_000,
                 mapping: BoxMapping = .resampledScale) throws(DetectionError) {
@@ -28,7 +30,7 @@ public struct Postprocessor: Sendable {
     /// Detections of the first `placements.count` images of the batch (later slots are padding),
     /// best first, in each image's own pixels, clipped to it.
     public func callAsFunction(_ outputs: [String: Tensor], placements: [ImagePlacement]) throws(DetectionError) -> [[Detection]] {
-        let perImage = try decoder.candidates(outputs, scoreThreshold: scoreThreshold)
+        let perImage = try decoder.candidates(outputs, scoreThreshold: scoreThreshold, multiLabel: multiLabel)
         guard perImage.count >= placements.count else {
             throw .headMismatch(decoder: decoder.layout.rawValue, reason: "the outputs hold \(perImage.count) images, \(placements.count) were sent")
         }

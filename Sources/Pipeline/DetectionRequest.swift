@@ -21,6 +21,9 @@ public struct DetectionRequest: Sendable {
     public var iou: Float = 0.45
     public var maxDetections = 300
     public var classAgnostic = false
+    /// A box for every class above the score at an anchor (nil: as the family's exporter does:
+    /// PaddleDetection's GFL heads keep every class, Ultralytics and YOLOX the best one).
+    public var multiLabel: Bool?
     public var postprocess: PostprocessPlace = .auto
     /// Run the CPU postprocess beside a GPU one on every batch and compare.
     public var checkPostprocess = false

@@ -77,11 +77,13 @@ public struct DetectionSetup {
         let nms = try NonMaximumSuppression(iouThreshold: request.iou, maxDetections: request.maxDetections, classAgnostic: request.classAgnostic)
         // Letterboxed detectors were trained and scored with boxes divided by the gain; other resize modes map exactly.
         let mapping: BoxMapping = preprocessor.spec.resize == .letterbox ? .letterboxGain : .resampledScale
-        let cpu = try Postprocessor(decoder: decoder, scoreThreshold: request.score, nms: nms, mapping: mapping)
+        var cpu = try Postprocessor(decoder: decoder, scoreThreshold: request.score, nms: nms, mapping: mapping)
+        cpu.multiLabel = request.multiLabel ?? (decoder.layout == .gfl)
         let spec = preprocessor.spec
         var summary = "\(request.model): \(decoder.description); '\(input.name)' \(spec.height)x\(spec.width) (HxW) \(spec.dtype.rawValue) \(spec.order.rawValue); "
         let modelSource = rewritten.map { ModelSource.bytes($0, name: request.model) } ?? .file(request.model)
-        let gpuDecodes = wantsLanes && accelerator!.decodesOnDevice(decoder)
+        // The GPU decode keeps each anchor's best class only: multi-label heads decode on the CPU.
+        let gpuDecodes = wantsLanes && accelerator!.decodesOnDevice(decoder) && !cpu.multiLabel
 
         if request.jpegDecoding == .cuda && !gpuDecodes {
             throw PipelineError.badConfiguration("--decode cuda decodes JPEGs in GPU lanes; they need --device cuda, the CUDA engine and a head the GPU decodes")
@@ -126,6 +128,7 @@ public struct DetectionSetup {
             try HostDetectionLane(session: session, inputName: input.name, preprocessor: preprocessor, postprocessor: postprocessing, batchSize: batch, paddedBatch: fixedBatch)
         }
         summary += "batch \(batch), \(workers) inference worker\(workers == 1 ? "" : "s") on \(target.device) (\(target.backend.name)); postprocessing on \(postprocessing.placeName)"
+            + (cpu.multiLabel ? " (multi-label)" : "")
         if !notes.isEmpty { summary += "; " + notes.joined(separator: "; ") }
         return DetectionSetup(lanes: lanes, preprocessor: preprocessor, names: names, batch: batch, summary: summary, decodesJPEGs: false,
                               postprocessing: postprocessing, accelerator: accelerator)
@@ -165,8 +168,9 @@ public struct DetectionSetup {
     private static func hostPostprocessing(_ cpu: Postprocessor, request: DetectionRequest, maxBatch: Int, accelerator: (any DetectionAccelerator)?) throws
         -> any BatchPostprocessing {
         guard case .cuda(let device) = request.postprocess else { return CPUPostprocessing(cpu) }
-        guard let accelerator, accelerator.decodesOnDevice(cpu.decoder) else {
-            throw PipelineError.badConfiguration("--postprocess \(request.postprocess): the \(cpu.decoder.layout.rawValue) head is decoded on the CPU only; use --postprocess cpu")
+        guard let accelerator, accelerator.decodesOnDevice(cpu.decoder), !cpu.multiLabel else {
+            let what = cpu.multiLabel ? "multi-label decoding (--multi-label, or a GFL head's default)" : "the \(cpu.decoder.layout.rawValue) head"
+            throw PipelineError.badConfiguration("--postprocess \(request.postprocess): \(what) is decoded on the CPU only; use --postprocess cpu")
         }
         return try accelerator.postprocessing(cpu, device: device, maxBatch: maxBatch, checked: request.checkPostprocess)
     }

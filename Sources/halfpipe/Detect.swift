@@ -60,6 +60,9 @@ struct Detect: ParsableCommand {
     @Flag(name: .customLong("class-agnostic"), help: "Suppress overlapping boxes whatever their class.")
     var classAgnostic = false
 
+    @Flag(inversion: .prefixedNo, help: "A box for every class scoring above --score at an anchor, not only its best class (Ultralytics' and PaddleDetection's multi_label). Default: as the model family's exporter does (on for GFL/PP-PicoDet heads, off for YOLO and YOLOX); decoded on the CPU.")
+    var multiLabel: Bool?
+
     @Option(help: ArgumentHelp("Where boxes are decoded and suppressed: auto (on the GPU lane with --device cuda, else the CPU), cpu, or cuda[:N] (the whole batch in four kernels; YOLOX, YOLOv5/v8 and boxes+scores heads).", valueName: "device"))
     var postprocess = PostprocessPlace.auto
 

@@ -10,7 +10,7 @@ extension Detect {
         var request = DetectionRequest(model: model, devices: devices)
         (request.batch, request.workers, request.threads) = (batch, workers, runtime.threads)
         request.decoder = decoder.layout
-        (request.score, request.iou, request.maxDetections, request.classAgnostic) = (score, iou, maxDetections, classAgnostic)
+        (request.score, request.iou, request.maxDetections, request.classAgnostic, request.multiLabel) = (score, iou, maxDetections, classAgnostic, multiLabel)
         (request.postprocess, request.checkPostprocess, request.jpegDecoding) = (postprocess, checkPostprocess, decode)
         request.annotates = annotate != nil
         request.images = try imageFeed.request

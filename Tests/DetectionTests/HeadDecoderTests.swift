@@ -81,6 +81,39 @@ private func close(_ a: Box, _ b: Box, _ tolerance: Float = 1e-3) -> Bool {
         #expect(close(found.box(0), Box(x1: 48 - 32, y1: 48 - 64, x2: 48, y2: 48 + 96), 1e-2))
     }
 
+    /// Multi-label: every class above the threshold at an anchor gives a candidate, in class order,
+    /// for each layout that scores classes; single-label keeps the best one only.
+    @Test func multiLabelKeepsEveryClassAboveTheThresholdInEveryLayout() throws {
+        // YOLOX [1, N, 5+3]: objectness 0.9, classes 0.5, 0.1, 0.8 → scores 0.45, 0.09, 0.72.
+        let n = 3549, k = 8
+        var yolox = [Float](repeating: 0, count: n * k)
+        for (j, v) in [Float(0), 0, 0, 0, 0.9, 0.5, 0.1, 0.8].enumerated() { yolox[7 * k + j] = v }
+        let x = try HeadDecoder.recognise([HeadOutput(name: "output", shape: [1, n, k])], inputWidth: 416, inputHeight: 416)
+        let xm = try x.candidates(["output": try tensor([1, n, k], yolox)], scoreThreshold: 0.3, multiLabel: true)[0]
+        #expect(xm.classes == [0, 2] && abs(xm.scores[0] - 0.45) < 1e-6 && abs(xm.scores[1] - 0.72) < 1e-6 && xm.box(0) == xm.box(1))
+        #expect(try x.candidates(["output": try tensor([1, n, k], yolox)], scoreThreshold: 0.3)[0].classes == [2])
+        // YOLOv8 [1, 4+3, 8400]: classes 0.6, 0.3, 0.7 at one anchor.
+        let cells = 8400, channels = 7
+        var v8 = [Float](repeating: 0, count: channels * cells)
+        for (c, v) in [Float(100), 100, 20, 20, 0.6, 0.3, 0.7].enumerated() { v8[c * cells + 11] = v }
+        let y = try HeadDecoder.recognise([HeadOutput(name: "output0", shape: [1, channels, cells])], inputWidth: 640, inputHeight: 640)
+        #expect(try y.candidates(["output0": try tensor([1, channels, cells], v8)], scoreThreshold: 0.25, multiLabel: true)[0].classes == [0, 1, 2])
+        #expect(try y.candidates(["output0": try tensor([1, channels, cells], v8)], scoreThreshold: 0.25)[0].classes == [2])
+        // GFL: one cell with classes 0.9 and 0.6 of 2.
+        var scores = [Float](repeating: 0, count: 4 * 2), dist = [Float](repeating: 0, count: 4 * 16)
+        (scores[6], scores[7]) = (0.9, 0.6)
+        let g = try HeadDecoder.recognise([HeadOutput(name: "s", shape: [1, 4, 2]), HeadOutput(name: "d", shape: [1, 4, 16])],
+                                          inputWidth: 64, inputHeight: 64, requested: .gfl)
+        let gm = try g.candidates(["s": try tensor([1, 4, 2], scores), "d": try tensor([1, 4, 16], dist)], scoreThreshold: 0.5, multiLabel: true)[0]
+        #expect(gm.classes == [0, 1] && gm.scores == [0.9, 0.6])
+        // Boxes [1, N, 4] with scores [1, N, 2].
+        let b = try HeadDecoder.recognise([HeadOutput(name: "boxes", shape: [1, 2, 4]), HeadOutput(name: "scores", shape: [1, 2, 2])],
+                                          inputWidth: 64, inputHeight: 64, requested: .boxes)
+        let feeds = ["boxes": try tensor([1, 2, 4], [0, 0, 10, 10, 5, 5, 20, 20]), "scores": try tensor([1, 2, 2], [0.7, 0.8, 0.1, 0.2])]
+        #expect(try b.candidates(feeds, scoreThreshold: 0.5, multiLabel: true)[0].classes == [0, 1])
+        #expect(try b.candidates(feeds, scoreThreshold: 0.5)[0].classes == [1])
+    }
+
     @Test func keepsBoxesThatAreAlreadyFinished() throws {
         let rows: [Float] = [10, 20, 30, 40, 0.9, 3, 0, 0, 0, 0, 0, 0]
         let decoder = try HeadDecoder.recognise([HeadOutput(name: "dets", shape: [1, 2, 6])], inputWidth: 64, inputHeight: 64)

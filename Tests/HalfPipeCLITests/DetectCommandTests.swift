@@ -128,8 +128,9 @@ import Testing
         #expect(r.status == 0 && r.stderr.contains("'images' 320x320 (HxW)"), "\(r.stderr)")
         let labels = Set(try Self.lines(out).flatMap { ($0["detections"] as! [[String: Any]]).map { $0["label"] as! String } })
         #expect(try Self.lines(out).count == 2 && !labels.isEmpty && labels.isSubset(of: ["person", "car"]), "\(labels)")
-        let sized = try CLI.run(["detect", model] + pictures + ["-o", out, "--size", "256x192"])
-        #expect(sized.status == 0 && sized.stderr.contains("'images' 256x192 (HxW)"), "\(sized.stderr)")
+        #expect(!r.stderr.contains("(multi-label)"), "Ultralytics' default is the best class")
+        let sized = try CLI.run(["detect", model] + pictures + ["-o", out, "--size", "256x192", "--multi-label"])
+        #expect(sized.status == 0 && sized.stderr.contains("'images' 256x192 (HxW)") && sized.stderr.contains("(multi-label)"), "\(sized.stderr)")
         let off = try CLI.run(["detect", model] + pictures + ["-o", out, "--size", "300x300"])
         #expect(off.status == 2 && off.stderr.contains("multiples of 32"), "\(off.stderr)")
         let bare = try CLI.run(["detect", try Self.dynamicDetector(metadata: false)] + pictures + ["-o", out])
@@ -152,7 +153,10 @@ import Testing
         }
         let paddle = try CLI.run(["detect", try model(nil), picture, "-o", out])
         #expect(paddle.status == 0 && paddle.stderr.contains("PaddleDetection's preprocessing") && paddle.stderr.contains("picodet320")
-                && !paddle.stderr.contains("warning"), "\(paddle.stderr)")
+                && !paddle.stderr.contains("warning") && paddle.stderr.contains("(multi-label)"), "\(paddle.stderr)")
+        // Multi-label is PaddleDetection's default; --no-multi-label turns it off.
+        let single = try CLI.run(["detect", try model(nil), picture, "-o", out, "--no-multi-label"])
+        #expect(single.status == 0 && !single.stderr.contains("(multi-label)"), "\(single.stderr)")
         let other = try model("nanodet")
         let warned = try CLI.run(["detect", other, picture, "-o", out])
         #expect(warned.status == 0 && warned.stderr.contains("warning: a GFL head") && warned.stderr.contains("--image-preset picodet320"), "\(warned.stderr)")
