@@ -100,30 +100,26 @@ struct GStreamerAPI: @unchecked Sendable {
 
     /// The first error message waiting on `element`'s bus (after up to `timeout` ns), with its debug detail.
     func pendingError(_ element: GstPointer, timeout: UInt64 = 0) -> String? {
-        guard let bus = gst_element_get_bus(element) else { return nil }
-        defer { gst_object_unref(bus) }
-        guard let message = gst_bus_timed_pop_filtered(bus, timeout, Self.messageError) else { return nil }
-        defer { gst_mini_object_unref(message) }
-        var error: GstPointer?
-        var debug: UnsafeMutablePointer<CChar>?
-        gst_message_parse_error(message, &error, &debug)
-        defer { g_free(debug) }
-        let text = take(error) ?? "unknown error"
-        return debug.map { "\(text) (\(String(cString: $0)))" } ?? text
+        pendingMessage(element, type: Self.messageError, timeout: timeout)
     }
 
     /// The first warning waiting on `element`'s bus (a demuxer that met a truncated file warns
     /// and then ends the stream), with its debug detail.
     func pendingWarning(_ element: GstPointer) -> String? {
+        pendingMessage(element, type: Self.messageWarning, timeout: 0)
+    }
+
+    /// An error or warning message's text and debug detail: both carry a GError and a string.
+    private func pendingMessage(_ element: GstPointer, type: UInt32, timeout: UInt64) -> String? {
         guard let bus = gst_element_get_bus(element) else { return nil }
         defer { gst_object_unref(bus) }
-        guard let message = gst_bus_timed_pop_filtered(bus, 0, Self.messageWarning) else { return nil }
+        guard let message = gst_bus_timed_pop_filtered(bus, timeout, type) else { return nil }
         defer { gst_mini_object_unref(message) }
         var error: GstPointer?
         var debug: UnsafeMutablePointer<CChar>?
-        gst_message_parse_warning(message, &error, &debug)
+        (type == Self.messageError ? gst_message_parse_error : gst_message_parse_warning)(message, &error, &debug)
         defer { g_free(debug) }
-        let text = take(error) ?? "unknown warning"
+        let text = take(error) ?? (type == Self.messageError ? "unknown error" : "unknown warning")
         return debug.map { "\(text) (\(String(cString: $0)))" } ?? text
     }
 
