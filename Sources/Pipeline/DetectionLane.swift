@@ -1,4 +1,5 @@
 import Detection
+import Dispatch
 import Imaging
 
 /// A worker that takes whole batches of decoded frames to detections on one device: preprocessing
@@ -23,6 +24,16 @@ public protocol DetectionLane: AnyObject, Sendable {
     /// decode) and returns without waiting for the device. Blocks only while every batch slot of
     /// the lane is still in flight.
     func submit(_ pictures: [PictureInput]) throws -> LaneSubmission
+}
+
+extension DispatchSemaphore {
+    /// Waits for a lane's batch slot, looking at the run's cancellation every 50 ms: a lane whose
+    /// earlier batch will never be collected (the run stopped) gives up instead of waiting forever.
+    public func waitForSlot(unless cancelled: () -> Bool) throws(PipelineError) {
+        while wait(timeout: .now() + .milliseconds(50)) == .timedOut {
+            if cancelled() { throw .cancelled }
+        }
+    }
 }
 
 /// A span a lane timed itself, on the pipeline's clock.

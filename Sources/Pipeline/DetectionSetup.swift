@@ -47,9 +47,9 @@ public struct DetectionSetup {
             throw PipelineError.badConfiguration("--device cuda:all: several GPUs need the CUDA engine's lanes (GPU postprocessing, no --check-postprocess)")
         }
         let model = try Model.load(contentsOf: request.model)
-        var (input, preprocessor) = try request.images.preprocessor(for: probe.inputs, exportSize: RunCheckInputs.ultralyticsImageSize(model))
-        if let stride = Int(model.metadata.first { $0.key == "stride" }?.value ?? ""), stride > 1,
-           preprocessor.spec.height % stride != 0 || preprocessor.spec.width % stride != 0 {
+        let export = ExportMetadata(model)
+        var (input, preprocessor) = try request.images.preprocessor(for: probe.inputs, exportSize: export.imageSize)
+        if let stride = export.stride, preprocessor.spec.height % stride != 0 || preprocessor.spec.width % stride != 0 {
             throw PipelineError.badConfiguration("the pictures would be \(preprocessor.spec.height)x\(preprocessor.spec.width), but the model's stride is \(stride) "
                 + "(its metadata): give --size as multiples of \(stride)")
         }

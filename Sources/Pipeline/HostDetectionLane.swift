@@ -65,9 +65,7 @@ public final class HostDetectionLane: DetectionLane, @unchecked Sendable {
         let (tensor, placements) = try preprocessor.batch(images, size: paddedBatch ?? images.count)
         let preprocessed = clock()
         // The batch before last must have been collected (its outputs handed on).
-        while slots.wait(timeout: .now() + .milliseconds(50)) == .timedOut {
-            if cancelled() { throw PipelineError.cancelled }
-        }
+        try slots.waitForSlot(unless: cancelled)
         let ran = Mutex<(Result<[String: Tensor], any Error>, LaneSpan)?>(nil)
         let done = DispatchSemaphore(value: 0)
         let (session, input, clock) = (UncheckedSendable(session), inputName, clock)

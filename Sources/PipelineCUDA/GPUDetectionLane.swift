@@ -121,9 +121,7 @@ public final class GPUDetectionLane: DetectionLane, @unchecked Sendable {
         nextSlot = (nextSlot + 1) % slots.count
         let slot = slots[index]
         // The slot's last batch must have been collected (its pinned results read).
-        while slot.free.wait(timeout: .now() + .milliseconds(50)) == .timedOut {
-            if cancelled() { throw PipelineError.cancelled }
-        }
+        try slot.free.waitForSlot(unless: cancelled)
         do {
             let placements = try preprocessor.stage(pictures: images, batchSize: batchSize, slot: index)
             try slot.uploadStart.record(on: copyStream)

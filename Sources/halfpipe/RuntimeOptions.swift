@@ -27,7 +27,7 @@ struct RuntimeOptions: ParsableArguments {
     }
 
     /// ONNX Runtime's own options.
-    func ortOptions() throws -> ORTOptions {
+    func ortOptions() -> ORTOptions {
         var options = ORTOptions()
         options.optimizationLevel = optimization
         options.libraryPath = ortLibrary
@@ -60,7 +60,7 @@ enum Backends {
     }
 
     static func backend(for device: Device, runtime: RuntimeOptions, loadingNow: Bool = true) throws -> any Backend {
-        let ort = ORTBackend(options: try runtime.ortOptions())
+        let ort = ORTBackend(options: runtime.ortOptions())
         let candidates: [any Backend] = device.isGPU ? [CUDAEngineBackend(fallback: hostFallback(libraryPath: runtime.ortLibrary)), ort] : [ort]
         if !loadingNow && device == .cpu, let first = candidates.first { return first }
         var reasons: [String] = []

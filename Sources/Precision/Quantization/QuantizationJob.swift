@@ -187,7 +187,7 @@ public struct QuantizationJob {
     /// The quantized model run once where it is judged, on `feed` or random inputs the float32
     /// model runs on; what ran, or a refusal naming the node (nothing is written then).
     func runOnce(_ model: Model, float32: Data, feed: [String: Tensor]?) throws -> String? {
-        let target = options.rest == .float16 ? evaluation.adapted(to: .float16BesideInt8).target : evaluation
+        let target = written
         var inputs = feed
         var source = "the first calibration batch"
         if inputs == nil {
@@ -197,16 +197,19 @@ public struct QuantizationJob {
             case .failure: return nil
             }
         }
-        do {
-            let session = try target.session(.bytes(try model.serialized(), name: "quantized model"))
-            _ = try session.run(try ModelComparison.converted(inputs!, for: session.inputs))
-        } catch {
+        if let error = BackendProbe.probe(model, on: target, feed: inputs) {
             let refusal = target.backend.refusal(in: error)
             let node = refusal.map { "\($0.opType ?? "a node")\($0.nodeName.map { " '\($0)'" } ?? "")" } ?? "the model"
             throw PrecisionError.notConvertible("\(target.backend.name) refuses \(node) of the quantized model on its first run: \(refusal?.message ?? "\(error)"); "
                 + "nothing was written (keep that layer in float with --exclude-node, or give --no-run-check to write the model anyway)")
         }
         return "ran once in \(target.backend.name) on \(source)"
+    }
+
+    /// Where the written model runs for its run check and `--check`: the evaluation target, set
+    /// for float16 layers beside int8 ones where the model has them.
+    var written: ExecutionTarget {
+        options.rest == .float16 ? evaluation.adapted(to: .float16BesideInt8).target : evaluation
     }
 
     /// Where int8 candidates are judged: with 8-bit weights, the backend set to compute the
@@ -221,7 +224,7 @@ public struct QuantizationJob {
     public func check(_ outcome: QuantizationOutcome) throws -> CheckResult? {
         guard let check else { return nil }
         guard let feed = outcome.feed else { throw PrecisionError.badOption("the check needs inputs; give calibration data (a cache alone has none)") }
-        let candidate = options.rest == .float16 ? evaluation.adapted(to: .float16BesideInt8).target : evaluation
+        let candidate = written
         let a = try runtime.session(.file(outcome.input)), b = try candidate.session(.file(outcome.output))
         let entries = try ModelComparison.outputs(reference: a, candidate: b, feeds: feed, tolerance: check.tolerance)
         let (verdicts, passed) = check.gate.verdicts(entries)

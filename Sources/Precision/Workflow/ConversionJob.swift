@@ -95,8 +95,8 @@ public struct ConversionJob {
         // ask at all: the common float16 model has nothing to ask about, and costs nothing here.
         let asksBackend = respectsBackendLimits && model.graph.nodes.contains { runtime.backend.mayRefuse($0, computing: options.target) }
         // The run check is for the backend the model runs on; a model made for another runtime is not run here.
-        let runChecks = runCheck && respectsBackendLimits
-        let needsFloat32 = feeds != nil || check != nil || loadCheck || asksBackend || runChecks
+        let wantsRunCheck = runCheck && respectsBackendLimits
+        let needsFloat32 = feeds != nil || check != nil || loadCheck || asksBackend || wantsRunCheck
         var prepared = needsFloat32 ? try ModelConversion.prepare(model, options: options) : nil
         // Asked once, of the graph that gets converted (folding renames the layers it folds into).
         let support = asksBackend ? BackendSupport(model: model, target: options.target, backend: runtime.backend) : BackendSupport()
@@ -144,10 +144,10 @@ public struct ConversionJob {
         // One run settles the undecided nodes and is the run check (and, with --check, catches
         // run-time refusals before the check does): on the given inputs, else on random ones the
         // float32 model runs on. With neither, the undecided nodes stay float32.
-        var probeFeed = undecided.isEmpty && check == nil && !runChecks ? nil : first
+        var probeFeed = undecided.isEmpty && check == nil && !wantsRunCheck ? nil : first
         var runCheckNote = first.map { _ in "on \(feeds?.source ?? "the given inputs")" }
-        var runsCheck = runChecks
-        if (!undecided.isEmpty || runChecks) && probeFeed == nil, let float32 {
+        var runsCheck = wantsRunCheck
+        if (!undecided.isEmpty || wantsRunCheck) && probeFeed == nil, let float32 {
             switch RunCheckInputs(model: model, given: inputShapes).feed(runningOn: runtime, float32: float32) {
             case .success(let made):
                 probeFeed = made.feed
@@ -155,11 +155,11 @@ public struct ConversionJob {
             case .failure(let failure) where !failure.floatModelLoads:
                 // Made for another runtime (a custom op): the result cannot run where the float32 model does not.
                 runCheckNote = nil
-                if runChecks { notes.append("run check skipped: \(failure.reason)") }
+                if wantsRunCheck { notes.append("run check skipped: \(failure.reason)") }
                 runsCheck = false
             case .failure(let failure):
                 runCheckNote = nil
-                if runChecks { notes.append("run check: the result was loaded, not run: \(failure.reason); give --inputs or --shape NAME=DIMS") }
+                if wantsRunCheck { notes.append("run check: the result was loaded, not run: \(failure.reason); give --inputs or --shape NAME=DIMS") }
             }
         }
         if !undecided.isEmpty && probeFeed == nil {

@@ -1,12 +1,13 @@
 import FoundationEssentials
 import Imaging
 import Inference
+import ONNX
 import Tensors
 
 /// How pictures become a model's input: a preset or a JSON spec, and which input takes them. The
 /// element type, layout and (where the model fixes it) size come from the model; with neither
 /// preset nor spec, pictures are letterboxed to the model's size (Ultralytics' defaults).
-public struct ImageFeedRequest: Sendable, Equatable {
+public struct ImageFeedRequest: Sendable {
     /// A preset name (`PreprocessSpec.presets`).
     public var preset: String?
     /// A JSON spec file, as `preprocess --print-spec` writes.
@@ -22,10 +23,6 @@ public struct ImageFeedRequest: Sendable, Equatable {
         self.specFile = specFile
         self.inputName = inputName
         self.size = size
-    }
-
-    public static func == (a: Self, b: Self) -> Bool {
-        a.preset == b.preset && a.specFile == b.specFile && a.inputName == b.inputName && a.size?.height == b.size?.height && a.size?.width == b.size?.width
     }
 
     /// Whether the user named the preprocessing (else it is guessed from the model's size).
@@ -121,5 +118,21 @@ public struct ImageFeed {
     public var summary: String {
         let s = preprocessor.spec
         return "\(images.count) images -> '\(name)' \(s.dtype.rawValue) \(s.layout.rawValue) [\(batchSize), \(s.height)x\(s.width)] (\(s.resize.rawValue), \(s.order.rawValue))"
+    }
+}
+
+/// What an exporter records about the pictures a model was made for (Ultralytics writes `imgsz`
+/// and `stride` into the model's metadata): the one reader, for image feeds and run checks.
+public struct ExportMetadata: Sendable {
+    /// `imgsz` ("[640, 640]", or one number): height, width.
+    public let imageSize: [Int]?
+    /// `stride`: the multiple the image size must be.
+    public let stride: Int?
+
+    public init(_ model: Model) {
+        let value = { (key: String) in model.metadata.first { $0.key == key }?.value }
+        let numbers = value("imgsz").map { $0.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }.filter { $0 > 0 } } ?? []
+        imageSize = numbers.count == 1 ? [numbers[0], numbers[0]] : numbers.count == 2 ? numbers : nil
+        stride = value("stride").flatMap { Int($0) }.flatMap { $0 > 1 ? $0 : nil }
     }
 }

@@ -8,7 +8,7 @@ import Tensors
 /// for the input (`--shape`); the image size an Ultralytics export records (`imgsz`) for the
 /// spatial axes of a 4-D input; 1 for the batch axis; and for any other, the smallest of a few
 /// sizes common in vision models that the float32 model runs at.
-public struct RunCheckInputs {
+struct RunCheckInputs {
     /// Sizes tried for the symbolic axes nothing else fixes, smallest first (the same for every such axis).
     static let candidateSizes = [32, 64, 128, 224, 256, 320, 416, 512, 640]
 
@@ -20,7 +20,7 @@ public struct RunCheckInputs {
     func feed(runningOn runtime: ExecutionTarget, float32: Data) -> Result<(feed: [String: Tensor], shapes: String), RunCheckInputs.Failure> {
         let weights = Set(model.graph.initializers.map(\.name))
         let inputs = model.graph.inputs.filter { !weights.contains($0.name) }
-        let imageSize = Self.ultralyticsImageSize(model)
+        let imageSize = ExportMetadata(model).imageSize
         let needsSearch = inputs.contains { input in
             given[input.name] == nil && (input.shape ?? []).enumerated().contains { axis, d in
                 Self.fixed(d) == nil && axis != 0 && !(imageSize != nil && (input.shape?.count == 4) && axis >= 2)
@@ -67,16 +67,5 @@ public struct RunCheckInputs {
 
     static func fixed(_ d: Dimension) -> Int? {
         if case .fixed(let n) = d, n > 0 { n } else { nil }
-    }
-
-    /// `imgsz` of an Ultralytics export's metadata ("[640, 640]", or one number): height, width.
-    public static func ultralyticsImageSize(_ model: Model) -> [Int]? {
-        guard let text = model.metadata.first(where: { $0.key == "imgsz" })?.value else { return nil }
-        let numbers = text.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }.filter { $0 > 0 }
-        switch numbers.count {
-        case 1: return [numbers[0], numbers[0]]
-        case 2: return numbers
-        default: return nil
-        }
     }
 }
