@@ -28,6 +28,7 @@ final class QueuedHostLane: DetectionLane, @unchecked Sendable {
     let peakInFlight = Atomic<Int>(0)
     private let inFlight = Atomic<Int>(0)
     private var clock: @Sendable () -> Double = { 0 }
+    private var cancelled: @Sendable () -> Bool = { false }
 
     init(place: String, session: any Session, preprocessor: Preprocessor, postprocessor: Postprocessor, batchSize: Int, depth: Int = 2, failOnBatch: Int? = nil) {
         self.place = place
@@ -42,11 +43,16 @@ final class QueuedHostLane: DetectionLane, @unchecked Sendable {
         self.failOnBatch = failOnBatch
     }
 
-    func start(clock: @escaping @Sendable () -> Double, cancelled: @escaping @Sendable () -> Bool) throws { self.clock = clock }
+    func start(clock: @escaping @Sendable () -> Double, cancelled: @escaping @Sendable () -> Bool) throws {
+        self.clock = clock
+        self.cancelled = cancelled
+    }
 
     func submit(_ pictures: [PictureInput]) throws -> LaneSubmission {
         let images = try pictures.map { try $0.hostImage() }
-        slots.wait()
+        // As every lane must: a run stopped by another lane's failure never collects this lane's
+        // batches in flight, so a plain wait here would hang the run (it did, on CI).
+        try slots.waitForSlot(unless: cancelled)
         let number = submitted.add(1, ordering: .relaxed).newValue - 1
         let now = inFlight.add(1, ordering: .relaxed).newValue
         peakInFlight.max(now, ordering: .relaxed)
