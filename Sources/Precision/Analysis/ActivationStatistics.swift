@@ -27,6 +27,9 @@ public struct ActivationStatistics: Sendable {
 
     public private(set) var values: [String: Value] = [:]
     public private(set) var batches = 0
+    /// Values left unmeasured because, exposed as outputs, they made the runtime refuse a node
+    /// near them (each with the node).
+    public internal(set) var unmeasured: [String: String] = [:]
     /// Bins of each |x| histogram; nil collects none (range analysis needs only the extremes).
     public let histogramBins: Int?
 
@@ -72,17 +75,60 @@ public struct ActivationStatistics: Sendable {
     /// `progress` hears the number of batches done.
     /// `only` limits the extra outputs to these values (fewer copies, and the runtime keeps its
     /// fusions elsewhere); nil exposes them all.
+    ///
+    /// An extra output keeps the runtime from rewriting around its value (ONNX Runtime folds the
+    /// Transposes around a ViT's cubic Resize only when their results are not outputs, and refuses
+    /// the Resize otherwise): where the runtime refuses a node of the exposing model, the values on
+    /// the data-movement chains into and out of that node are not measured, and the first batch
+    /// runs again.
     public static func collect(model: Model, on target: ExecutionTarget, histogramBins: Int? = nil, only: Set<String>? = nil,
                                nextBatch: () throws -> [String: Tensor]?, progress: (Int) -> Void = { _ in }) throws -> ActivationStatistics {
-        let probe = exposingIntermediates(model, only: only)
-        let session = try target.session(.bytes(try probe.serialized(), name: "activation statistics"))
         var statistics = ActivationStatistics(histogramBins: histogramBins)
-        while let batch = try nextBatch() {
+        guard let first = try nextBatch() else { return statistics }
+        var probe = exposingIntermediates(model, only: only)
+        var started: (any Session)?
+        var attempt = 0
+        while started == nil {
+            do {
+                let session = try target.session(.bytes(try probe.serialized(), name: "activation statistics"))
+                statistics.add(try session.run(first).merging(first) { output, _ in output })
+                started = session
+            } catch {
+                attempt += 1
+                let extras = Set(probe.graph.outputs.map(\.name)).subtracting(model.graph.outputs.map(\.name))
+                guard attempt <= 16, let name = target.backend.refusal(in: error)?.nodeName, !name.isEmpty,
+                      let node = model.graph.nodes.first(where: { $0.name == name }) else { throw error }
+                let near = Self.valuesAround(node, graph: model.graph).intersection(extras)
+                guard !near.isEmpty else { throw error }
+                for value in near { statistics.unmeasured[value] = "\(node.opType) '\(name)'" }
+                probe = exposingIntermediates(model, only: extras.subtracting(near))
+            }
+        }
+        progress(statistics.batches)
+        while let session = started, let batch = try nextBatch() {
             let outputs = try session.run(batch)
             statistics.add(outputs.merging(batch) { output, _ in output })
             progress(statistics.batches)
         }
         return statistics
+    }
+
+    /// The inputs and outputs of `node` and the values on the chains of data movement and
+    /// Identity before and after it: what a runtime may need to rewrite away around the node.
+    static func valuesAround(_ node: Node, graph: Graph) -> Set<String> {
+        let defUse = DefUse(graph)
+        func moves(_ n: Node) -> Bool { n.opType == "Identity" || QuantizationPlan.dataMovement.contains(n.opType) }
+        var values = Set<String>()
+        var backward = node.inputs.filter { !$0.isEmpty }, forward = node.outputs.filter { !$0.isEmpty }
+        while let value = backward.popLast() {
+            guard values.insert(value).inserted else { continue }
+            if let producer = defUse.producer[value], moves(producer) { backward += producer.inputs.prefix(1).filter { !$0.isEmpty } }
+        }
+        while let value = forward.popLast() {
+            guard values.insert(value).inserted else { continue }
+            for use in defUse.consumers(of: value) where moves(use.node) && use.input == 0 { forward += use.node.outputs.filter { !$0.isEmpty } }
+        }
+        return values
     }
 
     /// The float32 values of the main graph that statistics cover: its float32 inputs and every

@@ -25,6 +25,14 @@ public enum QDQRewrite {
 
     /// Rewrites `model`'s main graph in place. Needs opset 13 for per-channel scales (see `OpsetUpgrade`).
     public static func apply(_ plan: QuantizationPlan, to model: Model, options: QuantizationOptions) throws -> Result {
+        var owners: [String: Set<String>] = [:]
+        return try apply(plan, to: model, options: options, owners: &owners)
+    }
+
+    /// The rewrite, also telling for every node it adds or computes in int8 (by name, as a runtime
+    /// names a node it refuses) which of the plan's int8 nodes (by key) it belongs to: a refused
+    /// node goes back to float with them. Unnamed int8 nodes get a name for that.
+    static func apply(_ plan: QuantizationPlan, to model: Model, options: QuantizationOptions, owners: inout [String: Set<String>]) throws -> Result {
         let graph = model.graph
         var names = UniqueNames(model)
         let constants = ConstantValues(graph)
@@ -32,8 +40,16 @@ public enum QDQRewrite {
         var added: [Node] = []
         var initializers: [Initializer] = []
 
-        // Which nodes compute in int8, fixed before any renaming.
+        // Which nodes compute in int8, and their keys, fixed before any renaming.
         let int8Nodes = Set(graph.nodes.filter(plan.runsInInt8).map(ObjectIdentifier.init))
+        var keyOf: [ObjectIdentifier: String] = [:]
+        for node in graph.nodes where int8Nodes.contains(ObjectIdentifier(node)) {
+            let key = node.outputs[0]
+            keyOf[ObjectIdentifier(node)] = key
+            if node.name.isEmpty { node.name = names.make("\(node.opType)_\(key)") }
+            owners[node.name, default: []].insert(key)
+        }
+        func own(_ node: Node, _ keys: [String]) { owners[node.name, default: []].formUnion(keys) }
         let layers = graph.nodes.filter { plan.quantizedLayers.contains($0.outputs.first ?? "") }
         // Each layer's input activation as the plan knows it (the pair below renames what it reads).
         let layerInputs = Dictionary(uniqueKeysWithValues: layers.map { (ObjectIdentifier($0), $0.inputs[0]) })
@@ -64,6 +80,8 @@ public enum QDQRewrite {
         for (value, p) in plan.activations.sorted(by: { $0.key < $1.key }) {
             let (scale, zero) = scalarParameters(value, p)
             let quantized = names.make(value + "_quantized")
+            // The int8 nodes on either side of the pair.
+            let sides = ([defUse.producer[value]].compactMap { $0 } + defUse.consumers(of: value).map(\.node)).compactMap { keyOf[ObjectIdentifier($0)] }
             if let producer = defUse.producer[value], int8Nodes.contains(ObjectIdentifier(producer)) {
                 // Produced in int8: the float result exists only between the layer and its Q.
                 let raw = names.make(value + "_before_quantize")
@@ -80,6 +98,7 @@ public enum QDQRewrite {
                     use.node.inputs[use.input] = dequantized
                 }
             }
+            for node in added.suffix(2) { own(node, sides) }
             result.activationPairs += 1
         }
 
@@ -87,14 +106,16 @@ public enum QDQRewrite {
         for node in graph.nodes where int8Nodes.contains(ObjectIdentifier(node)) {
             guard let hard = HardActivation(node),
                   let quantize = added.first(where: { $0.opType == "QuantizeLinear" && $0.inputs[0] == node.outputs[0] }) else { continue }
-            added += try hard.lower(node, quantize: quantize, names: &names, initializers: &initializers)
+            let lowered = try hard.lower(node, quantize: quantize, names: &names, initializers: &initializers)
+            for made in lowered { own(made, [keyOf[ObjectIdentifier(node)]!]) }
+            added += lowered
             result.hardActivations += 1
         }
 
         // Weights and biases.
         // Shared weights are quantized once per (axis, bias constraint).
         struct WeightKey: Hashable { var name: String; var axis: Int?; var floor: [Float] }
-        var quantizedWeights: [WeightKey: (value: String, scales: [Float])] = [:]
+        var quantizedWeights: [WeightKey: (value: String, scales: [Float], dequantize: Node)] = [:]
         for layer in layers {
             let weight = layer.inputs[1]
             guard let (values, dims) = constants.float32(weight) else {
@@ -111,9 +132,9 @@ public enum QDQRewrite {
                 floor = bias.values.map { abs($0) / (inputScale * Float(1 << 30)) }
             }
             let key = WeightKey(name: weight, axis: axis, floor: floor)
-            let (dequantizedWeight, weightScales): (String, [Float])
+            let (dequantizedWeight, weightScales, dequantize): (String, [Float], Node)
             if let done = quantizedWeights[key] {
-                (dequantizedWeight, weightScales) = done
+                (dequantizedWeight, weightScales, dequantize) = done
             } else {
                 let (q, scales) = WeightQuantization.quantize(values, dims: dims, axis: axis, minimumScales: floor, limit: options.weightLimit)
                 result.scalesRaisedForBias += zip(scales, floor).filter { $0 == $1 && $1 > 0 }.count
@@ -123,15 +144,17 @@ public enum QDQRewrite {
                 initializers.append(Initializer(name: scale, tensor: try Tensor(shape: shape, elements: scales)))
                 initializers.append(Initializer(name: zero, tensor: try Tensor(shape: shape, elements: [Int8](repeating: 0, count: scales.count))))
                 let out = names.make(weight + "_dequantized")
-                added.append(Node(opType: "DequantizeLinear", name: names.make(weight + "_DequantizeLinear"), inputs: [stored, scale, zero], outputs: [out],
-                                  attributes: axis.map { [.int("axis", $0)] } ?? []))
-                quantizedWeights[key] = (out, scales)
-                (dequantizedWeight, weightScales) = (out, scales)
+                let node = Node(opType: "DequantizeLinear", name: names.make(weight + "_DequantizeLinear"), inputs: [stored, scale, zero], outputs: [out],
+                                attributes: axis.map { [.int("axis", $0)] } ?? [])
+                added.append(node)
+                quantizedWeights[key] = (out, scales, node)
+                (dequantizedWeight, weightScales, dequantize) = (out, scales, node)
                 result.weightsQuantized += 1
                 result.weightBytesBefore += values.count * 4
                 result.weightBytesAfter += values.count
             }
             layer.inputs[1] = dequantizedWeight
+            own(dequantize, [keyOf[ObjectIdentifier(layer)]!])
 
             // Bias: int32 at input scale × weight scale (one per output channel).
             guard let (bias, biasDims) = bias, biasDims.count == 1,
@@ -147,6 +170,7 @@ public enum QDQRewrite {
             added.append(Node(opType: "DequantizeLinear", name: names.make(name + "_DequantizeLinear"), inputs: [stored, scale, zero], outputs: [out],
                               attributes: [.int("axis", 0)]))
             layer.inputs[2] = out
+            own(added[added.count - 1], [keyOf[ObjectIdentifier(layer)]!])
             result.biasesQuantized += 1
             result.biasValuesClipped += clipped
         }

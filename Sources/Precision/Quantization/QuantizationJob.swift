@@ -95,6 +95,10 @@ public struct QuantizationJob {
                 return batch
             }, progress: progress)
             guard statistics.batches > 0 else { throw PrecisionError.badOption("no calibration data: \(feeds.source) gave no batch") }
+            if !statistics.unmeasured.isEmpty {
+                report.notes.append("\(statistics.unmeasured.count) value(s) not calibrated (their layers stay float): as extra outputs of the calibration run they made "
+                    + "\(runtime.backend.name) refuse " + Set(statistics.unmeasured.values).sorted().joined(separator: ", "))
+            }
             for (name, value) in statistics.values {
                 ranges[name] = Calibrator.range(of: value, method: options.method, symmetric: options.symmetric)
                 if let h = value.histogram { histograms[name] = h }
@@ -149,26 +153,14 @@ public struct QuantizationJob {
                 throw PrecisionError.notConvertible("no layer can run in int8 within the accuracy target (\(wanted)): the least harmful, \(least.node), alone moves the outputs by \(NumberText.scientific(least.relativeL2)) (\(outcome.runs) model runs); loosen the target or calibrate on more data")
             }
         }
+        let quantized = try rewriteUntilItRuns(&plan, prepared: model, float32: float32, ranges: ranges, feed: first, report: &report)
         report.decisions = plan.decisions
         report.passThroughNodes = plan.passThrough.count
         report.int8Ops = plan.int8Ops.count
         for d in plan.decisions where d.quantized { report.quantizedByOpType[d.opType, default: 0] += 1 }
-        guard plan.quantizedCount > 0 else {
-            throw PrecisionError.notConvertible("no layer could be quantized: " + Set(plan.decisions.compactMap(\.reason)).sorted().prefix(3).joined(separator: "; "))
-        }
-        // The nodes that compute in int8, as objects: the rewrite renames their outputs.
-        let int8Nodes = model.graph.nodes.filter(plan.runsInInt8)
-        report.rewrite = try QDQRewrite.apply(plan, to: model, options: options)
-        if options.rest == .float16 {
-            report.notes.append(try Self.narrowRest(of: model, int8Nodes: int8Nodes))
-            if let note = runtime.adapted(to: .float16BesideInt8).note { report.warnings.append(note) }
-        }
-        report.bytesAfter = model.tensorDataBytes
+        report.bytesAfter = quantized.tensorDataBytes
         clock.lap("quantize")
-
-        if let failure = ModelConversion.validationFailure(model) { throw failure }
-        if runCheck { report.runCheck = try runOnce(model, float32: float32, feed: first) }
-        try model.save(to: output)
+        try quantized.save(to: output)
         clock.lap("save")
         return QuantizationOutcome(report: report, stages: clock.laps, input: input, output: output, float32: float32, feed: first)
     }
@@ -176,34 +168,14 @@ public struct QuantizationJob {
     /// `--rest fp16`: the float layers go to float16 with the FP16 conversion's own rules; the
     /// Q/DQ pairs, the int8 layers between them and the data movement on int8 stay as they are
     /// (the runtime fuses DequantizeLinear → layer → QuantizeLinear only in float32).
-    static func narrowRest(of model: Model, int8Nodes: [Node]) throws -> String {
+    /// `kept`: float nodes (by key) that stay float32, with why.
+    static func narrowRest(of model: Model, int8Nodes: [Node], kept: [String: String] = [:]) throws -> String {
         var options = ConversionOptions(target: .float16)
         options.blockedOpTypes += [NamePattern("QuantizeLinear"), NamePattern("DequantizeLinear")]
+        options.keptNodes = kept
         for node in int8Nodes { if let key = node.outputs.first { options.keptNodes[key] = "int8 layer" } }
         let report = try ModelConversion.convert(model, options: options)
         return "note: --rest fp16: \(report.convertedNodes) float layer(s) converted to float16, \(report.castsInserted) Cast(s) at the int8 boundaries"
-    }
-
-    /// The quantized model run once where it is judged, on `feed` or random inputs the float32
-    /// model runs on; what ran, or a refusal naming the node (nothing is written then).
-    func runOnce(_ model: Model, float32: Data, feed: [String: Tensor]?) throws -> String? {
-        let target = written
-        var inputs = feed
-        var source = "the first calibration batch"
-        if inputs == nil {
-            let original = Model(proto: try Model.decode(float32, path: "<float32 model>"))
-            switch RunCheckInputs(model: original, given: [:]).feed(runningOn: runtime, float32: float32) {
-            case .success(let made): (inputs, source) = (made.feed, "random inputs (\(made.shapes))")
-            case .failure: return nil
-            }
-        }
-        if let error = BackendProbe.probe(model, on: target, feed: inputs) {
-            let refusal = target.backend.refusal(in: error)
-            let node = refusal.map { "\($0.opType ?? "a node")\($0.nodeName.map { " '\($0)'" } ?? "")" } ?? "the model"
-            throw PrecisionError.notConvertible("\(target.backend.name) refuses \(node) of the quantized model on its first run: \(refusal?.message ?? "\(error)"); "
-                + "nothing was written (keep that layer in float with --exclude-node, or give --no-run-check to write the model anyway)")
-        }
-        return "ran once in \(target.backend.name) on \(source)"
     }
 
     /// Where the written model runs for its run check and `--check`: the evaluation target, set

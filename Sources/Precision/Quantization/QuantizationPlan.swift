@@ -31,6 +31,9 @@ public struct QuantizationPlan: Sendable {
     public private(set) var decisions: [Decision] = []
     /// Layer keys by the node label decisions carry.
     public internal(set) var keyOf: [String: String] = [:]
+    /// Elementwise and data-movement nodes (keys) that stay in float whatever their neighbours:
+    /// the backend refused them on int8.
+    public private(set) var keptFloat: Set<String> = []
     let symmetric: Bool
     let int8OpTypes: Set<String>
 
@@ -126,7 +129,8 @@ public struct QuantizationPlan: Sendable {
         guard !int8OpTypes.isEmpty else { return }
         let reluOf = Dictionary(foldedRelus.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
         var tentative = Set(order.filter { node in
-            guard int8OpTypes.contains(node.opType), node.canonicalDomain == "ai.onnx", node.outputs.count == 1, ranges[node.outputs[0]] != nil else { return false }
+            guard int8OpTypes.contains(node.opType), node.canonicalDomain == "ai.onnx", node.outputs.count == 1, ranges[node.outputs[0]] != nil,
+                  !keptFloat.contains(node.outputs[0]) else { return false }
             let inputs = node.inputs.filter { !$0.isEmpty }
             if HardActivation.opTypes.contains(node.opType) && HardActivation(node) == nil { return false }
             return !inputs.isEmpty && inputs.allSatisfy { constants.float32ElementCount($0) == nil && ranges[$0] != nil }
@@ -178,22 +182,45 @@ public struct QuantizationPlan: Sendable {
         return plan
     }
 
+    /// The same plan with the int8 nodes `keys` (layers, or elementwise and data-movement nodes)
+    /// back in float, each layer's decision giving `reason`; the pairs around them go.
+    func sendingBack(_ keys: Set<String>, graph: Graph, ranges: [String: TensorRange], reason: String) -> QuantizationPlan {
+        var plan = self
+        plan.keptFloat.formUnion(keys.subtracting(quantizedLayers))
+        return plan.restricted(to: quantizedLayers.subtracting(keys), graph: graph, ranges: ranges) { _ in reason }
+    }
+
     /// The values a plan can put a Q/DQ pair on, so calibration measures only these: the inputs
-    /// and outputs of the layers of quantizable types, the ReLUs after them, and the outputs of
-    /// data-movement nodes.
+    /// and outputs of the layers of quantizable types, the ReLUs after them, the inputs and outputs
+    /// of the int8 op types, and the outputs of data-movement nodes on the way to any of those
+    /// inputs. Each measured value is an extra output of the calibration run, which keeps the
+    /// runtime from rewriting around it: a ViT's Transpose → cubic Resize, measured, is a Resize
+    /// ONNX Runtime refuses (the Transposes no longer fold away).
     public static func calibratedValues(of graph: Graph, options: QuantizationOptions) -> Set<String> {
         var values = Set<String>()
+        var int8Inputs = Set<String>()
         let defUse = DefUse(graph)
-        for node in graph.nodes where node.canonicalDomain == "ai.onnx" && !node.outputs.isEmpty {
+        let nodes = graph.nodes.filter { $0.canonicalDomain == "ai.onnx" && !$0.outputs.isEmpty }
+        for node in nodes {
             if options.quantizedOpTypes.contains(node.opType), let input = node.inputs.first {
-                values.insert(input)
+                int8Inputs.insert(input)
                 values.insert(node.outputs[0])
                 for use in defUse.consumers(of: node.outputs[0]) where ["Relu", "Clip"].contains(use.node.opType) { values.formUnion(use.node.outputs) }
-            } else if dataMovement.contains(node.opType) {
-                values.insert(node.outputs[0])
             } else if options.int8OpTypes.contains(node.opType) {
-                values.formUnion(node.inputs.filter { !$0.isEmpty })
+                int8Inputs.formUnion(node.inputs.filter { !$0.isEmpty })
                 values.insert(node.outputs[0])
+            }
+        }
+        values.formUnion(int8Inputs)
+        // Backwards from the int8 inputs through chains of data movement.
+        var wanted = int8Inputs
+        var changed = true
+        while changed {
+            changed = false
+            for node in nodes where dataMovement.contains(node.opType) && !node.inputs.isEmpty && wanted.contains(node.outputs[0]) && !wanted.contains(node.inputs[0]) {
+                wanted.insert(node.inputs[0])
+                values.insert(node.inputs[0])
+                changed = true
             }
         }
         return values
@@ -250,7 +277,9 @@ public struct QuantizationPlan: Sendable {
     /// Wanted outputs are found backwards (a chain of them may lead to a quantized layer), then
     /// the parameters flow forwards.
     mutating func propagateThroughDataMovement(order: [Node], defUse: DefUse) {
-        let movers = order.filter { Self.dataMovement.contains($0.opType) && $0.canonicalDomain == "ai.onnx" && !$0.outputs.isEmpty && !$0.inputs.isEmpty }
+        let movers = order.filter {
+            Self.dataMovement.contains($0.opType) && $0.canonicalDomain == "ai.onnx" && !$0.outputs.isEmpty && !$0.inputs.isEmpty && !keptFloat.contains($0.outputs[0])
+        }
         var wanted = Set(activations.keys)
         for node in movers.reversed() where wanted.contains(node.outputs[0]) { wanted.insert(node.inputs[0]) }
         for node in movers {
