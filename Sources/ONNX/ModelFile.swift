@@ -15,6 +15,22 @@ extension Model {
         return Model(proto: proto)
     }
 
+    /// The metadata (`metadata_props`) of the model file at `path`, read without decoding the
+    /// graph: what an exporter wrote about it (Ultralytics' `imgsz`, `names`, `stride`).
+    public static func metadata(ofFileAt path: String) throws(ONNXError) -> [(key: String, value: String)] {
+        let data: Data
+        do { data = try FileBytes.read(path) } catch { throw .io(path: path, reason: Self.reason(error)) }
+        let entries: [Onnx_StringStringEntryProto]? = data.withUnsafeBytes { bytes in
+            guard let fields = WireFormat.fields(bytes, 0..<bytes.count) else { return nil }
+            // Field 14 of ModelProto: metadata_props, one StringStringEntryProto each.
+            return fields.filter { $0.number == 14 && $0.wireType == 2 }.compactMap {
+                try? Onnx_StringStringEntryProto(serializedBytes: Data(bytes[$0.payload]))
+            }
+        }
+        guard let entries else { throw .malformed(path: path, reason: "protobuf decoding failed; the file is truncated, corrupt or of another type") }
+        return entries.map { ($0.key, $0.value) }
+    }
+
     /// Parses a serialized ModelProto; `path` names it in errors.
     public static func decode(_ data: Data, path: String) throws(ONNXError) -> Onnx_ModelProto {
         guard !data.isEmpty else { throw .malformed(path: path, reason: "the file is empty") }

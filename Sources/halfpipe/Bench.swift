@@ -47,7 +47,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let session = try runtime.target().session(.file(model))
-        let images = imageFeed.given ? try imageFeed.prepare(for: session.inputs) : nil
+        let images = imageFeed.given ? try imageFeed.prepare(for: session.inputs, model: model) : nil
         var feeds = try feed.feeds(for: session.inputs.filter { $0.name != images?.name }, batch: images?.batchSize ?? batch, forceRandom: true)
         if let images { feeds[images.name] = try images.tensor() }
         // Plain runs also record where each run's time goes (preprocess / inputs / inference / outputs).

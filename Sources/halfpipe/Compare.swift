@@ -70,7 +70,7 @@ struct Compare: ParsableCommand {
         let sessionB = try target.session(plan.map { .bytes($0.candidate, name: candidate) } ?? .file(candidate))
         var feeds = try feed.feeds(for: sessionA.inputs)
         if imageFeed.given {
-            let images = try imageFeed.prepare(for: sessionA.inputs)
+            let images = try imageFeed.prepare(for: sessionA.inputs, model: reference)
             feeds[images.name] = try images.tensor()
             if !json { print(images.summary) }
         }

@@ -173,7 +173,7 @@ struct Convert: ParsableCommand {
         var feeds = try feed.feeds(for: inputs, forceRandom: false)
         if let calibration { for (name, tensor) in try NPZ.read(contentsOf: calibration) { feeds[name] = tensor } }
         if imageFeed.given {
-            let images = try imageFeed.prepare(for: inputs)
+            let images = try imageFeed.prepare(for: inputs, model: model)
             feeds[images.name] = try images.tensor()
         }
         if forceRandom || feed.random {

@@ -32,6 +32,13 @@ struct ImageFeedOptions: ParsableArguments {
         }
     }
 
-    /// Decodes the images and fits the spec to the model's image input.
-    func prepare(for inputs: [TensorDescription]) throws -> ImageFeed { try request.feed(images, for: inputs) }
+    /// The request for the model at `model`, with the size it was exported for (its metadata).
+    func request(model: String) throws -> ImageFeedRequest {
+        var request = try self.request
+        request.exportSize = try ExportMetadata(contentsOf: model).imageSize
+        return request
+    }
+
+    /// Decodes the images and fits the spec to the image input of the model at `model`.
+    func prepare(for inputs: [TensorDescription], model: String) throws -> ImageFeed { try request(model: model).feed(images, for: inputs) }
 }

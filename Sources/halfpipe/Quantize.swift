@@ -156,7 +156,7 @@ struct Quantize: ParsableCommand {
         // Read everything that can be wrong before any model runs.
         let paths = calibration + imageFeed.images
         let source = paths.isEmpty ? nil : try CalibrationData(paths: paths)
-        let images = try imageFeed.request
+        let images = try imageFeed.request(model: model)
         if source?.kind == .images && !images.isGiven {
             printStandardError("note: no --image-preset or --image-spec: images are letterboxed to the model's size, RGB, /255 (give the model's own preprocessing for meaningful ranges)")
         }

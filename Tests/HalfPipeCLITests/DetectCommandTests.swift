@@ -135,6 +135,14 @@ import Testing
         #expect(off.status == 2 && off.stderr.contains("multiples of 32"), "\(off.stderr)")
         let bare = try CLI.run(["detect", try Self.dynamicDetector(metadata: false)] + pictures + ["-o", out])
         #expect(bare.status == 2 && bare.stderr.contains("give --size HxW"), "\(bare.stderr)")
+        // Every command that feeds pictures reads the same metadata (quantize once said "the model records none").
+        let int8 = Self.temporary("dynamic-int8.onnx"), fp16 = Self.temporary("dynamic-fp16.onnx"), images = pictures.flatMap { ["--images", $0] }
+        let quantized = try CLI.run(["quantize", model, "-o", int8, "--keep-output-layers", "0", "--every-layer"] + images)
+        #expect(quantized.status == 0 && quantized.stdout.contains("run check: ran once"), "\(quantized.stderr) \(quantized.stdout)")
+        let converted = try CLI.run(["convert", model, "-o", fp16, "--to", "mixed"] + images)
+        #expect(converted.status == 0, "\(converted.stderr)")
+        let benched = try CLI.run(["bench", model] + images + ["--runs", "1", "--warmup", "0"])
+        #expect(benched.status == 0, "\(benched.stderr)")
     }
 
     /// A GFL head (PP-PicoDet) is never run on Ultralytics' letterbox silently: a PaddlePaddle

@@ -17,12 +17,16 @@ public struct ImageFeedRequest: Sendable {
     /// The size pictures are brought to, height and width (`--size`): for models whose input
     /// size is symbolic, or to override a preset's.
     public var size: (height: Int, width: Int)?
+    /// The size the model was exported for (height, width; `ExportMetadata.imageSize`): taken
+    /// where the input's size is symbolic and neither `size` nor a preset gives one.
+    public var exportSize: [Int]?
 
-    public init(preset: String? = nil, specFile: String? = nil, inputName: String? = nil, size: (height: Int, width: Int)? = nil) {
+    public init(preset: String? = nil, specFile: String? = nil, inputName: String? = nil, size: (height: Int, width: Int)? = nil, exportSize: [Int]? = nil) {
         self.preset = preset
         self.specFile = specFile
         self.inputName = inputName
         self.size = size
+        self.exportSize = exportSize
     }
 
     /// Whether the user named the preprocessing (else it is guessed from the model's size).
@@ -30,10 +34,10 @@ public struct ImageFeedRequest: Sendable {
 
     /// The model's image input and a preprocessor fitted to it: its element type, layout and (when
     /// the model fixes it) size. A symbolic size takes `size`, else `exportSize` (the size the
-    /// model was exported for, from its metadata: Ultralytics' `imgsz`).
+    /// model was exported for, from its metadata: Ultralytics' `imgsz`; default: the request's).
     public func preprocessor(for inputs: [TensorDescription], exportSize: [Int]? = nil) throws(PrecisionError) -> (input: TensorDescription, preprocessor: Preprocessor) {
         let input = try imageInput(inputs)
-        var spec = try baseSpec(for: input, exportSize: exportSize)
+        var spec = try baseSpec(for: input, exportSize: exportSize ?? self.exportSize)
         if let size { (spec.height, spec.width) = size }
         guard let dtype = input.elementType, let type = Self.outputType(dtype) else {
             throw .badOption("input '\(input.name)' takes \(input.elementType.map { "\($0)" } ?? "no tensor"); images can feed float32, float16, bfloat16, uint8 or int8 inputs")
@@ -129,8 +133,13 @@ public struct ExportMetadata: Sendable {
     /// `stride`: the multiple the image size must be.
     public let stride: Int?
 
-    public init(_ model: Model) {
-        let value = { (key: String) in model.metadata.first { $0.key == key }?.value }
+    public init(_ model: Model) { self.init(metadata: model.metadata) }
+
+    /// Read from the model file at `path` without decoding its graph.
+    public init(contentsOf path: String) throws { self.init(metadata: try Model.metadata(ofFileAt: path)) }
+
+    init(metadata: [(key: String, value: String)]) {
+        let value = { (key: String) in metadata.first { $0.key == key }?.value }
         let numbers = value("imgsz").map { $0.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }.filter { $0 > 0 } } ?? []
         imageSize = numbers.count == 1 ? [numbers[0], numbers[0]] : numbers.count == 2 ? numbers : nil
         stride = value("stride").flatMap { Int($0) }.flatMap { $0 > 1 ? $0 : nil }
