@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["Tensors", "CKernels", "CImageCodecs"]),
         // Graph passes for reduced precision: folding, FP16/BF16 conversion, activation statistics,
         // quantization, and the jobs with their data (calibration files, image feeds). Kernels come through Tensors.
-        .target(name: "Precision", dependencies: ["ONNX", "Inference", "Tensors", "Imaging"]),
+        .target(name: "Precision", dependencies: ["ONNX", "Inference", "Tensors", "Imaging", "Detection"]),
         // The CUDA driver layer: libcuda and NVRTC loaded with dlopen; devices, streams, scoped device
         // memory with a caching allocator, run-time kernels. No domain code (that sits beside it).
         .target(name: "CUDA", dependencies: ["Tensors"]),

@@ -34,7 +34,7 @@ struct HalfPipe: ParsableCommand {
             printStandardError("halfpipe: this is a bug in halfpipe, not in your input; please report it with the command line and this message")
             exit(withError: ExitCode(70))   // EX_SOFTWARE
         } catch let error as any HalfPipeError {
-            fail(error.description)
+            fail(error.description, code: error.exitCode)
         } catch {
             let code = exitCode(for: error)
             if code == .success || error is ExitCode { exit(withError: error) }
@@ -46,9 +46,9 @@ struct HalfPipe: ParsableCommand {
         }
     }
 
-    static func fail(_ message: String) -> Never {
+    static func fail(_ message: String, code: Int32 = 2) -> Never {
         printStandardError("halfpipe: error: \(message)")
-        exit(withError: ExitCode(2))
+        exit(withError: ExitCode(code))
     }
 }
 
@@ -57,10 +57,13 @@ struct HalfPipe: ParsableCommand {
 /// 70). One conformance per module instead of one catch clause each.
 protocol HalfPipeError: Error, CustomStringConvertible {
     var isInternal: Bool { get }
+    /// 2 (bad input), or 1 where the error is a check the result failed.
+    var exitCode: Int32 { get }
 }
 
 extension HalfPipeError {
     var isInternal: Bool { false }
+    var exitCode: Int32 { 2 }
 }
 extension ONNXError: HalfPipeError {}
 extension TensorError: HalfPipeError {}
@@ -70,7 +73,12 @@ extension ImagingError: HalfPipeError {}
 extension VideoError: HalfPipeError {}
 extension DetectionError: HalfPipeError {}
 extension PipelineError: HalfPipeError {}  // isInternal: its own
-extension PrecisionError: HalfPipeError {}
+extension PrecisionError: HalfPipeError {
+    var exitCode: Int32 {
+        if case .accuracyNotMet = self { return 1 }
+        return 2
+    }
+}
 extension InferenceError: HalfPipeError {}
 extension EngineError: HalfPipeError {}  // isInternal: its own
 

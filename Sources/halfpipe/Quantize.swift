@@ -95,8 +95,14 @@ struct Quantize: ParsableCommand {
     @Option(help: ArgumentHelp("Accuracy search: send layers back to float until int8 picks float32's class (the argmax over each output's last axis: a classifier's sample, a recognizer's time step) on at least this fraction of the positions of the validation batches; 1 keeps every class. With --target-rel-l2, both must hold.", valueName: "fraction"))
     var targetAgreement: Double?
 
-    @Option(help: "Calibration batches the accuracy search validates on.")
+    @Option(help: "Calibration batches the accuracy search validates on when nothing is held back (--hold-back 0).")
     var validationBatches = 2
+
+    @Option(help: ArgumentHelp("The share of the calibration files (at least 8, at most half) calibration never sees: the accuracy guard and the search judge the INT8 model on them. 0 holds nothing back.", valueName: "fraction"))
+    var holdBack = 0.2
+
+    @Flag(name: .customLong("no-accuracy-guard"), help: "Write the INT8 model without judging it. By default, with no --target-rel-l2 or --target-agreement, it is judged on the held-back files by its task (a detector's boxes, a classifier's class, else relative L2 5e-2), layers go back to float until it passes, and a model that cannot pass is not written (exit 1).")
+    var noAccuracyGuard = false
 
     @OptionGroup var imageFeed: ImageFeedOptions
 
@@ -125,6 +131,7 @@ struct Quantize: ParsableCommand {
         if let t = targetRelL2, !(t > 0 && t.isFinite) { throw ValidationError("--target-rel-l2 \(t): use a positive tolerance such as 0.05") }
         if let a = targetAgreement, !(a > 0 && a <= 1) { throw ValidationError("--target-agreement \(a): use a fraction in (0, 1], such as 1 (every class kept) or 0.99") }
         guard validationBatches >= 1 else { throw ValidationError("--validation-batches \(validationBatches): use 1 or more") }
+        guard holdBack >= 0 && holdBack < 1 else { throw ValidationError("--hold-back \(holdBack): use a fraction in [0, 1), such as 0.2") }
         guard keepOutputLayers >= 0 else { throw ValidationError("--keep-output-layers \(keepOutputLayers): use 0 or more") }
         guard calibrationBatch >= 1 else { throw ValidationError("--calibration-batch \(calibrationBatch): use 1 or more") }
         guard maxTensorError > 0 && maxTensorError.isFinite else { throw ValidationError("--max-tensor-error \(maxTensorError): use a positive fraction such as 0.1") }
@@ -161,7 +168,10 @@ struct Quantize: ParsableCommand {
             printStandardError("note: no --image-preset or --image-spec: images are letterboxed to the model's size, RGB, /255 (give the model's own preprocessing for meaningful ranges)")
         }
         let batch = calibrationBatch
-        let feeds = source?.feeds(batch: batch, images: images)
+        // A cache calibrates nothing here: all the data is unseen, and none is held back.
+        let judged = !noAccuracyGuard || targetRelL2 != nil || targetAgreement != nil
+        let split = readCache == nil && judged ? source?.holdingBack(holdBack) : nil
+        let feeds = (split?.calibration ?? source)?.feeds(batch: batch, images: images)
         let calibrationPlan: QuantizationJob.Calibration
         if let readCache {
             calibrationPlan = .cache(try CalibrationCache.read(contentsOf: readCache), source: readCache, feeds: feeds)
@@ -175,12 +185,14 @@ struct Quantize: ParsableCommand {
         job.accuracyTarget = targetRelL2
         job.agreementTarget = targetAgreement
         job.validationBatches = validationBatches
+        job.heldBack = split?.heldBack?.feeds(batch: batch, images: images)
+        job.accuracyGuard = !noAccuracyGuard
         job.runCheck = !noRunCheck
         if check {
             let tolerance = ComparisonTolerance(rtol: 1e-2, atol: 1e-3)
             job.check = .init(gate: AccuracyGate(maxRelativeL2: maxRelL2, elementwise: nil), tolerance: tolerance)
         }
-        let total = source?.files.count ?? 0
+        let total = (split?.calibration ?? source)?.files.count ?? 0
         job.progress = { done in
             // Progress only for long runs: every 10 batches, on standard error.
             if done % 10 == 0 { printStandardError("calibration: \(min(done * batch, total)) of \(total) samples") }

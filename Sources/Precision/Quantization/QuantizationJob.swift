@@ -25,8 +25,14 @@ public struct QuantizationJob {
     /// Run the written model once (the first calibration batch, else random inputs) before saving
     /// it; a model the backend refuses is not written. False: `--no-run-check`.
     public var runCheck = true
-    /// How many of the first calibration batches validate the search.
+    /// How many of the first calibration batches validate the search when nothing is held back.
     public var validationBatches = 2
+    /// Data calibration never sees (`CalibrationData.holdingBack`): the accuracy guard and the
+    /// search judge candidates on it.
+    public var heldBack: ConversionJob.Feeds?
+    /// With no target asked for, judge the model on the held-back data by its task
+    /// (`AccuracyGuard`) and send layers back to float until it passes; false: `--no-accuracy-guard`.
+    public var accuracyGuard = true
     /// Hears the number of calibration batches done.
     public var progress: (Int) -> Void = { _ in }
 
@@ -90,7 +96,7 @@ public struct QuantizationJob {
             let statistics = try ActivationStatistics.collect(model: model, on: runtime, histogramBins: options.histogramBins, only: measured, nextBatch: {
                 guard let batch = try next() else { return nil }
                 if first == nil { first = batch }
-                if validation.count < validationBatches { validation.append(batch) }
+                if heldBack == nil && validation.count < validationBatches { validation.append(batch) }
                 samples += batch.values.first.map { $0.shape.dimensions.first ?? 1 } ?? 0
                 return batch
             }, progress: progress)
@@ -117,7 +123,7 @@ public struct QuantizationJob {
             ranges = cache.ranges
             report.calibration = "TensorRT cache \(source) (\(cache.header))"
             // The check and the search still need inputs: one stream serves both.
-            if let feeds, check != nil || searches {
+            if let feeds, check != nil || searches || accuracyGuard {
                 let next = try feeds.make(try runtime.session(.bytes(float32, name: input)).inputs)
                 let wanted = searches ? validationBatches : 1
                 while validation.count < wanted, let batch = try next() { validation.append(batch) }
@@ -134,23 +140,43 @@ public struct QuantizationJob {
             if !options.symmetric { report.warnings.append("the TensorRT cache holds symmetric ranges (±amax); the model's asymmetric ranges were written as their largest magnitude") }
         }
 
+        if let heldBack {
+            let next = try heldBack.make(try runtime.session(.bytes(float32, name: input)).inputs)
+            while let batch = try next() { validation.append(batch) }
+        }
         var plan = QuantizationPlan(graph: model.graph, ranges: ranges, histograms: histograms, options: options)
-        if searches {
+        let guards = !searches && accuracyGuard && !validation.isEmpty && plan.quantizedCount > 0
+        if !searches && accuracyGuard && validation.isEmpty {
+            report.warnings.append("no accuracy guard: no data to judge the model on (give calibration pictures or arrays; a cache alone has none)")
+        }
+        if searches || guards {
             guard !validation.isEmpty else { throw PrecisionError.badOption("the accuracy search needs inputs; give calibration data (a cache alone has none)") }
             var search = try QuantizationSearch(float32: float32, ranges: ranges, options: options, runtime: evaluation, feeds: validation)
             let keys = plan.keyOf
             let labels = Dictionary(keys.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
-            let target = QuantizationSearch.Target(relativeL2: accuracyTarget, agreement: agreementTarget)
-            let (layers, outcome) = try search.run(plan: plan, target: target) { labels[$0] ?? $0 }
+            var target = QuantizationSearch.Target(relativeL2: accuracyTarget, agreement: agreementTarget)
+            if guards {
+                let judge = AccuracyGuard.shaped(reference: search.reference[0], feed: validation[0])
+                (search.judge, target) = (judge, judge.target)
+                report.accuracyGuard = judge.description
+            }
+            var (layers, outcome) = try search.run(plan: plan, target: target) { labels[$0] ?? $0 }
+            outcome.heldBack = heldBack != nil
             let effects = Dictionary(outcome.effects.map { ($0.node, $0.relativeL2) }, uniquingKeysWith: { a, _ in a })
-            let wanted = [accuracyTarget.map { "target \(NumberText.scientific($0))" }, agreementTarget.map { "argmax agreement \(NumberText.fixed(100 * $0, 2)) % wanted" }]
+            let wanted = guards ? "the accuracy guard's target: \(report.accuracyGuard ?? "")"
+                : [accuracyTarget.map { "target \(NumberText.scientific($0))" }, agreementTarget.map { "argmax agreement \(NumberText.fixed(100 * $0, 2)) % wanted" }]
                 .compactMap { $0 }.joined(separator: ", ")
             plan = plan.restricted(to: layers, graph: model.graph, ranges: ranges) { node in
                 "accuracy search: alone in int8 it moves the outputs by relative L2 \(NumberText.scientific(effects[node] ?? 0)) (\(wanted))"
             }
             report.search = outcome
             if layers.isEmpty, let least = outcome.effects.last {
-                throw PrecisionError.notConvertible("no layer can run in int8 within the accuracy target (\(wanted)): the least harmful, \(least.node), alone moves the outputs by \(NumberText.scientific(least.relativeL2)) (\(outcome.runs) model runs); loosen the target or calibrate on more data")
+                let reached = [outcome.boxesBefore.map { "all int8 kept \(NumberText.fixed(100 * $0, 1)) % of the boxes" },
+                               outcome.agreementBefore.map { "all int8 kept the class on \(NumberText.fixed(100 * $0, 1)) %" }].compactMap { $0 }
+                throw PrecisionError.accuracyNotMet("no layer can run in int8 within \(wanted) on \(outcome.samples) \(outcome.heldBack ? "held-back " : "")sample(s): "
+                    + (reached.isEmpty ? "" : reached.joined(separator: ", ") + "; ")
+                    + "the least harmful layer, \(least.node), alone moves the outputs by \(NumberText.scientific(least.relativeL2)) (\(outcome.runs) model runs); "
+                    + "nothing was written (calibrate on more pictures like the ones it will see, try --calibrator minmax, or give --no-accuracy-guard to write it anyway)")
             }
         }
         let quantized = try rewriteUntilItRuns(&plan, prepared: model, float32: float32, ranges: ranges, feed: first, report: &report)

@@ -24,8 +24,10 @@ public struct QuantizationReport: Sendable, Codable {
     public var passThroughNodes = 0
     /// Elementwise and joining nodes between int8 nodes that run on int8.
     public var int8Ops = 0
-    /// The accuracy search, when asked for.
+    /// The accuracy search: asked for, or the default accuracy guard's.
     public var search: QuantizationSearch.Outcome?
+    /// What the default accuracy guard judged the model as (nil: no guard ran).
+    public var accuracyGuard: String?
     public var rewrite = QDQRewrite.Result()
     public var batchNormFolded: [String] = []
     public var notes: [String] = []
@@ -73,9 +75,14 @@ public struct QuantizationReport: Sendable, Codable {
         if let search {
             let figures = "\(NumberText.scientific(search.errorBefore)) → \(NumberText.scientific(search.errorAfter))"
                 + (search.tolerance.map { " (target \(NumberText.scientific($0)))" } ?? "")
+            let on = search.samples > 0 ? " on \(search.samples) \(search.heldBack ? "held-back sample(s) calibration never saw" : "calibration sample(s)")" : ""
+            if let accuracyGuard { lines.append("  accuracy guard\(on): \(accuracyGuard)" + (search.note.map { "; \($0)" } ?? "")) }
             var line = "  accuracy search: worst output relative L2 " + figures
             if let wanted = search.targetAgreement, let before = search.agreementBefore, let after = search.agreementAfter {
                 line += ", argmax agreement \(NumberText.fixed(100 * before, 2)) % → \(NumberText.fixed(100 * after, 2)) % (target \(NumberText.fixed(100 * wanted, 2)) %)"
+            }
+            if let wanted = search.targetBoxes, let before = search.boxesBefore, let after = search.boxesAfter {
+                line += ", boxes kept \(NumberText.fixed(100 * before, 1)) % → \(NumberText.fixed(100 * after, 1)) % (target \(NumberText.fixed(100 * wanted, 0)) %)"
             }
             line += " in \(search.runs) model run(s); \(search.keptFloat.count) layer(s) sent back to float"
             let named: [String] = search.keptFloat.prefix(4).map { "\($0.node) (\(NumberText.scientific($0.relativeL2)))" }

@@ -1,3 +1,4 @@
+import Detection
 import FoundationEssentials
 import Inference
 import ONNX
@@ -21,6 +22,16 @@ public struct QuantizationSearch {
         public var targetAgreement: Double?
         public var agreementBefore: Double?
         public var agreementAfter: Double?
+        /// With a detector's guard: the share of float32's boxes kept (F1 of the matches),
+        /// wanted and reached.
+        public var targetBoxes: Double?
+        public var boxesBefore: Double?
+        public var boxesAfter: Double?
+        /// Samples the measures were taken on, and whether calibration saw them.
+        public var samples = 0
+        public var heldBack = false
+        /// How the target was adapted to the data (a detector's pictures without boxes).
+        public var note: String?
         public var runs: Int
         public var keptFloat: [Effect]
         /// Every planned layer's measured effect, most harmful first.
@@ -38,6 +49,9 @@ public struct QuantizationSearch {
     let runtime: ExecutionTarget
     let feeds: [[String: Tensor]]
     let reference: [[String: Tensor]]
+    /// How outputs are judged (nil: the worst relative L2 of whole outputs, argmax agreement).
+    var judge: AccuracyGuard?
+    private var referenceDetections: [[[Detection]]] = []
     /// The reference's classes (`classes(of:)`) by output, per validation batch: filled by `run`
     /// when the target has an agreement.
     private var referenceClasses: [[String: [Int]]] = []
@@ -70,6 +84,8 @@ public struct QuantizationSearch {
     struct Measure {
         var relativeL2: Double
         var agreement: Double
+        /// The F1 of the candidate's boxes against float32's (1 without a detector's guard).
+        var boxes = 1.0
         static let exact = Measure(relativeL2: 0, agreement: 1)
     }
 
@@ -77,35 +93,80 @@ public struct QuantizationSearch {
     public struct Target: Sendable {
         public var relativeL2: Double?
         public var agreement: Double?
-        public init(relativeL2: Double? = nil, agreement: Double? = nil) {
+        public var boxes: Double?
+        public init(relativeL2: Double? = nil, agreement: Double? = nil, boxes: Double? = nil) {
             self.relativeL2 = relativeL2
             self.agreement = agreement
+            self.boxes = boxes
         }
         func met(by m: Measure) -> Bool {
-            m.relativeL2 <= (relativeL2 ?? .infinity) && m.agreement >= (agreement ?? 0)
+            m.relativeL2 <= (relativeL2 ?? .infinity) && m.agreement >= (agreement ?? 0) && m.boxes >= (boxes ?? 0)
         }
     }
 
     /// `agreement`: also count the argmax agreement (only an agreement target needs it; the
     /// reference's classes are computed once, in `run`).
-    mutating func measure(quantizing layers: Set<String>, plan: QuantizationPlan, agreement: Bool) throws -> Measure {
+    mutating func measure(quantizing layers: Set<String>, plan: QuantizationPlan, agreement: Bool, boxes: Bool = false) throws -> Measure {
         guard !layers.isEmpty else { return .exact }
         runs += 1
         let bytes = try model(quantizing: layers, plan: plan).serialized()
-        let session = try runtime.session(.bytes(bytes, name: "int8 candidate"))
-        let outputs = try feeds.map { try session.run($0) }
-        let names = Array(Set(reference.flatMap(\.keys))).sorted()
-        let error = try MixedPrecisionSearch.errors(outputs, against: reference, names: names, elementwise: nil).relativeL2.values.max() ?? 0
-        guard agreement else { return Measure(relativeL2: error, agreement: 1) }
+        let outputs: [[String: Tensor]]
+        do {
+            let session = try runtime.session(.bytes(bytes, name: "int8 candidate"))
+            outputs = try feeds.map { try session.run($0) }
+        } catch {
+            // A candidate the backend refuses is as bad as can be: its layers rank first to go back.
+            return Measure(relativeL2: .infinity, agreement: 0, boxes: 0)
+        }
+        return try measure(outputs, agreement: agreement, boxes: boxes)
+    }
+
+    /// The measures of a candidate's `outputs` on the validation batches.
+    func measure(_ outputs: [[String: Tensor]], agreement: Bool, boxes: Bool) throws -> Measure {
+        let error: Double
+        if let judge {
+            error = try judge.relativeL2(outputs, against: reference)
+        } else {
+            let names = Array(Set(reference.flatMap(\.keys))).sorted()
+            error = try MixedPrecisionSearch.errors(outputs, against: reference, names: names, elementwise: nil).relativeL2.values.max() ?? 0
+        }
+        var measure = Measure(relativeL2: error, agreement: 1)
+        if boxes, let judge {
+            var matched = 0, total = 0
+            for (candidate, wanted) in zip(outputs, referenceDetections) {
+                let found = try judge.detections(candidate) ?? []
+                let m = AccuracyGuard.matches(wanted, found)
+                (matched, total) = (matched + m.matched, total + m.total)
+            }
+            measure.boxes = total == 0 ? 1 : 2 * Double(matched) / Double(total)
+        }
+        guard agreement else { return measure }
         var agreeing = 0, positions = 0
         for (candidate, wanted) in zip(outputs, referenceClasses) {
             for (name, classes) in wanted {
                 guard let tensor = candidate[name], let found = try Self.classes(of: tensor), found.count == classes.count else { continue }
-                agreeing += zip(found, classes).filter { $0 == $1 }.count
-                positions += classes.count
+                // Positions where float32 does not decide (a near tie) are left out.
+                let decided = zip(found, classes).filter { $1 >= 0 }
+                agreeing += decided.filter { $0 == $1 }.count
+                positions += decided.count
             }
         }
-        return Measure(relativeL2: error, agreement: positions == 0 ? 1 : Double(agreeing) / Double(positions))
+        measure.agreement = positions == 0 ? 1 : Double(agreeing) / Double(positions)
+        return measure
+    }
+
+    /// The reference's classes at every position, −1 where float32 does not decide: its best
+    /// class leads the second by less than 1 % of the position's spread of values.
+    static func decidedClasses(of tensor: Tensor) throws -> [Int]? {
+        guard tensor.shape.dimensions.count >= 2, let width = tensor.shape.dimensions.last, width > 1 else { return nil }
+        let values = try tensor.converted(to: .float32).elements(as: Float.self)
+        return stride(from: 0, to: values.count, by: width).map { start in
+            let row = values[start..<(start + width)]
+            let sorted = row.sorted(by: >)
+            let spread = sorted[0] - sorted[width - 1]
+            guard sorted[0] - sorted[1] >= 0.01 * spread, spread > 0 else { return -1 }
+            return row.firstIndex(of: sorted[0])! - start
+        }
     }
 
     /// The argmax over the last axis at every position; nil for outputs without a class axis
@@ -121,16 +182,31 @@ public struct QuantizationSearch {
     }
 
     /// Searches from `plan`'s layers for the largest set that meets `target`.
-    public mutating func run(plan: QuantizationPlan, target: Target, label: (String) -> String) throws -> (layers: Set<String>, outcome: Outcome) {
+    public mutating func run(plan: QuantizationPlan, target wanted: Target, label: (String) -> String) throws -> (layers: Set<String>, outcome: Outcome) {
         let all = plan.quantizedLayers
+        var target = wanted
         let agreement = target.agreement != nil
+        var boxes = target.boxes != nil && judge != nil
         if agreement {
-            referenceClasses = try reference.map { outputs in try outputs.compactMapValues { try Self.classes(of: $0) } }
+            referenceClasses = try reference.map { outputs in try outputs.compactMapValues { try Self.decidedClasses(of: $0) } }
         }
-        let before = try measure(quantizing: all, plan: plan, agreement: agreement)
+        var note: String?
+        if boxes, let judge {
+            referenceDetections = try reference.map { try judge.detections($0) ?? [] }
+            let found = referenceDetections.joined().reduce(0) { $0 + $1.count }
+            if found < AccuracyGuard.minimumBoxes {
+                // Boxes that are not there cannot be lost: the head's values are judged instead.
+                (target, boxes) = (Target(relativeL2: AccuracyGuard.relativeL2), false)
+                note = "float32 finds \(found) box(es) on these pictures (fewer than \(AccuracyGuard.minimumBoxes)): judged on the relative L2 of the head's boxes and scores instead"
+            }
+        }
+        let before = try measure(quantizing: all, plan: plan, agreement: agreement, boxes: boxes)
         var outcome = Outcome(tolerance: target.relativeL2, errorBefore: before.relativeL2, errorAfter: before.relativeL2,
                               targetAgreement: target.agreement, agreementBefore: target.agreement.map { _ in before.agreement },
                               agreementAfter: target.agreement.map { _ in before.agreement }, runs: runs, keptFloat: [], effects: [])
+        if boxes { (outcome.targetBoxes, outcome.boxesBefore, outcome.boxesAfter) = (target.boxes, before.boxes, before.boxes) }
+        outcome.samples = feeds.reduce(0) { $0 + ($1.values.first?.shape.dimensions.first ?? 1) }
+        outcome.note = note
         guard !target.met(by: before) else { return (all, outcome) }
         // Each layer's own effect, measured once; ranked by relative L2, which tells layers apart
         // where one layer alone rarely flips an argmax.
@@ -142,13 +218,14 @@ public struct QuantizationSearch {
         var low = 0, high = effects.count, best = (k: effects.count, measure: Measure.exact)
         while low < high {
             let k = (low + high) / 2
-            let m = try measure(quantizing: Set(effects.dropFirst(k).map(\.key)), plan: plan, agreement: agreement)
+            let m = try measure(quantizing: Set(effects.dropFirst(k).map(\.key)), plan: plan, agreement: agreement, boxes: boxes)
             if target.met(by: m) { best = (k, m); high = k } else { low = k + 1 }
         }
         let removed = effects.prefix(best.k)
         outcome.keptFloat = removed.map { Effect(node: label($0.key), relativeL2: $0.error) }
         outcome.errorAfter = best.measure.relativeL2
         if target.agreement != nil { outcome.agreementAfter = best.measure.agreement }
+        if boxes { outcome.boxesAfter = best.measure.boxes }
         outcome.runs = runs
         return (all.subtracting(removed.map(\.key)), outcome)
     }

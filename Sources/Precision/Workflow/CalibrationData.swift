@@ -47,6 +47,24 @@ public struct CalibrationData: Sendable {
         kind = images > 0 ? .images : .arrays
     }
 
+    private init(files: [String], paths: [String], kind: Kind) {
+        (self.files, self.paths, self.kind) = (files, paths, kind)
+    }
+
+    /// The files split in two: those calibration reads, and `fraction` of them (at least
+    /// `atLeast`, at most half) held back, spread evenly through the name order, for judging the
+    /// result on samples calibration never saw. Fewer than 4 files: nothing is held back.
+    public func holdingBack(_ fraction: Double = 0.2, atLeast: Int = 8) -> (calibration: CalibrationData, heldBack: CalibrationData?) {
+        let n = files.count
+        guard n >= 4, fraction > 0 else { return (self, nil) }
+        let count = min(max(Int((fraction * Double(n)).rounded(.up)), min(atLeast, n / 2)), n / 2)
+        // The i-th held-back file sits in the middle of the i-th of `count` equal stretches.
+        let held = Set((0..<count).map { min(n - 1, Int((Double(2 * $0 + 1) * Double(n) / Double(2 * count)).rounded(.down))) })
+        let kept = files.indices.filter { !held.contains($0) }.map { files[$0] }
+        let back = files.indices.filter { held.contains($0) }.map { files[$0] }
+        return (CalibrationData(files: kept, paths: paths, kind: kind), CalibrationData(files: back, paths: paths, kind: kind))
+    }
+
     static func isImage(_ name: String) -> Bool { ImageFiles.extensions.contains(name.split(separator: ".").last.map { $0.lowercased() } ?? "") }
     static func isArray(_ name: String) -> Bool { name.hasSuffix(".npy") || name.hasSuffix(".npz") }
 
