@@ -42,6 +42,19 @@ import Testing
         #expect(again.stdout.contains("TensorRT cache"))
     }
 
+    /// A target no INT8 layer can meet on the held-back pictures: exit 1, the best reached said,
+    /// nothing written.
+    @Test func anUnreachableTargetIsAFailedCheckAndWritesNothing() throws {
+        let model = try CLI.material("models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx")
+        let out = Self.temporary("cls-unreachable.onnx")
+        var arguments = ["quantize", model, "-o", out, "--image-preset", "paddleocr-cls", "--target-rel-l2", "1e-9"]
+        for p in try Self.pictures { arguments += ["--calibration", p] }
+        let r = try CLI.run(arguments)
+        #expect(r.status == 1 && r.stderr.contains("no layer can run in int8 within target 1.00e-09 on 2 held-back sample(s)")
+                && r.stderr.contains("nothing was written"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
     /// --rest fp16: the float layers in float16 around the int8 ones; checked against float32.
     @Test func restInFloat16() throws {
         let model = try CLI.material("models/rapidocr/ch_ppocr_mobile_v2.0_cls_infer.onnx")

@@ -67,7 +67,7 @@ public struct AccuracyGuard: Sendable {
     }
 
     /// Each picture's detections, in the model input's pixels (nil unless a detector).
-    func detections(_ outputs: [String: Tensor]) throws -> [[Detection]]? {
+    public func detections(_ outputs: [String: Tensor]) throws -> [[Detection]]? {
         guard case .detector(let decoder) = task else { return nil }
         let nms = try NonMaximumSuppression()
         return try decoder.candidates(outputs, scoreThreshold: Self.scoreThreshold).map { nms($0) }
@@ -75,7 +75,7 @@ public struct AccuracyGuard: Sendable {
 
     /// Boxes matched between float32 (`reference`) and a candidate, and the boxes on both sides:
     /// the F1 is 2·matched / total.
-    static func matches(_ reference: [[Detection]], _ candidate: [[Detection]]) -> (matched: Int, total: Int) {
+    public static func matches(_ reference: [[Detection]], _ candidate: [[Detection]]) -> (matched: Int, total: Int) {
         var matched = 0, total = 0
         for (want, got) in zip(reference, candidate) {
             total += want.count + got.count
@@ -92,7 +92,7 @@ public struct AccuracyGuard: Sendable {
 
     /// A detector's outputs split into the parts a norm must not mix: YOLO heads' box
     /// coordinates and their scores (`[start, end)` along the values axis); nil elsewhere.
-    func parts(of name: String, shape: [Int]) -> (axis: Int, splits: [Range<Int>])? {
+    public func parts(of name: String, shape: [Int]) -> (axis: Int, splits: [Range<Int>])? {
         guard case .detector(let decoder) = task, decoder.outputNames.contains(name), shape.count == 3 else { return nil }
         switch decoder.layout {
         case .yolov8: return (1, [0..<4, 4..<shape[1]])
@@ -103,7 +103,7 @@ public struct AccuracyGuard: Sendable {
 
     /// The worst relative L2 over the outputs (over their parts, for a detector's head), pooled
     /// over the batches: ‖Δ‖² and ‖x‖² summed before the ratio.
-    func relativeL2(_ outputs: [[String: Tensor]], against reference: [[String: Tensor]]) throws -> Double {
+    public func relativeL2(_ outputs: [[String: Tensor]], against reference: [[String: Tensor]]) throws -> Double {
         var squares: [String: (error: Double, reference: Double)] = [:]
         for (got, want) in zip(outputs, reference) {
             for (name, x) in want {
