@@ -23,7 +23,7 @@ STATIC_ARCHIVES := $(STATIC_LIBDIR)/libturbojpeg.a $(STATIC_LIBDIR)/libpng16.a
 PREFIX ?= $(HOME)/.local
 ORT_LIBRARY = $(firstword $(wildcard .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so*))
 
-.PHONY: portable setup material reference build static install uninstall demo test bench-kernels bench-ort bench-preprocess bench-convert bench-quantize bench-detect device-bench device-quantize fuzz clean
+.PHONY: portable setup material reference build static install uninstall demo test bench-kernels bench-ort bench-preprocess bench-convert bench-quantize bench-detect bench-heldout device-bench device-quantize fuzz clean
 
 # Tracked files must not name this machine's paths, and every reference package is pinned (==).
 portable:
@@ -134,6 +134,10 @@ bench-quantize: material build
 # vtest.avi with the YOLOX-style detector, FP32 and the INT8 model of halfpipe quantize. Last line: JSON.
 bench-detect: material build
 	@bash bench/detect.sh
+
+# A held-out real detector (NudeNet's YOLOv8n from its PyPI wheel), defaults only.
+bench-heldout: material build
+	@bash bench/heldout_nudenet.sh
 
 # Everything the GPU machine needs in .device/ (the static binary, the seed's three 900x1200
 # images as PNG and .npy, real pictures), then the one device command that runs every GPU check

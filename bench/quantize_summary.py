@@ -37,6 +37,9 @@ def main(path):
                 acc = r["result"]
                 keys = [k for k in ("agreement", "agree", "samples", "decided_samples", "decided_agreement", "recall", "precision", "identical", "identical_rate", "rel_l2_max", "rel_l2_mean", "binary_flip_max") if k in acc]
                 print(f"  accuracy {r['accuracy']}: " + (", ".join(f"{k} {acc[k]}" for k in keys) or "none"))
+        for r in rows:
+            if r["model"] == m and "defaults_exit" in r:
+                print(f"  defaults: exit {r['defaults_exit']}" + (" (the accuracy guard refused: no model)" if r["defaults_exit"] == 1 else ""))
         lat = [r for r in rows if r["model"] == m and "latency" in r]
         ratios = []
         for key in sorted({(r["batch"], r["threads"]) for r in lat}):
@@ -44,7 +47,8 @@ def main(path):
             if by.get("fp32") and by.get("ours"):
                 ratios.append(by["ours"] / by["fp32"])
                 ort = f", ORT's INT8 {by['ort'] / by['fp32']:.2f}x" if by.get("ort") else ""
-                print(f"  latency b{key[0]} t{key[1]}: FP32 {by['fp32']:.2f} ms, ours INT8 {by['ours']:.2f} ms ({by['ours'] / by['fp32']:.2f}x){ort}")
+                defaults = f", defaults INT8 {by['defaults']:.2f} ms ({by['defaults'] / by['fp32']:.2f}x)" if by.get("defaults") else ""
+                print(f"  latency b{key[0]} t{key[1]}: FP32 {by['fp32']:.2f} ms, ours INT8 {by['ours']:.2f} ms ({by['ours'] / by['fp32']:.2f}x){defaults}{ort}")
         if ratios:
             latency_ratios[m] = statistics.median(ratios)
     # Mixed precision: ours against onnxconverter-common, model by model.
