@@ -98,7 +98,7 @@ struct Quantize: ParsableCommand {
     @Option(help: "Calibration batches the accuracy search validates on when nothing is held back (--hold-back 0).")
     var validationBatches = 2
 
-    @Option(help: ArgumentHelp("The share of the calibration files (at least 8, at most half) calibration never sees: the accuracy guard and the search judge the INT8 model on them. 0 holds nothing back.", valueName: "fraction"))
+    @Option(help: ArgumentHelp("The share of the calibration files (at least 8, at most half and 64) calibration never sees: the accuracy guard and the search judge the INT8 model on them. 0 holds nothing back.", valueName: "fraction"))
     var holdBack = 0.2
 
     @Flag(name: .customLong("no-accuracy-guard"), help: "Write the INT8 model without judging it. By default, with no --target-rel-l2 or --target-agreement, it is judged on the held-back files by its task (a detector's boxes, a classifier's class, else relative L2 5e-2), layers go back to float until it passes, and a model that cannot pass is not written (exit 1).")

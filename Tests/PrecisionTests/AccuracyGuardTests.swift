@@ -38,6 +38,7 @@ import Testing
             if n >= 10 { #expect(held.last! > calibration.files[calibration.files.count / 2], "n = \(n)") }
         }
         #expect(try CalibrationData(paths: files).holdingBack(0).heldBack == nil)
+        #expect(try CalibrationData(paths: files).holdingBack(0.9, atMost: 12).heldBack?.files.count == 12)
     }
 
     /// A YOLOv8-shaped head `[1, 4 + 2, 84]` for a 64×64 input: box coordinates in the hundreds,

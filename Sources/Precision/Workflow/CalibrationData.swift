@@ -52,12 +52,14 @@ public struct CalibrationData: Sendable {
     }
 
     /// The files split in two: those calibration reads, and `fraction` of them (at least
-    /// `atLeast`, at most half) held back, spread evenly through the name order, for judging the
-    /// result on samples calibration never saw. Fewer than 4 files: nothing is held back.
-    public func holdingBack(_ fraction: Double = 0.2, atLeast: Int = 8) -> (calibration: CalibrationData, heldBack: CalibrationData?) {
+    /// `atLeast`, at most half and at most `atMost`) held back, spread evenly through the name
+    /// order, for judging the result on samples calibration never saw. Fewer than 4 files:
+    /// nothing is held back. The held-back batches stay in memory and every candidate runs on
+    /// them all, hence the upper bound.
+    public func holdingBack(_ fraction: Double = 0.2, atLeast: Int = 8, atMost: Int = 64) -> (calibration: CalibrationData, heldBack: CalibrationData?) {
         let n = files.count
         guard n >= 4, fraction > 0 else { return (self, nil) }
-        let count = min(max(Int((fraction * Double(n)).rounded(.up)), min(atLeast, n / 2)), n / 2)
+        let count = min(max(Int((fraction * Double(n)).rounded(.up)), min(atLeast, n / 2)), n / 2, atMost)
         // The i-th held-back file sits in the middle of the i-th of `count` equal stretches.
         let held = Set((0..<count).map { min(n - 1, Int((Double(2 * $0 + 1) * Double(n) / Double(2 * count)).rounded(.down))) })
         let kept = files.indices.filter { !held.contains($0) }.map { files[$0] }
