@@ -102,6 +102,25 @@ import Testing
         #expect(throws: ORTError.self) { try session.run(["x": try Tensor(dtype: .float32, shape: [2, 3, 8, 8])]) }
     }
 
+    /// `--to mixed` on the ViT interpolation, with ranges measured on the given inputs: no
+    /// candidate run meets the float16 cubic Resize ONNX Runtime refuses (issue 29: it exited 2),
+    /// and the result runs at another batch size.
+    @Test(arguments: [false, true])
+    func mixedPrecisionOfTheViTInterpolationRuns(measuresRanges: Bool) throws {
+        let dir = try TestMaterial.temporaryDirectory("limit-resize-mixed")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("model.onnx").path, output = dir.appendingPathComponent("mixed.onnx").path
+        try LimitModels.transposedResize(.float32, input: .computedSizes).save(to: input)
+        var generator = SeededGenerator(seed: 4)
+        let feed = ["x": try Tensor.random(dtype: .float32, shape: [1, 3, 8, 8], generator: &generator)]
+        var job = ConversionJob(options: ConversionOptions(target: .float16), runtime: ExecutionTarget(backend: ORTBackend()))
+        job.mixed = (maxRelativeL2: 1e-2, elementwise: nil)
+        job.feeds = ConversionJob.Feeds(source: "a random batch", measuresRanges: measuresRanges, batches: { _ in [feed] })
+        let report = try job.run(input: input, output: output).report
+        #expect(report.keptNodes.contains { $0.opType == "Resize" }, "\(report.keptNodes)")
+        _ = try ORTSession(contentsOf: output).run(["x": try Tensor(dtype: .float32, shape: [2, 3, 8, 8])])
+    }
+
     /// A float16 ScatterElements with reduction add is refused at run time, for any data: the rule
     /// keeps it float32 up front, while the Relu after it converts.
     @Test func scatterElementsAddStaysFloat32() throws {

@@ -104,12 +104,27 @@ public struct MixedPrecisionSearch {
 
     /// The options that meet the tolerance: `start` (range decisions in its kept nodes) plus the
     /// nodes the search sends back to float32.
-    public mutating func run(start: ConversionOptions) throws -> ConversionOptions {
+    public mutating func run(start wanted: ConversionOptions) throws -> ConversionOptions {
         let prepared = Model(proto: try Model.decode(float32, path: "<prepared model>"))
         let outputs = prepared.graph.outputs.map(\.name)
         reference = try run(prepared, name: "float32 reference")
-        let all = try convert(start)
-        let first = try check(all, outputs: outputs)
+        // The all-float16 model, with every node the backend refuses sent back to float32 as
+        // `--to fp16`'s probe does (`BackendProbe`), so no candidate meets a refusal (a ViT's
+        // float16 cubic Resize, known only at run time).
+        var start = wanted
+        var all: Model, first: (passes: Bool, error: Double)
+        var attempts = 0
+        while true {
+            all = try convert(start)
+            do {
+                first = try check(all, outputs: outputs)
+                break
+            } catch {
+                attempts += 1
+                guard attempts < 64, let refusal = runtime.backend.refusal(in: error),
+                      BackendProbe.sendBack(refusal, in: all, options: &start, suspects: [:], backend: runtime.backend.name) != nil else { throw error }
+            }
+        }
         outcome.errorAllFloat16 = first.error
         outcome.errorAfter = first.error
         if first.passes { return start }
@@ -120,9 +135,7 @@ public struct MixedPrecisionSearch {
             return !start.blockedOpTypes.contains { $0.matches(node.opType) } && !start.blockedNodeNames.contains { $0.matches(node.name) }
         }
         let floatValues = ActivationStatistics.floatValues(of: prepared)
-        let watched = Set(converted.flatMap(\.outputs).filter(floatValues.contains))
-        let expectedAll = try run(Self.exposing(prepared, watched), name: "float32 reference with intermediates")
-        let gotAll = try run(Self.exposing(all, watched), name: "float16 with intermediates")
+        let (expectedAll, gotAll, watched) = try runExposing(prepared, all, Set(converted.flatMap(\.outputs).filter(floatValues.contains)))
         // With an elementwise bound, a node's error is its worst element against that bound (the
         // outputs fail on single elements: a box offset near zero); else its relative L2.
         let measured = try Self.errors(gotAll, against: expectedAll, names: Array(watched), elementwise: elementwise)
@@ -151,6 +164,25 @@ public struct MixedPrecisionSearch {
         outcome.errorAfter = best.error
         outcome.keptNodes = effects.prefix(best.k).map { Effect(node: $0.node.name.isEmpty ? $0.node.outputs[0] : $0.node.name, opType: $0.node.opType, addedRelativeL2: $0.added) }
         return options(keeping: best.k)
+    }
+
+    /// The float32 and float16 models run with `values` exposed as outputs. Exposing a value can
+    /// stop the runtime's own rewrites around it (the Transposes about a cubic Resize): the values
+    /// around a node it then refuses are left unwatched, and the runs repeat.
+    mutating func runExposing(_ prepared: Model, _ converted: Model, _ values: Set<String>) throws -> ([[String: Tensor]], [[String: Tensor]], Set<String>) {
+        var watched = values
+        while true {
+            do {
+                let expected = try run(Self.exposing(prepared, watched), name: "float32 reference with intermediates")
+                return (expected, try run(Self.exposing(converted, watched), name: "float16 with intermediates"), watched)
+            } catch {
+                guard let name = runtime.backend.refusal(in: error)?.nodeName, !name.isEmpty,
+                      let node = prepared.graph.nodes.first(where: { $0.name == name }) else { throw error }
+                let near = ActivationStatistics.valuesAround(node, graph: prepared.graph).intersection(watched)
+                guard !near.isEmpty else { throw error }
+                watched.subtract(near)
+            }
+        }
     }
 
     /// A copy of `model` whose main graph also outputs `values` (with their inferred types).
