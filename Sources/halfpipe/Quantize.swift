@@ -44,8 +44,8 @@ struct Quantize: ParsableCommand {
     @Option(help: "Samples per calibration run (consecutive files join along the batch axis).")
     var calibrationBatch = 1
 
-    @Option(help: ArgumentHelp("How ranges are chosen: entropy (TensorRT's KL calibration), minmax, or percentile.", valueName: "method"))
-    var calibrator = CalibratorName.entropy
+    @Option(help: ArgumentHelp("How ranges are chosen: entropy (TensorRT's KL calibration), minmax, or percentile. Default: each one tried with the accuracy guard on the held-back files and the best kept (entropy without the guard).", valueName: "method"))
+    var calibrator: CalibratorName?
 
     @Option(help: "--calibrator percentile: the percentage of |x| values inside the range.")
     var percentile = 99.999
@@ -148,7 +148,7 @@ struct Quantize: ParsableCommand {
             throw CLIError("the cache file \(path) is the model or the output; give it another name")
         }
         var options = QuantizationOptions()
-        options.method = CalibrationMethod(name: calibrator.rawValue, percentile: percentile)!
+        options.method = CalibrationMethod(name: (calibrator ?? .entropy).rawValue, percentile: percentile)!
         options.symmetric = symmetric
         options.everyLayer = everyLayer
         if layersOnly { options.int8OpTypes = [] }
@@ -187,6 +187,7 @@ struct Quantize: ParsableCommand {
         job.validationBatches = validationBatches
         job.heldBack = split?.heldBack?.feeds(batch: batch, images: images)
         job.accuracyGuard = !noAccuracyGuard
+        job.choosesCalibrator = calibrator == nil
         job.runCheck = !noRunCheck
         if check {
             let tolerance = ComparisonTolerance(rtol: 1e-2, atol: 1e-3)

@@ -33,6 +33,10 @@ public struct QuantizationJob {
     /// With no target asked for, judge the model on the held-back data by its task
     /// (`AccuracyGuard`) and send layers back to float until it passes; false: `--no-accuracy-guard`.
     public var accuracyGuard = true
+    /// With the accuracy guard and calibration data: try each calibrator's ranges (entropy,
+    /// minmax, percentile) on the held-back data and keep the best; false: `options.method` only
+    /// (a `--calibrator` given).
+    public var choosesCalibrator = false
     /// Hears the number of calibration batches done.
     public var progress: (Int) -> Void = { _ in }
 
@@ -87,6 +91,8 @@ public struct QuantizationJob {
         var histograms: [String: AbsHistogram] = [:]
         var first: [String: Tensor]?
         var validation: [[String: Tensor]] = []
+        var measuredValues: [String: ActivationStatistics.Value] = [:]
+        var method = options.method
         switch calibration {
         case .data(let feeds):
             let inputs = try runtime.session(.bytes(float32, name: input)).inputs
@@ -105,10 +111,9 @@ public struct QuantizationJob {
                 report.notes.append("\(statistics.unmeasured.count) value(s) not calibrated (their layers stay float): as extra outputs of the calibration run they made "
                     + "\(runtime.backend.name) refuse " + Set(statistics.unmeasured.values).sorted().joined(separator: ", "))
             }
-            for (name, value) in statistics.values {
-                ranges[name] = Calibrator.range(of: value, method: options.method, symmetric: options.symmetric)
-                if let h = value.histogram { histograms[name] = h }
-            }
+            measuredValues = statistics.values
+            ranges = Self.ranges(measuredValues, method: method, symmetric: options.symmetric)
+            for (name, value) in statistics.values { if let h = value.histogram { histograms[name] = h } }
             report.calibration = feeds.source
             (report.batches, report.samples) = (statistics.batches, samples)
             report.activationBytesPerBatch = statistics.values.values.reduce(0) { $0 + $1.elements * 4 }
@@ -133,13 +138,6 @@ public struct QuantizationJob {
         report.tensorsCalibrated = ranges.count
         clock.lap("calibrate")
 
-        if let writeCache {
-            // Ranges exist only for float32 values (measured ones, or a cache checked against the model).
-            let entries = ranges.sorted { $0.key < $1.key }.map { (name: $0.key, range: $0.value) }
-            try FileBytes.writeAtomically(Data(CalibrationCache(method: options.method, ranges: entries, version: cacheVersion).text.utf8), to: writeCache)
-            if !options.symmetric { report.warnings.append("the TensorRT cache holds symmetric ranges (±amax); the model's asymmetric ranges were written as their largest magnitude") }
-        }
-
         if let heldBack {
             let next = try heldBack.make(try runtime.session(.bytes(float32, name: input)).inputs)
             while let batch = try next() { validation.append(batch) }
@@ -159,6 +157,22 @@ public struct QuantizationJob {
                 let judge = AccuracyGuard.shaped(reference: search.reference[0], feed: validation[0])
                 (search.judge, target) = (judge, judge.target)
                 report.accuracyGuard = judge.description
+                if choosesCalibrator && !measuredValues.isEmpty {
+                    // Each calibrator's ranges with every planned layer in int8, judged as the
+                    // search judges: one run each on the held-back data.
+                    var tried: [(method: CalibrationMethod, plan: QuantizationPlan, ranges: [String: TensorRange], rank: QuantizationSearch.Rank)] = []
+                    for candidate in [method, .minMax, .percentile(99.999)] where !tried.contains(where: { $0.method == candidate }) {
+                        let r = candidate == method ? ranges : Self.ranges(measuredValues, method: candidate, symmetric: options.symmetric)
+                        let p = candidate == method ? plan : QuantizationPlan(graph: model.graph, ranges: r, histograms: histograms, options: options)
+                        search.ranges = r
+                        tried.append((candidate, p, r, try search.rank(plan: p, target: target)))
+                    }
+                    // Ties keep the earlier: the default calibrator first.
+                    let best = tried.dropFirst().reduce(tried[0]) { $1.rank > $0.rank ? $1 : $0 }
+                    (method, plan, ranges, search.ranges) = (best.method, best.plan, best.ranges, best.ranges)
+                    report.method = "\(method)"
+                    report.notes.append("calibrator chosen on the held-back data, every planned layer in int8: " + tried.map { "\($0.method) \($0.rank.text)" }.joined(separator: "; ") + " → \(method)")
+                }
             }
             var (layers, outcome) = try search.run(plan: plan, target: target) { labels[$0] ?? $0 }
             outcome.heldBack = heldBack != nil
@@ -179,6 +193,12 @@ public struct QuantizationJob {
                     + "nothing was written (calibrate on more pictures like the ones it will see, try --calibrator minmax, or give --no-accuracy-guard to write it anyway)")
             }
         }
+        if let writeCache {
+            // Ranges exist only for float32 values (measured ones, or a cache checked against the model).
+            let entries = ranges.sorted { $0.key < $1.key }.map { (name: $0.key, range: $0.value) }
+            try FileBytes.writeAtomically(Data(CalibrationCache(method: method, ranges: entries, version: cacheVersion).text.utf8), to: writeCache)
+            if !options.symmetric { report.warnings.append("the TensorRT cache holds symmetric ranges (±amax); the model's asymmetric ranges were written as their largest magnitude") }
+        }
         let quantized = try rewriteUntilItRuns(&plan, prepared: model, float32: float32, ranges: ranges, feed: first, report: &report)
         report.decisions = plan.decisions
         report.passThroughNodes = plan.passThrough.count
@@ -189,6 +209,11 @@ public struct QuantizationJob {
         try quantized.save(to: output)
         clock.lap("save")
         return QuantizationOutcome(report: report, stages: clock.laps, input: input, output: output, float32: float32, feed: first)
+    }
+
+    /// Each measured value's range under `method`.
+    static func ranges(_ values: [String: ActivationStatistics.Value], method: CalibrationMethod, symmetric: Bool) -> [String: TensorRange] {
+        values.mapValues { Calibrator.range(of: $0, method: method, symmetric: symmetric) }
     }
 
     /// `--rest fp16`: the float layers go to float16 with the FP16 conversion's own rules; the

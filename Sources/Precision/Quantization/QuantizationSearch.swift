@@ -44,7 +44,8 @@ public struct QuantizationSearch {
     }
 
     let float32: Data
-    let ranges: [String: TensorRange]
+    /// The calibrated ranges candidates are written with (the job may switch calibrators).
+    var ranges: [String: TensorRange]
     let options: QuantizationOptions
     let runtime: ExecutionTarget
     let feeds: [[String: Tensor]]
@@ -181,25 +182,45 @@ public struct QuantizationSearch {
         }
     }
 
+    /// The target as the validation data can judge it, with the reference's classes and boxes
+    /// made once: boxes that are not there cannot be lost, so a detector whose float32 finds too
+    /// few on these pictures is judged on its head's values instead.
+    mutating func prepare(_ wanted: Target) throws -> (target: Target, boxes: Bool, note: String?) {
+        if wanted.agreement != nil && referenceClasses.isEmpty {
+            referenceClasses = try reference.map { outputs in try outputs.compactMapValues { try Self.decidedClasses(of: $0) } }
+        }
+        guard wanted.boxes != nil, let judge else { return (wanted, false, nil) }
+        if referenceDetections.isEmpty { referenceDetections = try reference.map { try judge.detections($0) ?? [] } }
+        let found = referenceDetections.joined().reduce(0) { $0 + $1.count }
+        guard found < AccuracyGuard.minimumBoxes else { return (wanted, true, nil) }
+        return (Target(relativeL2: AccuracyGuard.relativeL2), false,
+                "float32 finds \(found) box(es) on these pictures (fewer than \(AccuracyGuard.minimumBoxes)): judged on the relative L2 of the head's boxes and scores instead")
+    }
+
+    /// How close a candidate comes to a target, for choosing between candidates: met first,
+    /// then the target's own measure (boxes kept, classes kept, or the smallest relative L2).
+    public struct Rank: Comparable, Sendable {
+        let met: Bool
+        let value: Double
+        public let text: String
+        public static func < (a: Rank, b: Rank) -> Bool { (a.met ? 1 : 0, a.value) < (b.met ? 1 : 0, b.value) }
+        public static func == (a: Rank, b: Rank) -> Bool { a.met == b.met && a.value == b.value }
+    }
+
+    /// `plan` with every planned layer in int8 (one run), ranked against `wanted`.
+    mutating func rank(plan: QuantizationPlan, target wanted: Target) throws -> Rank {
+        let (target, boxes, _) = try prepare(wanted)
+        let m = try measure(quantizing: plan.quantizedLayers, plan: plan, agreement: target.agreement != nil, boxes: boxes)
+        if boxes { return Rank(met: target.met(by: m), value: m.boxes, text: "boxes kept \(NumberText.fixed(100 * m.boxes, 1)) %") }
+        if target.agreement != nil { return Rank(met: target.met(by: m), value: m.agreement, text: "classes kept \(NumberText.fixed(100 * m.agreement, 1)) %") }
+        return Rank(met: target.met(by: m), value: -m.relativeL2, text: "relative L2 \(NumberText.scientific(m.relativeL2))")
+    }
+
     /// Searches from `plan`'s layers for the largest set that meets `target`.
     public mutating func run(plan: QuantizationPlan, target wanted: Target, label: (String) -> String) throws -> (layers: Set<String>, outcome: Outcome) {
         let all = plan.quantizedLayers
-        var target = wanted
+        let (target, boxes, note) = try prepare(wanted)
         let agreement = target.agreement != nil
-        var boxes = target.boxes != nil && judge != nil
-        if agreement {
-            referenceClasses = try reference.map { outputs in try outputs.compactMapValues { try Self.decidedClasses(of: $0) } }
-        }
-        var note: String?
-        if boxes, let judge {
-            referenceDetections = try reference.map { try judge.detections($0) ?? [] }
-            let found = referenceDetections.joined().reduce(0) { $0 + $1.count }
-            if found < AccuracyGuard.minimumBoxes {
-                // Boxes that are not there cannot be lost: the head's values are judged instead.
-                (target, boxes) = (Target(relativeL2: AccuracyGuard.relativeL2), false)
-                note = "float32 finds \(found) box(es) on these pictures (fewer than \(AccuracyGuard.minimumBoxes)): judged on the relative L2 of the head's boxes and scores instead"
-            }
-        }
         let before = try measure(quantizing: all, plan: plan, agreement: agreement, boxes: boxes)
         var outcome = Outcome(tolerance: target.relativeL2, errorBefore: before.relativeL2, errorAfter: before.relativeL2,
                               targetAgreement: target.agreement, agreementBefore: target.agreement.map { _ in before.agreement },
