@@ -188,6 +188,7 @@ struct Quantize: ParsableCommand {
         job.heldBack = split?.heldBack?.feeds(batch: batch, images: images)
         job.accuracyGuard = !noAccuracyGuard
         job.choosesCalibrator = calibrator == nil
+        job.percentileCandidate = percentile
         job.runCheck = !noRunCheck
         if check {
             let tolerance = ComparisonTolerance(rtol: 1e-2, atol: 1e-3)

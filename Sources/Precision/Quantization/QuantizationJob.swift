@@ -37,6 +37,8 @@ public struct QuantizationJob {
     /// minmax, percentile) on the held-back data and keep the best; false: `options.method` only
     /// (a `--calibrator` given).
     public var choosesCalibrator = false
+    /// The percentile calibrator's share of |x| among the candidates (`--percentile`).
+    public var percentileCandidate = 99.999
     /// Hears the number of calibration batches done.
     public var progress: (Int) -> Void = { _ in }
 
@@ -130,7 +132,7 @@ public struct QuantizationJob {
             // The check and the search still need inputs: one stream serves both.
             if let feeds, check != nil || searches || accuracyGuard {
                 let next = try feeds.make(try runtime.session(.bytes(float32, name: input)).inputs)
-                let wanted = searches ? validationBatches : 1
+                let wanted = searches || accuracyGuard ? validationBatches : 1
                 while validation.count < wanted, let batch = try next() { validation.append(batch) }
                 first = validation.first
             }
@@ -147,33 +149,34 @@ public struct QuantizationJob {
         if !searches && accuracyGuard && validation.isEmpty {
             report.warnings.append("no accuracy guard: no data to judge the model on (give calibration pictures or arrays; a cache alone has none)")
         }
+        var search: QuantizationSearch?
+        var target = QuantizationSearch.Target(relativeL2: accuracyTarget, agreement: agreementTarget)
         if searches || guards {
             guard !validation.isEmpty else { throw PrecisionError.badOption("the accuracy search needs inputs; give calibration data (a cache alone has none)") }
-            var search = try QuantizationSearch(float32: float32, ranges: ranges, options: options, runtime: evaluation, feeds: validation)
-            let keys = plan.keyOf
-            let labels = Dictionary(keys.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
-            var target = QuantizationSearch.Target(relativeL2: accuracyTarget, agreement: agreementTarget)
+            // Judged where the written model runs (float16 layers beside int8 ones with --rest fp16).
+            var made = try QuantizationSearch(float32: float32, ranges: ranges, options: options, runtime: written, feeds: validation)
             if guards {
-                let judge = AccuracyGuard.shaped(reference: search.reference[0], feed: validation[0])
-                (search.judge, target) = (judge, judge.target)
+                let judge = AccuracyGuard.shaped(reference: made.reference[0], feed: validation[0])
+                (made.judge, target) = (judge, judge.target)
                 report.accuracyGuard = judge.description
                 if choosesCalibrator && !measuredValues.isEmpty {
-                    // Each calibrator's ranges with every planned layer in int8, judged as the
-                    // search judges: one run each on the held-back data.
-                    var tried: [(method: CalibrationMethod, plan: QuantizationPlan, ranges: [String: TensorRange], rank: QuantizationSearch.Rank)] = []
-                    for candidate in [method, .minMax, .percentile(99.999)] where !tried.contains(where: { $0.method == candidate }) {
-                        let r = candidate == method ? ranges : Self.ranges(measuredValues, method: candidate, symmetric: options.symmetric)
-                        let p = candidate == method ? plan : QuantizationPlan(graph: model.graph, ranges: r, histograms: histograms, options: options)
-                        search.ranges = r
-                        tried.append((candidate, p, r, try search.rank(plan: p, target: target)))
-                    }
-                    // Ties keep the earlier: the default calibrator first.
-                    let best = tried.dropFirst().reduce(tried[0]) { $1.rank > $0.rank ? $1 : $0 }
-                    (method, plan, ranges, search.ranges) = (best.method, best.plan, best.ranges, best.ranges)
+                    let chosen = try chooseCalibrator(&made, target: target, start: (method, plan, ranges), values: measuredValues, histograms: histograms, graph: model.graph)
+                    (method, plan, ranges) = (chosen.method, chosen.plan, chosen.ranges)
                     report.method = "\(method)"
-                    report.notes.append("calibrator chosen on the held-back data, every planned layer in int8: " + tried.map { "\($0.method) \($0.rank.text)" }.joined(separator: "; ") + " → \(method)")
+                    report.notes.append(chosen.note)
                 }
             }
+            search = made
+        }
+        // Before the search, which may refuse to write the model: the cache stands on its own.
+        if let writeCache {
+            // Ranges exist only for float32 values (measured ones, or a cache checked against the model).
+            let entries = ranges.sorted { $0.key < $1.key }.map { (name: $0.key, range: $0.value) }
+            try FileBytes.writeAtomically(Data(CalibrationCache(method: method, ranges: entries, version: cacheVersion).text.utf8), to: writeCache)
+            if !options.symmetric { report.warnings.append("the TensorRT cache holds symmetric ranges (±amax); the model's asymmetric ranges were written as their largest magnitude") }
+        }
+        if var search {
+            let labels = Dictionary(plan.keyOf.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
             var (layers, outcome) = try search.run(plan: plan, target: target) { labels[$0] ?? $0 }
             outcome.heldBack = heldBack != nil
             let effects = Dictionary(outcome.effects.map { ($0.node, $0.relativeL2) }, uniquingKeysWith: { a, _ in a })
@@ -192,12 +195,6 @@ public struct QuantizationJob {
                     + "the least harmful layer, \(least.node), alone moves the outputs by \(NumberText.scientific(least.relativeL2)) (\(outcome.runs) model runs); "
                     + "nothing was written (calibrate on more pictures like the ones it will see, try --calibrator minmax, or give --no-accuracy-guard to write it anyway)")
             }
-        }
-        if let writeCache {
-            // Ranges exist only for float32 values (measured ones, or a cache checked against the model).
-            let entries = ranges.sorted { $0.key < $1.key }.map { (name: $0.key, range: $0.value) }
-            try FileBytes.writeAtomically(Data(CalibrationCache(method: method, ranges: entries, version: cacheVersion).text.utf8), to: writeCache)
-            if !options.symmetric { report.warnings.append("the TensorRT cache holds symmetric ranges (±amax); the model's asymmetric ranges were written as their largest magnitude") }
         }
         let quantized = try rewriteUntilItRuns(&plan, prepared: model, float32: float32, ranges: ranges, feed: first, report: &report)
         report.decisions = plan.decisions

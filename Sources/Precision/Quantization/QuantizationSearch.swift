@@ -74,7 +74,10 @@ public struct QuantizationSearch {
     func model(quantizing layers: Set<String>, plan: QuantizationPlan) throws -> Model {
         let model = Model(proto: try Model.decode(float32, path: "float32 (prepared)"))
         let restricted = plan.restricted(to: layers, graph: model.graph, ranges: ranges)
+        let int8Nodes = model.graph.nodes.filter(restricted.runsInInt8)
         _ = try QDQRewrite.apply(restricted, to: model, options: options)
+        // The model as it is written: with --rest fp16, its float layers in float16.
+        if options.rest == .float16 { _ = try QuantizationJob.narrowRest(of: model, int8Nodes: int8Nodes) }
         return model
     }
 
@@ -115,8 +118,9 @@ public struct QuantizationSearch {
         do {
             let session = try runtime.session(.bytes(bytes, name: "int8 candidate"))
             outputs = try feeds.map { try session.run($0) }
-        } catch {
-            // A candidate the backend refuses is as bad as can be: its layers rank first to go back.
+        } catch where runtime.backend.refusal(in: error) != nil {
+            // A candidate the backend refuses is as bad as can be: its layers rank first to go
+            // back. Any other failure (memory, a broken model) is the job's error.
             return Measure(relativeL2: .infinity, agreement: 0, boxes: 0)
         }
         return try measure(outputs, agreement: agreement, boxes: boxes)
@@ -200,7 +204,7 @@ public struct QuantizationSearch {
     /// How close a candidate comes to a target, for choosing between candidates: met first,
     /// then the target's own measure (boxes kept, classes kept, or the smallest relative L2).
     public struct Rank: Comparable, Sendable {
-        let met: Bool
+        public let met: Bool
         let value: Double
         public let text: String
         public static func < (a: Rank, b: Rank) -> Bool { (a.met ? 1 : 0, a.value) < (b.met ? 1 : 0, b.value) }

@@ -135,7 +135,8 @@ public struct MixedPrecisionSearch {
             return !start.blockedOpTypes.contains { $0.matches(node.opType) } && !start.blockedNodeNames.contains { $0.matches(node.name) }
         }
         let floatValues = ActivationStatistics.floatValues(of: prepared)
-        let (expectedAll, gotAll, watched) = try runExposing(prepared, all, Set(converted.flatMap(\.outputs).filter(floatValues.contains)))
+        let wanted = Set(converted.flatMap(\.outputs).filter(floatValues.contains))
+        let (expectedAll, gotAll, watched) = try runExposing(prepared, all, wanted)
         // With an elementwise bound, a node's error is its worst element against that bound (the
         // outputs fail on single elements: a box offset near zero); else its relative L2.
         let measured = try Self.errors(gotAll, against: expectedAll, names: Array(watched), elementwise: elementwise)
@@ -145,6 +146,10 @@ public struct MixedPrecisionSearch {
             let inputs = node.inputs.compactMap { errors[$0] }.max() ?? 0
             return (node, out.isFinite ? max(0, out - inputs) : .infinity)
         }
+        // Nodes left unwatched (exposing them made the runtime refuse a node) have no measure:
+        // they go back first, so that every node in float32 still meets any tolerance.
+        let unwatched = wanted.subtracting(watched)
+        effects += converted.filter { unwatched.contains($0.outputs[0]) }.map { ($0, Double.infinity) }
         effects.sort { $0.added != $1.added ? $0.added > $1.added : $0.node.outputs[0] < $1.node.outputs[0] }
 
         // The fewest of the most harmful to keep: bisect k (every node in float32 meets any tolerance).
