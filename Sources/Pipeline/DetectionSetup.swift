@@ -48,7 +48,9 @@ public struct DetectionSetup {
         }
         let model = try Model.load(contentsOf: request.model)
         let export = ExportMetadata(model)
-        var (input, preprocessor) = try request.images.preprocessor(for: probe.inputs, exportSize: export.imageSize)
+        var images = request.images
+        images.exportSize = export.imageSize
+        var (input, preprocessor) = try images.preprocessor(for: probe.inputs)
         if let stride = export.stride, preprocessor.spec.height % stride != 0 || preprocessor.spec.width % stride != 0 {
             throw PipelineError.badConfiguration("the pictures would be \(preprocessor.spec.height)x\(preprocessor.spec.width), but the model's stride is \(stride) "
                 + "(its metadata): give --size as multiples of \(stride)")

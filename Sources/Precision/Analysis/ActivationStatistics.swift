@@ -96,11 +96,8 @@ public struct ActivationStatistics: Sendable {
             } catch {
                 attempt += 1
                 let extras = Set(probe.graph.outputs.map(\.name)).subtracting(model.graph.outputs.map(\.name))
-                guard attempt <= 16, let name = target.backend.refusal(in: error)?.nodeName, !name.isEmpty,
-                      let node = model.graph.nodes.first(where: { $0.name == name }) else { throw error }
-                let near = Self.valuesAround(node, graph: model.graph).intersection(extras)
-                guard !near.isEmpty else { throw error }
-                for value in near { statistics.unmeasured[value] = "\(node.opType) '\(name)'" }
+                guard attempt <= 16, let (node, near) = Self.unexposing(after: error, on: target, graph: model.graph, exposed: extras) else { throw error }
+                for value in near { statistics.unmeasured[value] = "\(node.opType) '\(node.name)'" }
                 probe = exposingIntermediates(model, only: extras.subtracting(near))
             }
         }
@@ -111,6 +108,16 @@ public struct ActivationStatistics: Sendable {
             progress(statistics.batches)
         }
         return statistics
+    }
+
+    /// After `error`, a run of `graph` with `exposed` values as extra outputs: the node the backend
+    /// says it refused and the exposed values around it, to stop exposing before running again;
+    /// nil when the refusal names no node of `graph`, or none of `exposed` is near it.
+    static func unexposing(after error: any Error, on target: ExecutionTarget, graph: Graph, exposed: Set<String>) -> (node: Node, values: Set<String>)? {
+        guard let name = target.backend.refusal(in: error)?.nodeName, !name.isEmpty,
+              let node = graph.nodes.first(where: { $0.name == name }) else { return nil }
+        let near = valuesAround(node, graph: graph).intersection(exposed)
+        return near.isEmpty ? nil : (node, near)
     }
 
     /// The inputs and outputs of `node` and the values on the chains of data movement and

@@ -213,6 +213,18 @@ public struct QuantizationJob {
         values.mapValues { Calibrator.range(of: $0, method: method, symmetric: symmetric) }
     }
 
+    /// Writes `plan` into `model`, a fresh copy of the prepared float32 model: the QDQ rewrite,
+    /// then with `--rest fp16` the float layers in float16 (`keptFloat32` stay float32). The
+    /// search's candidates and the written model are made by this one step.
+    static func write(_ plan: QuantizationPlan, into model: Model, options: QuantizationOptions, keptFloat32: [String: String] = [:],
+                      owners: inout [String: Set<String>]) throws -> (rewrite: QDQRewrite.Result, restNote: String?) {
+        // The nodes that compute in int8, as objects: the rewrite renames their outputs.
+        let int8Nodes = model.graph.nodes.filter(plan.runsInInt8)
+        let rewrite = try QDQRewrite.apply(plan, to: model, options: options, owners: &owners)
+        let note = options.rest == .float16 ? try narrowRest(of: model, int8Nodes: int8Nodes, kept: keptFloat32) : nil
+        return (rewrite, note)
+    }
+
     /// `--rest fp16`: the float layers go to float16 with the FP16 conversion's own rules; the
     /// Q/DQ pairs, the int8 layers between them and the data movement on int8 stay as they are
     /// (the runtime fuses DequantizeLinear → layer → QuantizeLinear only in float32).

@@ -73,11 +73,9 @@ public struct QuantizationSearch {
     /// The model with exactly `layers` (keys) in int8.
     func model(quantizing layers: Set<String>, plan: QuantizationPlan) throws -> Model {
         let model = Model(proto: try Model.decode(float32, path: "float32 (prepared)"))
-        let restricted = plan.restricted(to: layers, graph: model.graph, ranges: ranges)
-        let int8Nodes = model.graph.nodes.filter(restricted.runsInInt8)
-        _ = try QDQRewrite.apply(restricted, to: model, options: options)
-        // The model as it is written: with --rest fp16, its float layers in float16.
-        if options.rest == .float16 { _ = try QuantizationJob.narrowRest(of: model, int8Nodes: int8Nodes) }
+        var owners: [String: Set<String>] = [:]
+        // As the model is written (with --rest fp16, its float layers in float16).
+        _ = try QuantizationJob.write(plan.restricted(to: layers, graph: model.graph, ranges: ranges), into: model, options: options, owners: &owners)
         return model
     }
 
@@ -128,13 +126,8 @@ public struct QuantizationSearch {
 
     /// The measures of a candidate's `outputs` on the validation batches.
     func measure(_ outputs: [[String: Tensor]], agreement: Bool, boxes: Bool) throws -> Measure {
-        let error: Double
-        if let judge {
-            error = try judge.relativeL2(outputs, against: reference)
-        } else {
-            let names = Array(Set(reference.flatMap(\.keys))).sorted()
-            error = try MixedPrecisionSearch.errors(outputs, against: reference, names: names, elementwise: nil).relativeL2.values.max() ?? 0
-        }
+        // Without a guard's judge, whole outputs (a `.maps` judge splits nothing).
+        let error = try (judge ?? AccuracyGuard(task: .maps, target: Target())).relativeL2(outputs, against: reference)
         var measure = Measure(relativeL2: error, agreement: 1)
         if boxes, let judge {
             var matched = 0, total = 0

@@ -22,12 +22,9 @@ extension QuantizationJob {
                 throw PrecisionError.notConvertible("no layer could be quantized: " + Set(plan.decisions.compactMap(\.reason)).sorted().prefix(3).joined(separator: "; "))
             }
             let model = Model(proto: try Model.decode(float32, path: "<prepared model>"))
-            // The nodes that compute in int8, as objects: the rewrite renames their outputs.
-            let int8Nodes = model.graph.nodes.filter(plan.runsInInt8)
             var owners: [String: Set<String>] = [:]
-            report.rewrite = try QDQRewrite.apply(plan, to: model, options: options, owners: &owners)
-            var restNote: String?
-            if options.rest == .float16 { restNote = try Self.narrowRest(of: model, int8Nodes: int8Nodes, kept: keptFloat32) }
+            let restNote: String?
+            (report.rewrite, restNote) = try Self.write(plan, into: model, options: options, keptFloat32: keptFloat32, owners: &owners)
             if let failure = ModelConversion.validationFailure(model) { throw failure }
             let refused = run.flatMap { BackendProbe.probe(model, on: target, feed: $0.inputs) }
             guard let refused else {

@@ -34,10 +34,10 @@ public struct ImageFeedRequest: Sendable {
 
     /// The model's image input and a preprocessor fitted to it: its element type, layout and (when
     /// the model fixes it) size. A symbolic size takes `size`, else `exportSize` (the size the
-    /// model was exported for, from its metadata: Ultralytics' `imgsz`; default: the request's).
-    public func preprocessor(for inputs: [TensorDescription], exportSize: [Int]? = nil) throws(PrecisionError) -> (input: TensorDescription, preprocessor: Preprocessor) {
+    /// model was exported for, from its metadata: Ultralytics' `imgsz`).
+    public func preprocessor(for inputs: [TensorDescription]) throws(PrecisionError) -> (input: TensorDescription, preprocessor: Preprocessor) {
         let input = try imageInput(inputs)
-        var spec = try baseSpec(for: input, exportSize: exportSize ?? self.exportSize)
+        var spec = try baseSpec(for: input)
         if let size { (spec.height, spec.width) = size }
         guard let dtype = input.elementType, let type = Self.outputType(dtype) else {
             throw .badOption("input '\(input.name)' takes \(input.elementType.map { "\($0)" } ?? "no tensor"); images can feed float32, float16, bfloat16, uint8 or int8 inputs")
@@ -84,7 +84,7 @@ public struct ImageFeedRequest: Sendable {
         return candidates[0]
     }
 
-    private func baseSpec(for input: TensorDescription, exportSize: [Int]?) throws(PrecisionError) -> PreprocessSpec {
+    private func baseSpec(for input: TensorDescription) throws(PrecisionError) -> PreprocessSpec {
         if let preset {
             guard specFile == nil else { throw .badOption("give --image-preset or --image-spec, not both") }
             guard let named = PreprocessSpec.preset(named: preset) else {

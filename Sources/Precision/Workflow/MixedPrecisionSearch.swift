@@ -181,10 +181,7 @@ public struct MixedPrecisionSearch {
                 let expected = try run(Self.exposing(prepared, watched), name: "float32 reference with intermediates")
                 return (expected, try run(Self.exposing(converted, watched), name: "float16 with intermediates"), watched)
             } catch {
-                guard let name = runtime.backend.refusal(in: error)?.nodeName, !name.isEmpty,
-                      let node = prepared.graph.nodes.first(where: { $0.name == name }) else { throw error }
-                let near = ActivationStatistics.valuesAround(node, graph: prepared.graph).intersection(watched)
-                guard !near.isEmpty else { throw error }
+                guard let (_, near) = ActivationStatistics.unexposing(after: error, on: runtime, graph: prepared.graph, exposed: watched) else { throw error }
                 watched.subtract(near)
             }
         }
